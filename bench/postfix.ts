@@ -1,0 +1,123 @@
+// A throwaway Postfix instance for the inbound SMTP comparison: its own config, queue
+// and data directories under the bench temp dir, smtpd on a loopback port, and virtual(8)
+// delivery into a Maildir. Durability is Postfix's default (queue file and Maildir file
+// are fsynced before the 250 and before the delivery is recorded, respectively).
+import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { mustRun, runCommand, sleep, waitForPort, type SystemUser } from './util.js';
+
+export interface PostfixInstance {
+  /** The Maildir new/ directory that delivered messages land in. */
+  maildirNew: string;
+  stop(): Promise<void>;
+}
+
+export interface PostfixOptions {
+  root: string;
+  port: number;
+  domain: string;
+  localPart: string;
+  user: SystemUser;
+}
+
+function mainCf(o: PostfixOptions, dirs: { queue: string; data: string; mail: string; conf: string }): string {
+  return `# throwaway instance written by bench/postfix.ts
+compatibility_level = 3.6
+queue_directory = ${dirs.queue}
+data_directory = ${dirs.data}
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+shlib_directory = /usr/lib/postfix
+meta_directory = /etc/postfix
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = ${o.root}/postfix/maillog
+myhostname = postfix-bench.localhost
+mydomain = localhost
+myorigin = $myhostname
+mydestination = localhost
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+alias_maps =
+alias_database =
+biff = no
+smtpd_peername_lookup = no
+smtp_dns_support_level = disabled
+smtpd_banner = $myhostname ESMTP
+virtual_mailbox_domains = ${o.domain}
+virtual_mailbox_base = ${dirs.mail}
+virtual_mailbox_maps = texthash:${dirs.conf}/vmailbox
+virtual_uid_maps = static:${o.user.uid}
+virtual_gid_maps = static:${o.user.gid}
+virtual_minimum_uid = ${o.user.uid}
+`;
+}
+
+// Only the services this workload touches, none chrooted.
+function masterCf(port: number): string {
+  const rows = [
+    `127.0.0.1:${port} inet n - n - - smtpd`,
+    'pickup unix n - n 60 1 pickup',
+    'cleanup unix n - n - 0 cleanup',
+    'qmgr unix n - n 300 1 qmgr',
+    'rewrite unix - - n - - trivial-rewrite',
+    'bounce unix - - n - 0 bounce',
+    'defer unix - - n - 0 bounce',
+    'trace unix - - n - 0 bounce',
+    'verify unix - - n - 1 verify',
+    'flush unix n - n 1000? 0 flush',
+    'proxymap unix - - n - - proxymap',
+    'proxywrite unix - - n - 1 proxymap',
+    'smtp unix - - n - - smtp',
+    'relay unix - - n - - smtp',
+    'showq unix n - n - - showq',
+    'error unix - - n - - error',
+    'retry unix - - n - - error',
+    'discard unix - - n - - discard',
+    'local unix - n n - - local',
+    'virtual unix - n n - - virtual',
+    'lmtp unix - - n - - lmtp',
+    'anvil unix - - n - 1 anvil',
+    'scache unix - - n - 1 scache',
+    'postlog unix-dgram n - n - 1 postlogd',
+  ];
+  return `# throwaway instance written by bench/postfix.ts\n${rows.join('\n')}\n`;
+}
+
+/** Writes the config, creates the queue, starts master and waits for the SMTP port. */
+export async function startPostfix(o: PostfixOptions): Promise<PostfixInstance> {
+  const base = join(o.root, 'postfix');
+  const dirs = { conf: join(base, 'conf'), queue: join(base, 'queue'), data: join(base, 'data'), mail: join(base, 'mail') };
+  await mkdir(dirs.conf, { recursive: true });
+  await chmod(base, 0o755);
+  await mkdir(dirs.mail, { recursive: true });
+  await chown(dirs.mail, o.user.uid, o.user.gid);
+  await writeFile(join(dirs.conf, 'main.cf'), mainCf(o, dirs));
+  await writeFile(join(dirs.conf, 'master.cf'), masterCf(o.port));
+  const mailbox = `${o.domain}/${o.localPart}/`;
+  await writeFile(join(dirs.conf, 'vmailbox'), `${o.localPart}@${o.domain} ${mailbox}\n`);
+
+  const stop = async (): Promise<void> => {
+    const stopped = await runCommand('/usr/sbin/postfix', ['-c', dirs.conf, 'stop'], { timeoutMs: 30_000 });
+    if (stopped.code === 0) {
+      await sleep(500);
+      return;
+    }
+    // Fall back to signalling master directly if postfix stop could not.
+    const pid = Number((await readFile(join(dirs.queue, 'pid', 'master.pid'), 'utf8').catch(() => '')).trim());
+    if (pid > 0) {
+      try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+    }
+  };
+
+  // `postfix start` runs `postfix check`, which creates the queue directories with the right owners.
+  try {
+    await mustRun('/usr/sbin/postfix', ['-c', dirs.conf, 'start'], { timeoutMs: 60_000 });
+    await waitForPort(o.port, 20_000);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { maildirNew: join(dirs.mail, mailbox, 'new'), stop };
+}

@@ -1,0 +1,139 @@
+// Shared helpers for the benchmark: running commands with time limits, waiting for
+// ports, counting delivered files, and making sure the reference servers are installed.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import net from 'node:net';
+
+export interface CommandResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+  timedOut: boolean;
+}
+
+export interface RunOptions {
+  timeoutMs?: number;
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Runs a command to completion (killed after timeoutMs); never throws for a non-zero exit. */
+export function runCommand(cmd: string, args: string[], options: RunOptions = {}): Promise<CommandResult> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  return new Promise((resolve) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(cmd, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stdin.on('error', () => { /* the child may not read stdin */ });
+    child.stdin.end(options.input ?? '');
+    const finish = (code: number | null, error?: Error): void => {
+      clearTimeout(timer);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      resolve({ code, stdout, stderr: error ? `${stderr}${error.message}` : stderr, seconds, timedOut });
+    };
+    child.on('error', (error) => finish(null, error));
+    child.on('close', (code) => finish(code));
+  });
+}
+
+/** Runs a command and throws with its output when it fails. */
+export async function mustRun(cmd: string, args: string[], options: RunOptions = {}): Promise<CommandResult> {
+  const result = await runCommand(cmd, args, options);
+  if (result.code !== 0) {
+    const why = result.timedOut ? 'timed out' : `exited ${result.code}`;
+    throw new Error(`${cmd} ${args.join(' ')} ${why}: ${(result.stderr || result.stdout).trim()}`);
+  }
+  return result;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function tryConnect(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host });
+    const done = (ok: boolean): void => { socket.destroy(); resolve(ok); };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** Polls until something accepts TCP connections on host:port, or throws after timeoutMs. */
+export async function waitForPort(port: number, timeoutMs: number, host = '127.0.0.1'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await tryConnect(port, host)) return;
+    await sleep(100);
+  }
+  throw new Error(`nothing is listening on ${host}:${port} after ${timeoutMs} ms`);
+}
+
+/** True when nothing listens on host:port (so a throwaway server may bind it). */
+export async function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return !(await tryConnect(port, host));
+}
+
+/** Number of entries in a directory; 0 when it does not exist yet. */
+export async function countFiles(dir: string): Promise<number> {
+  try {
+    return (await readdir(dir)).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Waits until countFiles(dir) reaches expected or timeoutMs passes; returns the last count and when. */
+export async function waitForFiles(dir: string, expected: number, timeoutMs: number): Promise<{ count: number; seconds: number }> {
+  const started = Date.now();
+  let count = await countFiles(dir);
+  while (count < expected && Date.now() - started < timeoutMs) {
+    await sleep(200);
+    count = await countFiles(dir);
+  }
+  return { count, seconds: (Date.now() - started) / 1000 };
+}
+
+const REQUIRED_BINARIES = ['/usr/sbin/smtp-source', '/usr/sbin/postfix', '/usr/sbin/dovecot', '/usr/lib/dovecot/lmtp'];
+
+/** Installs postfix and dovecot (Debian packages) when their binaries are missing. */
+export async function ensureMailPackages(log: (line: string) => void): Promise<void> {
+  const missing = REQUIRED_BINARIES.filter((path) => !existsSync(path));
+  if (missing.length === 0) return;
+  log(`missing ${missing.join(', ')}: installing postfix dovecot-core dovecot-lmtpd`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  await runCommand('debconf-set-selections', [], { input: 'postfix postfix/main_mailer_type select No configuration\n', env });
+  const install = ['install', '-y', 'postfix', 'dovecot-core', 'dovecot-lmtpd'];
+  const first = await runCommand('apt-get', install, { env, timeoutMs: 600_000 });
+  if (first.code === 0) return;
+  await mustRun('apt-get', ['update'], { env, timeoutMs: 600_000 });
+  await mustRun('apt-get', install, { env, timeoutMs: 600_000 });
+}
+
+export interface SystemUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/** Returns the unprivileged user that reference servers deliver as, creating it if needed. */
+export async function ensureSystemUser(name: string): Promise<SystemUser> {
+  let uid = await runCommand('id', ['-u', name]);
+  if (uid.code !== 0) {
+    await mustRun('useradd', ['--system', '--no-create-home', '--user-group', '--shell', '/usr/sbin/nologin', name]);
+    uid = await mustRun('id', ['-u', name]);
+  }
+  const gid = await mustRun('id', ['-g', name]);
+  return { name, uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}

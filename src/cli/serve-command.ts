@@ -1,0 +1,125 @@
+/**
+ * `tern serve` and `tern init`: flags and TERN_* variables for ports, host, limits and
+ * TLS, first-run initialisation, and the process signals (SIGTERM/SIGINT drain and exit
+ * 0, SIGHUP reloads certificates).
+ */
+import { Option, type Command } from 'commander';
+import { DEFAULT_HOST, DEFAULT_LIMITS, DEFAULT_PORTS, PLANNED_ROLES, ROLE_PORTS, type PortName, type Role } from '../config/defaults.js';
+import { initDataDir, siteHostname } from '../config/init-data-dir.js';
+import { parseInteger, parsePort, parseSize } from '../config/parse.js';
+import { defaultTlsPaths } from '../config/tls.js';
+import { UserError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { startServer } from '../server.js';
+import { openStore } from '../store/open.js';
+import { dataDir, withStore, type GlobalOptions } from './context.js';
+
+type Globals = () => GlobalOptions;
+
+const LIMIT_FLAGS = [
+  { key: 'maxMessageSize', flag: 'max-message-size', env: 'TERN_MAX_MESSAGE_SIZE', help: 'largest message accepted, e.g. 25M', size: true },
+  { key: 'maxRecipients', flag: 'max-recipients', env: 'TERN_MAX_RECIPIENTS', help: 'recipients per message' },
+  { key: 'maxConnections', flag: 'max-connections', env: 'TERN_MAX_CONNECTIONS', help: 'open connections per listener' },
+  { key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', env: 'TERN_MAX_CONNECTIONS_PER_IP', help: 'open connections per client IP and listener' },
+  { key: 'maxLineLength', flag: 'max-line-length', env: 'TERN_MAX_LINE_LENGTH', help: 'longest command line in bytes' },
+  { key: 'maxErrors', flag: 'max-errors', env: 'TERN_MAX_ERRORS', help: 'bad commands before a connection is closed' },
+  { key: 'idleTimeoutSeconds', flag: 'idle-timeout', env: 'TERN_IDLE_TIMEOUT', help: 'seconds of client silence before 421' },
+  { key: 'greetingDelayMs', flag: 'greeting-delay', env: 'TERN_GREETING_DELAY', help: 'MX only: ms to wait before the greeting; clients that talk first are refused' },
+  { key: 'shutdownGraceSeconds', flag: 'shutdown-grace', env: 'TERN_SHUTDOWN_GRACE', help: 'seconds open transactions get to finish on SIGTERM' },
+] as const;
+
+/** Commander's attribute name for a flag: max-line-length → maxLineLength. */
+const camelCase = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+function parseRoles(value: string | undefined): Role[] {
+  if (!value) return Object.keys(ROLE_PORTS) as Role[];
+  const roles = value.split(',').map((r) => r.trim()).filter(Boolean);
+  for (const r of roles) {
+    if ((PLANNED_ROLES as readonly string[]).includes(r)) throw new UserError(`role ${r} is not available in this version of Tern (available: ${Object.keys(ROLE_PORTS).join(', ')})`);
+    if (!(r in ROLE_PORTS)) throw new UserError(`unknown role ${JSON.stringify(r)} (available: ${Object.keys(ROLE_PORTS).join(', ')})`);
+  }
+  return roles as Role[];
+}
+
+export function registerServeCommands(program: Command, globals: Globals): void {
+  const serve = program
+    .command('serve')
+    .description(`run the mail server (roles available: ${Object.keys(ROLE_PORTS).join(', ')}); initialises the data dir on first run`)
+    .addOption(new Option('--roles <list>', 'comma-separated roles to run (default: all available)').env('TERN_ROLES'))
+    .addOption(new Option('--host <address>', 'address to listen on (0.0.0.0 or :: in production)').env('TERN_HOST').default(DEFAULT_HOST))
+    .addOption(new Option('--hostname <name>', 'name used in greetings and Received headers (default: saved setting, else the machine name)').env('TERN_HOSTNAME'))
+    .addOption(new Option('--tls-cert <file>', 'PEM certificate chain (default: <data>/tls/cert.pem, self-signed on first run)').env('TERN_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'PEM private key (default: <data>/tls/key.pem)').env('TERN_TLS_KEY'));
+  for (const [name, port] of Object.entries(DEFAULT_PORTS)) {
+    serve.addOption(new Option(`--${name}-port <port>`, `${name} port (0 disables)`).env(`TERN_${name.toUpperCase()}_PORT`).default(String(port)));
+  }
+  for (const l of LIMIT_FLAGS) {
+    serve.addOption(new Option(`--${l.flag} <value>`, l.help).env(l.env).default(String(DEFAULT_LIMITS[l.key])));
+  }
+  serve.action(async (opts: Record<string, string | undefined>) => {
+    const g = globals();
+    const ports = Object.fromEntries(
+      Object.keys(DEFAULT_PORTS).map((name) => [name, parsePort(`--${name}-port`, opts[`${name}Port`]!)]),
+    ) as Record<PortName, number>;
+    const limits = { ...DEFAULT_LIMITS };
+    for (const l of LIMIT_FLAGS) {
+      const raw = opts[camelCase(l.flag)]!;
+      limits[l.key] = 'size' in l ? parseSize(`--${l.flag}`, raw) : parseInteger(`--${l.flag}`, raw, l.key === 'greetingDelayMs' ? 0 : 1);
+    }
+    const roles = parseRoles(opts.roles);
+    if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new UserError('--tls-cert and --tls-key must be given together');
+
+    const log = createLogger(g.logLevel);
+    const dir = dataDir(g);
+    const store = await openStore({ dataDir: dir, dbUrl: g.db });
+    let stopping = false;
+    try {
+      const init = await initDataDir(store, dir, opts.hostname);
+      if (init.admin) {
+        console.log(`First run: created domain ${init.hostname} and admin account ${init.admin.address}`);
+        console.log(`Admin password (shown once, store it now): ${init.admin.password}`);
+      }
+      const hostname = await siteHostname(store, opts.hostname);
+      const tls = opts.tlsCert ? { cert: opts.tlsCert, key: opts.tlsKey! } : defaultTlsPaths(dir);
+      const server = await startServer(store, { host: opts.host!, hostname, roles, ports, tls, limits }, log);
+      for (const l of server.listening) console.log(`Tern listening: ${l.name} on ${l.host}:${l.port}`);
+      console.log(`Store: ${store.kind}${store.kind === 'sqlite' ? ` in ${dir}` : ''}; hostname ${hostname}`);
+
+      process.on('SIGHUP', () => {
+        try {
+          server.tls.reload();
+          log.info('TLS certificate reloaded');
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'TLS reload failed; keeping the previous certificate');
+        }
+      });
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ signal }, 'draining: no new connections, finishing open transactions');
+        await server.stop();
+        await store.close();
+        log.info('stopped');
+        log.flush();
+        process.exit(0);
+      };
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+      process.on('SIGINT', () => void stop('SIGINT'));
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  });
+
+  program
+    .command('init')
+    .description('initialise the data dir: TLS certificate, first domain and admin account (serve does this on first run)')
+    .option('--hostname <name>', 'this server’s host name (default: the machine name)')
+    .action(async (opts: { hostname?: string }) => {
+      const g = globals();
+      const result = await withStore(g, (s) => initDataDir(s, dataDir(g), opts.hostname));
+      if (!result.created) return console.log(`already initialised (hostname ${result.hostname})`);
+      console.log(`initialised ${dataDir(g)}: hostname ${result.hostname}`);
+      if (result.admin) console.log(`admin account ${result.admin.address}; password (shown once): ${result.admin.password}`);
+    });
+}

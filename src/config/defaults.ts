@@ -1,0 +1,45 @@
+/**
+ * Defaults for every flag and limit, in one place. Each can be set by a flag or a
+ * TERN_* environment variable (see cli/serve-command.ts, `tern serve --help`).
+ */
+
+/** Default listening ports (non-privileged); 0 disables a listener. */
+export const DEFAULT_PORTS = {
+  smtp: 2525,
+  submission: 2587,
+  submissions: 2465,
+  lmtp: 2424,
+  imap: 2143,
+  imaps: 2993,
+  pop3: 2110,
+  pop3s: 2995,
+  http: 8080,
+} as const;
+
+export type PortName = keyof typeof DEFAULT_PORTS;
+
+/** Roles `tern serve` can run today, and the ports each one opens. */
+export const ROLE_PORTS = {
+  smtp: ['smtp'],
+  lmtp: ['lmtp'],
+} as const satisfies Record<string, readonly PortName[]>;
+
+export type Role = keyof typeof ROLE_PORTS;
+
+/** Roles that later releases add; asking for them gives a clear error. */
+export const PLANNED_ROLES = ['submission', 'imap', 'pop3', 'http', 'queue'] as const;
+
+export const DEFAULT_LIMITS = {
+  maxMessageSize: 25 * 1024 * 1024, // bytes, advertised in EHLO SIZE
+  maxRecipients: 100, // per message (RFC 5321 4.5.3.1.8 minimum)
+  maxConnections: 1000, // per listener
+  maxConnectionsPerIp: 100,
+  maxLineLength: 4096, // command line bytes (RFC 5321 asks for at least 512)
+  maxErrors: 20, // bad commands before 421
+  idleTimeoutSeconds: 300, // RFC 5321 4.5.3.2.7: at least 5 minutes
+  greetingDelayMs: 0, // MX early-talker pause; off by default
+  shutdownGraceSeconds: 30,
+};
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_DATA_DIR = './data';

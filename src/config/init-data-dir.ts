@@ -1,0 +1,50 @@
+/**
+ * First-run initialisation of a site: the data dir, a self-signed TLS certificate, the
+ * local hostname as the first domain, and an admin account whose generated password is
+ * returned once (the caller prints it; only its hash is stored). Safe to call on every
+ * start: it does nothing once the site is initialised.
+ */
+import { mkdirSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { generatePassword, hashPassword } from '../auth/password.js';
+import { normalizeDomain } from '../mail/address.js';
+import type { Store } from '../store/store.js';
+import { ensureSelfSignedCertificate } from './tls.js';
+
+export interface InitResult {
+  created: boolean;
+  hostname: string;
+  admin?: { address: string; password: string };
+  certificateCreated: boolean;
+}
+
+/** The name this server uses in greetings and Received headers. */
+export async function siteHostname(store: Store, override?: string): Promise<string> {
+  if (override) return normalizeDomain(override);
+  const saved = await store.getSetting('hostname');
+  if (saved) return saved;
+  try {
+    return normalizeDomain(osHostname());
+  } catch {
+    return 'localhost';
+  }
+}
+
+export async function initDataDir(store: Store, dataDir: string, hostnameOverride?: string): Promise<InitResult> {
+  mkdirSync(dataDir, { recursive: true });
+  const hostname = await siteHostname(store, hostnameOverride);
+  const certificateCreated = await ensureSelfSignedCertificate(dataDir, hostname);
+  if (await store.getSetting('initialized_at')) return { created: false, hostname, certificateCreated };
+
+  await store.setSetting('hostname', hostname);
+  if (!(await store.isLocalDomain(hostname))) await store.addDomain(hostname);
+  const address = `admin@${hostname}`;
+  let admin: InitResult['admin'];
+  if (!(await store.getAccount(address))) {
+    const password = generatePassword();
+    await store.addAccount({ address, passwordHash: await hashPassword(password), isAdmin: true });
+    admin = { address, password };
+  }
+  await store.setSetting('initialized_at', new Date().toISOString());
+  return { created: true, hostname, admin, certificateCreated };
+}

@@ -1,0 +1,28 @@
+/**
+ * Errors a person can cause or fix. Each protocol and the CLI turn them into a reply
+ * in exactly one place (smtp/reply-for-error.ts, cli/main.ts); anything else is a bug
+ * and is reported as a generic temporary failure.
+ */
+
+/** A mistake the user can fix; `message` is written for people. */
+export class UserError extends Error {
+  override name = 'UserError';
+}
+
+/** The named thing does not exist (domain, account, alias…). */
+export class NotFoundError extends UserError {
+  override name = 'NotFoundError';
+}
+
+/** The thing already exists, or the change conflicts with existing data. */
+export class ConflictError extends UserError {
+  override name = 'ConflictError';
+}
+
+/** The store could not commit (disk full, database down). Transient: retry later. */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

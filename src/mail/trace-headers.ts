@@ -1,0 +1,39 @@
+/**
+ * Trace headers Tern prepends to every message it accepts: Return-Path (RFC 5321
+ * 4.4) and Received (RFC 5321 4.4, RFC 5322 3.6.7), with the "with" protocol names of
+ * RFC 3848 / RFC 6531 (ESMTP, ESMTPS, LMTP, UTF8SMTPS…).
+ */
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** RFC 5322 3.3 date-time in UTC, e.g. "Mon, 23 Nov 2026 00:48:31 +0000". */
+export function rfc5322Date(d: Date): string {
+  return `${DAYS[d.getUTCDay()]}, ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+}
+
+export interface TraceInfo {
+  envelopeFrom: string;
+  helo: string;
+  remoteAddress: string;
+  localHostname: string;
+  /** ESMTP, ESMTPS, SMTP, LMTP, UTF8SMTP… */
+  protocol: string;
+  ternId: string;
+  /** Named in "for <…>" only when there is exactly one, so one blob serves every recipient. */
+  recipients: string[];
+  date: Date;
+}
+
+/** Characters that could break out of a header; HELO text is client-controlled. */
+const unsafe = (s: string) => s.replace(/[^\x21-\x7e\u0080-\uffff]/g, '?').replace(/[()\\]/g, '?');
+
+export function traceHeaders(t: TraceInfo): Buffer {
+  const forClause = t.recipients.length === 1 ? `\r\n\tfor <${unsafe(t.recipients[0]!)}>` : '';
+  const received =
+    `Received: from ${unsafe(t.helo)} ([${t.remoteAddress}])\r\n` +
+    `\tby ${t.localHostname} (Tern) with ${t.protocol} id ${t.ternId}${forClause};\r\n` +
+    `\t${rfc5322Date(t.date)}\r\n`;
+  return Buffer.from(`Return-Path: <${unsafe(t.envelopeFrom)}>\r\n${received}`, 'utf8');
+}

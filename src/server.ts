@@ -1,0 +1,82 @@
+/**
+ * Wires the roles together for `tern serve`: opens listeners for the chosen roles on
+ * one store, reloads TLS on SIGHUP and drains on SIGTERM/SIGINT (stop accepting, let
+ * open transactions finish, close the store, exit 0).
+ */
+import type { Logger } from 'pino';
+import { createTlsProvider, type TlsProvider } from './config/tls.js';
+import { ROLE_PORTS, type PortName, type Role } from './config/defaults.js';
+import { createLocalDelivery } from './delivery/local-delivery.js';
+import { createRecipientResolver } from './delivery/recipient-resolver.js';
+import { startSmtpListener, type SmtpListener } from './smtp/listener.js';
+import type { SessionConfig } from './smtp/session.js';
+import type { Store } from './store/store.js';
+
+export interface ServerOptions {
+  host: string;
+  hostname: string;
+  roles: Role[];
+  ports: Record<PortName, number>;
+  tls: { cert: string; key: string };
+  limits: {
+    maxMessageSize: number;
+    maxRecipients: number;
+    maxConnections: number;
+    maxConnectionsPerIp: number;
+    maxLineLength: number;
+    maxErrors: number;
+    idleTimeoutSeconds: number;
+    greetingDelayMs: number;
+    shutdownGraceSeconds: number;
+  };
+}
+
+export interface RunningServer {
+  /** Port actually bound by each open listener (useful with port 0 in tests… and logs). */
+  listening: Array<{ name: PortName; host: string; port: number }>;
+  tls: TlsProvider;
+  stop(): Promise<void>;
+}
+
+export async function startServer(store: Store, options: ServerOptions, log: Logger): Promise<RunningServer> {
+  const tls = createTlsProvider(options.tls.cert, options.tls.key);
+  const deps = {
+    resolver: createRecipientResolver(store),
+    delivery: createLocalDelivery(store, log),
+    tls,
+    log,
+  };
+  const base: Omit<SessionConfig, 'mode' | 'greetingDelayMs'> = {
+    hostname: options.hostname,
+    maxMessageSize: options.limits.maxMessageSize,
+    maxRecipients: options.limits.maxRecipients,
+    maxLineLength: options.limits.maxLineLength,
+    maxErrors: options.limits.maxErrors,
+    idleTimeoutMs: options.limits.idleTimeoutSeconds * 1000,
+  };
+  const limits = { maxConnections: options.limits.maxConnections, maxConnectionsPerIp: options.limits.maxConnectionsPerIp };
+
+  const listeners: Array<{ name: PortName; listener: SmtpListener }> = [];
+  try {
+    for (const role of options.roles) {
+      for (const name of ROLE_PORTS[role]) {
+        const port = options.ports[name];
+        if (port === 0) continue;
+        const mode = name === 'lmtp' ? 'lmtp' : 'smtp';
+        const config: SessionConfig = { ...base, mode, greetingDelayMs: mode === 'smtp' ? options.limits.greetingDelayMs : 0 };
+        listeners.push({ name, listener: await startSmtpListener({ host: options.host, port, config, deps, limits }) });
+      }
+    }
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.listener.close(0)));
+    throw err;
+  }
+
+  return {
+    listening: listeners.map((l) => ({ name: l.name, host: options.host, port: l.listener.port })),
+    tls,
+    async stop() {
+      await Promise.all(listeners.map((l) => l.listener.close(options.limits.shutdownGraceSeconds * 1000)));
+    },
+  };
+}

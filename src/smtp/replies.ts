@@ -1,0 +1,67 @@
+/**
+ * SMTP/LMTP reply codes as named constants, with the RFC section they come from.
+ * Enhanced status codes follow RFC 3463. Sessions send these, never literals.
+ */
+
+export interface Reply {
+  code: number;
+  /** Enhanced status code (RFC 3463) or '' for replies that carry none (greeting, EHLO). */
+  status: string;
+  text: string;
+}
+
+const r = (code: number, status: string, text: string): Reply => ({ code, status, text });
+
+export const Replies = {
+  // RFC 5321 4.2.2 / 4.3.2
+  serviceReady: (host: string) => r(220, '', `${host} ESMTP Tern ready`),
+  lmtpReady: (host: string) => r(220, '', `${host} LMTP Tern ready`),
+  closing: r(221, '2.0.0', 'Bye'),
+  ok: r(250, '2.0.0', 'OK'),
+  senderOk: r(250, '2.1.0', 'Sender OK'),
+  recipientOk: r(250, '2.1.5', 'Recipient OK'),
+  queued: (id: string) => r(250, '2.0.0', `OK: queued as ${id}`),
+  delivered: (id: string, rcpt: string) => r(250, '2.0.0', `<${rcpt}> delivered as ${id}`),
+  resetOk: r(250, '2.0.0', 'Reset OK'),
+  vrfyCannot: r(252, '2.5.0', 'Cannot VRFY user; try RCPT to attempt delivery'), // RFC 5321 3.5.3
+  help: r(214, '2.0.0', 'See https://www.rfc-editor.org/rfc/rfc5321'),
+  startData: r(354, '', 'End data with <CR><LF>.<CR><LF>'),
+  readyToStartTls: r(220, '2.0.0', 'Ready to start TLS'), // RFC 3207
+
+  // 4yz transient (RFC 5321 4.2.3)
+  tooManyConnections: r(421, '4.7.0', 'Too many connections, try again later'),
+  tooManyConnectionsFromIp: r(421, '4.7.0', 'Too many connections from your address, try again later'),
+  idleTimeout: r(421, '4.4.2', 'Idle timeout, closing connection'),
+  shuttingDown: r(421, '4.3.2', 'Service shutting down, try again later'),
+  tooManyErrors: r(421, '4.7.0', 'Too many errors, closing connection'),
+  storeUnavailable: r(451, '4.3.0', 'Temporary storage failure, try again later'),
+  localError: r(451, '4.3.0', 'Temporary local problem, try again later'),
+  tooManyRecipients: r(452, '4.5.3', 'Too many recipients'), // RFC 5321 4.5.3.1.10
+  tlsUnavailable: r(454, '4.7.0', 'TLS not available'),
+
+  // 5yz permanent
+  syntaxError: (text = 'Syntax error, command unrecognized') => r(500, '5.5.2', text),
+  lineTooLong: r(500, '5.5.2', 'Line too long'),
+  paramSyntax: (text: string) => r(501, '5.5.4', text),
+  notImplemented: r(502, '5.5.1', 'Command not implemented'),
+  badSequence: (text: string) => r(503, '5.5.1', text),
+  paramNotImplemented: (text: string) => r(555, '5.5.4', text), // RFC 5321 4.1.1.11
+  noSuchUser: (rcpt: string) => r(550, '5.1.1', `<${rcpt}> No such user here`),
+  relayDenied: (rcpt: string) => r(554, '5.7.1', `<${rcpt}> Relay access denied`),
+  badAddress: (text: string) => r(553, '5.1.3', text),
+  messageTooBig: (max: number) => r(552, '5.3.4', `Message size exceeds fixed maximum of ${max} bytes`), // RFC 1870
+  smuggling: r(554, '5.5.2', 'Bare LF or CR around the end-of-data marker; message rejected'),
+  noValidRecipients: r(554, '5.5.1', 'No valid recipients'),
+  utf8NotDeclared: r(553, '5.6.7', 'Non-ASCII address requires SMTPUTF8'), // RFC 6531 3.5
+  tlsRequired: r(530, '5.7.0', 'Must issue a STARTTLS command first'),
+} as const;
+
+/** Serialises a reply; multi-line when `lines` has more than one entry (EHLO). */
+export function formatReply(reply: Reply): string {
+  const prefix = reply.status ? `${reply.status} ` : '';
+  return `${reply.code} ${prefix}${reply.text}\r\n`;
+}
+
+export function formatMultiline(code: number, lines: string[]): string {
+  return lines.map((l, i) => `${code}${i === lines.length - 1 ? ' ' : '-'}${l}\r\n`).join('');
+}

@@ -1,0 +1,409 @@
+/**
+ * One SMTP or LMTP connection (RFC 5321, RFC 2033): reads commands, keeps the
+ * transaction state, streams DATA into a MessageSink and hands accepted messages to
+ * local delivery. SMTP and LMTP are one session with a mode; they differ in the
+ * greeting verb (LHLO) and in LMTP's one reply per recipient after DATA.
+ *
+ * Rules: input is processed strictly in order (PIPELINING), one command at a time;
+ * replies are flushed when the input buffer runs dry; nothing is acknowledged before
+ * the store has committed; every input is bounded (line length, errors, recipients,
+ * size, idle time).
+ */
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { StoreUnavailableError, UserError } from '../errors.js';
+import { normalizeAddress } from '../mail/address.js';
+import { MessageSink } from '../mail/message-sink.js';
+import { traceHeaders } from '../mail/trace-headers.js';
+import type { RecipientResolver } from '../delivery/recipient-resolver.js';
+import { newTernId, type LocalDelivery } from '../delivery/local-delivery.js';
+import { parseCommand, type Command, type MailParams } from './command-parser.js';
+import { DataReader, type DataResult } from './data-reader.js';
+import { formatMultiline, formatReply, Replies, type Reply } from './replies.js';
+import type { TlsProvider } from '../config/tls.js';
+
+export interface SessionConfig {
+  mode: 'smtp' | 'lmtp';
+  hostname: string;
+  maxMessageSize: number;
+  maxRecipients: number;
+  maxLineLength: number;
+  maxErrors: number;
+  idleTimeoutMs: number;
+  /** Pause before the greeting to catch clients that talk first (MX only); 0 = off. */
+  greetingDelayMs: number;
+}
+
+export interface SessionDeps {
+  resolver: RecipientResolver;
+  delivery: LocalDelivery;
+  tls: TlsProvider | null;
+  log: Logger;
+}
+
+interface Recipient {
+  address: string;
+  accountIds: number[];
+}
+
+interface Transaction {
+  from: string;
+  params: MailParams;
+  recipients: Recipient[];
+  startedAt: number;
+}
+
+type State =
+  | { phase: 'greeting' }
+  | { phase: 'connected' }
+  | { phase: 'ready'; helo: string; esmtp: boolean }
+  | { phase: 'mail'; helo: string; esmtp: boolean; tx: Transaction }
+  | { phase: 'data'; helo: string; esmtp: boolean; tx: Transaction; reader: DataReader; sink: MessageSink; ternId: string }
+  | { phase: 'closed' };
+
+const EMPTY = Buffer.alloc(0);
+const MAX_PENDING = 1024 * 1024;
+
+const hasNonAscii = (s: string) => /[^\x00-\x7f]/.test(s);
+
+/** Address literal for the Received header: [1.2.3.4] or [IPv6:…]. */
+function addressLiteral(ip: string): string {
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
+  if (v4) return v4[1]!;
+  return ip.includes(':') ? `IPv6:${ip}` : ip;
+}
+
+export class SmtpSession {
+  private state: State = { phase: 'greeting' };
+  private socket: Socket;
+  private pending: Buffer = EMPTY;
+  private out: string[] = [];
+  private busy = false;
+  private discardingLongLine = false;
+  private errors = 0;
+  private secure = false;
+  private closing = false;
+  private readonly remoteAddress: string;
+  private readonly log: Logger;
+  private readonly onSocketData = (chunk: Buffer) => this.onData(chunk);
+
+  constructor(
+    socket: Socket,
+    private readonly config: SessionConfig,
+    private readonly deps: SessionDeps,
+    private readonly onClose: () => void,
+  ) {
+    this.socket = socket;
+    this.remoteAddress = socket.remoteAddress ?? 'unknown';
+    this.log = deps.log.child({ mode: config.mode, remote: this.remoteAddress });
+    this.attach(socket);
+    if (config.greetingDelayMs > 0) setTimeout(() => this.greet(), config.greetingDelayMs);
+    else this.greet();
+  }
+
+  /** True while a mail transaction is open (used when draining on shutdown). */
+  get inTransaction(): boolean {
+    return this.state.phase === 'mail' || this.state.phase === 'data' || this.busy;
+  }
+
+  /** Ask the session to end: now if idle, else right after its current transaction. */
+  shutdown(): void {
+    this.closing = true;
+    if (!this.inTransaction) this.close(Replies.shuttingDown);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private attach(socket: Socket): void {
+    socket.on('data', this.onSocketData);
+    socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    socket.on('close', () => this.closed());
+    socket.setTimeout(this.config.idleTimeoutMs, () => this.close(Replies.idleTimeout));
+  }
+
+  private greet(): void {
+    if (this.state.phase !== 'greeting') return;
+    if (this.pending.length > 0) {
+      // RFC 5321 4.3.1: the client must wait for the greeting; early talkers are spam engines.
+      this.close({ code: 554, status: '5.5.1', text: 'Protocol error: data sent before greeting' });
+      return;
+    }
+    this.state = { phase: 'connected' };
+    const host = this.config.hostname;
+    this.reply(this.config.mode === 'lmtp' ? Replies.lmtpReady(host) : Replies.serviceReady(host));
+    this.flush();
+  }
+
+  private closed(): void {
+    if (this.state.phase === 'closed') return;
+    this.state = { phase: 'closed' };
+    this.onClose();
+  }
+
+  private close(reply?: Reply): void {
+    if (this.state.phase === 'closed') return;
+    if (reply) this.reply(reply);
+    this.flush();
+    this.state = { phase: 'closed' };
+    this.socket.end();
+    // Do not wait forever for a peer that never reads.
+    setTimeout(() => this.socket.destroy(), 5000).unref();
+    this.onClose();
+  }
+
+  private reply(r: Reply): void {
+    this.out.push(formatReply(r));
+  }
+
+  private flush(): void {
+    if (this.out.length === 0 || this.socket.destroyed) return;
+    this.socket.write(this.out.length === 1 ? this.out[0]! : this.out.join(''));
+    this.out = [];
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state.phase === 'closed') return;
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    if (this.state.phase === 'greeting') return;
+    if (this.pending.length > MAX_PENDING && this.state.phase !== 'data') this.socket.pause();
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (this.state.phase !== 'closed') {
+        if (this.state.phase === 'data') {
+          if (this.pending.length === 0) break;
+          const chunk = this.pending;
+          this.pending = EMPTY;
+          const result = this.state.reader.push(chunk);
+          if (!result) break;
+          this.pending = result.rest;
+          await this.endData(this.state, result);
+          continue;
+        }
+        if (this.closing && !this.inTransactionState()) {
+          this.close(Replies.shuttingDown);
+          break;
+        }
+        const line = this.takeLine();
+        if (line === null) break;
+        await this.handleLine(line);
+      }
+    } catch (err) {
+      this.log.error({ err }, 'session failed');
+      this.close(Replies.localError);
+    } finally {
+      this.busy = false;
+      this.flush();
+      if (this.pending.length < MAX_PENDING && this.socket.isPaused()) this.socket.resume();
+    }
+  }
+
+  private inTransactionState(): boolean {
+    return this.state.phase === 'mail' || this.state.phase === 'data';
+  }
+
+  /** Next complete command line, `false` for an over-long one, null when none is buffered. */
+  private takeLine(): string | false | null {
+    const nl = this.pending.indexOf(10);
+    if (nl < 0) {
+      if (this.pending.length > this.config.maxLineLength) {
+        this.discardingLongLine = true;
+        this.pending = EMPTY;
+      }
+      return null;
+    }
+    const raw = this.pending.subarray(0, nl);
+    this.pending = this.pending.subarray(nl + 1);
+    if (this.discardingLongLine || raw.length > this.config.maxLineLength) {
+      this.discardingLongLine = false;
+      return false;
+    }
+    const end = raw.length > 0 && raw[raw.length - 1] === 13 ? raw.length - 1 : raw.length;
+    return raw.toString('utf8', 0, end);
+  }
+
+  private fail(r: Reply): void {
+    this.reply(r);
+    if (++this.errors >= this.config.maxErrors) this.close(Replies.tooManyErrors);
+  }
+
+  private async handleLine(line: string | false): Promise<void> {
+    if (line === false) return this.fail(Replies.lineTooLong);
+    const cmd = parseCommand(line);
+    switch (cmd.verb) {
+      case 'ERROR':
+        return this.fail(cmd.reply);
+      case 'HELO':
+      case 'EHLO':
+      case 'LHLO':
+        return this.hello(cmd);
+      case 'MAIL':
+        return this.mail(cmd.address, cmd.params);
+      case 'RCPT':
+        return this.rcpt(cmd.address);
+      case 'DATA':
+        return this.data();
+      case 'RSET':
+        if (this.state.phase === 'mail') this.state = { phase: 'ready', helo: this.state.helo, esmtp: this.state.esmtp };
+        return this.reply(Replies.resetOk);
+      case 'NOOP':
+        return this.reply(Replies.ok);
+      case 'HELP':
+        return this.reply(Replies.help);
+      case 'VRFY':
+        return this.reply(Replies.vrfyCannot);
+      case 'EXPN':
+        return this.fail(Replies.notImplemented);
+      case 'QUIT':
+        return this.close(Replies.closing);
+      case 'STARTTLS':
+        return this.startTls();
+    }
+  }
+
+  private hello(cmd: Extract<Command, { domain: string }>): void {
+    const lmtp = this.config.mode === 'lmtp';
+    if (lmtp !== (cmd.verb === 'LHLO')) {
+      return this.fail(Replies.syntaxError(lmtp ? 'This is an LMTP server: use LHLO' : 'Use EHLO or HELO'));
+    }
+    const esmtp = cmd.verb !== 'HELO';
+    this.state = { phase: 'ready', helo: cmd.domain, esmtp };
+    if (!esmtp) return this.reply({ code: 250, status: '', text: this.config.hostname });
+    const lines = [
+      `${this.config.hostname} greets ${cmd.domain}`,
+      'PIPELINING',
+      `SIZE ${this.config.maxMessageSize}`,
+      '8BITMIME',
+      'ENHANCEDSTATUSCODES',
+      'SMTPUTF8',
+    ];
+    if (this.deps.tls && !this.secure) lines.push('STARTTLS');
+    this.out.push(formatMultiline(250, lines));
+  }
+
+  private mail(rawAddress: string, params: MailParams): void {
+    const s = this.state;
+    if (s.phase === 'mail') return this.fail(Replies.badSequence('Nested MAIL command'));
+    if (s.phase !== 'ready') return this.fail(Replies.badSequence(`Send ${this.config.mode === 'lmtp' ? 'LHLO' : 'EHLO/HELO'} first`));
+    if (!params.smtputf8 && hasNonAscii(rawAddress)) return this.fail(Replies.utf8NotDeclared);
+    let from = '';
+    if (rawAddress !== '') {
+      try {
+        from = normalizeAddress(rawAddress);
+      } catch (err) {
+        return this.fail({ code: 553, status: '5.1.7', text: (err as Error).message });
+      }
+    }
+    if (params.size !== undefined && params.size > this.config.maxMessageSize) {
+      return this.fail(Replies.messageTooBig(this.config.maxMessageSize));
+    }
+    this.state = { phase: 'mail', helo: s.helo, esmtp: s.esmtp, tx: { from, params, recipients: [], startedAt: Date.now() } };
+    this.reply(Replies.senderOk);
+  }
+
+  private async rcpt(rawAddress: string): Promise<void> {
+    const s = this.state;
+    if (s.phase !== 'mail') return this.fail(Replies.badSequence('Need MAIL before RCPT'));
+    if (s.tx.recipients.length >= this.config.maxRecipients) return this.reply(Replies.tooManyRecipients);
+    if (!s.tx.params.smtputf8 && hasNonAscii(rawAddress)) return this.fail(Replies.utf8NotDeclared);
+    let address: string;
+    try {
+      address = normalizeAddress(rawAddress);
+    } catch (err) {
+      return this.fail(Replies.badAddress((err as Error).message));
+    }
+    let resolution;
+    try {
+      resolution = await this.deps.resolver.resolve(address);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'recipient lookup failed');
+      return this.reply(Replies.storeUnavailable);
+    }
+    if (resolution.kind === 'not-local') return this.fail(Replies.relayDenied(address));
+    if (resolution.kind === 'unknown-user') return this.fail(Replies.noSuchUser(address));
+    s.tx.recipients.push({ address, accountIds: resolution.accountIds });
+    this.reply(Replies.recipientOk);
+  }
+
+  private data(): void {
+    const s = this.state;
+    if (s.phase !== 'mail') return this.fail(Replies.badSequence('Need MAIL and RCPT before DATA'));
+    if (s.tx.recipients.length === 0) return this.fail(Replies.noValidRecipients);
+    const ternId = newTernId();
+    const utf8 = s.tx.params.smtputf8 ? 'UTF8' : '';
+    const base = this.config.mode === 'lmtp' ? 'LMTP' : s.esmtp ? 'ESMTP' : 'SMTP';
+    const prefix = traceHeaders({
+      envelopeFrom: s.tx.from,
+      helo: s.helo,
+      remoteAddress: addressLiteral(this.remoteAddress),
+      localHostname: this.config.hostname,
+      protocol: `${utf8}${base}${this.secure ? 'S' : ''}`,
+      ternId,
+      recipients: s.tx.recipients.map((r) => r.address),
+      date: new Date(),
+    });
+    const sink = new MessageSink(prefix, s.tx.params.size ?? 0, this.config.maxMessageSize);
+    const reader = new DataReader(this.config.maxMessageSize, (piece) => sink.write(piece));
+    this.state = { phase: 'data', helo: s.helo, esmtp: s.esmtp, tx: s.tx, reader, sink, ternId };
+    this.reply(Replies.startData);
+  }
+
+  private async endData(s: Extract<State, { phase: 'data' }>, result: DataResult): Promise<void> {
+    this.state = { phase: 'ready', helo: s.helo, esmtp: s.esmtp };
+    const rcpts = s.tx.recipients;
+    const answer = (r: Reply | ((rcpt: string) => Reply)) => {
+      // LMTP: one reply per accepted recipient, in RCPT order (RFC 2033 4.2).
+      const n = this.config.mode === 'lmtp' ? rcpts.length : 1;
+      for (let i = 0; i < n; i++) this.reply(typeof r === 'function' ? r(rcpts[i]!.address) : r);
+    };
+    if (result.tooBig) return answer(Replies.messageTooBig(this.config.maxMessageSize));
+    if (result.smuggling) {
+      this.log.warn({ id: s.ternId }, 'rejected message with bare LF around end-of-data');
+      return answer(Replies.smuggling);
+    }
+    const { blob, hash } = s.sink.finish();
+    try {
+      await this.deps.delivery.deliver({
+        ternId: s.ternId,
+        blob,
+        hash,
+        envelopeFrom: s.tx.from,
+        accountIds: rcpts.flatMap((r) => r.accountIds),
+        recipients: rcpts.length,
+        startedAt: s.tx.startedAt,
+        via: this.config.mode,
+      });
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) this.log.warn({ id: s.ternId, err: err.message }, 'store unavailable; replied 451');
+      else this.log.error({ id: s.ternId, err }, 'delivery failed; replied 451');
+      return answer(err instanceof UserError ? { code: 550, status: '5.1.1', text: err.message } : Replies.storeUnavailable);
+    }
+    answer(this.config.mode === 'lmtp' ? (rcpt) => Replies.delivered(s.ternId, rcpt) : Replies.queued(s.ternId));
+  }
+
+  private startTls(): void {
+    const tls = this.deps.tls;
+    if (!tls || this.secure) return this.fail(tls ? Replies.badSequence('Already using TLS') : Replies.tlsUnavailable);
+    if (this.state.phase === 'mail') return this.fail(Replies.badSequence('STARTTLS not allowed during a mail transaction'));
+    // Anything pipelined after STARTTLS was sent in clear text: drop it (CVE-2011-0411 class).
+    this.pending = EMPTY;
+    this.reply(Replies.readyToStartTls);
+    this.flush();
+    const plain = this.socket;
+    plain.removeListener('data', this.onSocketData);
+    plain.removeAllListeners('timeout');
+    plain.setTimeout(0);
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: tls.context() });
+    this.socket = secure;
+    this.secure = true;
+    this.state = { phase: 'connected' }; // RFC 3207 4.2: forget everything, expect EHLO again
+    this.attach(secure);
+  }
+}
