@@ -38,6 +38,9 @@ function fail(message: string): never {
   process.exit(1);
 }
 
+// `tern user list | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 0 : 1));
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

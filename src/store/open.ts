@@ -50,6 +50,8 @@ async function openPostgres(url: string, onError: OpenStoreOptions['onError']): 
 }
 
 function openSqlite(file: string): Store {
+  const dir = path.dirname(path.resolve(file));
+  if (!fs.existsSync(dir)) throw new UserError(`cannot open SQLite database ${file}: directory ${dir} does not exist`);
   try {
     return new SqliteStore(file);
   } catch (err) {

@@ -1,7 +1,9 @@
 /**
  * SQLite backend (the embedded default): better-sqlite3, WAL, synchronous=FULL, so a
- * commit returns only after the WAL is fsynced. better-sqlite3 is synchronous; deliveries
- * are batched by GroupCommit so one fsync covers every message that arrived meanwhile.
+ * commit returns only after the WAL is fsynced. Deliveries are committed by a writer
+ * worker thread (writer-worker.ts) in GroupCommit batches, so one fsync covers every
+ * message that arrived meanwhile and the event loop never waits on the disk for mail.
+ * Reads and administrative writes use this thread's own connection.
  */
 import Database from 'better-sqlite3';
 import { ConflictError, NotFoundError, StoreUnavailableError, UserError } from '../../errors.js';
@@ -21,12 +23,12 @@ import {
   type StoreStats,
   type StoredMessage,
 } from '../store.js';
+import { openSqliteConnection } from './connection.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
+import { WriterClient } from './writer-client.js';
 
 type Row = Record<string, unknown>;
 
-/** Error codes that mean "the disk or file is in trouble, try later", not a bad request. */
-const TRANSIENT_CODES = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|CANTOPEN|READONLY|PROTOCOL|NOMEM)/;
 
 function toAccount(r: Row): Account {
   return {
@@ -42,61 +44,71 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly commits: GroupCommit<NewDelivery, DeliveredEntry[]>;
+  private readonly writer: WriterClient;
 
   constructor(file: string) {
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqliteConnection(file);
     this.migrate();
-    this.commits = new GroupCommit((batch) => this.writeDeliveries(batch), { maxBatch: 256, concurrency: 1 });
+    this.writer = new WriterClient(file);
+    this.commits = new GroupCommit((batch) => this.writer.write(batch), { maxBatch: 256, concurrency: 1 });
+  }
+
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** A prepared statement, cached: preparing costs more than running most of these. */
+  private sql(source: string): Database.Statement {
+    let stmt = this.statements.get(source);
+    if (!stmt) {
+      stmt = this.db.prepare(source);
+      this.statements.set(source, stmt);
+    }
+    return stmt;
   }
 
   private migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-    const applied = new Set(this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
+    const applied = new Set(this.sql('SELECT version FROM schema_migrations').pluck().all() as number[]);
     for (const m of SQLITE_MIGRATIONS) {
       if (applied.has(m.version)) continue;
       this.db.transaction(() => {
         this.db.exec(m.sql);
-        this.db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, Date.now());
+        this.sql('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, Date.now());
       }).immediate();
     }
   }
 
   private domainId(name: string): number {
-    const id = this.db.prepare('SELECT id FROM domains WHERE name = ?').pluck().get(name);
+    const id = this.sql('SELECT id FROM domains WHERE name = ?').pluck().get(name);
     if (id === undefined) throw new NotFoundError(`domain ${name} does not exist (add it with: tern domain add ${name})`);
     return Number(id);
   }
 
   async addDomain(name: string): Promise<Domain> {
     const now = Date.now();
-    const r = this.db.prepare('INSERT INTO domains (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(name, now);
+    const r = this.sql('INSERT INTO domains (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(name, now);
     if (r.changes === 0) throw new ConflictError(`domain ${name} already exists`);
     return { name, createdAt: new Date(now) };
   }
 
   async listDomains(): Promise<Domain[]> {
-    return (this.db.prepare('SELECT name, created_at FROM domains ORDER BY name').all() as Row[]).map((r) => ({
+    return (this.sql('SELECT name, created_at FROM domains ORDER BY name').all() as Row[]).map((r) => ({
       name: String(r.name),
       createdAt: new Date(Number(r.created_at)),
     }));
   }
 
   async isLocalDomain(name: string): Promise<boolean> {
-    return this.db.prepare('SELECT 1 FROM domains WHERE name = ?').get(name) !== undefined;
+    return this.sql('SELECT 1 FROM domains WHERE name = ?').get(name) !== undefined;
   }
 
   async deleteDomain(name: string): Promise<void> {
     const id = this.domainId(name);
-    const accounts = Number(this.db.prepare('SELECT count(*) FROM accounts WHERE domain_id = ?').pluck().get(id));
-    const aliases = Number(this.db.prepare('SELECT count(*) FROM aliases WHERE domain_id = ?').pluck().get(id));
+    const accounts = Number(this.sql('SELECT count(*) FROM accounts WHERE domain_id = ?').pluck().get(id));
+    const aliases = Number(this.sql('SELECT count(*) FROM aliases WHERE domain_id = ?').pluck().get(id));
     if (accounts || aliases) {
       throw new ConflictError(`domain ${name} still has ${accounts} account(s) and ${aliases} alias(es); delete them first`);
     }
-    this.db.prepare('DELETE FROM domains WHERE id = ?').run(id);
+    this.sql('DELETE FROM domains WHERE id = ?').run(id);
   }
 
   async addAccount(account: NewAccount): Promise<Account> {
@@ -108,7 +120,7 @@ export class SqliteStore implements Store {
         .run(account.address, domainId, account.passwordHash, account.isAdmin ? 1 : 0, account.quotaBytes ?? null, now);
       if (r.changes === 0) throw new ConflictError(`account ${account.address} already exists`);
       const id = Number(r.lastInsertRowid);
-      const insert = this.db.prepare('INSERT INTO mailboxes (account_id, name, special_use, uidvalidity) VALUES (?, ?, ?, ?)');
+      const insert = this.sql('INSERT INTO mailboxes (account_id, name, special_use, uidvalidity) VALUES (?, ?, ?, ?)');
       const uidValidity = Math.floor(now / 1000);
       for (const mb of DEFAULT_MAILBOXES) insert.run(id, mb.name, mb.specialUse, uidValidity);
       return { id, address: account.address, isAdmin: Boolean(account.isAdmin), quotaBytes: account.quotaBytes ?? null, createdAt: new Date(now) };
@@ -117,31 +129,31 @@ export class SqliteStore implements Store {
 
   async listAccounts(domain?: string): Promise<Account[]> {
     const rows = domain
-      ? this.db.prepare('SELECT a.* FROM accounts a JOIN domains d ON d.id = a.domain_id WHERE d.name = ? ORDER BY a.address').all(domain)
-      : this.db.prepare('SELECT * FROM accounts ORDER BY address').all();
+      ? this.sql('SELECT a.* FROM accounts a JOIN domains d ON d.id = a.domain_id WHERE d.name = ? ORDER BY a.address').all(domain)
+      : this.sql('SELECT * FROM accounts ORDER BY address').all();
     return (rows as Row[]).map(toAccount);
   }
 
   async getAccount(address: string): Promise<Account | null> {
-    const r = this.db.prepare('SELECT * FROM accounts WHERE address = ?').get(address) as Row | undefined;
+    const r = this.sql('SELECT * FROM accounts WHERE address = ?').get(address) as Row | undefined;
     return r ? toAccount(r) : null;
   }
 
   async getPasswordHash(address: string): Promise<string | null> {
-    const h = this.db.prepare('SELECT password_hash FROM accounts WHERE address = ?').pluck().get(address);
+    const h = this.sql('SELECT password_hash FROM accounts WHERE address = ?').pluck().get(address);
     return h === undefined ? null : String(h);
   }
 
   async setPasswordHash(address: string, passwordHash: string): Promise<void> {
-    const r = this.db.prepare('UPDATE accounts SET password_hash = ? WHERE address = ?').run(passwordHash, address);
+    const r = this.sql('UPDATE accounts SET password_hash = ? WHERE address = ?').run(passwordHash, address);
     if (r.changes === 0) throw new NotFoundError(`account ${address} does not exist`);
   }
 
   async deleteAccount(address: string): Promise<void> {
     this.db.transaction(() => {
-      const r = this.db.prepare('DELETE FROM accounts WHERE address = ?').run(address);
+      const r = this.sql('DELETE FROM accounts WHERE address = ?').run(address);
       if (r.changes === 0) throw new NotFoundError(`account ${address} does not exist`);
-      this.db.prepare('DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob_hash = blobs.hash)').run();
+      this.sql('DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob_hash = blobs.hash)').run();
     }).immediate();
   }
 
@@ -174,61 +186,32 @@ export class SqliteStore implements Store {
   }
 
   async listAliases(): Promise<AliasRow[]> {
-    return this.db.prepare('SELECT address, target FROM aliases ORDER BY address, target').all() as AliasRow[];
+    return this.sql('SELECT address, target FROM aliases ORDER BY address, target').all() as AliasRow[];
   }
 
   async aliasTargets(address: string): Promise<string[]> {
-    return this.db.prepare('SELECT target FROM aliases WHERE address = ? ORDER BY target').pluck().all(address) as string[];
+    return this.sql('SELECT target FROM aliases WHERE address = ? ORDER BY target').pluck().all(address) as string[];
   }
 
   async deleteAlias(address: string, target?: string): Promise<void> {
     const r = target
-      ? this.db.prepare('DELETE FROM aliases WHERE address = ? AND target = ?').run(address, target)
-      : this.db.prepare('DELETE FROM aliases WHERE address = ?').run(address);
+      ? this.sql('DELETE FROM aliases WHERE address = ? AND target = ?').run(address, target)
+      : this.sql('DELETE FROM aliases WHERE address = ?').run(address);
     if (r.changes === 0) throw new NotFoundError(`alias ${address}${target ? ` -> ${target}` : ''} does not exist`);
   }
 
   async getSetting(key: string): Promise<string | null> {
-    const v = this.db.prepare('SELECT value FROM settings WHERE key = ?').pluck().get(key);
+    const v = this.sql('SELECT value FROM settings WHERE key = ?').pluck().get(key);
     return v === undefined ? null : String(v);
   }
 
   async setSetting(key: string, value: string): Promise<void> {
-    this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.sql('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   deliver(delivery: NewDelivery): Promise<DeliveredEntry[]> {
     if (delivery.accountIds.length === 0) return Promise.reject(new UserError('a delivery needs at least one recipient'));
     return this.commits.submit(delivery);
-  }
-
-  private async writeDeliveries(batch: NewDelivery[]): Promise<DeliveredEntry[][]> {
-    const insertBlob = this.db.prepare('INSERT INTO blobs (hash, size, data, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING');
-    const bump = this.db.prepare(
-      "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 WHERE account_id = ? AND name = 'INBOX' RETURNING id, uidnext - 1 AS uid, highestmodseq",
-    );
-    const insertMessage = this.db.prepare(
-      'INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, blob_hash, tern_id, envelope_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    try {
-      return this.db.transaction(() =>
-        batch.map((d) => {
-          insertBlob.run(d.hash, d.blob.length, d.blob, d.internalDate.getTime());
-          return d.accountIds.map((accountId): DeliveredEntry => {
-            const mb = bump.get(accountId) as Row | undefined;
-            if (!mb) throw new NotFoundError(`account ${accountId} has no INBOX`);
-            insertMessage.run(mb.id, mb.uid, mb.highestmodseq, d.internalDate.getTime(), d.blob.length, d.hash, d.ternId, d.envelopeFrom);
-            return { accountId, mailboxId: Number(mb.id), uid: Number(mb.uid), modseq: Number(mb.highestmodseq) };
-          });
-        }),
-      ).immediate();
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (typeof code === 'string' && TRANSIENT_CODES.test(code)) {
-        throw new StoreUnavailableError(`store cannot commit: ${(err as Error).message}`, { cause: err });
-      }
-      throw err;
-    }
   }
 
   async listMessages(address: string, mailbox = 'INBOX'): Promise<StoredMessage[]> {
@@ -254,12 +237,12 @@ export class SqliteStore implements Store {
   }
 
   async readBlob(hash: string): Promise<Buffer | null> {
-    const data = this.db.prepare('SELECT data FROM blobs WHERE hash = ?').pluck().get(hash);
+    const data = this.sql('SELECT data FROM blobs WHERE hash = ?').pluck().get(hash);
     return data === undefined ? null : (data as Buffer);
   }
 
   async stats(): Promise<StoreStats> {
-    const count = (sql: string) => Number(this.db.prepare(sql).pluck().get());
+    const count = (sql: string) => Number(this.sql(sql).pluck().get());
     const accounts = this.db
       .prepare(
         `SELECT a.address, count(m.id) AS messages FROM accounts a
@@ -276,17 +259,18 @@ export class SqliteStore implements Store {
   }
 
   async checkIntegrity(): Promise<string[]> {
-    const problems = (this.db.prepare('PRAGMA integrity_check').pluck().all() as string[]).filter((s) => s !== 'ok');
-    const fk = this.db.prepare('PRAGMA foreign_key_check').all() as Row[];
+    const problems = (this.sql('PRAGMA integrity_check').pluck().all() as string[]).filter((s) => s !== 'ok');
+    const fk = this.sql('PRAGMA foreign_key_check').all() as Row[];
     for (const r of fk) problems.push(`foreign key violation in ${String(r.table)} row ${String(r.rowid)}`);
     for (const check of INTEGRITY_CHECKS) {
-      for (const r of this.db.prepare(check.sql).all() as Row[]) problems.push(check.describe(r));
+      for (const r of this.sql(check.sql).all() as Row[]) problems.push(check.describe(r));
     }
     return problems;
   }
 
   async close(): Promise<void> {
     await this.commits.drain();
+    await this.writer.close();
     this.db.close();
   }
 }
