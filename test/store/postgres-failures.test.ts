@@ -118,13 +118,13 @@ describe('PostgresStore under failure', { skip }, () => {
       // Hold the INBOX row so the delivery transaction waits inside BEGIN … COMMIT.
       await admin.query('BEGIN');
       await admin.query("SELECT id FROM mailboxes WHERE account_id = $1 AND name = 'INBOX' FOR UPDATE", [account.id]);
-      const pending = store.deliver(delivery(account.id));
+      const failed = assert.rejects(store.deliver(delivery(account.id)), StoreUnavailableError); // handled from the start
       await new Promise((r) => setTimeout(r, 200));
       const killed = await admin.query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tern' AND wait_event_type = 'Lock'",
       );
       assert.equal(killed.rowCount, 1);
-      await assert.rejects(pending, StoreUnavailableError);
+      await failed;
       await admin.query('ROLLBACK');
       assert.equal((await store.deliver(delivery(account.id)))[0]!.uid, 1);
     } finally {

@@ -380,7 +380,7 @@ export class PostgresStore implements Store {
         results.push(
           d.accountIds.map((accountId): DeliveredEntry => {
             const mb = byAccount.get(accountId);
-            if (!mb) throw new NotFoundError(`account ${accountId} has no INBOX`);
+            if (!mb) throw new NotFoundError(`account ${accountId} no longer exists`);
             return { accountId, mailboxId: Number(mb.id), uid: Number(mb.uid), modseq: Number(mb.highestmodseq) };
           }),
         );

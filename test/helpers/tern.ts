@@ -1,0 +1,140 @@
+/**
+ * Runs the real `tern` CLI for tests: one-shot commands (runCli) and `tern serve` as a
+ * child process on free loopback ports (startTern), so tests talk to the server over
+ * real sockets exactly as clients and operators do.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** dist/test/helpers → dist/src/cli/main.js */
+export const TERN_BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+
+export function tempDir(prefix = 'tern-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, [TERN_BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('error', rej);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      res({ code, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Runs a CLI command that must succeed; returns stdout. */
+export async function cli(args: string[], input?: string): Promise<string> {
+  const r = await runCli(args, { input });
+  if (r.code !== 0) throw new Error(`tern ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+export interface Site {
+  dataDir: string;
+  /** --data/--db arguments for CLI calls. */
+  args: string[];
+}
+
+/** A site with domain example.test and accounts alice@ and bob@ (password "password123"). */
+export async function createSite(opts: { db?: string; dataDir?: string } = {}): Promise<Site> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const args = ['--data', dataDir, ...(opts.db ? ['--db', opts.db] : [])];
+  await cli(['init', '--hostname', 'mx.example.test', ...args]);
+  await cli(['domain', 'add', 'example.test', ...args]);
+  for (const user of ['alice', 'bob']) await cli(['user', 'add', `${user}@example.test`, '--password-stdin', ...args], 'password123\n');
+  return { dataDir, args };
+}
+
+export interface TernServer {
+  site: Site;
+  proc: ChildProcess;
+  smtpPort: number;
+  lmtpPort: number;
+  output: () => string;
+  /** Sends a signal and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+const OTHER_PORTS = ['submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'http'].flatMap((p) => [`--${p}-port`, '0']);
+
+export async function startTern(site: Site, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<TernServer> {
+  const smtpPort = await freePort();
+  const lmtpPort = await freePort();
+  const proc = spawn(
+    process.execPath,
+    [TERN_BIN, 'serve', ...site.args, '--smtp-port', String(smtpPort), '--lmtp-port', String(lmtpPort), ...OTHER_PORTS, '--log-level', 'warn', ...extraArgs],
+    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+  await new Promise<void>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`tern serve did not start:\n${out}`)), 20_000);
+    const check = () => {
+      if (/Store: /.test(out)) {
+        clearTimeout(timer);
+        res();
+      }
+    };
+    proc.stdout!.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      rej(new Error(`tern serve exited ${code}:\n${out}`));
+    });
+  });
+  return {
+    site,
+    proc,
+    smtpPort,
+    lmtpPort,
+    output: () => out,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export interface StatusJson {
+  store: string;
+  messages: number;
+  blobs: number;
+  accounts: Array<{ address: string; messages: number }>;
+}
+
+export async function status(site: Site): Promise<StatusJson> {
+  return JSON.parse(await cli(['status', '--json', ...site.args])) as StatusJson;
+}
