@@ -32,6 +32,7 @@ meta_directory = /etc/postfix
 mail_owner = postfix
 setgid_group = postdrop
 maillog_file = ${o.root}/postfix/maillog
+maillog_file_prefixes = ${o.root}/postfix
 myhostname = postfix-bench.localhost
 mydomain = localhost
 myorigin = $myhostname
@@ -89,7 +90,8 @@ function masterCf(port: number): string {
 export async function startPostfix(o: PostfixOptions): Promise<PostfixInstance> {
   const base = join(o.root, 'postfix');
   const dirs = { conf: join(base, 'conf'), queue: join(base, 'queue'), data: join(base, 'data'), mail: join(base, 'mail') };
-  await mkdir(dirs.conf, { recursive: true });
+  // postfix check creates the queue's subdirectories and data_directory, not the queue itself.
+  for (const dir of [dirs.conf, dirs.queue]) await mkdir(dir, { recursive: true, mode: 0o755 });
   await chmod(base, 0o755);
   await mkdir(dirs.mail, { recursive: true });
   await chown(dirs.mail, o.user.uid, o.user.gid);
@@ -116,8 +118,11 @@ export async function startPostfix(o: PostfixOptions): Promise<PostfixInstance> 
     await mustRun('/usr/sbin/postfix', ['-c', dirs.conf, 'start'], { timeoutMs: 60_000 });
     await waitForPort(o.port, 20_000);
   } catch (error) {
+    // postfix(1) reports to stderr only on a terminal; its log file says why it failed.
+    const maillog = await readFile(join(base, 'maillog'), 'utf8').catch(() => '');
     await stop();
-    throw error;
+    const detail = maillog.trim().split('\n').slice(-3).join(' | ');
+    throw new Error(`${error instanceof Error ? error.message : String(error)} ${detail}`.trim());
   }
   return { maildirNew: join(dirs.mail, mailbox, 'new'), stop };
 }

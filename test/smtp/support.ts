@@ -1,0 +1,109 @@
+/**
+ * Shared bits of the SMTP/LMTP protocol tests: a nodemailer transport for the test
+ * server, reading what the store holds (directly from SQLite, WAL allows it while the
+ * server runs), and small polling/process helpers. Not a test file itself.
+ */
+import { spawn } from 'node:child_process';
+import nodemailer from 'nodemailer';
+import { openStore } from '../../src/store/open.js';
+import type { StoredMessage } from '../../src/store/store.js';
+import type { Site } from '../helpers/tern.js';
+
+export interface MailerOptions {
+  /** Source address (any 127.x.y.z works on Linux loopback); separates per-IP limits. */
+  localAddress?: string;
+  /** Use STARTTLS (the server's self-signed certificate) instead of plain text. */
+  startTls?: boolean;
+}
+
+export function mailer(port: number, opts: MailerOptions = {}): nodemailer.Transporter {
+  return nodemailer.createTransport({
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    ignoreTLS: !opts.startTls,
+    requireTLS: Boolean(opts.startTls),
+    tls: { rejectUnauthorized: false },
+    name: 'client.test',
+    localAddress: opts.localAddress,
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    socketTimeout: 10_000,
+  });
+}
+
+/** Sends one small message and returns nodemailer's info; throws on any rejection. */
+export async function sendSimple(
+  port: number,
+  to: string | string[],
+  opts: MailerOptions & { subject?: string; text?: string; from?: string } = {},
+): Promise<{ response: string; accepted: unknown[]; rejected: unknown[] }> {
+  const transport = mailer(port, opts);
+  try {
+    return await transport.sendMail({
+      from: opts.from ?? 'sender@remote.test',
+      to,
+      subject: opts.subject ?? 'hello',
+      text: opts.text ?? 'Hello from the test suite.\n',
+    });
+  } finally {
+    transport.close();
+  }
+}
+
+export interface StoredWithBlob extends StoredMessage {
+  blob: string;
+}
+
+/** Every message in `address`'s mailbox, with its stored blob as UTF-8 text. */
+export async function storedMessages(site: Site, address: string, mailbox = 'INBOX'): Promise<StoredWithBlob[]> {
+  const store = await openStore({ dataDir: site.dataDir });
+  try {
+    const messages = await store.listMessages(address, mailbox);
+    const out: StoredWithBlob[] = [];
+    for (const m of messages) {
+      const blob = await store.readBlob(m.hash);
+      out.push({ ...m, blob: blob ? blob.toString('utf8') : '' });
+    }
+    return out;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Polls `check` every 25 ms until it returns true; throws `message` after `timeoutMs`. */
+export async function waitFor(check: () => boolean | Promise<boolean>, message: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${message}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface ProgramResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs an external program (swaks, smtp-source, openssl) with a hard timeout. */
+export function runProgram(file: string, args: string[], timeoutMs = 20_000): Promise<ProgramResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
