@@ -1,0 +1,96 @@
+/**
+ * The `tern` CLI as operators use it: admin commands, --json output, and one clear line
+ * on stderr with a non-zero exit for every mistake (never a stack trace).
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { describe, it } from 'node:test';
+import { cli, createSite, freePort, runCli, startTern, tempDir } from '../helpers/tern.js';
+
+function assertUserError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
+  assert.notEqual(r.code, 0, 'non-zero exit');
+  assert.match(r.stderr, pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+}
+
+describe('tern CLI', () => {
+  it('manages domains, users and aliases', async () => {
+    const site = await createSite();
+    const a = site.args;
+    assert.match(await cli(['domain', 'list', ...a]), /example\.test/);
+    const domains = JSON.parse(await cli(['domain', 'list', '--json', ...a])) as Array<{ name: string }>;
+    assert.deepEqual(domains.map((d) => d.name).sort(), ['example.test', 'mx.example.test']);
+
+    assert.match(await cli(['user', 'add', 'Carol@Example.TEST', ...a]), /account carol@example\.test created; password: \S{12,}/);
+    const users = JSON.parse(await cli(['user', 'list', '--json', '--domain', 'example.test', ...a])) as Array<{ address: string }>;
+    assert.deepEqual(users.map((u) => u.address), ['alice@example.test', 'bob@example.test', 'carol@example.test']);
+    assert.match(await cli(['user', 'passwd', 'carol@example.test', '--password-stdin', ...a], 'another-secret\n'), /password for carol@example\.test changed$/m);
+
+    await cli(['alias', 'add', 'team@example.test', 'alice@example.test', 'bob@example.test', ...a]);
+    await cli(['alias', 'add', '@example.test', 'carol@example.test', ...a]);
+    const aliases = JSON.parse(await cli(['alias', 'list', '--json', ...a])) as Array<{ address: string; target: string }>;
+    assert.deepEqual(aliases, [
+      { address: '@example.test', target: 'carol@example.test' },
+      { address: 'team@example.test', target: 'alice@example.test' },
+      { address: 'team@example.test', target: 'bob@example.test' },
+    ]);
+    await cli(['alias', 'del', 'team@example.test', 'bob@example.test', ...a]);
+    await cli(['alias', 'del', '@example.test', ...a]);
+    assert.equal((JSON.parse(await cli(['alias', 'list', '--json', ...a])) as unknown[]).length, 1);
+
+    await cli(['user', 'del', 'carol@example.test', ...a]);
+    const status = JSON.parse(await cli(['status', '--json', ...a])) as { messages: number; accounts: Array<{ address: string; messages: number }> };
+    assert.equal(status.messages, 0);
+    assert.deepEqual(
+      status.accounts.map((x) => x.address),
+      ['admin@mx.example.test', 'alice@example.test', 'bob@example.test'],
+    );
+  });
+
+  it('explains every mistake in one line', async () => {
+    const site = await createSite();
+    const a = site.args;
+    assertUserError(await runCli(['domain', 'add', 'example.test', ...a]), /^tern: domain example\.test already exists\n$/);
+    assertUserError(await runCli(['domain', 'add', 'bad domain', ...a]), /invalid domain name/);
+    assertUserError(await runCli(['domain', 'del', 'example.test', ...a]), /still has 2 account\(s\)/);
+    assertUserError(await runCli(['domain', 'del', 'nowhere.test', ...a]), /domain nowhere\.test does not exist/);
+    assertUserError(await runCli(['user', 'add', 'x@nowhere.test', ...a]), /domain nowhere\.test does not exist/);
+    assertUserError(await runCli(['user', 'add', 'not-an-address', ...a]), /invalid address/);
+    assertUserError(await runCli(['user', 'add', 'alice@example.test', ...a]), /already exists/);
+    assertUserError(await runCli(['user', 'add', 'dave@example.test', '--password-stdin', ...a], { input: 'short\n' }), /at least 8 characters/);
+    assertUserError(await runCli(['user', 'passwd', 'nobody@example.test', ...a]), /does not exist/);
+    assertUserError(await runCli(['alias', 'add', 'x@example.test', 'someone@remote.test', ...a]), /not in a local domain/);
+    assertUserError(await runCli(['alias', 'del', 'x@example.test', ...a]), /does not exist/);
+    assertUserError(await runCli(['frobnicate']), /unknown command/);
+    assertUserError(await runCli(['serve', '--smtp-port', 'abc', ...a]), /--smtp-port: expected a whole number/);
+    assertUserError(await runCli(['serve', '--max-message-size', 'huge', ...a]), /--max-message-size: expected a size/);
+    assertUserError(await runCli(['serve', '--roles', 'imap', ...a]), /role imap is not available/);
+    assertUserError(await runCli(['serve', '--roles', 'smtp,bogus', ...a]), /unknown role "bogus"/);
+    assertUserError(await runCli(['status', '--db', 'mysql://x', ...a]), /unsupported database URL scheme/);
+    assertUserError(await runCli(['status', '--db', 'postgres://nobody@127.0.0.1:1/x']), /cannot connect to PostgreSQL at postgres:\/\/nobody@127\.0\.0\.1:1\/x/);
+  });
+
+  it('reports a port in use clearly', async () => {
+    const site = await createSite();
+    const port = await freePort();
+    const blocker = createServer().listen(port, '127.0.0.1');
+    try {
+      const r = await runCli(['serve', ...site.args, '--smtp-port', String(port), '--lmtp-port', '0', '--log-level', 'warn']);
+      assertUserError(r, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(smtp\\): address already in use`));
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('first run of serve initialises the data dir and prints the admin password once', async () => {
+    const dataDir = tempDir();
+    const site = { dataDir, args: ['--data', dataDir] };
+    const first = await startTern(site, ['--hostname', 'first.example.test']);
+    assert.match(first.output(), /admin account admin@first\.example\.test/);
+    assert.match(first.output(), /Admin password \(shown once, store it now\): \S{12,}/);
+    assert.equal(await first.stop(), 0);
+    const second = await startTern(site, [], { TERN_HOSTNAME: 'first.example.test' });
+    assert.doesNotMatch(second.output(), /password/i);
+    assert.equal(await second.stop(), 0);
+  });
+});
