@@ -50,8 +50,10 @@ export function registerServeCommands(program: Command, globals: Globals): void 
     .addOption(new Option('--hostname <name>', 'name used in greetings and Received headers (default: saved setting, else the machine name)').env('TERN_HOSTNAME'))
     .addOption(new Option('--tls-cert <file>', 'PEM certificate chain (default: <data>/tls/cert.pem, self-signed on first run)').env('TERN_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'PEM private key (default: <data>/tls/key.pem)').env('TERN_TLS_KEY'));
+  const servedPorts = new Set<string>(Object.values(ROLE_PORTS).flat());
   for (const [name, port] of Object.entries(DEFAULT_PORTS)) {
-    serve.addOption(new Option(`--${name}-port <port>`, `${name} port (0 disables)`).env(`TERN_${name.toUpperCase()}_PORT`).default(String(port)));
+    const help = servedPorts.has(name) ? `${name} port (0 disables)` : `${name} port, used once that role ships (0 disables)`;
+    serve.addOption(new Option(`--${name}-port <port>`, help).env(`TERN_${name.toUpperCase()}_PORT`).default(String(port)));
   }
   for (const l of LIMIT_FLAGS) {
     serve.addOption(new Option(`--${l.flag} <value>`, l.help).env(l.env).default(String(DEFAULT_LIMITS[l.key])));

@@ -4,6 +4,7 @@
  * server runs), and small polling/process helpers. Not a test file itself.
  */
 import { spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import nodemailer from 'nodemailer';
 import { openStore } from '../../src/store/open.js';
 import type { StoredMessage } from '../../src/store/store.js';
@@ -106,4 +107,39 @@ export function runProgram(file: string, args: string[], timeoutMs = 20_000): Pr
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+export interface HeldConnection {
+  socket: Socket;
+  /** Everything the server has sent so far. */
+  received: () => string;
+  closed: Promise<void>;
+}
+
+/**
+ * Opens a plain TCP connection from `localAddress` (127.0.0.0/8 is all loopback on
+ * Linux, so several client "IPs" are available) and resolves once the first reply line
+ * has arrived.
+ */
+export async function connectFrom(port: number, localAddress = '127.0.0.1'): Promise<HeldConnection> {
+  const socket = connect({ port, host: '127.0.0.1', localAddress });
+  let data = '';
+  socket.setEncoding('latin1');
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((res) => socket.once('close', () => res()));
+  await new Promise<void>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`no reply from the server on a connection from ${localAddress}`)), 10_000);
+    socket.on('data', (d: string) => {
+      data += d;
+      if (data.includes('\n')) {
+        clearTimeout(timer);
+        res();
+      }
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      if (!data.includes('\n')) rej(new Error(`connection from ${localAddress} closed without a reply`));
+    });
+  });
+  return { socket, received: () => data, closed };
 }
