@@ -49,3 +49,16 @@ describe('parseCommand', () => {
     assert.deepEqual(parsePath('<a@b> SIZE=1'), { address: 'a@b', rest: ' SIZE=1' });
   });
 });
+
+describe('parseCommand fuzz', () => {
+  it('never throws on random bytes', () => {
+    let seed = 42;
+    for (let i = 0; i < 5000; i++) {
+      let s = '';
+      const len = (seed = (seed * 48271) % 2147483647) % 80;
+      for (let j = 0; j < len; j++) s += String.fromCharCode((seed = (seed * 48271) % 2147483647) % 256);
+      const verbs = ['MAIL FROM:', 'RCPT TO:', 'EHLO ', ''];
+      assert.doesNotThrow(() => parseCommand(verbs[i % verbs.length] + s));
+    }
+  });
+});
