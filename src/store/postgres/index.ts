@@ -10,6 +10,7 @@ import { ConflictError, NotFoundError, StoreUnavailableError, UserError } from '
 import { domainOf } from '../../mail/address.js';
 import { GroupCommit } from '../group-commit.js';
 import { INTEGRITY_CHECKS } from '../integrity.js';
+import { toAccount, toDomain, toMailbox, toStoredMessage, type Row } from '../rows.js';
 import {
   DEFAULT_MAILBOXES,
   type Account,
@@ -25,7 +26,6 @@ import {
 } from '../store.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
-type Row = Record<string, unknown>;
 type Client = pg.PoolClient;
 
 export interface PostgresStoreOptions {
@@ -121,15 +121,6 @@ async function migrate(pool: pg.Pool): Promise<void> {
   }
 }
 
-function toAccount(r: Row): Account {
-  return {
-    id: Number(r.id),
-    address: String(r.address),
-    isAdmin: Boolean(r.is_admin),
-    quotaBytes: r.quota_bytes == null ? null : Number(r.quota_bytes),
-    createdAt: new Date(Number(r.created_at)),
-  };
-}
 
 /** One statement per delivery: bump every recipient's INBOX and insert the message rows. */
 const DELIVER_SQL = `
@@ -208,7 +199,7 @@ export class PostgresStore implements Store {
 
   async listDomains(): Promise<Domain[]> {
     const rows = await this.rows('SELECT name, created_at FROM domains ORDER BY name COLLATE "C"');
-    return rows.map((r) => ({ name: String(r.name), createdAt: new Date(Number(r.created_at)) }));
+    return rows.map(toDomain);
   }
 
   async isLocalDomain(name: string): Promise<boolean> {
@@ -310,15 +301,7 @@ export class PostgresStore implements Store {
        FROM mailboxes mb WHERE mb.account_id = $1 ORDER BY mb.id`,
       [account.id],
     );
-    return rows.map((r) => ({
-      id: Number(r.id),
-      name: String(r.name),
-      specialUse: r.special_use == null ? null : String(r.special_use),
-      uidValidity: Number(r.uidvalidity),
-      uidNext: Number(r.uidnext),
-      highestModseq: Number(r.highestmodseq),
-      messages: Number(r.messages),
-    }));
+    return rows.map(toMailbox);
   }
 
   async addAlias(address: string, target: string): Promise<void> {
@@ -396,18 +379,7 @@ export class PostgresStore implements Store {
        WHERE a.address = $1 AND mb.name = $2 ORDER BY m.uid`,
       [address, mailbox],
     );
-    return rows.map((r) => ({
-      id: Number(r.id),
-      mailbox: String(r.mailbox),
-      uid: Number(r.uid),
-      modseq: Number(r.modseq),
-      flags: String(r.flags).split(' ').filter(Boolean),
-      internalDate: new Date(Number(r.internal_date)),
-      size: Number(r.size),
-      hash: String(r.blob_hash),
-      ternId: String(r.tern_id),
-      envelopeFrom: String(r.envelope_from),
-    }));
+    return rows.map(toStoredMessage);
   }
 
   async readBlob(hash: string): Promise<Buffer | null> {

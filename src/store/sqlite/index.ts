@@ -10,6 +10,7 @@ import { ConflictError, NotFoundError, StoreUnavailableError, UserError } from '
 import { domainOf } from '../../mail/address.js';
 import { GroupCommit } from '../group-commit.js';
 import { INTEGRITY_CHECKS } from '../integrity.js';
+import { toAccount, toDomain, toMailbox, toStoredMessage, type Row } from '../rows.js';
 import {
   DEFAULT_MAILBOXES,
   type Account,
@@ -27,18 +28,8 @@ import { openSqliteConnection } from './connection.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { WriterClient } from './writer-client.js';
 
-type Row = Record<string, unknown>;
 
 
-function toAccount(r: Row): Account {
-  return {
-    id: Number(r.id),
-    address: String(r.address),
-    isAdmin: Boolean(r.is_admin),
-    quotaBytes: r.quota_bytes == null ? null : Number(r.quota_bytes),
-    createdAt: new Date(Number(r.created_at)),
-  };
-}
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
@@ -91,10 +82,7 @@ export class SqliteStore implements Store {
   }
 
   async listDomains(): Promise<Domain[]> {
-    return (this.sql('SELECT name, created_at FROM domains ORDER BY name').all() as Row[]).map((r) => ({
-      name: String(r.name),
-      createdAt: new Date(Number(r.created_at)),
-    }));
+    return (this.sql('SELECT name, created_at FROM domains ORDER BY name').all() as Row[]).map(toDomain);
   }
 
   async isLocalDomain(name: string): Promise<boolean> {
@@ -166,15 +154,7 @@ export class SqliteStore implements Store {
          FROM mailboxes mb WHERE mb.account_id = ? ORDER BY mb.id`,
       )
       .all(account.id) as Row[];
-    return rows.map((r) => ({
-      id: Number(r.id),
-      name: String(r.name),
-      specialUse: r.special_use == null ? null : String(r.special_use),
-      uidValidity: Number(r.uidvalidity),
-      uidNext: Number(r.uidnext),
-      highestModseq: Number(r.highestmodseq),
-      messages: Number(r.messages),
-    }));
+    return rows.map(toMailbox);
   }
 
   async addAlias(address: string, target: string): Promise<void> {
@@ -222,18 +202,7 @@ export class SqliteStore implements Store {
          WHERE a.address = ? AND mb.name = ? ORDER BY m.uid`,
       )
       .all(address, mailbox) as Row[];
-    return rows.map((r) => ({
-      id: Number(r.id),
-      mailbox: String(r.mailbox),
-      uid: Number(r.uid),
-      modseq: Number(r.modseq),
-      flags: String(r.flags).split(' ').filter(Boolean),
-      internalDate: new Date(Number(r.internal_date)),
-      size: Number(r.size),
-      hash: String(r.blob_hash),
-      ternId: String(r.tern_id),
-      envelopeFrom: String(r.envelope_from),
-    }));
+    return rows.map(toStoredMessage);
   }
 
   async readBlob(hash: string): Promise<Buffer | null> {
