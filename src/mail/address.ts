@@ -41,10 +41,14 @@ export function parseAddress(input: string): Address {
   if (input.length > MAX_ADDRESS_LENGTH) throw new UserError(`address too long (over ${MAX_ADDRESS_LENGTH} characters)`);
   const local = input.slice(0, at);
   if (Buffer.byteLength(local) > MAX_LOCAL_LENGTH) throw new UserError(`local part too long (over ${MAX_LOCAL_LENGTH} bytes)`);
-  if (!DOT_ATOM_LOCAL.test(local) && !QUOTED_LOCAL.test(local)) {
-    throw new UserError(`invalid local part in address: ${JSON.stringify(input)}`);
+  let normalLocal = local;
+  if (!DOT_ATOM_LOCAL.test(local)) {
+    if (!QUOTED_LOCAL.test(local)) throw new UserError(`invalid local part in address: ${JSON.stringify(input)}`);
+    // Quotes are not part of the mailbox name (RFC 5322 3.2.4): "alice"@d is alice@d.
+    const unquoted = local.slice(1, -1).replace(/\\(.)/g, '$1');
+    if (DOT_ATOM_LOCAL.test(unquoted)) normalLocal = unquoted;
   }
-  return { local: local.toLowerCase(), domain: normalizeDomain(input.slice(at + 1)) };
+  return { local: normalLocal.toLowerCase(), domain: normalizeDomain(input.slice(at + 1)) };
 }
 
 /** The normal form of an address, for storage and lookups. */

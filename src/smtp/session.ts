@@ -64,6 +64,10 @@ type State =
 
 const EMPTY = Buffer.alloc(0);
 const MAX_PENDING = 1024 * 1024;
+/** Reply bytes the socket may hold for a client that does not read; past it, input waits. */
+const MAX_UNSENT = 256 * 1024;
+/** Replies collected before they are handed to the socket within one burst of input. */
+const FLUSH_EVERY = 256;
 
 const hasNonAscii = (s: string) => /[^\x00-\x7f]/.test(s);
 
@@ -80,6 +84,7 @@ export class SmtpSession {
   private pending: Buffer = EMPTY;
   private out: string[] = [];
   private busy = false;
+  private waitingForDrain = false;
   private discardingLongLine = false;
   private errors = 0;
   private secure = false;
@@ -167,8 +172,8 @@ export class SmtpSession {
   private onData(chunk: Buffer): void {
     if (this.state.phase === 'closed') return;
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    if (this.state.phase === 'greeting') return;
     if (this.pending.length > MAX_PENDING && this.state.phase !== 'data') this.socket.pause();
+    if (this.state.phase === 'greeting') return;
     void this.pump();
   }
 
@@ -191,6 +196,13 @@ export class SmtpSession {
           this.close(Replies.shuttingDown);
           break;
         }
+        // A pipelining client that does not read its replies must not grow our memory:
+        // stop taking commands until the socket has drained.
+        if (this.out.length >= FLUSH_EVERY) this.flush();
+        if (this.socket.writableLength > MAX_UNSENT) {
+          this.waitForDrain();
+          break;
+        }
         const line = this.takeLine();
         if (line === null) break;
         await this.handleLine(line);
@@ -201,8 +213,18 @@ export class SmtpSession {
     } finally {
       this.busy = false;
       this.flush();
-      if (this.pending.length < MAX_PENDING && this.socket.isPaused()) this.socket.resume();
+      if (!this.waitingForDrain && this.pending.length < MAX_PENDING && this.socket.isPaused()) this.socket.resume();
     }
+  }
+
+  private waitForDrain(): void {
+    if (this.waitingForDrain) return;
+    this.waitingForDrain = true;
+    this.socket.pause();
+    this.socket.once('drain', () => {
+      this.waitingForDrain = false;
+      if (this.state.phase !== 'closed') void this.pump(); // resumes reading when done
+    });
   }
 
   private inTransactionState(): boolean {

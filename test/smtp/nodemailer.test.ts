@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import type Mail from 'nodemailer/lib/mailer/index.js';
 import { cli, createSite, runCli, startTern, status, type Site, type TernServer } from '../helpers/tern.js';
 import { mailer, sendSimple, storedMessages, type StoredWithBlob } from './support.js';
 
@@ -93,16 +94,19 @@ describe('SMTP with nodemailer', () => {
       `From: sender@remote.test\r\nTo: alice@example.test\r\nSubject: ${subject}\r\n` +
       'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n' +
       body;
-    const transport = mailer(tern.smtpPort);
+    const transcript: string[] = [];
+    const transport = mailer(tern.smtpPort, { transcript });
     try {
       const info = await transport.sendMail({
-        envelope: { from: 'sender@remote.test', to: ['alice@example.test'], use8BitMime: true } as never,
+        // use8BitMime (not in the typings) makes nodemailer send BODY=8BITMIME.
+        envelope: { from: 'sender@remote.test', to: 'alice@example.test', use8BitMime: true } as Mail.Envelope,
         raw,
       });
       assert.match(info.response, /^250 /);
     } finally {
       transport.close();
     }
+    assert.ok(transcript.some((l) => l.includes('MAIL FROM:<sender@remote.test> BODY=8BITMIME')), transcript.join('\n'));
     const m = await findStored(site, 'alice@example.test', subject);
     assert.ok(m.blob.endsWith(raw), 'the message after the trace headers is exactly what was sent');
     assert.equal(m.size, Buffer.byteLength(m.blob, 'utf8'));
@@ -110,8 +114,10 @@ describe('SMTP with nodemailer', () => {
 
   it('delivers to an SMTPUTF8 address (non-ASCII local part) and records UTF8ESMTP', async () => {
     const subject = `utf8 ${randomUUID()}`;
-    const info = await sendSimple(tern.smtpPort, UTF8_USER, { subject, from: 'müller@remote.test', text: 'Hallo Jürgen\n' });
+    const transcript: string[] = [];
+    const info = await sendSimple(tern.smtpPort, UTF8_USER, { subject, from: 'müller@remote.test', text: 'Hallo Jürgen\n', transcript });
     assert.match(info.response, /^250 /);
+    assert.ok(transcript.some((l) => /^MAIL FROM:<müller@remote\.test> SMTPUTF8/.test(l)), transcript.join('\n'));
     const m = await findStored(site, UTF8_USER, subject);
     assert.equal(m.envelopeFrom, 'müller@remote.test');
     assert.match(m.blob, /^Return-Path: <müller@remote\.test>\r\nReceived: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with UTF8ESMTP id \S+\r\n\tfor <jürgen@example\.test>;/);

@@ -67,7 +67,11 @@ describe('SMTP relay policy', () => {
       await expectRcpt(c, '<"x@remote.test">', /^5\d\d /);
       await expectRcpt(c, '<"alice"@remote.test>', RELAY_DENIED);
       await expectRcpt(c, '<"a b>c"@remote.test>', RELAY_DENIED);
-      await expectRcpt(c, '<"user%remote.test"@example.test>', NO_SUCH_USER);
+      await expectRcpt(c, '<"user%remote.test"@example.test>', /^550 5\.1\.1 <user%remote\.test@example\.test> No such user here$/);
+      // Quotes are not part of the name: "alice" is alice (RFC 5322 3.2.4).
+      await expectRcpt(c, '<"alice"@example.test>', /^250 2\.1\.5/);
+      await expectRcpt(c, '<"b\\ob"@Example.Test>', /^250 2\.1\.5/);
+      await expectRcpt(c, '<"alice bob"@example.test>', /^550 5\.1\.1 <"alice bob"@example\.test> No such user here$/);
     });
   });
 

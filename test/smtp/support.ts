@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import { format } from 'node:util';
 import nodemailer from 'nodemailer';
 import { openStore } from '../../src/store/open.js';
 import type { StoredMessage } from '../../src/store/store.js';
@@ -15,6 +16,15 @@ export interface MailerOptions {
   localAddress?: string;
   /** Use STARTTLS (the server's self-signed certificate) instead of plain text. */
   startTls?: boolean;
+  /** Collects nodemailer's protocol log (commands sent, replies read) here. */
+  transcript?: string[];
+}
+
+/** A nodemailer logger that appends each logged line to `lines`. */
+function transcriptLogger(lines: string[]) {
+  const push = (_entry: unknown, message: string, ...args: unknown[]) => lines.push(format(message, ...args));
+  const ignore = () => undefined;
+  return { level: ignore, trace: ignore, debug: push, info: push, warn: push, error: push, fatal: push };
 }
 
 export function mailer(port: number, opts: MailerOptions = {}): nodemailer.Transporter {
@@ -30,6 +40,7 @@ export function mailer(port: number, opts: MailerOptions = {}): nodemailer.Trans
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,
     socketTimeout: 10_000,
+    ...(opts.transcript ? { debug: true, logger: transcriptLogger(opts.transcript) } : {}),
   });
 }
 
@@ -53,7 +64,10 @@ export async function sendSimple(
 }
 
 export interface StoredWithBlob extends StoredMessage {
+  /** The stored blob decoded as UTF-8 (for matching). */
   blob: string;
+  /** The stored blob byte for byte. */
+  raw: Buffer;
 }
 
 /** Every message in `address`'s mailbox, with its stored blob as UTF-8 text. */
@@ -64,7 +78,8 @@ export async function storedMessages(site: Site, address: string, mailbox = 'INB
     const out: StoredWithBlob[] = [];
     for (const m of messages) {
       const blob = await store.readBlob(m.hash);
-      out.push({ ...m, blob: blob ? blob.toString('utf8') : '' });
+      const raw = blob ?? Buffer.alloc(0);
+      out.push({ ...m, blob: raw.toString('utf8'), raw });
     }
     return out;
   } finally {
@@ -142,4 +157,17 @@ export async function connectFrom(port: number, localAddress = '127.0.0.1'): Pro
     });
   });
   return { socket, received: () => data, closed };
+}
+
+/** `promise`, or `'timeout'` after `ms` (the timer does not keep the process alive). */
+export async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((res) => {
+    timer = setTimeout(() => res('timeout'), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
