@@ -17,6 +17,7 @@ export type Command =
   | { verb: 'RCPT'; address: string }
   | { verb: 'DATA' | 'RSET' | 'NOOP' | 'QUIT' | 'STARTTLS' | 'HELP' }
   | { verb: 'VRFY' | 'EXPN'; arg: string }
+  | { verb: 'BDAT'; size: number; last: boolean }
   | { verb: 'ERROR'; reply: Reply };
 
 const error = (reply: Reply): Command => ({ verb: 'ERROR', reply });
@@ -119,6 +120,12 @@ export function parseCommand(line: string): Command {
     case 'VRFY':
     case 'EXPN':
       return { verb, arg };
+    case 'BDAT': {
+      // RFC 3030 2: BDAT chunk-size [LAST]
+      const m = /^(\d{1,15})(?: +(LAST))? *$/i.exec(arg);
+      if (!m) return error(Replies.paramSyntax('Syntax: BDAT size [LAST]'));
+      return { verb, size: Number(m[1]), last: Boolean(m[2]) };
+    }
     default:
       return error(Replies.syntaxError());
   }

@@ -23,6 +23,7 @@ export const Replies = {
   queued: (id: string) => r(250, '2.0.0', `OK: queued as ${id}`),
   delivered: (id: string, rcpt: string) => r(250, '2.0.0', `<${rcpt}> delivered as ${id}`),
   resetOk: r(250, '2.0.0', 'Reset OK'),
+  chunkReceived: (octets: number) => r(250, '2.0.0', `${octets} octets received`), // RFC 3030 2
   vrfyCannot: r(252, '2.5.0', 'Cannot VRFY user; try RCPT to attempt delivery'), // RFC 5321 3.5.3
   help: r(214, '2.0.0', 'See https://www.rfc-editor.org/rfc/rfc5321'),
   startData: r(354, '', 'End data with <CR><LF>.<CR><LF>'),

@@ -1,7 +1,7 @@
 /**
  * One SMTP or LMTP connection (RFC 5321, RFC 2033): reads commands, keeps the
- * transaction state, streams DATA into a MessageSink and hands accepted messages to
- * local delivery. SMTP and LMTP are one session with a mode; they differ in the
+ * transaction state, streams DATA or BDAT chunks (RFC 3030) into a MessageSink and
+ * hands accepted messages to local delivery. SMTP and LMTP are one session with a mode; they differ in the
  * greeting verb (LHLO) and in LMTP's one reply per recipient after DATA.
  *
  * Rules: input is processed strictly in order (PIPELINING), one command at a time;
@@ -52,14 +52,27 @@ interface Transaction {
   params: MailParams;
   recipients: Recipient[];
   startedAt: number;
+  /** The message being assembled from BDAT chunks, once the first chunk arrived. */
+  chunked?: MessageBody;
 }
+
+interface MessageBody {
+  ternId: string;
+  sink: MessageSink;
+  /** Body bytes received so far (BDAT), to enforce the size limit. */
+  size: number;
+}
+
+type MailState = Extract<State, { phase: 'mail' }>;
 
 type State =
   | { phase: 'greeting' }
   | { phase: 'connected' }
   | { phase: 'ready'; helo: string; esmtp: boolean }
   | { phase: 'mail'; helo: string; esmtp: boolean; tx: Transaction }
-  | { phase: 'data'; helo: string; esmtp: boolean; tx: Transaction; reader: DataReader; sink: MessageSink; ternId: string }
+  | { phase: 'data'; helo: string; esmtp: boolean; tx: Transaction; reader: DataReader; body: MessageBody }
+  /** Reading a BDAT chunk; `tx` null means the chunk is read and discarded, then `error` is sent. */
+  | { phase: 'chunk'; remaining: number; last: boolean; tx: Transaction | null; error: Reply | null; resume: State }
   | { phase: 'closed' };
 
 const EMPTY = Buffer.alloc(0);
@@ -109,7 +122,7 @@ export class SmtpSession {
 
   /** True while a mail transaction is open (used when draining on shutdown). */
   get inTransaction(): boolean {
-    return this.state.phase === 'mail' || this.state.phase === 'data' || this.busy;
+    return this.inTransactionState() || this.busy;
   }
 
   /** Ask the session to end: now if idle, else right after its current transaction. */
@@ -192,6 +205,11 @@ export class SmtpSession {
           await this.endData(this.state, result);
           continue;
         }
+        if (this.state.phase === 'chunk') {
+          if (!this.readChunk(this.state)) break;
+          await this.endChunk(this.state);
+          continue;
+        }
         if (this.closing && !this.inTransactionState()) {
           this.close(Replies.shuttingDown);
           break;
@@ -228,7 +246,7 @@ export class SmtpSession {
   }
 
   private inTransactionState(): boolean {
-    return this.state.phase === 'mail' || this.state.phase === 'data';
+    return this.state.phase === 'mail' || this.state.phase === 'data' || this.state.phase === 'chunk';
   }
 
   /** Next complete command line, `false` for an over-long one, null when none is buffered. */
@@ -272,6 +290,8 @@ export class SmtpSession {
         return this.rcpt(cmd.address);
       case 'DATA':
         return this.data();
+      case 'BDAT':
+        return this.bdat(cmd.size, cmd.last);
       case 'RSET':
         if (this.state.phase === 'mail') this.state = { phase: 'ready', helo: this.state.helo, esmtp: this.state.esmtp };
         return this.reply(Replies.resetOk);
@@ -305,6 +325,7 @@ export class SmtpSession {
       '8BITMIME',
       'ENHANCEDSTATUSCODES',
       'SMTPUTF8',
+      'CHUNKING',
     ];
     if (this.deps.tls && !this.secure) lines.push('STARTTLS');
     this.out.push(formatMultiline(250, lines));
@@ -354,10 +375,8 @@ export class SmtpSession {
     this.reply(Replies.recipientOk);
   }
 
-  private data(): void {
-    const s = this.state;
-    if (s.phase !== 'mail') return this.fail(Replies.badSequence('Need MAIL and RCPT before DATA'));
-    if (s.tx.recipients.length === 0) return this.fail(Replies.noValidRecipients);
+  /** Starts the stored message: trace headers first, then the body as it arrives. */
+  private beginMessage(s: MailState): MessageBody {
     const ternId = newTernId();
     const utf8 = s.tx.params.smtputf8 ? 'UTF8' : '';
     const base = this.config.mode === 'lmtp' ? 'LMTP' : s.esmtp ? 'ESMTP' : 'SMTP';
@@ -371,43 +390,105 @@ export class SmtpSession {
       recipients: s.tx.recipients.map((r) => r.address),
       date: new Date(),
     });
-    const sink = new MessageSink(prefix, s.tx.params.size ?? 0, this.config.maxMessageSize);
-    const reader = new DataReader(this.config.maxMessageSize, (piece) => sink.write(piece));
-    this.state = { phase: 'data', helo: s.helo, esmtp: s.esmtp, tx: s.tx, reader, sink, ternId };
+    return { ternId, sink: new MessageSink(prefix, s.tx.params.size ?? 0, this.config.maxMessageSize), size: 0 };
+  }
+
+  private data(): void {
+    const s = this.state;
+    if (s.phase !== 'mail') return this.fail(Replies.badSequence('Need MAIL and RCPT before DATA'));
+    if (s.tx.recipients.length === 0) return this.fail(Replies.noValidRecipients);
+    if (s.tx.chunked) return this.fail(Replies.badSequence('DATA cannot follow BDAT in one transaction'));
+    const body = this.beginMessage(s);
+    const reader = new DataReader(this.config.maxMessageSize, (piece) => body.sink.write(piece));
+    this.state = { phase: 'data', helo: s.helo, esmtp: s.esmtp, tx: s.tx, reader, body };
     this.reply(Replies.startData);
   }
 
   private async endData(s: Extract<State, { phase: 'data' }>, result: DataResult): Promise<void> {
     this.state = { phase: 'ready', helo: s.helo, esmtp: s.esmtp };
-    const rcpts = s.tx.recipients;
-    const answer = (r: Reply | ((rcpt: string) => Reply)) => {
-      // LMTP: one reply per accepted recipient, in RCPT order (RFC 2033 4.2).
-      const n = this.config.mode === 'lmtp' ? rcpts.length : 1;
-      for (let i = 0; i < n; i++) this.reply(typeof r === 'function' ? r(rcpts[i]!.address) : r);
-    };
-    if (result.tooBig) return answer(Replies.messageTooBig(this.config.maxMessageSize));
+    if (result.tooBig) return this.answer(s.tx, Replies.messageTooBig(this.config.maxMessageSize));
     if (result.smuggling) {
-      this.log.warn({ id: s.ternId }, 'rejected message with bare LF around end-of-data');
-      return answer(Replies.smuggling);
+      this.log.warn({ id: s.body.ternId }, 'rejected message with bare LF around end-of-data');
+      return this.answer(s.tx, Replies.smuggling);
     }
-    const { blob, hash } = s.sink.finish();
+    await this.commit(s.tx, s.body);
+  }
+
+  /** BDAT (RFC 3030): the chunk follows the command at once, so it is always read, even when refused. */
+  private bdat(size: number, last: boolean): void {
+    const s = this.state;
+    const discard = (error: Reply) => {
+      this.errors++;
+      this.state = { phase: 'chunk', remaining: size, last, tx: null, error, resume: s };
+    };
+    if (s.phase !== 'mail') return discard(Replies.badSequence('Need MAIL and RCPT before BDAT'));
+    if (s.tx.recipients.length === 0) return discard(Replies.noValidRecipients);
+    s.tx.chunked ??= this.beginMessage(s);
+    this.state = { phase: 'chunk', remaining: size, last, tx: s.tx, error: null, resume: s };
+  }
+
+  /** Takes buffered chunk bytes; true once the whole chunk has been read. */
+  private readChunk(s: Extract<State, { phase: 'chunk' }>): boolean {
+    if (s.remaining > 0 && this.pending.length > 0) {
+      const n = Math.min(s.remaining, this.pending.length);
+      const piece = this.pending.subarray(0, n);
+      this.pending = this.pending.subarray(n);
+      s.remaining -= n;
+      const body = s.tx?.chunked;
+      if (body && !s.error) {
+        body.size += n;
+        if (body.size > this.config.maxMessageSize) s.error = Replies.messageTooBig(this.config.maxMessageSize);
+        else body.sink.write(piece);
+      }
+    }
+    return s.remaining === 0;
+  }
+
+  private async endChunk(s: Extract<State, { phase: 'chunk' }>): Promise<void> {
+    const resume = s.resume as MailState;
+    if (!s.tx) {
+      this.state = s.resume;
+      return this.reply(s.error!);
+    }
+    if (s.error) {
+      // The transaction is over: later chunks of it get 503 (RFC 3030 2).
+      this.state = { phase: 'ready', helo: resume.helo, esmtp: resume.esmtp };
+      return this.answer(s.tx, s.error);
+    }
+    if (!s.last) {
+      this.state = resume;
+      return this.reply(Replies.chunkReceived(s.tx.chunked!.size));
+    }
+    this.state = { phase: 'ready', helo: resume.helo, esmtp: resume.esmtp };
+    await this.commit(s.tx, s.tx.chunked!);
+  }
+
+  /** The final reply of a transaction: once for SMTP, once per recipient in RCPT order for LMTP (RFC 2033 4.2). */
+  private answer(tx: Transaction, r: Reply | ((rcpt: string) => Reply)): void {
+    const n = this.config.mode === 'lmtp' ? tx.recipients.length : 1;
+    for (let i = 0; i < n; i++) this.reply(typeof r === 'function' ? r(tx.recipients[i]!.address) : r);
+  }
+
+  /** Commits the message; the 250 goes out only after the store has synced it. */
+  private async commit(tx: Transaction, body: MessageBody): Promise<void> {
+    const { blob, hash } = body.sink.finish();
     try {
       await this.deps.delivery.deliver({
-        ternId: s.ternId,
+        ternId: body.ternId,
         blob,
         hash,
-        envelopeFrom: s.tx.from,
-        accountIds: rcpts.flatMap((r) => r.accountIds),
-        recipients: rcpts.length,
-        startedAt: s.tx.startedAt,
+        envelopeFrom: tx.from,
+        accountIds: tx.recipients.flatMap((r) => r.accountIds),
+        recipients: tx.recipients.length,
+        startedAt: tx.startedAt,
         via: this.config.mode,
       });
     } catch (err) {
-      if (err instanceof StoreUnavailableError) this.log.warn({ id: s.ternId, err: err.message }, 'store unavailable; replied 451');
-      else this.log.error({ id: s.ternId, err }, 'delivery failed; replied 451');
-      return answer(err instanceof UserError ? { code: 550, status: '5.1.1', text: err.message } : Replies.storeUnavailable);
+      if (err instanceof StoreUnavailableError) this.log.warn({ id: body.ternId, err: err.message }, 'store unavailable; replied 451');
+      else this.log.error({ id: body.ternId, err }, 'delivery failed');
+      return this.answer(tx, err instanceof UserError ? { code: 550, status: '5.1.1', text: err.message } : Replies.storeUnavailable);
     }
-    answer(this.config.mode === 'lmtp' ? (rcpt) => Replies.delivered(s.ternId, rcpt) : Replies.queued(s.ternId));
+    this.answer(tx, this.config.mode === 'lmtp' ? (rcpt) => Replies.delivered(body.ternId, rcpt) : Replies.queued(body.ternId));
   }
 
   private startTls(): void {

@@ -62,3 +62,11 @@ describe('parseCommand fuzz', () => {
     }
   });
 });
+
+describe('parseCommand BDAT', () => {
+  it('parses size and LAST', () => {
+    assert.deepEqual(parseCommand('BDAT 100'), { verb: 'BDAT', size: 100, last: false });
+    assert.deepEqual(parseCommand('bdat 0 last'), { verb: 'BDAT', size: 0, last: true });
+    for (const bad of ['BDAT', 'BDAT x', 'BDAT 1 FIRST', 'BDAT -1', 'BDAT 1234567890123456']) assert.equal(parseCommand(bad).verb, 'ERROR', bad);
+  });
+});
