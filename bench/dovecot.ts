@@ -3,12 +3,7 @@
 // dir as an unprivileged user. Durability is Dovecot's default (mail_fsync = optimized).
 import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mustRun, runCommand, sleep, waitForPort, type SystemUser } from './util.js';
-
-export interface DovecotInstance {
-  maildirNew: string;
-  stop(): Promise<void>;
-}
+import { isProgram, mustRun, runCommand, terminateIfProgram, waitForExit, waitForPort, type ReferenceServer, type SystemUser } from './util.js';
 
 export interface DovecotOptions {
   root: string;
@@ -49,8 +44,8 @@ service lmtp {
 `;
 }
 
-/** Writes dovecot.conf, starts the master and waits for the LMTP port. */
-export async function startDovecot(o: DovecotOptions): Promise<DovecotInstance> {
+/** Writes dovecot.conf now; start() runs the master and waits for the LMTP port, stop() is always safe. */
+export async function createDovecot(o: DovecotOptions): Promise<ReferenceServer> {
   const base = join(o.root, 'dovecot');
   const dirs = { run: join(base, 'run'), state: join(base, 'state'), mail: join(base, 'mail') };
   for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true });
@@ -60,25 +55,25 @@ export async function startDovecot(o: DovecotOptions): Promise<DovecotInstance> 
   await chown(home, o.user.uid, o.user.gid);
   const conf = join(base, 'dovecot.conf');
   await writeFile(conf, dovecotConf(o, dirs));
+  const pidFile = join(dirs.run, 'master.pid');
 
   const stop = async (): Promise<void> => {
+    const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+    if (!isProgram(pid, 'dovecot')) return;
     const stopped = await runCommand('/usr/bin/doveadm', ['-c', conf, 'stop'], { timeoutMs: 30_000 });
-    if (stopped.code === 0) {
-      await sleep(500);
-      return;
-    }
-    const pid = Number((await readFile(join(dirs.run, 'master.pid'), 'utf8').catch(() => '')).trim());
-    if (pid > 0) {
-      try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
-    }
+    if (stopped.code !== 0) terminateIfProgram(pid, 'dovecot');
+    await waitForExit(pid, 'dovecot', 10_000);
   };
 
-  try {
-    await mustRun('/usr/sbin/dovecot', ['-c', conf], { timeoutMs: 30_000 });
-    await waitForPort(o.port, 20_000);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { maildirNew: join(home, 'Maildir', 'new'), stop };
+  const start = async (): Promise<void> => {
+    try {
+      await mustRun('/usr/sbin/dovecot', ['-c', conf], { timeoutMs: 30_000 });
+      await waitForPort(o.port, 20_000);
+    } catch (error) {
+      const log = await readFile(join(base, 'dovecot.log'), 'utf8').catch(() => '');
+      const detail = log.trim().split('\n').slice(-3).join(' | ');
+      throw new Error(`${error instanceof Error ? error.message : String(error)} ${detail}`.trim());
+    }
+  };
+  return { name: 'Dovecot', maildirNew: join(home, 'Maildir', 'new'), start, stop };
 }

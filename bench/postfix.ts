@@ -4,13 +4,7 @@
 // are fsynced before the 250 and before the delivery is recorded, respectively).
 import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mustRun, runCommand, sleep, waitForPort, type SystemUser } from './util.js';
-
-export interface PostfixInstance {
-  /** The Maildir new/ directory that delivered messages land in. */
-  maildirNew: string;
-  stop(): Promise<void>;
-}
+import { isProgram, mustRun, runCommand, terminateIfProgram, waitForExit, waitForPort, type ReferenceServer, type SystemUser } from './util.js';
 
 export interface PostfixOptions {
   root: string;
@@ -86,8 +80,8 @@ function masterCf(port: number): string {
   return `# throwaway instance written by bench/postfix.ts\n${rows.join('\n')}\n`;
 }
 
-/** Writes the config, creates the queue, starts master and waits for the SMTP port. */
-export async function startPostfix(o: PostfixOptions): Promise<PostfixInstance> {
+/** Writes the config now; start() runs master and waits for the SMTP port, stop() is always safe. */
+export async function createPostfix(o: PostfixOptions): Promise<ReferenceServer> {
   const base = join(o.root, 'postfix');
   const dirs = { conf: join(base, 'conf'), queue: join(base, 'queue'), data: join(base, 'data'), mail: join(base, 'mail') };
   // postfix check creates the queue's subdirectories and data_directory, not the queue itself.
@@ -100,29 +94,27 @@ export async function startPostfix(o: PostfixOptions): Promise<PostfixInstance> 
   const mailbox = `${o.domain}/${o.localPart}/`;
   await writeFile(join(dirs.conf, 'vmailbox'), `${o.localPart}@${o.domain} ${mailbox}\n`);
 
+  const pidFile = join(dirs.queue, 'pid', 'master.pid');
   const stop = async (): Promise<void> => {
+    const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+    if (!isProgram(pid, 'master')) return;
     const stopped = await runCommand('/usr/sbin/postfix', ['-c', dirs.conf, 'stop'], { timeoutMs: 30_000 });
-    if (stopped.code === 0) {
-      await sleep(500);
-      return;
-    }
     // Fall back to signalling master directly if postfix stop could not.
-    const pid = Number((await readFile(join(dirs.queue, 'pid', 'master.pid'), 'utf8').catch(() => '')).trim());
-    if (pid > 0) {
-      try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
-    }
+    if (stopped.code !== 0) terminateIfProgram(pid, 'master');
+    await waitForExit(pid, 'master', 10_000);
   };
 
   // `postfix start` runs `postfix check`, which creates the queue directories with the right owners.
-  try {
-    await mustRun('/usr/sbin/postfix', ['-c', dirs.conf, 'start'], { timeoutMs: 60_000 });
-    await waitForPort(o.port, 20_000);
-  } catch (error) {
-    // postfix(1) reports to stderr only on a terminal; its log file says why it failed.
-    const maillog = await readFile(join(base, 'maillog'), 'utf8').catch(() => '');
-    await stop();
-    const detail = maillog.trim().split('\n').slice(-3).join(' | ');
-    throw new Error(`${error instanceof Error ? error.message : String(error)} ${detail}`.trim());
-  }
-  return { maildirNew: join(dirs.mail, mailbox, 'new'), stop };
+  const start = async (): Promise<void> => {
+    try {
+      await mustRun('/usr/sbin/postfix', ['-c', dirs.conf, 'start'], { timeoutMs: 60_000 });
+      await waitForPort(o.port, 20_000);
+    } catch (error) {
+      // postfix(1) reports to stderr only on a terminal; its log file says why it failed.
+      const maillog = await readFile(join(base, 'maillog'), 'utf8').catch(() => '');
+      const detail = maillog.trim().split('\n').slice(-3).join(' | ');
+      throw new Error(`${error instanceof Error ? error.message : String(error)} ${detail}`.trim());
+    }
+  };
+  return { name: 'Postfix', maildirNew: join(dirs.mail, mailbox, 'new'), start, stop };
 }

@@ -34,6 +34,7 @@ export interface MemoryResult {
 export interface BenchReport {
   startedAt: string;
   parameters: { messages: number; sessions: number; size: number };
+  ports: Record<string, number>;
   environment: Record<string, string>;
   comparisons: Comparison[];
   ternMemory: MemoryResult;

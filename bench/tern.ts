@@ -3,15 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mustRun, sleep, waitForPort } from './util.js';
-
-export interface TernInstance {
-  pid: number;
-  /** The serve flags Tern accepted (unknown ones are dropped). */
-  flags: string[];
-  storedMessages(): Promise<number>;
-  stop(): Promise<void>;
-}
+import { mustRun, portIsFree, sleep, waitForPort } from './util.js';
 
 export interface TernOptions {
   cli: string;
@@ -22,17 +14,27 @@ export interface TernOptions {
   lmtpPort: number;
 }
 
+export interface TernServer {
+  /** Creates the domain and mailbox, then runs `tern serve` until it accepts SMTP connections. */
+  start(): Promise<void>;
+  /** SIGTERM (SIGKILL after 15 s); safe to call at any time. */
+  stop(): Promise<void>;
+  /** The serve process id (0 before start). */
+  pid(): number;
+  /** The serve flags Tern accepted (unknown ones are dropped). */
+  flags(): string[];
+  storedMessages(): Promise<number>;
+}
+
 // Every listener the bench does not use is disabled with port 0.
 const DISABLED_PORTS = ['submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'http'];
 
-function cliRun(o: TernOptions, args: string[], input?: string): ReturnType<typeof mustRun> {
-  return mustRun(process.execPath, [o.cli, ...args, '--data', o.dataDir], { input, timeoutMs: 60_000 });
-}
-
-interface Serving {
-  child: ChildProcess;
-  output: () => string;
-  exited: () => boolean;
+function serveFlags(o: TernOptions): string[] {
+  return [
+    '--smtp-port', String(o.smtpPort), '--lmtp-port', String(o.lmtpPort),
+    ...DISABLED_PORTS.flatMap((name) => [`--${name}-port`, '0']),
+    '--log-level', 'warn',
+  ];
 }
 
 // The same ports through the environment, in case serve lacks one of the flags.
@@ -42,77 +44,86 @@ function portEnv(o: TernOptions): NodeJS.ProcessEnv {
   return env;
 }
 
-function spawnServe(o: TernOptions, flags: string[]): Serving {
-  const args = [o.cli, 'serve', '--data', o.dataDir, ...flags];
-  const child = spawn(process.execPath, args, { env: portEnv(o), stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  let exited = false;
-  const keep = (chunk: Buffer): void => { output = (output + chunk.toString()).slice(-4000); };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  child.on('exit', () => { exited = true; });
-  child.on('error', (error) => { exited = true; output += error.message; });
-  return { child, output: () => output, exited: () => exited };
-}
+class Serving {
+  readonly child: ChildProcess;
+  output = '';
+  exited = false;
 
-/** Waits for the SMTP port; returns the name of a flag serve rejected, or throws. */
-async function waitUntilServing(serving: Serving, port: number): Promise<string | null> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (serving.exited()) {
-      const unknown = /unknown option '(--[\w-]+)'/.exec(serving.output());
-      if (unknown) return unknown[1];
-      throw new Error(`tern serve exited early: ${serving.output().trim().slice(-500)}`);
+  constructor(o: TernOptions, flags: string[]) {
+    const args = [o.cli, 'serve', '--data', o.dataDir, ...flags];
+    this.child = spawn(process.execPath, args, { env: portEnv(o), stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (chunk: Buffer): void => { this.output = (this.output + chunk.toString()).slice(-4000); };
+    this.child.stdout?.on('data', keep);
+    this.child.stderr?.on('data', keep);
+    this.child.on('exit', () => { this.exited = true; });
+    this.child.on('error', (error) => { this.exited = true; this.output += error.message; });
+  }
+
+  /** Waits for the SMTP port; returns a flag serve rejected, null once listening, or throws. */
+  async ready(port: number): Promise<string | null> {
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      if (this.exited) {
+        const unknown = /unknown option '(--[\w-]+)'/.exec(this.output);
+        if (unknown?.[1]) return unknown[1];
+        throw new Error(`tern serve exited early: ${this.output.trim().slice(-500)}`);
+      }
+      try {
+        await waitForPort(port, 300);
+        await sleep(200);
+        if (!this.exited) return null;
+      } catch { /* not yet */ }
     }
-    try {
-      await waitForPort(port, 300);
-      return null;
-    } catch { /* not yet */ }
+    throw new Error(`tern serve did not listen on ${port} within 30 s: ${this.output.trim().slice(-500)}`);
   }
-  serving.child.kill('SIGKILL');
-  throw new Error(`tern serve did not listen on ${port} within 30 s: ${serving.output().trim().slice(-500)}`);
-}
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timedOut = await Promise.race([exited.then(() => false), sleep(15_000).then(() => true)]);
-  if (timedOut) {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
-/** Creates the domain and mailbox, then runs `tern serve` until it accepts SMTP connections. */
-export async function startTern(o: TernOptions): Promise<TernInstance> {
-  if (!existsSync(o.cli)) throw new Error(`${o.cli} does not exist (is the Tern CLI built yet?)`);
-  await cliRun(o, ['domain', 'add', o.domain]);
-  await cliRun(o, ['user', 'add', o.address, '--password-stdin'], `${randomBytes(12).toString('hex')}\n`);
-
-  let flags = [
-    '--smtp-port', String(o.smtpPort), '--lmtp-port', String(o.lmtpPort),
-    ...DISABLED_PORTS.flatMap((name) => [`--${name}-port`, '0']),
-    '--log-level', 'warn',
-  ];
-  for (let attempt = 0; attempt <= flags.length / 2; attempt += 1) {
-    const serving = spawnServe(o, flags);
-    const rejected = await waitUntilServing(serving, o.smtpPort);
-    if (rejected === null) {
-      const child = serving.child;
-      return {
-        pid: child.pid ?? 0,
-        flags,
-        storedMessages: async () => {
-          const status = await cliRun(o, ['status', '--json']);
-          return Number((JSON.parse(status.stdout) as { messages?: unknown }).messages ?? NaN);
-        },
-        stop: () => stopChild(child),
-      };
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    const exit = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGTERM');
+    const timedOut = await Promise.race([exit.then(() => false), sleep(15_000).then(() => true)]);
+    if (timedOut) {
+      this.child.kill('SIGKILL');
+      await exit;
     }
-    const at = flags.indexOf(rejected);
-    if (at < 0) break;
-    flags = [...flags.slice(0, at), ...flags.slice(at + 2)];
   }
-  throw new Error('tern serve rejected its flags');
+}
+
+export function createTern(o: TernOptions): TernServer {
+  let serving: Serving | null = null;
+  let flags = serveFlags(o);
+  const cli = (args: string[], input?: string): ReturnType<typeof mustRun> =>
+    mustRun(process.execPath, [o.cli, ...args, '--data', o.dataDir], { input, timeoutMs: 60_000 });
+
+  const start = async (): Promise<void> => {
+    if (!existsSync(o.cli)) throw new Error(`${o.cli} does not exist (is the Tern CLI built yet?)`);
+    for (const port of [o.smtpPort, o.lmtpPort]) {
+      if (!(await portIsFree(port))) throw new Error(`127.0.0.1:${port} is already in use`);
+    }
+    await cli(['domain', 'add', o.domain]);
+    await cli(['user', 'add', o.address, '--password-stdin'], `${randomBytes(12).toString('hex')}\n`);
+    for (let attempt = 0; attempt <= DISABLED_PORTS.length + 1; attempt += 1) {
+      serving = new Serving(o, flags);
+      const rejected = await serving.ready(o.smtpPort).catch(async (error: unknown) => {
+        await serving?.stop();
+        throw error;
+      });
+      if (rejected === null) return;
+      const at = flags.indexOf(rejected);
+      if (at < 0) break;
+      flags = [...flags.slice(0, at), ...flags.slice(at + 2)];
+    }
+    throw new Error('tern serve rejected its flags');
+  };
+
+  return {
+    start,
+    stop: async () => { await serving?.stop(); },
+    pid: () => serving?.child.pid ?? 0,
+    flags: () => flags,
+    storedMessages: async () => {
+      const status = await cli(['status', '--json']);
+      return Number((JSON.parse(status.stdout) as { messages?: unknown }).messages ?? NaN);
+    },
+  };
 }

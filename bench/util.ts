@@ -1,7 +1,7 @@
 // Shared helpers for the benchmark: running commands with time limits, waiting for
 // ports, counting delivered files, and making sure the reference servers are installed.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import net from 'node:net';
 
@@ -36,13 +36,27 @@ export function runCommand(cmd: string, args: string[], options: RunOptions = {}
     child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
     child.stdin.on('error', () => { /* the child may not read stdin */ });
     child.stdin.end(options.input ?? '');
+    let finished = false;
+    let exitedAt: bigint | undefined;
     const finish = (code: number | null, error?: Error): void => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const seconds = Number((exitedAt ?? process.hrtime.bigint()) - started) / 1e9;
       resolve({ code, stdout, stderr: error ? `${stderr}${error.message}` : stderr, seconds, timedOut });
     };
     child.on('error', (error) => finish(null, error));
     child.on('close', (code) => finish(code));
+    // A daemon (dovecot) may keep our pipes open after the command itself exits:
+    // take the exit, give the pipes a moment to drain, then let go of them.
+    child.on('exit', (code) => {
+      exitedAt = process.hrtime.bigint();
+      setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish(code);
+      }, 300);
+    });
   });
 }
 
@@ -54,6 +68,34 @@ export async function mustRun(cmd: string, args: string[], options: RunOptions =
     throw new Error(`${cmd} ${args.join(' ')} ${why}: ${(result.stderr || result.stdout).trim()}`);
   }
   return result;
+}
+
+/** True while pid is alive (not a zombie) and runs the named program (guards against stale pid files). */
+export function isProgram(pid: number, program: string): boolean {
+  if (!(pid > 0)) return false;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // "<pid> (<comm>) <state> ..."
+  const close = stat.lastIndexOf(')');
+  const comm = stat.slice(stat.indexOf('(') + 1, close);
+  const state = stat.slice(close + 2, close + 3);
+  return comm === program && state !== 'Z' && state !== 'X';
+}
+
+/** Sends SIGTERM to pid only if it is still the named program. */
+export function terminateIfProgram(pid: number, program: string): void {
+  if (!isProgram(pid, program)) return;
+  try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+}
+
+/** Waits up to timeoutMs for pid to stop being the named program. */
+export async function waitForExit(pid: number, program: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (isProgram(pid, program) && Date.now() < deadline) await sleep(100);
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -119,6 +161,16 @@ export async function ensureMailPackages(log: (line: string) => void): Promise<v
   if (first.code === 0) return;
   await mustRun('apt-get', ['update'], { env, timeoutMs: 600_000 });
   await mustRun('apt-get', install, { env, timeoutMs: 600_000 });
+}
+
+/** A throwaway reference server (Postfix, Dovecot) delivering into one Maildir. */
+export interface ReferenceServer {
+  name: string;
+  /** The Maildir new/ directory that delivered messages land in. */
+  maildirNew: string;
+  start(): Promise<void>;
+  /** Safe to call whether or not start() ran or succeeded. */
+  stop(): Promise<void>;
 }
 
 export interface SystemUser {

@@ -4,7 +4,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 
-const INITIAL_CAPACITY = 64 * 1024;
+const INITIAL_CAPACITY = 16 * 1024;
 
 export class MessageSink {
   private buf: Buffer;

@@ -42,7 +42,10 @@ export class WriterClient {
     const worker = this.worker;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, batch } satisfies WriterRequest);
+      // Copy each blob into an exact-size ArrayBuffer and transfer it: cloning the Buffer
+      // itself would copy its whole backing store (the sink's spare capacity, or a pool).
+      const request: WriterRequest = { id, batch: batch.map((d) => ({ ...d, blob: new Uint8Array(d.blob) })) };
+      worker.postMessage(request, request.batch.map((d) => d.blob.buffer as ArrayBuffer));
     });
   }
 

@@ -10,7 +10,7 @@ import { createDeliveryWriter } from './delivery-writer.js';
 
 export interface WriterRequest {
   id: number;
-  batch: NewDelivery[];
+  batch: Array<Omit<NewDelivery, 'blob'> & { blob: Uint8Array }>;
 }
 
 export type WriterResponse =
@@ -23,7 +23,7 @@ const write = createDeliveryWriter(db);
 parentPort!.on('message', (req: WriterRequest) => {
   let res: WriterResponse;
   try {
-    // Structured clone turns Buffers into Uint8Arrays; better-sqlite3 binds Buffers as BLOBs.
+    // better-sqlite3 binds Buffers as BLOBs; wrap the transferred bytes without copying.
     const batch = req.batch.map((d) => ({ ...d, blob: Buffer.from(d.blob.buffer, d.blob.byteOffset, d.blob.byteLength) }));
     res = { id: req.id, ok: true, results: write(batch) };
   } catch (err) {
