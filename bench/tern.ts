@@ -21,7 +21,7 @@ export interface TernServer {
   stop(): Promise<void>;
   /** The serve process id (0 before start). */
   pid(): number;
-  /** The serve flags Tern accepted (unknown ones are dropped). */
+  /** The flags `tern serve` runs with. */
   flags(): string[];
   storedMessages(): Promise<number>;
 }
@@ -37,13 +37,6 @@ function serveFlags(o: TernOptions): string[] {
   ];
 }
 
-// The same ports through the environment, in case serve lacks one of the flags.
-function portEnv(o: TernOptions): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, TERN_SMTP_PORT: String(o.smtpPort), TERN_LMTP_PORT: String(o.lmtpPort) };
-  for (const name of DISABLED_PORTS) env[`TERN_${name.toUpperCase()}_PORT`] = '0';
-  return env;
-}
-
 class Serving {
   readonly child: ChildProcess;
   output = '';
@@ -51,7 +44,7 @@ class Serving {
 
   constructor(o: TernOptions, flags: string[]) {
     const args = [o.cli, 'serve', '--data', o.dataDir, ...flags];
-    this.child = spawn(process.execPath, args, { env: portEnv(o), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk: Buffer): void => { this.output = (this.output + chunk.toString()).slice(-4000); };
     this.child.stdout?.on('data', keep);
     this.child.stderr?.on('data', keep);
@@ -59,19 +52,15 @@ class Serving {
     this.child.on('error', (error) => { this.exited = true; this.output += error.message; });
   }
 
-  /** Waits for the SMTP port; returns a flag serve rejected, null once listening, or throws. */
-  async ready(port: number): Promise<string | null> {
+  /** Waits until the SMTP port accepts connections, or throws. */
+  async ready(port: number): Promise<void> {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      if (this.exited) {
-        const unknown = /unknown option '(--[\w-]+)'/.exec(this.output);
-        if (unknown?.[1]) return unknown[1];
-        throw new Error(`tern serve exited early: ${this.output.trim().slice(-500)}`);
-      }
+      if (this.exited) throw new Error(`tern serve exited early: ${this.output.trim().slice(-500)}`);
       try {
         await waitForPort(port, 300);
         await sleep(200);
-        if (!this.exited) return null;
+        if (!this.exited) return;
       } catch { /* not yet */ }
     }
     throw new Error(`tern serve did not listen on ${port} within 30 s: ${this.output.trim().slice(-500)}`);
@@ -91,7 +80,7 @@ class Serving {
 
 export function createTern(o: TernOptions): TernServer {
   let serving: Serving | null = null;
-  let flags = serveFlags(o);
+  const flags = serveFlags(o);
   const cli = (args: string[], input?: string): ReturnType<typeof mustRun> =>
     mustRun(process.execPath, [o.cli, ...args, '--data', o.dataDir], { input, timeoutMs: 60_000 });
 
@@ -102,18 +91,11 @@ export function createTern(o: TernOptions): TernServer {
     }
     await cli(['domain', 'add', o.domain]);
     await cli(['user', 'add', o.address, '--password-stdin'], `${randomBytes(12).toString('hex')}\n`);
-    for (let attempt = 0; attempt <= DISABLED_PORTS.length + 1; attempt += 1) {
-      serving = new Serving(o, flags);
-      const rejected = await serving.ready(o.smtpPort).catch(async (error: unknown) => {
-        await serving?.stop();
-        throw error;
-      });
-      if (rejected === null) return;
-      const at = flags.indexOf(rejected);
-      if (at < 0) break;
-      flags = [...flags.slice(0, at), ...flags.slice(at + 2)];
-    }
-    throw new Error('tern serve rejected its flags');
+    serving = new Serving(o, flags);
+    await serving.ready(o.smtpPort).catch(async (error: unknown) => {
+      await serving?.stop();
+      throw error;
+    });
   };
 
   return {
