@@ -1,7 +1,7 @@
 /**
- * Errors a person can cause or fix. Each protocol and the CLI turn them into a reply
- * in exactly one place (smtp/reply-for-error.ts, cli/main.ts); anything else is a bug
- * and is reported as a generic temporary failure.
+ * Errors a person can cause or fix. The CLI turns them into one stderr line in
+ * cli/main.ts; the SMTP session maps them to replies (bad address 553, vanished mailbox
+ * 550). Anything else is reported as a generic temporary failure (451).
  */
 
 /** A mistake the user can fix; `message` is written for people. */

@@ -84,8 +84,6 @@ export function registerServeCommands(program: Command, globals: Globals): void 
       const hostname = await siteHostname(store, opts.hostname);
       const tls = opts.tlsCert ? { cert: opts.tlsCert, key: opts.tlsKey! } : defaultTlsPaths(dir);
       const server = await startServer(store, { host: opts.host!, hostname, roles, ports, tls, limits }, log);
-      for (const l of server.listening) console.log(`Tern listening: ${l.name} on ${l.host}:${l.port}`);
-      console.log(`Store: ${store.kind}${store.kind === 'sqlite' ? ` in ${dir}` : ''}; hostname ${hostname}`);
 
       process.on('SIGHUP', () => {
         try {
@@ -99,14 +97,22 @@ export function registerServeCommands(program: Command, globals: Globals): void 
         if (stopping) return;
         stopping = true;
         log.info({ signal }, 'draining: no new connections, finishing open transactions');
-        await server.stop();
-        await store.close();
-        log.info('stopped');
-        log.flush();
-        process.exit(0);
+        let code = 0;
+        try {
+          await server.stop();
+          await store.close();
+          log.info('stopped');
+        } catch (err) {
+          log.error({ err }, 'error while stopping');
+          code = 1;
+        }
+        log.flush(() => process.exit(code));
       };
       process.on('SIGTERM', () => void stop('SIGTERM'));
       process.on('SIGINT', () => void stop('SIGINT'));
+      // Printed last: once these lines appear, the server is up and signals are handled.
+      for (const l of server.listening) console.log(`Tern listening: ${l.name} on ${l.host}:${l.port}`);
+      console.log(`Store: ${store.kind}${store.kind === 'sqlite' ? ` in ${dir}` : ''}; hostname ${hostname}`);
     } catch (err) {
       await store.close();
       throw err;

@@ -1,7 +1,7 @@
 /**
  * First-run initialisation of a site: the data dir, a self-signed TLS certificate, the
- * local hostname as the first domain, and an admin account whose generated password is
- * returned once (the caller prints it; only its hash is stored). Safe to call on every
+ * local hostname as the first domain, an admin account whose generated password is
+ * returned once, and postmaster@hostname as an alias of the admin (the caller prints it; only its hash is stored). Safe to call on every
  * start: it does nothing once the site is initialised.
  */
 import { mkdirSync } from 'node:fs';
@@ -45,6 +45,8 @@ export async function initDataDir(store: Store, dataDir: string, hostnameOverrid
     await store.addAccount({ address, passwordHash: await hashPassword(password), isAdmin: true });
     admin = { address, password };
   }
+  // RFC 5321 4.5.1: every domain's postmaster must reach someone; start with the admin.
+  if ((await store.aliasTargets(`postmaster@${hostname}`)).length === 0) await store.addAlias(`postmaster@${hostname}`, address);
   await store.setSetting('initialized_at', new Date().toISOString());
   return { created: true, hostname, admin, certificateCreated };
 }

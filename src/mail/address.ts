@@ -15,7 +15,8 @@ const MAX_LOCAL_LENGTH = 64; // RFC 5321 4.5.3.1.1
 const DOT_ATOM_LOCAL = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\uFFFF]+(\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\uFFFF]+)*$/;
 const QUOTED_LOCAL = /^"(?:[\x20\x21\x23-\x5b\x5d-\x7e\u0080-\uFFFF]|\\[\x20-\x7e])*"$/;
 const DOMAIN_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
-const ADDRESS_LITERAL = /^\[[^\[\]\\]+\]$/;
+/** RFC 5321 4.1.3 address literals: [IPv4] or [IPv6:…]; nothing else between the brackets. */
+const ADDRESS_LITERAL = /^\[(?:\d{1,3}(?:\.\d{1,3}){3}|ipv6:[0-9a-f:.]+)\]$/;
 
 export interface Address {
   local: string;
@@ -49,6 +50,13 @@ export function parseAddress(input: string): Address {
     if (DOT_ATOM_LOCAL.test(unquoted)) normalLocal = unquoted;
   }
   return { local: normalLocal.toLowerCase(), domain: normalizeDomain(input.slice(at + 1)) };
+}
+
+/** An envelope sender: validated and its domain normalised, its local part kept as written (RFC 5321 2.4). */
+export function normalizeSender(input: string): string {
+  const s = input.trim();
+  const { domain } = parseAddress(s);
+  return `${s.slice(0, s.lastIndexOf('@'))}@${domain}`;
 }
 
 /** The normal form of an address, for storage and lookups. */

@@ -26,13 +26,15 @@ export interface TraceInfo {
   date: Date;
 }
 
-/** Characters that could break out of a header; HELO text is client-controlled. */
-const unsafe = (s: string) => s.replace(/[^\x21-\x7e\u0080-\uffff]/g, '?').replace(/[()\\]/g, '?');
+/** Keeps client-controlled text inside its header: controls, spaces, comment and angle brackets become '?'. */
+const unsafe = (s: string) => s.replace(/[^\x21-\x7e\u00a0-\u2027\u202a-\uffff]/g, '?').replace(/[()<>\\]/g, '?');
+/** The HELO name is any text the client chose: ASCII only. */
+const asciiOnly = (s: string) => unsafe(s).replace(/[^\x21-\x7e]/g, '?');
 
 export function traceHeaders(t: TraceInfo): Buffer {
   const forClause = t.recipients.length === 1 ? `\r\n\tfor <${unsafe(t.recipients[0]!)}>` : '';
   const received =
-    `Received: from ${unsafe(t.helo)} ([${t.remoteAddress}])\r\n` +
+    `Received: from ${asciiOnly(t.helo)} ([${t.remoteAddress}])\r\n` +
     `\tby ${t.localHostname} (Tern) with ${t.protocol} id ${t.ternId}${forClause};\r\n` +
     `\t${rfc5322Date(t.date)}\r\n`;
   return Buffer.from(`Return-Path: <${unsafe(t.envelopeFrom)}>\r\n${received}`, 'utf8');

@@ -15,6 +15,8 @@ const r = (code: number, status: string, text: string): Reply => ({ code, status
 export const Replies = {
   // RFC 5321 4.2.2 / 4.3.2
   serviceReady: (host: string) => r(220, '', `${host} ESMTP Tern ready`),
+  earlyTalker: r(554, '5.5.1', 'Protocol error: data sent before greeting'), // RFC 5321 4.3.1
+  heloOk: (host: string) => r(250, '', host),
   lmtpReady: (host: string) => r(220, '', `${host} LMTP Tern ready`),
   closing: r(221, '2.0.0', 'Bye'),
   ok: r(250, '2.0.0', 'OK'),
@@ -38,6 +40,7 @@ export const Replies = {
   storeUnavailable: r(451, '4.3.0', 'Temporary storage failure, try again later'),
   localError: r(451, '4.3.0', 'Temporary local problem, try again later'),
   tooManyRecipients: r(452, '4.5.3', 'Too many recipients'), // RFC 5321 4.5.3.1.10
+  mailboxFull: (rcpt: string) => r(452, '4.2.2', `<${rcpt}> Mailbox full, try again later`), // RFC 3463 X.2.2
   tlsUnavailable: r(454, '4.7.0', 'TLS not available'),
 
   // 5yz permanent
@@ -48,21 +51,24 @@ export const Replies = {
   badSequence: (text: string) => r(503, '5.5.1', text),
   paramNotImplemented: (text: string) => r(555, '5.5.4', text), // RFC 5321 4.1.1.11
   noSuchUser: (rcpt: string) => r(550, '5.1.1', `<${rcpt}> No such user here`),
+  mailboxGone: r(550, '5.1.1', 'Recipient mailbox no longer exists'),
+  badSender: (text: string) => r(553, '5.1.7', text),
   relayDenied: (rcpt: string) => r(554, '5.7.1', `<${rcpt}> Relay access denied`),
   badAddress: (text: string) => r(553, '5.1.3', text),
   messageTooBig: (max: number) => r(552, '5.3.4', `Message size exceeds fixed maximum of ${max} bytes`), // RFC 1870
-  smuggling: r(554, '5.5.2', 'Bare LF or CR around the end-of-data marker; message rejected'),
-  noValidRecipients: r(554, '5.5.1', 'No valid recipients'),
+  smuggling: r(554, '5.5.2', 'Bare LF around the end-of-data marker; message rejected'),
+  noValidRecipients: r(554, '5.5.1', 'No valid recipients'), // RFC 5321 3.3
+  noValidRecipientsLmtp: r(503, '5.5.1', 'No valid recipients'), // RFC 2033 4.2
   utf8NotDeclared: r(553, '5.6.7', 'Non-ASCII address requires SMTPUTF8'), // RFC 6531 3.5
-  tlsRequired: r(530, '5.7.0', 'Must issue a STARTTLS command first'),
 } as const;
 
-/** Serialises a reply; multi-line when `lines` has more than one entry (EHLO). */
+/** Serialises a one-line reply. */
 export function formatReply(reply: Reply): string {
   const prefix = reply.status ? `${reply.status} ` : '';
   return `${reply.code} ${prefix}${reply.text}\r\n`;
 }
 
+/** Serialises a multi-line reply (EHLO): `250-…` lines, then `250 …`. */
 export function formatMultiline(code: number, lines: string[]): string {
   return lines.map((l, i) => `${code}${i === lines.length - 1 ? ' ' : '-'}${l}\r\n`).join('');
 }

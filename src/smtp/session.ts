@@ -12,15 +12,14 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { StoreUnavailableError, UserError } from '../errors.js';
-import { normalizeAddress } from '../mail/address.js';
-import { MessageSink } from '../mail/message-sink.js';
-import { traceHeaders } from '../mail/trace-headers.js';
+import { NotFoundError, UserError } from '../errors.js';
+import { normalizeAddress, normalizeSender } from '../mail/address.js';
 import type { RecipientResolver } from '../delivery/recipient-resolver.js';
-import { newTernId, type LocalDelivery } from '../delivery/local-delivery.js';
+import type { LocalDelivery } from '../delivery/local-delivery.js';
 import { parseCommand, type Command, type MailParams } from './command-parser.js';
 import { DataReader, type DataResult } from './data-reader.js';
 import { formatMultiline, formatReply, Replies, type Reply } from './replies.js';
+import { startMessage, withProtocol, type MessageBody, type Transaction } from './transaction.js';
 import type { TlsProvider } from '../config/tls.js';
 
 export interface SessionConfig {
@@ -42,27 +41,6 @@ export interface SessionDeps {
   log: Logger;
 }
 
-interface Recipient {
-  address: string;
-  accountIds: number[];
-}
-
-interface Transaction {
-  from: string;
-  params: MailParams;
-  recipients: Recipient[];
-  startedAt: number;
-  /** The message being assembled from BDAT chunks, once the first chunk arrived. */
-  chunked?: MessageBody;
-}
-
-interface MessageBody {
-  ternId: string;
-  sink: MessageSink;
-  /** Body bytes received so far (BDAT), to enforce the size limit. */
-  size: number;
-}
-
 type MailState = Extract<State, { phase: 'mail' }>;
 
 type State =
@@ -76,20 +54,16 @@ type State =
   | { phase: 'closed' };
 
 const EMPTY = Buffer.alloc(0);
+/** Unprocessed input held while a command runs; past it, reading pauses. */
 const MAX_PENDING = 1024 * 1024;
+/** NOOP, RSET, VRFY, HELP allowed before each further one counts as an error (as Postfix's smtpd_junk_command_limit). */
+const JUNK_COMMAND_LIMIT = 100;
 /** Reply bytes the socket may hold for a client that does not read; past it, input waits. */
 const MAX_UNSENT = 256 * 1024;
 /** Replies collected before they are handed to the socket within one burst of input. */
 const FLUSH_EVERY = 256;
 
 const hasNonAscii = (s: string) => /[^\x00-\x7f]/.test(s);
-
-/** Address literal for the Received header: [1.2.3.4] or [IPv6:…]. */
-function addressLiteral(ip: string): string {
-  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
-  if (v4) return v4[1]!;
-  return ip.includes(':') ? `IPv6:${ip}` : ip;
-}
 
 export class SmtpSession {
   private state: State = { phase: 'greeting' };
@@ -100,6 +74,8 @@ export class SmtpSession {
   private waitingForDrain = false;
   private discardingLongLine = false;
   private errors = 0;
+  private junkCommands = 0;
+  private greetingTimer: NodeJS.Timeout | null = null;
   private secure = false;
   private closing = false;
   private readonly remoteAddress: string;
@@ -116,7 +92,7 @@ export class SmtpSession {
     this.remoteAddress = socket.remoteAddress ?? 'unknown';
     this.log = deps.log.child({ mode: config.mode, remote: this.remoteAddress });
     this.attach(socket);
-    if (config.greetingDelayMs > 0) setTimeout(() => this.greet(), config.greetingDelayMs);
+    if (config.greetingDelayMs > 0) this.greetingTimer = setTimeout(() => this.greet(), config.greetingDelayMs);
     else this.greet();
   }
 
@@ -146,7 +122,7 @@ export class SmtpSession {
     if (this.state.phase !== 'greeting') return;
     if (this.pending.length > 0) {
       // RFC 5321 4.3.1: the client must wait for the greeting; early talkers are spam engines.
-      this.close({ code: 554, status: '5.5.1', text: 'Protocol error: data sent before greeting' });
+      this.close(Replies.earlyTalker);
       return;
     }
     this.state = { phase: 'connected' };
@@ -157,12 +133,14 @@ export class SmtpSession {
 
   private closed(): void {
     if (this.state.phase === 'closed') return;
+    if (this.greetingTimer) clearTimeout(this.greetingTimer);
     this.state = { phase: 'closed' };
     this.onClose();
   }
 
   private close(reply?: Reply): void {
     if (this.state.phase === 'closed') return;
+    if (this.greetingTimer) clearTimeout(this.greetingTimer);
     if (reply) this.reply(reply);
     this.flush();
     this.state = { phase: 'closed' };
@@ -274,6 +252,12 @@ export class SmtpSession {
     if (++this.errors >= this.config.maxErrors) this.close(Replies.tooManyErrors);
   }
 
+  /** Harmless commands that cost nothing to send: past a limit, each counts as an error. */
+  private junk(r: Reply): void {
+    if (++this.junkCommands > JUNK_COMMAND_LIMIT) this.fail(r);
+    else this.reply(r);
+  }
+
   private async handleLine(line: string | false): Promise<void> {
     if (line === false) return this.fail(Replies.lineTooLong);
     const cmd = parseCommand(line);
@@ -294,13 +278,13 @@ export class SmtpSession {
         return this.bdat(cmd.size, cmd.last);
       case 'RSET':
         if (this.state.phase === 'mail') this.state = { phase: 'ready', helo: this.state.helo, esmtp: this.state.esmtp };
-        return this.reply(Replies.resetOk);
+        return this.junk(Replies.resetOk);
       case 'NOOP':
-        return this.reply(Replies.ok);
+        return this.junk(Replies.ok);
       case 'HELP':
-        return this.reply(Replies.help);
+        return this.junk(Replies.help);
       case 'VRFY':
-        return this.reply(Replies.vrfyCannot);
+        return this.junk(Replies.vrfyCannot);
       case 'EXPN':
         return this.fail(Replies.notImplemented);
       case 'QUIT':
@@ -317,7 +301,7 @@ export class SmtpSession {
     }
     const esmtp = cmd.verb !== 'HELO';
     this.state = { phase: 'ready', helo: cmd.domain, esmtp };
-    if (!esmtp) return this.reply({ code: 250, status: '', text: this.config.hostname });
+    if (!esmtp) return this.reply(Replies.heloOk(this.config.hostname));
     const lines = [
       `${this.config.hostname} greets ${cmd.domain}`,
       'PIPELINING',
@@ -339,9 +323,9 @@ export class SmtpSession {
     let from = '';
     if (rawAddress !== '') {
       try {
-        from = normalizeAddress(rawAddress);
+        from = normalizeSender(rawAddress);
       } catch (err) {
-        return this.fail({ code: 553, status: '5.1.7', text: (err as Error).message });
+        return this.fail(Replies.badSender((err as Error).message));
       }
     }
     if (params.size !== undefined && params.size > this.config.maxMessageSize) {
@@ -357,46 +341,43 @@ export class SmtpSession {
     if (s.tx.recipients.length >= this.config.maxRecipients) return this.reply(Replies.tooManyRecipients);
     if (!s.tx.params.smtputf8 && hasNonAscii(rawAddress)) return this.fail(Replies.utf8NotDeclared);
     let address: string;
-    try {
-      address = normalizeAddress(rawAddress);
-    } catch (err) {
-      return this.fail(Replies.badAddress((err as Error).message));
-    }
     let resolution;
     try {
-      resolution = await this.deps.resolver.resolve(address);
+      // RFC 5321 4.5.1: <Postmaster> without a domain must be accepted.
+      address = rawAddress.toLowerCase() === 'postmaster' ? `postmaster@${this.config.hostname}` : normalizeAddress(rawAddress);
+      resolution = await this.deps.resolver.resolve(address, s.tx.params.size);
     } catch (err) {
+      if (err instanceof UserError) return this.fail(Replies.badAddress(err.message));
       this.log.warn({ err: (err as Error).message }, 'recipient lookup failed');
       return this.reply(Replies.storeUnavailable);
     }
     if (resolution.kind === 'not-local') return this.fail(Replies.relayDenied(address));
     if (resolution.kind === 'unknown-user') return this.fail(Replies.noSuchUser(address));
+    if (resolution.kind === 'over-quota') return this.reply(Replies.mailboxFull(address));
     s.tx.recipients.push({ address, accountIds: resolution.accountIds });
     this.reply(Replies.recipientOk);
   }
 
   /** Starts the stored message: trace headers first, then the body as it arrives. */
   private beginMessage(s: MailState): MessageBody {
-    const ternId = newTernId();
-    const utf8 = s.tx.params.smtputf8 ? 'UTF8' : '';
-    const base = this.config.mode === 'lmtp' ? 'LMTP' : s.esmtp ? 'ESMTP' : 'SMTP';
-    const prefix = traceHeaders({
-      envelopeFrom: s.tx.from,
+    return startMessage({
+      tx: s.tx,
       helo: s.helo,
-      remoteAddress: addressLiteral(this.remoteAddress),
-      localHostname: this.config.hostname,
-      protocol: `${utf8}${base}${this.secure ? 'S' : ''}`,
-      ternId,
-      recipients: s.tx.recipients.map((r) => r.address),
-      date: new Date(),
+      protocol: withProtocol({ lmtp: this.config.mode === 'lmtp', esmtp: s.esmtp, utf8: Boolean(s.tx.params.smtputf8), secure: this.secure }),
+      remoteAddress: this.remoteAddress,
+      hostname: this.config.hostname,
+      maxMessageSize: this.config.maxMessageSize,
     });
-    return { ternId, sink: new MessageSink(prefix, s.tx.params.size ?? 0, this.config.maxMessageSize), size: 0 };
+  }
+
+  private noRecipients(): Reply {
+    return this.config.mode === 'lmtp' ? Replies.noValidRecipientsLmtp : Replies.noValidRecipients;
   }
 
   private data(): void {
     const s = this.state;
     if (s.phase !== 'mail') return this.fail(Replies.badSequence('Need MAIL and RCPT before DATA'));
-    if (s.tx.recipients.length === 0) return this.fail(Replies.noValidRecipients);
+    if (s.tx.recipients.length === 0) return this.fail(this.noRecipients());
     if (s.tx.chunked) return this.fail(Replies.badSequence('DATA cannot follow BDAT in one transaction'));
     const body = this.beginMessage(s);
     const reader = new DataReader(this.config.maxMessageSize, (piece) => body.sink.write(piece));
@@ -418,11 +399,10 @@ export class SmtpSession {
   private bdat(size: number, last: boolean): void {
     const s = this.state;
     const discard = (error: Reply) => {
-      this.errors++;
       this.state = { phase: 'chunk', remaining: size, last, tx: null, error, resume: s };
     };
     if (s.phase !== 'mail') return discard(Replies.badSequence('Need MAIL and RCPT before BDAT'));
-    if (s.tx.recipients.length === 0) return discard(Replies.noValidRecipients);
+    if (s.tx.recipients.length === 0) return discard(this.noRecipients());
     s.tx.chunked ??= this.beginMessage(s);
     this.state = { phase: 'chunk', remaining: size, last, tx: s.tx, error: null, resume: s };
   }
@@ -448,12 +428,13 @@ export class SmtpSession {
     const resume = s.resume as MailState;
     if (!s.tx) {
       this.state = s.resume;
-      return this.reply(s.error!);
+      return this.fail(s.error!);
     }
     if (s.error) {
-      // The transaction is over: later chunks of it get 503 (RFC 3030 2).
+      // The transaction is over: later chunks of it get 503 (RFC 3030 2). LMTP answers
+      // per recipient only after BDAT LAST (RFC 2033 4.3).
       this.state = { phase: 'ready', helo: resume.helo, esmtp: resume.esmtp };
-      return this.answer(s.tx, s.error);
+      return s.last ? this.answer(s.tx, s.error) : this.reply(s.error);
     }
     if (!s.last) {
       this.state = resume;
@@ -484,9 +465,10 @@ export class SmtpSession {
         via: this.config.mode,
       });
     } catch (err) {
-      if (err instanceof StoreUnavailableError) this.log.warn({ id: body.ternId, err: err.message }, 'store unavailable; replied 451');
-      else this.log.error({ id: body.ternId, err }, 'delivery failed');
-      return this.answer(tx, err instanceof UserError ? { code: 550, status: '5.1.1', text: err.message } : Replies.storeUnavailable);
+      // Every recipient's account was deleted since RCPT: a permanent failure.
+      if (err instanceof NotFoundError) return this.answer(tx, Replies.mailboxGone);
+      this.log.warn({ id: body.ternId, err: (err as Error).message }, 'delivery failed; replied 451');
+      return this.answer(tx, Replies.storeUnavailable);
     }
     this.answer(tx, this.config.mode === 'lmtp' ? (rcpt) => Replies.delivered(body.ternId, rcpt) : Replies.queued(body.ternId));
   }

@@ -118,6 +118,8 @@ export interface Store {
   /** Deletes the account, its mailboxes and messages, and blobs no longer referenced. */
   deleteAccount(address: string): Promise<void>;
   listMailboxes(address: string): Promise<Mailbox[]>;
+  /** Bytes stored in all of an account's mailboxes (for its quota). */
+  usedBytes(accountId: number): Promise<number>;
 
   // aliases
   addAlias(address: string, target: string): Promise<void>;

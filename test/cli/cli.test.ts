@@ -31,12 +31,13 @@ describe('tern CLI', () => {
     const aliases = JSON.parse(await cli(['alias', 'list', '--json', ...a])) as Array<{ address: string; target: string }>;
     assert.deepEqual(aliases, [
       { address: '@example.test', target: 'carol@example.test' },
+      { address: 'postmaster@mx.example.test', target: 'admin@mx.example.test' }, // made by init
       { address: 'team@example.test', target: 'alice@example.test' },
       { address: 'team@example.test', target: 'bob@example.test' },
     ]);
     await cli(['alias', 'del', 'team@example.test', 'bob@example.test', ...a]);
     await cli(['alias', 'del', '@example.test', ...a]);
-    assert.equal((JSON.parse(await cli(['alias', 'list', '--json', ...a])) as unknown[]).length, 1);
+    assert.equal((JSON.parse(await cli(['alias', 'list', '--json', ...a])) as unknown[]).length, 2);
 
     await cli(['user', 'del', 'carol@example.test', ...a]);
     const status = JSON.parse(await cli(['status', '--json', ...a])) as { messages: number; accounts: Array<{ address: string; messages: number }> };

@@ -83,3 +83,35 @@ describe('CHUNKING / BDAT', () => {
     c.close();
   });
 });
+
+describe('LMTP transaction errors', () => {
+  let site: Site;
+  let tern: TernServer;
+  before(async () => {
+    site = await createSite();
+    tern = await startTern(site, ['--max-message-size', '1k']);
+  });
+  after(async () => {
+    await tern?.stop();
+  });
+
+  it('answers DATA without accepted recipients with 503 (RFC 2033 4.2)', async () => {
+    const c = await openSession(tern.lmtpPort, 'LHLO client.test');
+    await c.command('MAIL FROM:<s@remote.test>');
+    await c.command('RCPT TO:<nobody@example.test>');
+    assert.match((await c.command('DATA')).text, /^503 5\.5\.1/);
+    c.close();
+  });
+
+  it('answers a failed BDAT chunk that is not LAST once, not per recipient', async () => {
+    const c = await openSession(tern.lmtpPort, 'LHLO client.test');
+    await c.command('MAIL FROM:<s@remote.test>');
+    await c.command('RCPT TO:<alice@example.test>');
+    await c.command('RCPT TO:<bob@example.test>');
+    const big = 'x'.repeat(2000);
+    c.send(`BDAT ${big.length}\r\n${big}`);
+    assert.match((await c.read()).text, /^552 5\.3\.4/);
+    assert.equal((await c.command('NOOP')).text, '250 2.0.0 OK', 'exactly one reply for the chunk');
+    c.close();
+  });
+});

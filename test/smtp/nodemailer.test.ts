@@ -83,8 +83,8 @@ describe('SMTP with nodemailer', () => {
     assert.equal(a.hash, j.hash);
     // With several recipients the Received header names none of them (one blob serves all).
     assert.doesNotMatch(headerBlock(a.blob), /\tfor </);
-    // A non-ASCII recipient makes nodemailer use SMTPUTF8, so the protocol is UTF8ESMTP.
-    assert.match(a.blob, /^Return-Path: <sender@remote\.test>\r\nReceived: from client\.test .*\r\n\tby mx\.example\.test \(Tern\) with UTF8ESMTP id \S+;\r\n/);
+    // A non-ASCII recipient makes nodemailer use SMTPUTF8, so the protocol is UTF8SMTP (RFC 6531 3.7.3).
+    assert.match(a.blob, /^Return-Path: <sender@remote\.test>\r\nReceived: from client\.test .*\r\n\tby mx\.example\.test \(Tern\) with UTF8SMTP id \S+;\r\n/);
   });
 
   it('accepts an 8-bit UTF-8 body with BODY=8BITMIME and stores it byte for byte', async () => {
@@ -112,7 +112,7 @@ describe('SMTP with nodemailer', () => {
     assert.equal(m.size, Buffer.byteLength(m.blob, 'utf8'));
   });
 
-  it('delivers to an SMTPUTF8 address (non-ASCII local part) and records UTF8ESMTP', async () => {
+  it('delivers to an SMTPUTF8 address (non-ASCII local part) and records UTF8SMTP', async () => {
     const subject = `utf8 ${randomUUID()}`;
     const transcript: string[] = [];
     const info = await sendSimple(tern.smtpPort, UTF8_USER, { subject, from: 'müller@remote.test', text: 'Hallo Jürgen\n', transcript });
@@ -120,7 +120,7 @@ describe('SMTP with nodemailer', () => {
     assert.ok(transcript.some((l) => /^MAIL FROM:<müller@remote\.test> SMTPUTF8/.test(l)), transcript.join('\n'));
     const m = await findStored(site, UTF8_USER, subject);
     assert.equal(m.envelopeFrom, 'müller@remote.test');
-    assert.match(m.blob, /^Return-Path: <müller@remote\.test>\r\nReceived: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with UTF8ESMTP id \S+\r\n\tfor <jürgen@example\.test>;/);
+    assert.match(m.blob, /^Return-Path: <müller@remote\.test>\r\nReceived: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with UTF8SMTP id \S+\r\n\tfor <jürgen@example\.test>;/);
   });
 
   it('rejects an unknown UTF-8 address with 550 and keeps serving', async () => {

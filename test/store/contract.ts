@@ -271,6 +271,23 @@ export function storeContract(name: string, open: () => Promise<Store>, options:
         await assert.rejects(store.deliver(delivery([987654321])), NotFoundError);
       });
 
+      it('skips an account that no longer exists and delivers to the others', async () => {
+        const before = await store.stats();
+        const entries = await store.deliver(delivery([987654321, b]));
+        assert.deepEqual(entries.map((e) => e.accountId), [b]);
+        assert.equal((await store.stats()).messages - before.messages, 1);
+      });
+
+      it('counts the bytes an account uses', async () => {
+        const c = (await account('c@deliver.test')).id;
+        assert.equal(await store.usedBytes(c), 0);
+        const d1 = delivery([c]);
+        const d2 = delivery([c]);
+        await store.deliver(d1);
+        await store.deliver(d2);
+        assert.equal(await store.usedBytes(c), d1.blob.length + d2.blob.length);
+      });
+
       it('lists other mailboxes as empty', async () => {
         assert.deepEqual(await store.listMessages('a@deliver.test', 'Sent'), []);
       });
@@ -296,7 +313,7 @@ export function storeContract(name: string, open: () => Promise<Store>, options:
         assert.equal(stats.accounts.length, (await store.listAccounts()).length);
         assert.ok(stats.accounts.every((x) => typeof x.address === 'string' && typeof x.messages === 'number'));
         assert.equal(stats.messages, stats.accounts.reduce((n, x) => n + x.messages, 0));
-        assert.deepEqual(stats.accounts.find((x) => x.address === 'b@deliver.test'), { address: 'b@deliver.test', messages: 2 });
+        assert.deepEqual(stats.accounts.find((x) => x.address === 'b@deliver.test'), { address: 'b@deliver.test', messages: 3 });
         assert.deepEqual(stats.accounts.find((x) => x.address === 'bob@accounts.test'), { address: 'bob@accounts.test', messages: 0 });
         assert.ok(stats.blobs > 0 && stats.blobs <= stats.messages);
       });

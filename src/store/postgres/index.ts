@@ -293,6 +293,14 @@ export class PostgresStore implements Store {
     });
   }
 
+  async usedBytes(accountId: number): Promise<number> {
+    const r = await this.one(
+      'SELECT coalesce(sum(m.size), 0)::bigint AS used FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = $1',
+      [accountId],
+    );
+    return Number(r?.used ?? 0);
+  }
+
   async listMailboxes(address: string): Promise<Mailbox[]> {
     const account = await this.getAccount(address);
     if (!account) throw new NotFoundError(`account ${address} does not exist`);
@@ -346,6 +354,8 @@ export class PostgresStore implements Store {
 
   private writeDeliveries(batch: NewDelivery[]): Promise<DeliveredEntry[][]> {
     return this.transaction(async (c) => {
+      // A 250 must mean durable, whatever the server's default for this setting is.
+      await c.query('SET LOCAL synchronous_commit = on');
       // Lock every INBOX of the batch in account order first, so that batches committed by
       // several nodes at once cannot deadlock on each other's mailbox rows.
       const accountIds = [...new Set(batch.flatMap((d) => d.accountIds))].sort((a, b) => a - b);
@@ -359,12 +369,13 @@ export class PostgresStore implements Store {
           d.internalDate.getTime(),
         ], c);
         const rows = await this.rows(DELIVER_SQL, [d.accountIds, d.internalDate.getTime(), d.blob.length, d.hash, d.ternId, d.envelopeFrom], c);
+        // An account deleted since RCPT has no INBOX row: it is skipped, the others still get the message.
+        if (rows.length === 0) throw new NotFoundError('no recipient account exists any more');
         const byAccount = new Map(rows.map((r) => [Number(r.account_id), r]));
         results.push(
-          d.accountIds.map((accountId): DeliveredEntry => {
+          d.accountIds.flatMap((accountId): DeliveredEntry[] => {
             const mb = byAccount.get(accountId);
-            if (!mb) throw new NotFoundError(`account ${accountId} no longer exists`);
-            return { accountId, mailboxId: Number(mb.id), uid: Number(mb.uid), modseq: Number(mb.highestmodseq) };
+            return mb ? [{ accountId, mailboxId: Number(mb.id), uid: Number(mb.uid), modseq: Number(mb.highestmodseq) }] : [];
           }),
         );
       }

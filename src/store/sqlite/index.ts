@@ -28,9 +28,6 @@ import { openSqliteConnection } from './connection.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { WriterClient } from './writer-client.js';
 
-
-
-
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
@@ -139,10 +136,22 @@ export class SqliteStore implements Store {
 
   async deleteAccount(address: string): Promise<void> {
     this.db.transaction(() => {
+      // Only this account's blobs can become unreferenced: check those, not the whole table.
+      const hashes = this.sql(
+        `SELECT DISTINCT m.blob_hash FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id
+         JOIN accounts a ON a.id = mb.account_id WHERE a.address = ?`,
+      ).pluck().all(address) as string[];
       const r = this.sql('DELETE FROM accounts WHERE address = ?').run(address);
       if (r.changes === 0) throw new NotFoundError(`account ${address} does not exist`);
-      this.sql('DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob_hash = blobs.hash)').run();
+      const drop = this.sql('DELETE FROM blobs WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob_hash = blobs.hash)');
+      for (const hash of hashes) drop.run(hash);
     }).immediate();
+  }
+
+  async usedBytes(accountId: number): Promise<number> {
+    return Number(
+      this.sql('SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = ?').pluck().get(accountId),
+    );
   }
 
   async listMailboxes(address: string): Promise<Mailbox[]> {
