@@ -15,7 +15,6 @@ export interface InitResult {
   created: boolean;
   hostname: string;
   admin?: { address: string; password: string };
-  certificateCreated: boolean;
 }
 
 /** The name this server uses in greetings and Received headers. */
@@ -33,8 +32,8 @@ export async function siteHostname(store: Store, override?: string): Promise<str
 export async function initDataDir(store: Store, dataDir: string, hostnameOverride?: string): Promise<InitResult> {
   mkdirSync(dataDir, { recursive: true });
   const hostname = await siteHostname(store, hostnameOverride);
-  const certificateCreated = await ensureSelfSignedCertificate(dataDir, hostname);
-  if (await store.getSetting('initialized_at')) return { created: false, hostname, certificateCreated };
+  await ensureSelfSignedCertificate(dataDir, hostname);
+  if (await store.getSetting('initialized_at')) return { created: false, hostname };
 
   await store.setSetting('hostname', hostname);
   if (!(await store.isLocalDomain(hostname))) await store.addDomain(hostname);
@@ -48,5 +47,5 @@ export async function initDataDir(store: Store, dataDir: string, hostnameOverrid
   // RFC 5321 4.5.1: every domain's postmaster must reach someone; start with the admin.
   if ((await store.aliasTargets(`postmaster@${hostname}`)).length === 0) await store.addAlias(`postmaster@${hostname}`, address);
   await store.setSetting('initialized_at', new Date().toISOString());
-  return { created: true, hostname, admin, certificateCreated };
+  return { created: true, hostname, admin };
 }

@@ -392,6 +392,7 @@ export class SmtpSession {
       this.log.warn({ id: s.body.ternId }, 'rejected message with bare LF around end-of-data');
       return this.answer(s.tx, Replies.smuggling);
     }
+    if (result.bareLineFeeds > 0) this.log.debug({ id: s.body.ternId, bareLineFeeds: result.bareLineFeeds }, 'normalised bare LFs to CRLF');
     await this.commit(s.tx, s.body);
   }
 

@@ -5,19 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { openStore } from '../../src/store/open.js';
 import { openSession } from '../helpers/raw-smtp.js';
 import { createSite, startTern, type Site, type TernServer } from '../helpers/tern.js';
-
-async function lastBlob(site: Site, address: string): Promise<string> {
-  const store = await openStore({ dataDir: site.dataDir });
-  try {
-    const messages = await store.listMessages(address);
-    return (await store.readBlob(messages.at(-1)!.hash))!.toString('latin1');
-  } finally {
-    await store.close();
-  }
-}
+import { storedMessages } from './support.js';
 
 describe('CHUNKING / BDAT', () => {
   let site: Site;
@@ -42,7 +32,7 @@ describe('CHUNKING / BDAT', () => {
     assert.match((await c.read()).text, /^250 2\.0\.0 \d+ octets received/);
     c.send(`BDAT ${part2.length} LAST\r\n${part2}`);
     assert.match((await c.read()).text, /^250 2\.0\.0 OK: queued as/);
-    const blob = await lastBlob(site, 'alice@example.test');
+    const blob = (await storedMessages(site, 'alice@example.test')).at(-1)!.blob;
     assert.ok(blob.endsWith(part1 + part2), 'chunks stored exactly, no unstuffing');
     c.close();
   });
