@@ -1,8 +1,9 @@
 /**
  * One SMTP or LMTP connection (RFC 5321, RFC 2033): reads commands, keeps the
  * transaction state, streams DATA or BDAT chunks (RFC 3030) into a MessageSink and
- * hands accepted messages to local delivery. SMTP and LMTP are one session with a mode; they differ in the
- * greeting verb (LHLO) and in LMTP's one reply per recipient after DATA.
+ * hands accepted messages to local delivery. SMTP and LMTP are one session with a
+ * mode; they differ in the greeting verb (LHLO) and in LMTP's one reply per recipient
+ * at the end of a message.
  *
  * Rules: input is processed strictly in order (PIPELINING), one command at a time;
  * replies are flushed when the input buffer runs dry; nothing is acknowledged before
