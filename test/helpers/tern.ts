@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 
 /** dist/test/helpers → dist/src/cli/main.js */
 export const TERN_BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -137,4 +138,32 @@ export interface StatusJson {
 
 export async function status(site: Site): Promise<StatusJson> {
   return JSON.parse(await cli(['status', '--json', ...site.args])) as StatusJson;
+}
+
+/**
+ * A fresh site (prepared by `setup`, if given) served by `tern serve` for one describe
+ * block: started before its tests, stopped after them.
+ */
+export function serveForSuite(opts: { args?: string[]; setup?: (site: Site) => Promise<void>; stopSignal?: NodeJS.Signals } = {}): {
+  readonly site: Site;
+  readonly tern: TernServer;
+} {
+  let site: Site | undefined;
+  let tern: TernServer | undefined;
+  before(async () => {
+    site = await createSite();
+    await opts.setup?.(site);
+    tern = await startTern(site, opts.args);
+  });
+  after(async () => {
+    await tern?.stop(opts.stopSignal);
+  });
+  return {
+    get site() {
+      return site!;
+    },
+    get tern() {
+      return tern!;
+    },
+  };
 }

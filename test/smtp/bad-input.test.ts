@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { createSite, startTern, status, type Site, type TernServer } from '../helpers/tern.js';
+import { serveForSuite, status } from '../helpers/tern.js';
 import { openSession, RawSmtp } from '../helpers/raw-smtp.js';
 import { sendSimple, sleep, storedMessages, waitFor } from './support.js';
 
@@ -32,27 +32,17 @@ function collect(socket: Socket | TLSSocket): { text: () => string; bytes: () =>
 }
 
 describe('SMTP bad input', () => {
-  let site: Site;
-  let tern: TernServer;
-
-  before(async () => {
-    site = await createSite();
-    tern = await startTern(site);
-  });
-
-  after(async () => {
-    await tern?.stop();
-  });
+  const suite = serveForSuite();
 
   /** The server process is alive and a real client can still deliver. */
   async function stillServes(): Promise<void> {
-    assert.equal(tern.proc.exitCode, null, `server exited:\n${tern.output()}`);
-    const info = await sendSimple(tern.smtpPort, 'alice@example.test', { subject: `after abuse ${randomUUID()}` });
+    assert.equal(suite.tern.proc.exitCode, null, `server exited:\n${suite.tern.output()}`);
+    const info = await sendSimple(suite.tern.smtpPort, 'alice@example.test', { subject: `after abuse ${randomUUID()}` });
     assert.match(info.response, /^250 2\.0\.0 /);
   }
 
   it('answers garbage commands with 500 5.5.2 and valid ones normally', async () => {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       for (const junk of ['HELLO', 'GET / HTTP/1.1', 'MAIL', 'X'.repeat(100), '   ', '', '\x1b[31mred', 'MAILFROM:<a@b.test>', 'DATA!']) {
         assert.match((await c.command(junk)).text, /^5\d\d 5\.5\.\d /, JSON.stringify(junk));
@@ -71,7 +61,7 @@ describe('SMTP bad input', () => {
   });
 
   it('answers a 1 MB line without CRLF with 500 5.5.2 Line too long, then goes on', async () => {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       c.send(Buffer.alloc(1024 * 1024, 'A'));
       await sleep(50);
@@ -87,7 +77,7 @@ describe('SMTP bad input', () => {
   });
 
   it('survives 1 MB of random binary as commands (500s, then 421 and close)', async () => {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       c.send(randomBytes(1024 * 1024));
       await c.waitClosed(10_000);
@@ -113,7 +103,7 @@ describe('SMTP bad input', () => {
     const payload = randomBytes(1024 * 1024).map((b) => (b === 0x2e ? 0x78 : b));
     const marker = `binary-${randomUUID()}`;
     const message = Buffer.concat([Buffer.from(`Subject: ${marker}\r\n\r\n`), payload, Buffer.from('\r\n')]);
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       assert.equal((await c.command('MAIL FROM:<a@remote.test> BODY=8BITMIME')).code, 250);
       assert.equal((await c.command('RCPT TO:<bob@example.test>')).code, 250);
@@ -124,14 +114,14 @@ describe('SMTP bad input', () => {
       c.close();
     }
     const expected = Buffer.from(message.toString('latin1').replace(/(?<!\r)\n/g, '\r\n'), 'latin1');
-    const [m] = (await storedMessages(site, 'bob@example.test')).filter((x) => x.blob.includes(marker));
+    const [m] = (await storedMessages(suite.site, 'bob@example.test')).filter((x) => x.blob.includes(marker));
     assert.ok(m, 'stored');
     assert.ok(m.raw.subarray(m.raw.length - expected.length).equals(expected), 'stored bytes equal the sent bytes');
     await stillServes();
   });
 
   it('answers NUL bytes with protocol errors', async () => {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       assert.match((await c.command('\0\0\0')).text, /^500 5\.5\.2 /);
       assert.match((await c.command('NOOP\0')).text, /^500 5\.5\.2 /);
@@ -148,7 +138,7 @@ describe('SMTP bad input', () => {
   });
 
   it('refuses a non-ASCII address without SMTPUTF8 with 553 5.6.7', async () => {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       c.send('MAIL FROM:<jürgen@remote.test>\r\n');
       assert.match((await c.read()).text, /^553 5\.6\.7 /);
@@ -161,7 +151,7 @@ describe('SMTP bad input', () => {
   });
 
   it('answers pipelined NOOPs in order, then cuts a flood off after the junk-command limit', async () => {
-    const socket = netConnect(tern.smtpPort, '127.0.0.1');
+    const socket = netConnect(suite.tern.smtpPort, '127.0.0.1');
     const got = collect(socket);
     try {
       await waitFor(() => got.text().includes('\r\n'), 'greeting');
@@ -182,8 +172,8 @@ describe('SMTP bad input', () => {
   });
 
   it('keeps memory bounded for an EHLO flood whose replies are never read, and answers every EHLO later', async () => {
-    const pid = tern.proc.pid!;
-    const socket = netConnect(tern.smtpPort, '127.0.0.1');
+    const pid = suite.tern.proc.pid!;
+    const socket = netConnect(suite.tern.smtpPort, '127.0.0.1');
     socket.on('error', () => undefined);
     let received = 0;
     socket.on('data', (d: Buffer) => (received += d.length));
@@ -201,7 +191,7 @@ describe('SMTP bad input', () => {
     assert.ok(socket.writableLength > 0, 'the server applies back-pressure: the client still has unsent input');
 
     socket.resume();
-    const probe = await openSession(tern.smtpPort, 'EHLO c');
+    const probe = await openSession(suite.tern.smtpPort, 'EHLO c');
     const replyBytes = (await probe.command('EHLO c')).lines.join('\r\n').length + 2;
     probe.close();
     const expected = greetingBytes + batches * 100_000 * replyBytes;
@@ -211,8 +201,8 @@ describe('SMTP bad input', () => {
   });
 
   it('rejects smuggled end-of-data markers and never runs the smuggled commands', async () => {
-    const before = await status(site);
-    const c = await openSession(tern.smtpPort);
+    const before = await status(suite.site);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       const attempts = [
         'hello\n.\r\n', // <LF>.<CRLF>
@@ -231,9 +221,9 @@ describe('SMTP bad input', () => {
         assert.equal((await c.read()).text, '554 5.5.2 Bare LF around the end-of-data marker; message rejected', JSON.stringify(trick));
         // The next reply belongs to the real NOOP: no 250s for the smuggled MAIL/RCPT/DATA.
         assert.equal((await c.read()).text, '250 2.0.0 OK');
-        assert.equal((await storedMessages(site, 'bob@example.test')).filter((m) => m.blob.includes(smuggled)).length, 0);
+        assert.equal((await storedMessages(suite.site, 'bob@example.test')).filter((m) => m.blob.includes(smuggled)).length, 0);
       }
-      assert.equal((await status(site)).messages, before.messages);
+      assert.equal((await status(suite.site)).messages, before.messages);
       // The session is still in a clean state.
       assert.match((await c.command('RCPT TO:<alice@example.test>')).text, /^503 /);
       assert.equal((await c.command('MAIL FROM:<a@remote.test>')).code, 250);
@@ -244,12 +234,12 @@ describe('SMTP bad input', () => {
     } finally {
       c.close();
     }
-    assert.equal((await status(site)).messages, before.messages + 1);
+    assert.equal((await status(suite.site)).messages, before.messages + 1);
     await stillServes();
   });
 
   it('discards commands pipelined after STARTTLS (no plaintext injection)', async () => {
-    const plain = netConnect(tern.smtpPort, '127.0.0.1');
+    const plain = netConnect(suite.tern.smtpPort, '127.0.0.1');
     plain.on('error', () => undefined);
     const clear = collect(plain);
     let secure: TLSSocket | undefined;
@@ -293,21 +283,11 @@ describe('SMTP bad input', () => {
 });
 
 describe('SMTP early talkers (--greeting-delay)', () => {
-  let site: Site;
-  let tern: TernServer;
-
-  before(async () => {
-    site = await createSite();
-    tern = await startTern(site, ['--greeting-delay', '300']);
-  });
-
-  after(async () => {
-    await tern?.stop();
-  });
+  const suite = serveForSuite({ args: ['--greeting-delay', '300'] });
 
   it('refuses a client that sends commands before the greeting with 554', async () => {
-    const before = await status(site);
-    const c = await RawSmtp.connect(tern.smtpPort);
+    const before = await status(suite.site);
+    const c = await RawSmtp.connect(suite.tern.smtpPort);
     try {
       c.send('EHLO spam.test\r\nMAIL FROM:<spam@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nSubject: spam\r\n\r\nspam\r\n.\r\n');
       const reply = await c.read();
@@ -316,12 +296,12 @@ describe('SMTP early talkers (--greeting-delay)', () => {
     } finally {
       c.close();
     }
-    assert.equal((await status(site)).messages, before.messages);
+    assert.equal((await status(suite.site)).messages, before.messages);
   });
 
   it('greets a patient client after the delay, and nodemailer delivers', async () => {
     const started = Date.now();
-    const c = await RawSmtp.connect(tern.smtpPort);
+    const c = await RawSmtp.connect(suite.tern.smtpPort);
     try {
       assert.match((await c.read()).text, /^220 mx\.example\.test ESMTP/);
       assert.ok(Date.now() - started >= 250, 'the greeting waited for the delay');
@@ -329,7 +309,7 @@ describe('SMTP early talkers (--greeting-delay)', () => {
     } finally {
       c.close();
     }
-    const info = await sendSimple(tern.smtpPort, 'alice@example.test');
+    const info = await sendSimple(suite.tern.smtpPort, 'alice@example.test');
     assert.match(info.response, /^250 /);
   });
 });

@@ -4,24 +4,16 @@
  * apply across chunks. Also through LMTP with one reply per recipient.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { openSession } from '../helpers/raw-smtp.js';
-import { createSite, startTern, type Site, type TernServer } from '../helpers/tern.js';
+import { serveForSuite } from '../helpers/tern.js';
 import { storedMessages } from './support.js';
 
 describe('CHUNKING / BDAT', () => {
-  let site: Site;
-  let tern: TernServer;
-  before(async () => {
-    site = await createSite();
-    tern = await startTern(site, ['--max-message-size', '2k']);
-  });
-  after(async () => {
-    await tern?.stop();
-  });
+  const suite = serveForSuite({ args: ['--max-message-size', '2k'] });
 
   it('is advertised and stores chunks byte for byte', async () => {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     c.send('NOOP\r\n');
     assert.equal((await c.read()).code, 250);
     assert.equal((await c.command('MAIL FROM:<s@remote.test>')).code, 250);
@@ -32,13 +24,13 @@ describe('CHUNKING / BDAT', () => {
     assert.match((await c.read()).text, /^250 2\.0\.0 \d+ octets received/);
     c.send(`BDAT ${part2.length} LAST\r\n${part2}`);
     assert.match((await c.read()).text, /^250 2\.0\.0 OK: queued as/);
-    const blob = (await storedMessages(site, 'alice@example.test')).at(-1)!.blob;
+    const blob = (await storedMessages(suite.site, 'alice@example.test')).at(-1)!.blob;
     assert.ok(blob.endsWith(part1 + part2), 'chunks stored exactly, no unstuffing');
     c.close();
   });
 
   it('refuses BDAT without a transaction but still reads the chunk', async () => {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     c.send('BDAT 10 LAST\r\nVRFY abc\r\n'); // the 10 bytes look like a command (252 if run): they must not run
     assert.match((await c.read()).text, /^503 5\.5\.1/);
     assert.equal((await c.command('NOOP')).code, 250);
@@ -46,7 +38,7 @@ describe('CHUNKING / BDAT', () => {
   });
 
   it('rejects DATA after BDAT, and a message over the size limit across chunks', async () => {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     await c.command('MAIL FROM:<s@remote.test>');
     await c.command('RCPT TO:<alice@example.test>');
     c.send('BDAT 3\r\nabc');
@@ -63,7 +55,7 @@ describe('CHUNKING / BDAT', () => {
   });
 
   it('LMTP: one reply per recipient after BDAT LAST', async () => {
-    const c = await openSession(tern.lmtpPort, 'LHLO client.test');
+    const c = await openSession(suite.tern.lmtpPort, 'LHLO client.test');
     await c.command('MAIL FROM:<s@remote.test>');
     await c.command('RCPT TO:<alice@example.test>');
     await c.command('RCPT TO:<bob@example.test>');
@@ -75,18 +67,10 @@ describe('CHUNKING / BDAT', () => {
 });
 
 describe('LMTP transaction errors', () => {
-  let site: Site;
-  let tern: TernServer;
-  before(async () => {
-    site = await createSite();
-    tern = await startTern(site, ['--max-message-size', '1k']);
-  });
-  after(async () => {
-    await tern?.stop();
-  });
+  const suite = serveForSuite({ args: ['--max-message-size', '1k'] });
 
   it('answers DATA without accepted recipients with 503 (RFC 2033 4.2)', async () => {
-    const c = await openSession(tern.lmtpPort, 'LHLO client.test');
+    const c = await openSession(suite.tern.lmtpPort, 'LHLO client.test');
     await c.command('MAIL FROM:<s@remote.test>');
     await c.command('RCPT TO:<nobody@example.test>');
     assert.match((await c.command('DATA')).text, /^503 5\.5\.1/);
@@ -94,7 +78,7 @@ describe('LMTP transaction errors', () => {
   });
 
   it('answers a failed BDAT chunk that is not LAST once, not per recipient', async () => {
-    const c = await openSession(tern.lmtpPort, 'LHLO client.test');
+    const c = await openSession(suite.tern.lmtpPort, 'LHLO client.test');
     await c.command('MAIL FROM:<s@remote.test>');
     await c.command('RCPT TO:<alice@example.test>');
     await c.command('RCPT TO:<bob@example.test>');

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { cli, createSite, startTern, status, type Site, type TernServer } from '../helpers/tern.js';
+import { describe, it } from 'node:test';
+import { cli, serveForSuite, status } from '../helpers/tern.js';
 import { openSession, RawSmtp } from '../helpers/raw-smtp.js';
 import { connectFrom, sendSimple, storedMessages, waitFor, type HeldConnection } from './support.js';
 
@@ -26,14 +26,18 @@ const LIMIT_FLAGS = [
 const BYSTANDER_IP = '127.0.0.2';
 
 describe('SMTP limits', () => {
-  let site: Site;
-  let tern: TernServer;
+  const suite = serveForSuite({
+    args: LIMIT_FLAGS,
+    setup: async (site) => {
+      await cli(['user', 'add', 'carol@example.test', '--password-stdin', ...site.args], 'password123\n');
+    },
+  });
   let bystanderSends = 0;
 
   /** One normal delivery from the bystander; resolves once it is stored. */
   async function bystander(): Promise<void> {
     const subject = `bystander ${randomUUID()}`;
-    const info = await sendSimple(tern.smtpPort, 'carol@example.test', { subject, localAddress: BYSTANDER_IP });
+    const info = await sendSimple(suite.tern.smtpPort, 'carol@example.test', { subject, localAddress: BYSTANDER_IP });
     assert.match(info.response, /^250 2\.0\.0 /);
     bystanderSends++;
   }
@@ -53,18 +57,9 @@ describe('SMTP limits', () => {
     return body;
   }
 
-  before(async () => {
-    site = await createSite();
-    await cli(['user', 'add', 'carol@example.test', '--password-stdin', ...site.args], 'password123\n');
-    tern = await startTern(site, LIMIT_FLAGS);
-  });
-
-  after(async () => {
-    await tern?.stop();
-  });
 
   it('advertises SIZE and refuses SIZE= over the limit at MAIL with 552', async () => {
-    const c = await RawSmtp.connect(tern.smtpPort);
+    const c = await RawSmtp.connect(suite.tern.smtpPort);
     try {
       await c.read();
       const ehlo = await c.command('EHLO client.test');
@@ -79,7 +74,7 @@ describe('SMTP limits', () => {
   });
 
   it('rejects a body over the limit with 552 after the dot; the session goes on', async () => {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       const big = `too big ${randomUUID()}`;
       const exact = `exactly at the limit ${randomUUID()}`;
@@ -98,7 +93,7 @@ describe('SMTP limits', () => {
       assert.equal((await c.command('QUIT')).code, 221);
       await normal;
 
-      const alice = await storedMessages(site, 'alice@example.test');
+      const alice = await storedMessages(suite.site, 'alice@example.test');
       assert.equal(alice.filter((m) => m.blob.includes(big)).length, 0);
       assert.equal(alice.filter((m) => m.blob.includes(exact)).length, 1);
     } finally {
@@ -107,10 +102,10 @@ describe('SMTP limits', () => {
   });
 
   it('accepts 3 recipients and answers the 4th with 452 4.5.3', async () => {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       const subject = `recipients ${randomUUID()}`;
-      const before = await status(site);
+      const before = await status(suite.site);
       const normal = bystander();
       assert.equal((await c.command('MAIL FROM:<a@remote.test>')).code, 250);
       for (const r of ['alice', 'bob', 'carol']) assert.match((await c.command(`RCPT TO:<${r}@example.test>`)).text, /^250 2\.1\.5/);
@@ -120,10 +115,10 @@ describe('SMTP limits', () => {
       c.send(`Subject: ${subject}\r\n\r\nthree\r\n.\r\n`);
       assert.match((await c.read()).text, /^250 2\.0\.0 /);
       await normal;
-      const after = await status(site);
+      const after = await status(suite.site);
       // 3 for this message, 1 for the bystander
       assert.equal(after.messages, before.messages + 4);
-      assert.equal((await storedMessages(site, 'admin@mx.example.test')).length, 0);
+      assert.equal((await storedMessages(suite.site, 'admin@mx.example.test')).length, 0);
     } finally {
       c.close();
     }
@@ -133,11 +128,11 @@ describe('SMTP limits', () => {
     const held: HeldConnection[] = [];
     try {
       for (let i = 0; i < 3; i++) {
-        const h = await connectFrom(tern.smtpPort, '127.0.0.1');
+        const h = await connectFrom(suite.tern.smtpPort, '127.0.0.1');
         assert.match(h.received(), /^220 /);
         held.push(h);
       }
-      const fourth = await connectFrom(tern.smtpPort, '127.0.0.1');
+      const fourth = await connectFrom(suite.tern.smtpPort, '127.0.0.1');
       assert.match(fourth.received(), /^421 4\.7\.0 Too many connections from your address/);
       await fourth.closed;
       await bystander();
@@ -146,7 +141,7 @@ describe('SMTP limits', () => {
       held.pop()!.socket.destroy();
       let again: HeldConnection | undefined;
       await waitFor(async () => {
-        const h = await connectFrom(tern.smtpPort, '127.0.0.1');
+        const h = await connectFrom(suite.tern.smtpPort, '127.0.0.1');
         if (h.received().startsWith('220 ')) again = h;
         else h.socket.destroy();
         return again !== undefined;
@@ -163,14 +158,14 @@ describe('SMTP limits', () => {
       // Connections of earlier tests may take a moment to leave the server's count: retry.
       for (const ip of ['127.0.0.3', '127.0.0.3', '127.0.0.3', '127.0.0.4', '127.0.0.4']) {
         await waitFor(async () => {
-          const h = await connectFrom(tern.smtpPort, ip);
+          const h = await connectFrom(suite.tern.smtpPort, ip);
           if (h.received().startsWith('220 ')) held.push(h);
           else h.socket.destroy();
           return h.received().startsWith('220 ');
         }, `a connection from ${ip} is accepted`, 3000);
       }
       assert.equal(held.length, 5);
-    const sixth = await connectFrom(tern.smtpPort, '127.0.0.5');
+    const sixth = await connectFrom(suite.tern.smtpPort, '127.0.0.5');
       assert.match(sixth.received(), /^421 4\.7\.0 Too many connections, try again later/);
       await sixth.closed;
     } finally {
@@ -188,7 +183,7 @@ describe('SMTP limits', () => {
   });
 
   it('closes an idle client with 421 4.4.2', async () => {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       const started = Date.now();
       const normal = bystander();
@@ -204,8 +199,8 @@ describe('SMTP limits', () => {
   });
 
   it('closes an idle client in the middle of DATA and stores nothing', async () => {
-    const before = await status(site);
-    const c = await openSession(tern.smtpPort);
+    const before = await status(suite.site);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       assert.equal((await c.command('MAIL FROM:<a@remote.test>')).code, 250);
       assert.equal((await c.command('RCPT TO:<alice@example.test>')).code, 250);
@@ -216,11 +211,11 @@ describe('SMTP limits', () => {
     } finally {
       c.close();
     }
-    assert.equal((await status(site)).messages, before.messages);
+    assert.equal((await status(suite.site)).messages, before.messages);
   });
 
   it('closes the connection after too many bad commands with 421', async () => {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       const normal = bystander();
       for (let i = 1; i <= 4; i++) assert.match((await c.command(`BOGUS${i}`)).text, /^500 5\.5\.2 /);
@@ -234,7 +229,7 @@ describe('SMTP limits', () => {
   });
 
   it('answers 500 5.5.2 to a command line over --max-line-length and goes on', async () => {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       assert.equal((await c.command(`NOOP ${'a'.repeat(990)}`)).code, 250);
       assert.equal((await c.command(`NOOP ${'a'.repeat(2000)}`)).text, '500 5.5.2 Line too long');
@@ -250,7 +245,7 @@ describe('SMTP limits', () => {
 
   it('kept delivering for the bystander throughout', async () => {
     assert.ok(bystanderSends >= 7, `bystander sent ${bystanderSends}`);
-    const carol = await storedMessages(site, 'carol@example.test');
+    const carol = await storedMessages(suite.site, 'carol@example.test');
     assert.equal(carol.filter((m) => m.blob.includes('Subject: bystander ')).length, bystanderSends);
   });
 });

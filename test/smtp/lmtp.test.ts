@@ -5,38 +5,28 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
-import { createSite, startTern, status, type Site, type TernServer } from '../helpers/tern.js';
+import { describe, it } from 'node:test';
+import { serveForSuite, status } from '../helpers/tern.js';
 import { openSession, RawSmtp } from '../helpers/raw-smtp.js';
 import { runProgram, storedMessages } from './support.js';
 
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
 
 describe('LMTP', () => {
-  let site: Site;
-  let tern: TernServer;
-
-  before(async () => {
-    site = await createSite();
-    tern = await startTern(site);
-  });
-
-  after(async () => {
-    await tern?.stop();
-  });
+  const suite = serveForSuite();
 
   it("delivers all 100 messages from Postfix's smtp-source -L over 5 sessions", async () => {
     assert.ok(existsSync(SMTP_SOURCE), `${SMTP_SOURCE} is missing: install Postfix (apt-get install postfix) to run this test`);
-    const before = await status(site);
-    const r = await runProgram(SMTP_SOURCE, ['-L', '-s', '5', '-m', '100', '-l', '2048', '-f', 'a@remote.test', '-t', 'alice@example.test', `127.0.0.1:${tern.lmtpPort}`], 25_000);
+    const before = await status(suite.site);
+    const r = await runProgram(SMTP_SOURCE, ['-L', '-s', '5', '-m', '100', '-l', '2048', '-f', 'a@remote.test', '-t', 'alice@example.test', `127.0.0.1:${suite.tern.lmtpPort}`], 25_000);
     assert.equal(r.code, 0, `smtp-source exited ${r.code}: ${r.stdout}${r.stderr}`);
     assert.equal(r.stderr.trim(), '', 'smtp-source reports no errors');
-    const after = await status(site);
+    const after = await status(suite.site);
     assert.equal(after.messages, before.messages + 100);
     assert.equal(after.blobs, before.blobs + 100);
     const alice = (count: typeof after) => count.accounts.find((a) => a.address === 'alice@example.test')!.messages;
     assert.equal(alice(after), alice(before) + 100);
-    const stored = await storedMessages(site, 'alice@example.test');
+    const stored = await storedMessages(suite.site, 'alice@example.test');
     const last = stored[stored.length - 1]!;
     assert.equal(last.envelopeFrom, 'a@remote.test');
     assert.match(last.blob, /^Return-Path: <a@remote\.test>\r\nReceived: from \S+ \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with LMTP id /);
@@ -44,7 +34,7 @@ describe('LMTP', () => {
   });
 
   it('answers once per accepted recipient after the final dot, in RCPT order', async () => {
-    const c = await RawSmtp.connect(tern.lmtpPort);
+    const c = await RawSmtp.connect(suite.tern.lmtpPort);
     try {
       assert.match((await c.read()).text, /^220 mx\.example\.test LMTP Tern ready/);
       const lhlo = await c.command('LHLO client.test');
@@ -63,8 +53,8 @@ describe('LMTP', () => {
       assert.match(second.text, /^250 2\.0\.0 <alice@example\.test> delivered as ([0-9A-Z]+)$/);
       // The pipelined NOOP's reply comes next: there is no third delivery reply.
       assert.equal((await c.read()).text, '250 2.0.0 OK');
-      const [bob] = (await storedMessages(site, 'bob@example.test')).filter((m) => m.blob.includes(subject));
-      const [alice] = (await storedMessages(site, 'alice@example.test')).filter((m) => m.blob.includes(subject));
+      const [bob] = (await storedMessages(suite.site, 'bob@example.test')).filter((m) => m.blob.includes(subject));
+      const [alice] = (await storedMessages(suite.site, 'alice@example.test')).filter((m) => m.blob.includes(subject));
       assert.ok(bob && alice, 'stored for both accepted recipients');
       assert.equal(bob.hash, alice.hash);
       assert.equal(bob.ternId, /delivered as (\S+)/.exec(first.text)![1]);
@@ -75,7 +65,7 @@ describe('LMTP', () => {
   });
 
   it('answers every accepted recipient when pipelined in one write', async () => {
-    const c = await openSession(tern.lmtpPort, 'LHLO client.test');
+    const c = await openSession(suite.tern.lmtpPort, 'LHLO client.test');
     try {
       c.send(
         'MAIL FROM:<>\r\nRCPT TO:<alice@example.test>\r\nRCPT TO:<nobody@example.test>\r\nRCPT TO:<x@remote.test>\r\n' +
@@ -96,7 +86,7 @@ describe('LMTP', () => {
   });
 
   it('rejects EHLO and HELO on the LMTP port', async () => {
-    const c = await RawSmtp.connect(tern.lmtpPort);
+    const c = await RawSmtp.connect(suite.tern.lmtpPort);
     try {
       await c.read();
       assert.match((await c.command('EHLO client.test')).text, /^500 5\.5\.2 .*LHLO/);
@@ -109,7 +99,7 @@ describe('LMTP', () => {
   });
 
   it('rejects LHLO on the SMTP port', async () => {
-    const c = await RawSmtp.connect(tern.smtpPort);
+    const c = await RawSmtp.connect(suite.tern.smtpPort);
     try {
       assert.match((await c.read()).text, /^220 mx\.example\.test ESMTP/);
       assert.match((await c.command('LHLO client.test')).text, /^500 5\.5\.2 /);

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type Mail from 'nodemailer/lib/mailer/index.js';
-import { cli, createSite, runCli, startTern, status, type Site, type TernServer } from '../helpers/tern.js';
+import { cli, runCli, serveForSuite, status, type Site } from '../helpers/tern.js';
 import { mailer, sendSimple, storedMessages, type StoredWithBlob } from './support.js';
 
 const UTF8_USER = 'jürgen@example.test';
@@ -24,30 +24,23 @@ function headerBlock(blob: string): string {
 }
 
 describe('SMTP with nodemailer', () => {
-  let site: Site;
-  let tern: TernServer;
-
-  before(async () => {
-    site = await createSite();
-    const added = await runCli(['user', 'add', UTF8_USER, '--password-stdin', ...site.args], { input: 'password123\n' });
-    assert.equal(added.code, 0, `tern user add accepts a UTF-8 local part: ${added.stderr}`);
-    await cli(['alias', 'add', 'sales@example.test', 'alice@example.test', 'bob@example.test', ...site.args]);
-    await cli(['domain', 'add', 'catchall.test', ...site.args]);
-    await cli(['alias', 'add', '@catchall.test', 'bob@example.test', ...site.args]);
-    tern = await startTern(site);
-  });
-
-  after(async () => {
-    await tern?.stop();
+  const suite = serveForSuite({
+    setup: async (site) => {
+      const added = await runCli(['user', 'add', UTF8_USER, '--password-stdin', ...site.args], { input: 'password123\n' });
+      assert.equal(added.code, 0, `tern user add accepts a UTF-8 local part: ${added.stderr}`);
+      await cli(['alias', 'add', 'sales@example.test', 'alice@example.test', 'bob@example.test', ...site.args]);
+      await cli(['domain', 'add', 'catchall.test', ...site.args]);
+      await cli(['alias', 'add', '@catchall.test', 'bob@example.test', ...site.args]);
+    },
   });
 
   it('delivers to one recipient and stores Return-Path and Received first', async () => {
     const subject = `single ${randomUUID()}`;
-    const info = await sendSimple(tern.smtpPort, 'alice@example.test', { subject, text: 'one recipient\n' });
+    const info = await sendSimple(suite.tern.smtpPort, 'alice@example.test', { subject, text: 'one recipient\n' });
     assert.match(info.response, /^250 2\.0\.0 OK: queued as [0-9A-Z]+$/);
     assert.deepEqual(info.accepted, ['alice@example.test']);
 
-    const m = await findStored(site, 'alice@example.test', subject);
+    const m = await findStored(suite.site, 'alice@example.test', subject);
     assert.equal(m.envelopeFrom, 'sender@remote.test');
     assert.equal(m.size, Buffer.byteLength(m.blob));
     const id = /queued as (\S+)/.exec(info.response)![1]!;
@@ -68,17 +61,17 @@ describe('SMTP with nodemailer', () => {
   });
 
   it('stores one blob for several recipients but one message per mailbox', async () => {
-    const before = await status(site);
+    const before = await status(suite.site);
     const subject = `multi ${randomUUID()}`;
-    const info = await sendSimple(tern.smtpPort, ['alice@example.test', 'bob@example.test', UTF8_USER], { subject });
+    const info = await sendSimple(suite.tern.smtpPort, ['alice@example.test', 'bob@example.test', UTF8_USER], { subject });
     assert.equal(info.accepted.length, 3);
-    const after = await status(site);
+    const after = await status(suite.site);
     assert.equal(after.blobs, before.blobs + 1);
     assert.equal(after.messages, before.messages + 3);
 
-    const a = await findStored(site, 'alice@example.test', subject);
-    const b = await findStored(site, 'bob@example.test', subject);
-    const j = await findStored(site, UTF8_USER, subject);
+    const a = await findStored(suite.site, 'alice@example.test', subject);
+    const b = await findStored(suite.site, 'bob@example.test', subject);
+    const j = await findStored(suite.site, UTF8_USER, subject);
     assert.equal(a.hash, b.hash);
     assert.equal(a.hash, j.hash);
     // With several recipients the Received header names none of them (one blob serves all).
@@ -95,7 +88,7 @@ describe('SMTP with nodemailer', () => {
       'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n' +
       body;
     const transcript: string[] = [];
-    const transport = mailer(tern.smtpPort, { transcript });
+    const transport = mailer(suite.tern.smtpPort, { transcript });
     try {
       const info = await transport.sendMail({
         // use8BitMime (not in the typings) makes nodemailer send BODY=8BITMIME.
@@ -107,7 +100,7 @@ describe('SMTP with nodemailer', () => {
       transport.close();
     }
     assert.ok(transcript.some((l) => l.includes('MAIL FROM:<sender@remote.test> BODY=8BITMIME')), transcript.join('\n'));
-    const m = await findStored(site, 'alice@example.test', subject);
+    const m = await findStored(suite.site, 'alice@example.test', subject);
     assert.ok(m.blob.endsWith(raw), 'the message after the trace headers is exactly what was sent');
     assert.equal(m.size, Buffer.byteLength(m.blob, 'utf8'));
   });
@@ -115,67 +108,67 @@ describe('SMTP with nodemailer', () => {
   it('delivers to an SMTPUTF8 address (non-ASCII local part) and records UTF8SMTP', async () => {
     const subject = `utf8 ${randomUUID()}`;
     const transcript: string[] = [];
-    const info = await sendSimple(tern.smtpPort, UTF8_USER, { subject, from: 'müller@remote.test', text: 'Hallo Jürgen\n', transcript });
+    const info = await sendSimple(suite.tern.smtpPort, UTF8_USER, { subject, from: 'müller@remote.test', text: 'Hallo Jürgen\n', transcript });
     assert.match(info.response, /^250 /);
     assert.ok(transcript.some((l) => /^MAIL FROM:<müller@remote\.test> SMTPUTF8/.test(l)), transcript.join('\n'));
-    const m = await findStored(site, UTF8_USER, subject);
+    const m = await findStored(suite.site, UTF8_USER, subject);
     assert.equal(m.envelopeFrom, 'müller@remote.test');
     assert.match(m.blob, /^Return-Path: <müller@remote\.test>\r\nReceived: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with UTF8SMTP id \S+\r\n\tfor <jürgen@example\.test>;/);
   });
 
   it('rejects an unknown UTF-8 address with 550 and keeps serving', async () => {
-    await assert.rejects(sendSimple(tern.smtpPort, 'niemand-ö@example.test'), (err: { responseCode?: number; response?: string }) => {
+    await assert.rejects(sendSimple(suite.tern.smtpPort, 'niemand-ö@example.test'), (err: { responseCode?: number; response?: string }) => {
       assert.equal(err.responseCode, 550);
       // The reply carries the address in UTF-8 (RFC 6531); nodemailer reads replies as latin1.
       const reply = Buffer.from(err.response ?? '', 'latin1').toString('utf8');
       assert.match(reply, /^550 5\.1\.1 <niemand-ö@example\.test> No such user here/);
       return true;
     });
-    const info = await sendSimple(tern.smtpPort, 'alice@example.test');
+    const info = await sendSimple(suite.tern.smtpPort, 'alice@example.test');
     assert.match(info.response, /^250 /);
   });
 
   it('expands an alias to every target account', async () => {
     const subject = `alias ${randomUUID()}`;
-    const before = await status(site);
-    await sendSimple(tern.smtpPort, 'Sales@Example.TEST', { subject });
-    const after = await status(site);
+    const before = await status(suite.site);
+    await sendSimple(suite.tern.smtpPort, 'Sales@Example.TEST', { subject });
+    const after = await status(suite.site);
     assert.equal(after.messages, before.messages + 2);
-    const a = await findStored(site, 'alice@example.test', subject);
-    const b = await findStored(site, 'bob@example.test', subject);
+    const a = await findStored(suite.site, 'alice@example.test', subject);
+    const b = await findStored(suite.site, 'bob@example.test', subject);
     assert.equal(a.hash, b.hash);
     assert.match(a.blob, /\tfor <sales@example\.test>;/);
   });
 
   it('delivers anything in a catch-all domain to the catch-all target', async () => {
     const subject = `catchall ${randomUUID()}`;
-    await sendSimple(tern.smtpPort, `whoever-${Date.now()}@catchall.test`, { subject });
-    await findStored(site, 'bob@example.test', subject);
-    assert.equal((await storedMessages(site, 'alice@example.test')).filter((m) => m.blob.includes(subject)).length, 0);
+    await sendSimple(suite.tern.smtpPort, `whoever-${Date.now()}@catchall.test`, { subject });
+    await findStored(suite.site, 'bob@example.test', subject);
+    assert.equal((await storedMessages(suite.site, 'alice@example.test')).filter((m) => m.blob.includes(subject)).length, 0);
   });
 
   it('delivers user+tag to user, and rejects +tag of an unknown user', async () => {
     const subject = `plus ${randomUUID()}`;
-    const info = await sendSimple(tern.smtpPort, 'alice+newsletters@example.test', { subject });
+    const info = await sendSimple(suite.tern.smtpPort, 'alice+newsletters@example.test', { subject });
     assert.match(info.response, /^250 /);
-    const m = await findStored(site, 'alice@example.test', subject);
+    const m = await findStored(suite.site, 'alice@example.test', subject);
     assert.match(m.blob, /\tfor <alice\+newsletters@example\.test>;/);
-    await assert.rejects(sendSimple(tern.smtpPort, 'nobody+tag@example.test'), { responseCode: 550 });
+    await assert.rejects(sendSimple(suite.tern.smtpPort, 'nobody+tag@example.test'), { responseCode: 550 });
   });
 
   it('upgrades with STARTTLS and records ESMTPS', async () => {
     const subject = `tls ${randomUUID()}`;
-    const info = await sendSimple(tern.smtpPort, 'alice@example.test', { subject, startTls: true });
+    const info = await sendSimple(suite.tern.smtpPort, 'alice@example.test', { subject, startTls: true });
     assert.match(info.response, /^250 /);
-    const m = await findStored(site, 'alice@example.test', subject);
+    const m = await findStored(suite.site, 'alice@example.test', subject);
     assert.match(m.blob, /\tby mx\.example\.test \(Tern\) with ESMTPS id /);
   });
 
   it('reports a partial rejection per recipient and delivers to the valid ones', async () => {
     const subject = `partial ${randomUUID()}`;
-    const info = await sendSimple(tern.smtpPort, ['alice@example.test', 'ghost@example.test', 'x@remote.test'], { subject });
+    const info = await sendSimple(suite.tern.smtpPort, ['alice@example.test', 'ghost@example.test', 'x@remote.test'], { subject });
     assert.deepEqual(info.accepted, ['alice@example.test']);
     assert.deepEqual([...info.rejected].sort(), ['ghost@example.test', 'x@remote.test']);
-    await findStored(site, 'alice@example.test', subject);
+    await findStored(suite.site, 'alice@example.test', subject);
   });
 });

@@ -4,28 +4,23 @@
  * address literals, and the sender's local part kept as written.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { openSession } from '../helpers/raw-smtp.js';
-import { cli, createSite, startTern, type Site, type TernServer } from '../helpers/tern.js';
+import { cli, serveForSuite } from '../helpers/tern.js';
 import { storedMessages } from './support.js';
 
 describe('recipient policy', () => {
-  let site: Site;
-  let tern: TernServer;
-  before(async () => {
-    site = await createSite();
-    await cli(['user', 'add', 'full@example.test', '--password-stdin', '--quota', '6k', ...site.args], 'password123\n');
-    await cli(['user', 'add', 'gone@example.test', '--password-stdin', ...site.args], 'password123\n');
-    await cli(['user', 'add', 'gone2@example.test', '--password-stdin', ...site.args], 'password123\n');
-    await cli(['alias', 'add', 'pair@example.test', 'full@example.test', 'bob@example.test', ...site.args]);
-    tern = await startTern(site);
-  });
-  after(async () => {
-    await tern?.stop();
+  const suite = serveForSuite({
+    setup: async (site) => {
+      await cli(['user', 'add', 'full@example.test', '--password-stdin', '--quota', '6k', ...site.args], 'password123\n');
+      await cli(['user', 'add', 'gone@example.test', '--password-stdin', ...site.args], 'password123\n');
+      await cli(['user', 'add', 'gone2@example.test', '--password-stdin', ...site.args], 'password123\n');
+      await cli(['alias', 'add', 'pair@example.test', 'full@example.test', 'bob@example.test', ...site.args]);
+    },
   });
 
   async function send(rcpts: string[], body: string, from = 'sender@remote.test'): Promise<string[]> {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       const replies = [(await c.command(`MAIL FROM:<${from}>`)).text];
       for (const r of rcpts) replies.push((await c.command(`RCPT TO:<${r}>`)).text);
@@ -42,13 +37,13 @@ describe('recipient policy', () => {
     const replies = await send(['Postmaster'], 'Subject: to the postmaster\r\n\r\nhi');
     assert.match(replies[1]!, /^250 2\.1\.5/);
     assert.match(replies.at(-1)!, /^250 2\.0\.0/);
-    const admin = await storedMessages(site, 'admin@mx.example.test');
+    const admin = await storedMessages(suite.site, 'admin@mx.example.test');
     assert.match(admin.at(-1)!.blob, /Subject: to the postmaster/);
   });
 
   it('keeps the sender local part as written in Return-Path', async () => {
     await send(['alice@example.test'], 'Subject: case\r\n\r\nx', 'John.Smith@Remote.TEST');
-    const alice = await storedMessages(site, 'alice@example.test');
+    const alice = await storedMessages(suite.site, 'alice@example.test');
     assert.match(alice.at(-1)!.blob, /^Return-Path: <John\.Smith@remote\.test>\r\n/);
     assert.equal(alice.at(-1)!.envelopeFrom, 'John.Smith@remote.test');
   });
@@ -59,7 +54,7 @@ describe('recipient policy', () => {
   });
 
   it('refuses address literals that are not IP addresses', async () => {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     assert.match((await c.command('MAIL FROM:<a@[1.2.3.4\rX-Evil: 1 ]>')).text, /^553 5\.1\.7/);
     assert.match((await c.command('MAIL FROM:<a@[not an ip]>')).text, /^553 5\.1\.7/);
     assert.match((await c.command('MAIL FROM:<a@[192.0.2.1]>')).text, /^250/);
@@ -74,31 +69,31 @@ describe('recipient policy', () => {
     assert.match(second.at(-1)!, /^250/, 'the quota is checked before a message, so the second still fits');
     const third = await send(['full@example.test'], body);
     assert.match(third[1]!, /^452 4\.2\.2 <full@example\.test> Mailbox full/);
-    const bobBefore = (await storedMessages(site, 'bob@example.test')).length;
+    const bobBefore = (await storedMessages(suite.site, 'bob@example.test')).length;
     const viaAlias = await send(['pair@example.test'], body);
     assert.match(viaAlias.at(-1)!, /^250/);
-    assert.equal((await storedMessages(site, 'full@example.test')).length, 2);
-    assert.equal((await storedMessages(site, 'bob@example.test')).length, bobBefore + 1);
-    const c = await openSession(tern.smtpPort);
+    assert.equal((await storedMessages(suite.site, 'full@example.test')).length, 2);
+    assert.equal((await storedMessages(suite.site, 'bob@example.test')).length, bobBefore + 1);
+    const c = await openSession(suite.tern.smtpPort);
     await c.command('MAIL FROM:<s@remote.test> SIZE=100000');
     assert.match((await c.command('RCPT TO:<bob@example.test>')).text, /^250/, 'bob has no quota');
     c.close();
   });
 
   it('delivers to the remaining recipients when an account is deleted between RCPT and DATA', async () => {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       await c.command('MAIL FROM:<s@remote.test>');
       assert.match((await c.command('RCPT TO:<gone@example.test>')).text, /^250/);
       assert.match((await c.command('RCPT TO:<alice@example.test>')).text, /^250/);
-      await cli(['user', 'del', 'gone@example.test', ...site.args]);
+      await cli(['user', 'del', 'gone@example.test', ...suite.site.args]);
       assert.equal((await c.command('DATA')).code, 354);
       assert.match((await c.command('Subject: survivor\r\n\r\nx\r\n.')).text, /^250 2\.0\.0/);
-      assert.match((await storedMessages(site, 'alice@example.test')).at(-1)!.blob, /Subject: survivor/);
+      assert.match((await storedMessages(suite.site, 'alice@example.test')).at(-1)!.blob, /Subject: survivor/);
 
       await c.command('MAIL FROM:<s@remote.test>');
       assert.match((await c.command('RCPT TO:<gone2@example.test>')).text, /^250/);
-      await cli(['user', 'del', 'gone2@example.test', ...site.args]);
+      await cli(['user', 'del', 'gone2@example.test', ...suite.site.args]);
       await c.command('DATA');
       assert.equal((await c.command('x\r\n.')).text, '550 5.1.1 Recipient mailbox no longer exists');
     } finally {

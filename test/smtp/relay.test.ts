@@ -5,27 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { createSite, startTern, status, type Site, type TernServer } from '../helpers/tern.js';
+import { describe, it } from 'node:test';
+import { serveForSuite, status } from '../helpers/tern.js';
 import { openSession, type RawSmtp } from '../helpers/raw-smtp.js';
 import { sendSimple, storedMessages } from './support.js';
 
 describe('SMTP relay policy', () => {
-  let site: Site;
-  let tern: TernServer;
-
-  before(async () => {
-    site = await createSite();
-    tern = await startTern(site);
-  });
-
-  after(async () => {
-    await tern?.stop();
-  });
+  const suite = serveForSuite();
 
   /** Opens a session with MAIL FROM done, runs `body`, and closes. */
   async function inTransaction(body: (c: RawSmtp) => Promise<void>, from = '<sender@remote.test>'): Promise<void> {
-    const c = await openSession(tern.smtpPort);
+    const c = await openSession(suite.tern.smtpPort);
     try {
       assert.match((await c.command(`MAIL FROM:${from}`)).text, /^250 2\.1\.0/);
       await body(c);
@@ -76,7 +66,7 @@ describe('SMTP relay policy', () => {
   });
 
   it('does not relay the percent hack, bang paths or double @', async () => {
-    const before = await status(site);
+    const before = await status(suite.site);
     await inTransaction(async (c) => {
       await expectRcpt(c, '<user%remote.test@example.test>', /^550 5\.1\.1 <user%remote\.test@example\.test> No such user here$/);
       await expectRcpt(c, '<alice%remote.test@example.test>', NO_SUCH_USER);
@@ -84,7 +74,7 @@ describe('SMTP relay policy', () => {
       await expectRcpt(c, '<user@remote.test@example.test>', /^5\d\d /);
       assert.match((await c.command('DATA')).text, /^554 5\.5\.1 /);
     });
-    assert.equal((await status(site)).messages, before.messages);
+    assert.equal((await status(suite.site)).messages, before.messages);
   });
 
   it('refuses address literals', async () => {
@@ -120,19 +110,19 @@ describe('SMTP relay policy', () => {
       c.send(`From: MAILER-DAEMON@remote.test\r\nSubject: ${subject}\r\n\r\nDelivery report\r\n.\r\n`);
       assert.match((await c.read()).text, /^250 2\.0\.0 OK: queued as /);
     }, '<>');
-    const [m] = (await storedMessages(site, 'alice@example.test')).filter((x) => x.blob.includes(subject));
+    const [m] = (await storedMessages(suite.site, 'alice@example.test')).filter((x) => x.blob.includes(subject));
     assert.ok(m, 'bounce stored');
     assert.equal(m.envelopeFrom, '');
     assert.match(m.blob, /^Return-Path: <>\r\nReceived: /);
   });
 
   it('refuses a relay attempt from a real client and still delivers locally', async () => {
-    await assert.rejects(sendSimple(tern.smtpPort, 'victim@remote.test'), (err: { responseCode?: number; response?: string }) => {
+    await assert.rejects(sendSimple(suite.tern.smtpPort, 'victim@remote.test'), (err: { responseCode?: number; response?: string }) => {
       assert.equal(err.responseCode, 554);
       assert.match(err.response ?? '', /5\.7\.1/);
       return true;
     });
-    const info = await sendSimple(tern.smtpPort, 'alice@example.test');
+    const info = await sendSimple(suite.tern.smtpPort, 'alice@example.test');
     assert.match(info.response, /^250 /);
   });
 });

@@ -9,10 +9,10 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { generate } from 'selfsigned';
-import { createSite, startTern, status, tempDir, type Site, type TernServer } from '../helpers/tern.js';
+import { serveForSuite, status, tempDir } from '../helpers/tern.js';
 import { openSession, RawSmtp } from '../helpers/raw-smtp.js';
 import { storedMessages, waitFor, within } from './support.js';
 
@@ -73,49 +73,39 @@ async function newCertificate(dir: string, cn: string): Promise<{ cert: string; 
 }
 
 describe('SIGTERM drains', () => {
-  let site: Site;
-  let tern: TernServer;
-
-  before(async () => {
-    site = await createSite();
-    tern = await startTern(site);
-  });
-
-  after(async () => {
-    await tern?.stop('SIGKILL');
-  });
+  const suite = serveForSuite({ stopSignal: 'SIGKILL' });
 
   it('lets the client in DATA finish with 250, refuses new connections, exits 0 and keeps the message', async () => {
-    const before = await status(site);
-    const inflight = await openSession(tern.smtpPort);
-    const idle = await openSession(tern.smtpPort);
+    const before = await status(suite.site);
+    const inflight = await openSession(suite.tern.smtpPort);
+    const idle = await openSession(suite.tern.smtpPort);
     try {
       assert.equal((await inflight.command('MAIL FROM:<sender@remote.test>')).code, 250);
       assert.equal((await inflight.command('RCPT TO:<alice@example.test>')).code, 250);
       assert.equal((await inflight.command('DATA')).code, 354);
       inflight.send('Subject: in flight at SIGTERM\r\n\r\nfirst half of the body\r\n');
 
-      tern.proc.kill('SIGTERM');
+      suite.tern.proc.kill('SIGTERM');
 
       // A session with no open transaction is told right away and closed.
       assert.equal((await idle.read()).text, '421 4.3.2 Service shutting down, try again later');
       await idle.waitClosed(5000);
       // The listener no longer accepts connections.
-      await waitFor(() => refused(tern.smtpPort), 'SMTP port refuses new connections', 5000);
-      assert.ok(await refused(tern.lmtpPort), 'LMTP port refuses new connections');
-      assert.equal(tern.proc.exitCode, null, 'still running while a transaction is open');
+      await waitFor(() => refused(suite.tern.smtpPort), 'SMTP port refuses new connections', 5000);
+      assert.ok(await refused(suite.tern.lmtpPort), 'LMTP port refuses new connections');
+      assert.equal(suite.tern.proc.exitCode, null, 'still running while a transaction is open');
 
       inflight.send('second half of the body\r\n.\r\n');
       const done = await inflight.read();
       assert.match(done.text, /^250 2\.0\.0 OK: queued as [0-9A-Z]+$/);
       const id = /queued as (\S+)/.exec(done.text)![1];
 
-      const code = await within(tern.exited, 10_000);
-      assert.equal(code, 0, `exit code; output:\n${tern.output()}`);
+      const code = await within(suite.tern.exited, 10_000);
+      assert.equal(code, 0, `exit code; output:\n${suite.tern.output()}`);
 
-      const after = await status(site);
+      const after = await status(suite.site);
       assert.equal(after.messages, before.messages + 1);
-      const [m] = (await storedMessages(site, 'alice@example.test')).filter((x) => x.ternId === id);
+      const [m] = (await storedMessages(suite.site, 'alice@example.test')).filter((x) => x.ternId === id);
       assert.ok(m, 'the message accepted during the drain is stored');
       assert.match(m.blob, /\r\n\r\nfirst half of the body\r\nsecond half of the body\r\n$/);
     } finally {
@@ -126,38 +116,31 @@ describe('SIGTERM drains', () => {
 });
 
 describe('SIGHUP reloads the TLS certificate', () => {
-  let site: Site;
-  let tern: TernServer;
+  const suite = serveForSuite({ stopSignal: 'SIGKILL' });
   let work: string;
 
-  before(async () => {
-    site = await createSite();
-    tern = await startTern(site);
+  before(() => {
     work = tempDir('tern-cert-');
   });
 
-  after(async () => {
-    await tern?.stop('SIGKILL');
-  });
-
   it('serves the new certificate to new STARTTLS connections; old sessions keep working', async () => {
-    const first = await startTls(tern.smtpPort);
+    const first = await startTls(suite.tern.smtpPort);
     try {
       assert.equal(first.cert.subject.CN, 'mx.example.test');
 
       const fresh = await newCertificate(work, 'reloaded.test');
-      copyFileSync(fresh.key, join(site.dataDir, 'tls', 'key.pem'));
-      copyFileSync(fresh.cert, join(site.dataDir, 'tls', 'cert.pem'));
-      tern.proc.kill('SIGHUP');
+      copyFileSync(fresh.key, join(suite.site.dataDir, 'tls', 'key.pem'));
+      copyFileSync(fresh.cert, join(suite.site.dataDir, 'tls', 'cert.pem'));
+      suite.tern.proc.kill('SIGHUP');
 
       let cn = '';
       await waitFor(async () => {
-        const probe = await startTls(tern.smtpPort);
+        const probe = await startTls(suite.tern.smtpPort);
         cn = String(probe.cert.subject.CN);
         probe.secure.destroy();
         return cn === 'reloaded.test';
       }, `new certificate served (last CN ${cn})`, 5000);
-      assert.equal(tern.proc.exitCode, null, 'SIGHUP does not stop the server');
+      assert.equal(suite.tern.proc.exitCode, null, 'SIGHUP does not stop the server');
 
       // The session started before the reload still works on its own certificate.
       assert.match(await tlsCommand(first.secure, 'EHLO client.test'), /^250-mx\.example\.test/);
@@ -168,18 +151,18 @@ describe('SIGHUP reloads the TLS certificate', () => {
   });
 
   it('keeps the current certificate when the new files are broken', async () => {
-    writeFileSync(join(site.dataDir, 'tls', 'key.pem'), 'not a key\n');
-    tern.proc.kill('SIGHUP');
-    await waitFor(() => /TLS reload failed/.test(tern.output()), 'the failed reload is logged', 5000);
-    assert.equal(tern.proc.exitCode, null);
-    const probe = await startTls(tern.smtpPort);
+    writeFileSync(join(suite.site.dataDir, 'tls', 'key.pem'), 'not a key\n');
+    suite.tern.proc.kill('SIGHUP');
+    await waitFor(() => /TLS reload failed/.test(suite.tern.output()), 'the failed reload is logged', 5000);
+    assert.equal(suite.tern.proc.exitCode, null);
+    const probe = await startTls(suite.tern.smtpPort);
     try {
       assert.equal(probe.cert.subject.CN, 'reloaded.test');
     } finally {
       probe.secure.destroy();
     }
     // Plain SMTP is unaffected.
-    const c = await RawSmtp.connect(tern.smtpPort);
+    const c = await RawSmtp.connect(suite.tern.smtpPort);
     try {
       assert.equal((await c.read()).code, 220);
     } finally {
@@ -189,8 +172,8 @@ describe('SIGHUP reloads the TLS certificate', () => {
 
   it('exits 0 on SIGTERM when idle', async () => {
     const started = Date.now();
-    const code = await within(tern.stop('SIGTERM'), 10_000);
-    assert.equal(code, 0, tern.output());
+    const code = await within(suite.tern.stop('SIGTERM'), 10_000);
+    assert.equal(code, 0, suite.tern.output());
     assert.ok(Date.now() - started < 5000, 'an idle server stops promptly');
   });
 });

@@ -7,38 +7,31 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { createSite, startTern, status, tempDir, type Site, type TernServer } from '../helpers/tern.js';
+import { before, describe, it } from 'node:test';
+import { serveForSuite, status, tempDir } from '../helpers/tern.js';
 import { runProgram, storedMessages, type ProgramResult } from './support.js';
 
 const SWAKS = '/usr/bin/swaks';
 
 describe('SMTP with swaks', () => {
-  let site: Site;
-  let tern: TernServer;
   let work: string;
+  before(() => {
+    if (!existsSync(SWAKS)) {
+      throw new Error(`swaks is not installed at ${SWAKS}: these tests need Debian's swaks package (apt-get install swaks)`);
+    }
+    work = tempDir('tern-swaks-');
+  });
+  const suite = serveForSuite();
 
   /** Runs swaks against the test server; the transcript is on stdout. */
   const swaks = (args: string[]): Promise<ProgramResult> =>
-    runProgram(SWAKS, ['--server', '127.0.0.1', '--port', String(tern.smtpPort), '--helo', 'client.test', '--from', 'sender@remote.test', '--timeout', '10', ...args]);
+    runProgram(SWAKS, ['--server', '127.0.0.1', '--port', String(suite.tern.smtpPort), '--helo', 'client.test', '--from', 'sender@remote.test', '--timeout', '10', ...args]);
 
   const transcript = (r: ProgramResult) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
 
   const withSubject = async (subject: string) =>
-    (await storedMessages(site, 'alice@example.test')).filter((m) => m.blob.includes(subject));
+    (await storedMessages(suite.site, 'alice@example.test')).filter((m) => m.blob.includes(subject));
 
-  before(async () => {
-    if (!existsSync(SWAKS)) {
-      throw new Error(`swaks is not installed at ${SWAKS}: these tests need Debian's swaks package (apt-get install swaks)`);
-    }
-    site = await createSite();
-    tern = await startTern(site);
-    work = tempDir('tern-swaks-');
-  });
-
-  after(async () => {
-    await tern?.stop();
-  });
 
   it('sends a plain message', async () => {
     const subject = `swaks plain ${randomUUID()}`;
@@ -77,7 +70,7 @@ describe('SMTP with swaks', () => {
     assert.match(r.stdout, /<\*\* 550 5\.1\.1 <ghost@example\.test> No such user here/);
     assert.match(r.stdout, /<- {2}250 2\.0\.0 OK: queued as /);
     assert.equal((await withSubject(subject)).length, 1);
-    const bob = (await storedMessages(site, 'bob@example.test')).filter((m) => m.blob.includes(subject));
+    const bob = (await storedMessages(suite.site, 'bob@example.test')).filter((m) => m.blob.includes(subject));
     assert.equal(bob.length, 1);
   });
 
@@ -102,24 +95,24 @@ describe('SMTP with swaks', () => {
       file,
       `Subject: ${subject}\r\n\r\nbody\n.\nMAIL FROM:<evil@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nSubject: ${smuggled}\r\n\r\nevil\r\n.`,
     );
-    const before = await status(site);
+    const before = await status(suite.site);
     const r = await swaks(['--to', 'alice@example.test', '-ndf', '--data', file]);
     assert.equal(r.code, 26, transcript(r));
     assert.match(r.stdout, /<\*\* 554 5\.5\.2 /);
     assert.match(r.stdout, /<- {2}221 2\.0\.0 Bye/);
-    assert.equal((await status(site)).messages, before.messages);
+    assert.equal((await status(suite.site)).messages, before.messages);
     assert.equal((await withSubject(smuggled)).length, 0);
   });
 
   it('stops after RCPT with --quit-after RCPT and stores nothing', async () => {
-    const before = await status(site);
+    const before = await status(suite.site);
     const r = await swaks(['--to', 'alice@example.test', '--quit-after', 'RCPT']);
     assert.equal(r.code, 0, transcript(r));
     assert.match(r.stdout, /<- {2}250 2\.1\.5 Recipient OK/);
     assert.doesNotMatch(r.stdout, /-> DATA/);
     assert.match(r.stdout, /-> QUIT/);
     assert.match(r.stdout, /<- {2}221 2\.0\.0 Bye/);
-    assert.equal((await status(site)).messages, before.messages);
+    assert.equal((await status(suite.site)).messages, before.messages);
   });
 
   it('exits 24 when no recipient is accepted (unknown user, relay attempt)', async () => {

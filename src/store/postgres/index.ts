@@ -121,7 +121,6 @@ async function migrate(pool: pg.Pool): Promise<void> {
   }
 }
 
-
 /** One statement per delivery: bump every recipient's INBOX and insert the message rows. */
 const DELIVER_SQL = `
 WITH bumped AS (

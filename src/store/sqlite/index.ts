@@ -6,7 +6,7 @@
  * Reads and administrative writes use this thread's own connection.
  */
 import Database from 'better-sqlite3';
-import { ConflictError, NotFoundError, StoreUnavailableError, UserError } from '../../errors.js';
+import { ConflictError, NotFoundError, UserError } from '../../errors.js';
 import { domainOf } from '../../mail/address.js';
 import { GroupCommit } from '../group-commit.js';
 import { INTEGRITY_CHECKS } from '../integrity.js';
