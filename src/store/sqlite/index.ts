@@ -43,7 +43,8 @@ export class SqliteStore implements Store {
 
   private readonly statements = new Map<string, Database.Statement>();
 
-  /** A prepared statement, cached: preparing costs more than running most of these. */
+  /** A prepared statement, cached: preparing costs more than running most of these. A cached
+   *  statement keeps its pluck() mode, so each SQL text is always used the same way. */
   private sql(source: string): Database.Statement {
     let stmt = this.statements.get(source);
     if (!stmt) {
