@@ -23,7 +23,7 @@
  * the next startPgCluster().
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -194,19 +194,20 @@ async function remove(baseDir: string, dataDir: string): Promise<void> {
   rmSync(baseDir, { recursive: true, force: true });
 }
 
-/** Removes clusters left behind by processes that no longer exist. */
+/** Removes clusters left behind by processes that no longer exist (those we may remove: root, or our own). */
 function sweepStaleClusters(): void {
   const root = tmpdir();
+  const uid = process.getuid?.();
   for (const name of readdirSync(root)) {
     if (!name.startsWith(DIR_PREFIX)) continue;
     const baseDir = join(root, name);
-    let owner: number;
     try {
-      owner = Number(readFileSync(join(baseDir, OWNER_FILE), 'utf8'));
+      if (uid !== 0 && statSync(baseDir).uid !== uid) continue;
+      const owner = Number(readFileSync(join(baseDir, OWNER_FILE), 'utf8'));
+      if (owner > 0 && !isAlive(owner)) removeSync(baseDir, join(baseDir, 'data'));
     } catch {
-      continue; // not (yet) one of ours
+      // Not (yet) one of ours, or already gone: never a reason to fail a new cluster.
     }
-    if (owner > 0 && !isAlive(owner)) removeSync(baseDir, join(baseDir, 'data'));
   }
 }
 
