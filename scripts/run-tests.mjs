@@ -2,9 +2,10 @@
 // The whole test command (`npm test`), so a fresh Debian 12 machine passes it right after
 // `npm install`:
 //  1. removes dist/ and compiles (`tsc -p .`), so a deleted test never runs from a stale file;
-//  2. checks the Debian packages the tests drive (swaks, postfix for smtp-source, openssl,
-//     python3, the PostgreSQL server binaries); as root it installs the missing ones,
-//     otherwise it names them with the apt-get command and exits non-zero;
+//  2. checks the Debian packages the tests drive (swaks with Net::SSLeay for STARTTLS,
+//     postfix for smtp-source, openssl, python3, the PostgreSQL server binaries); as root
+//     it installs the missing ones, otherwise it names them with the apt-get command and
+//     exits non-zero;
 //  3. starts one throwaway PostgreSQL cluster for the run (test/helpers/pg-cluster.ts) and
 //     passes its URL in TERN_TEST_PG_URL, unless TERN_TEST_PG_URL already points at a
 //     server; the cluster is removed at the end, also on failure or Ctrl-C;
@@ -25,9 +26,11 @@ function find(dir) {
   });
 }
 
-/** A file the tests run, and the Debian package that provides it. */
+/** What the tests run, and the Debian package that provides it. */
 const REQUIRED = [
   { pkg: 'swaks', present: () => existsSync('/usr/bin/swaks') },
+  // swaks only recommends it, but needs it for -tls (STARTTLS).
+  { pkg: 'libnet-ssleay-perl', present: () => spawnSync('perl', ['-MNet::SSLeay', '-e', '1'], { stdio: 'ignore' }).status === 0 },
   { pkg: 'postfix', present: () => existsSync('/usr/sbin/smtp-source') },
   { pkg: 'openssl', present: () => existsSync('/usr/bin/openssl') },
   { pkg: 'python3', present: () => existsSync('/usr/bin/python3') },
