@@ -13,11 +13,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { openStore } from '../../src/store/open.js';
 import { freshPgDatabase, pgSkipReason, type TestDatabase } from '../helpers/pg.js';
 import { startPgCluster } from '../helpers/pg-cluster.js';
 import { RawSmtp } from '../helpers/raw-smtp.js';
-import { createSite, startTern, type Site, type TernServer } from '../helpers/tern.js';
+import { createSite, startTern, type TernServer } from '../helpers/tern.js';
+import { storedSeqCopies } from './support.js';
 
 const CLIENTS = 20;
 const MESSAGES = 2000;
@@ -114,23 +114,6 @@ async function sendAll(port: () => number, hooks: Hooks, pauseAfterFailure = 50)
   return run;
 }
 
-/** seq → number of stored copies, read straight from the store, and its integrity problems. */
-async function storedCopies(site: Site, db?: string): Promise<{ copies: Map<number, number>; problems: string[] }> {
-  const store = await openStore({ dataDir: site.dataDir, dbUrl: db });
-  try {
-    const copies = new Map<number, number>();
-    for (const address of ['alice@example.test', 'bob@example.test']) {
-      for (const m of await store.listMessages(address)) {
-        const blob = await store.readBlob(m.hash);
-        const seq = Number(/^X-Seq: (\d+)/m.exec(blob!.toString('latin1'))![1]);
-        copies.set(seq, (copies.get(seq) ?? 0) + 1);
-      }
-    }
-    return { copies, problems: await store.checkIntegrity() };
-  } finally {
-    await store.close();
-  }
-}
 
 interface Tally {
   attempts: number;
@@ -193,7 +176,7 @@ async function killAndRestartRun(db?: string): Promise<string> {
   await restarting;
   assert.ok(restarting, 'the server was killed mid-run');
   assert.equal(await server.stop(), 0, 'clean exit after SIGTERM');
-  const { copies, problems } = await storedCopies(site, db);
+  const { copies, problems } = await storedSeqCopies(site, ['alice@example.test', 'bob@example.test']);
   assert.deepEqual(problems, []);
   const tally = assertStoredAsAcknowledged(run, copies);
   assert.ok(tally.noReply >= 1, `the kill interrupted transactions in flight (${killedWhileAwaiting} clients awaited a reply at the kill; ${tally.noReply} got none)`);
@@ -249,7 +232,7 @@ describe('crash safety', () => {
         await outage;
         assert.ok(outage, 'PostgreSQL was stopped mid-run');
         assert.equal(await tern.stop(), 0);
-        const { copies, problems } = await storedCopies(site, cluster.url);
+        const { copies, problems } = await storedSeqCopies(site, ['alice@example.test', 'bob@example.test']);
         assert.deepEqual(problems, []);
         const tally = assertStoredAsAcknowledged(run, copies);
         assert.ok((tally.replies.get(451) ?? 0) > 0, 'some messages got 451 while PostgreSQL was down');

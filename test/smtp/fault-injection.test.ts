@@ -15,11 +15,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { openStore } from '../../src/store/open.js';
 import { freshPgDatabase, pgSkipReason, type TestDatabase } from '../helpers/pg.js';
 import { openSession } from '../helpers/raw-smtp.js';
-import { createSite, startTern, type Site } from '../helpers/tern.js';
-import { within } from './support.js';
+import { createSite, startTern } from '../helpers/tern.js';
+import { storedSeqCopies, within } from './support.js';
 
 /** The fault fires at this delivery batch (message), so some deliveries succeed first. */
 const FAULT_AT = 3;
@@ -49,21 +48,6 @@ async function send(port: number, seq: number): Promise<number | 'no reply'> {
   }
 }
 
-/** seq → stored copies in alice's INBOX, and the store's integrity problems. */
-async function storedCopies(site: Site, db?: string): Promise<{ copies: Map<number, number>; problems: string[] }> {
-  const store = await openStore({ dataDir: site.dataDir, dbUrl: db });
-  try {
-    const copies = new Map<number, number>();
-    for (const m of await store.listMessages('alice@example.test')) {
-      const blob = await store.readBlob(m.hash);
-      const seq = Number(/^X-Seq: (\d+)/m.exec(blob!.toString('latin1'))![1]);
-      copies.set(seq, (copies.get(seq) ?? 0) + 1);
-    }
-    return { copies, problems: await store.checkIntegrity() };
-  } finally {
-    await store.close();
-  }
-}
 
 async function faultRun(point: FaultPoint, db?: string): Promise<void> {
   const site = await createSite({ db });
@@ -93,7 +77,7 @@ async function faultRun(point: FaultPoint, db?: string): Promise<void> {
     assert.equal(await healthy.stop(), 0, 'clean exit after SIGTERM');
   }
 
-  const { copies, problems } = await storedCopies(site, db);
+  const { copies, problems } = await storedSeqCopies(site, ['alice@example.test']);
   assert.deepEqual(problems, [], 'integrity check');
   for (const seq of [...Array.from({ length: FAULT_AT - 1 }, (_, i) => i + 1), FAULT_AT + 1]) {
     assert.equal(copies.get(seq), 1, `acknowledged message ${seq} stored exactly once`);

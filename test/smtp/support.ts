@@ -91,6 +91,27 @@ export async function storedMessages(site: Site, address: string, mailbox = 'INB
   }
 }
 
+/**
+ * For tests that number their messages with an `X-Seq:` header: seq → stored copies in
+ * the given mailboxes, and the store's integrity problems.
+ */
+export async function storedSeqCopies(site: Site, addresses: string[]): Promise<{ copies: Map<number, number>; problems: string[] }> {
+  const store = await openStore({ dataDir: site.dataDir, dbUrl: dbOf(site) });
+  try {
+    const copies = new Map<number, number>();
+    for (const address of addresses) {
+      for (const m of await store.mailboxes.messagesOf(address)) {
+        const raw = await collect(store.mailboxes.read(m.id));
+        const seq = Number(/^X-Seq: (\d+)/m.exec(raw.toString('latin1'))![1]);
+        copies.set(seq, (copies.get(seq) ?? 0) + 1);
+      }
+    }
+    return { copies, problems: await store.checkIntegrity() };
+  } finally {
+    await store.close();
+  }
+}
+
 /** Polls `check` every 25 ms until it returns true; throws `message` after `timeoutMs`. */
 export async function waitFor(check: () => boolean | Promise<boolean>, message: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
