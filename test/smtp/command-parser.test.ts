@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseCommand, parsePath } from '../../src/smtp/command-parser.js';
+import { formatMultiline, formatReply, Replies } from '../../src/smtp/replies.js';
 
 describe('parseCommand', () => {
   const ok: Array<[string, unknown]> = [
@@ -68,5 +69,35 @@ describe('parseCommand BDAT', () => {
     assert.deepEqual(parseCommand('BDAT 100'), { verb: 'BDAT', size: 100, last: false });
     assert.deepEqual(parseCommand('bdat 0 last'), { verb: 'BDAT', size: 0, last: true });
     for (const bad of ['BDAT', 'BDAT x', 'BDAT 1 FIRST', 'BDAT -1', 'BDAT 1234567890123456']) assert.equal(parseCommand(bad).verb, 'ERROR', bad);
+  });
+});
+
+/** Control characters a reply must never carry (CR and LF only as the line end). */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]/;
+
+describe('replies never echo control characters', () => {
+  const hostile = ['MAIL FROM:<a@b.test> \x00=1', 'MAIL FROM:<a@b.test> X\x1b[31m=1', 'MAIL FROM:<a@b.test> A\rB=1', 'MAIL FROM:<a@b.test> \x7f\x85\u2028'];
+  for (const line of hostile) {
+    it(`the reply to ${JSON.stringify(line)} is one clean line`, () => {
+      const cmd = parseCommand(line);
+      assert.equal(cmd.verb, 'ERROR');
+      if (cmd.verb !== 'ERROR') return;
+      assert.equal(cmd.reply.code, 555);
+      const wire = formatReply(cmd.reply);
+      assert.ok(wire.endsWith('\r\n'));
+      assert.doesNotMatch(wire.slice(0, -2), CONTROL, JSON.stringify(wire));
+    });
+  }
+
+  it('formatReply and formatMultiline clean any client text they are given', () => {
+    const wire = formatReply(Replies.noSuchUser('a\x00b\r\n250 fake@x'));
+    assert.doesNotMatch(wire.slice(0, -2), CONTROL, JSON.stringify(wire));
+    assert.match(wire, /^550 5\.1\.1 <a\?b\?\?250 fake@x> No such user here\r\n$/);
+    const multi = formatMultiline(250, ['mx.test greets a\x00\r\nb', 'PIPELINING']);
+    assert.equal(multi, '250-mx.test greets a???b\r\n250 PIPELINING\r\n');
+  });
+
+  it('keeps printable non-ASCII (SMTPUTF8 addresses) as it is', () => {
+    assert.equal(formatReply(Replies.noSuchUser('jörg@example.test')), '550 5.1.1 <jörg@example.test> No such user here\r\n');
   });
 });
