@@ -28,16 +28,20 @@ export interface TraceInfo {
   date: Date;
 }
 
-/** Keeps client-controlled text inside its header: controls, spaces, comment and angle brackets become '?'. */
-const unsafe = (s: string) => s.replace(/[^\x21-\x7e\u00a0-\u2027\u202a-\uffff]/g, '?').replace(/[()<>\\]/g, '?');
-/** The HELO name is any text the client chose: ASCII only. */
-const asciiOnly = (s: string) => unsafe(s).replace(/[^\x21-\x7e]/g, '?');
+/**
+ * Addresses reach here validated by mail/address.ts (no CR, LF or other controls), and a
+ * quoted local part must round-trip exactly: only control characters, which could break
+ * out of the header, are replaced (defence in depth).
+ */
+const addressText = (s: string) => s.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, '?');
+/** The HELO name is any text the client chose: printable ASCII without comment or angle brackets. */
+const asciiOnly = (s: string) => s.replace(/[^\x21-\x7e]/g, '?').replace(/[()<>\\]/g, '?');
 
 export function traceHeaders(t: TraceInfo): Buffer {
   const received =
     `Received: from ${asciiOnly(t.helo)} ([${t.remoteAddress}])\r\n` +
     `\tby ${t.localHostname} (Tern) with ${t.protocol} id ${t.ternId}\r\n` +
-    `\tfor <${unsafe(t.recipient)}>;\r\n` +
+    `\tfor <${addressText(t.recipient)}>;\r\n` +
     `\t${rfc5322Date(t.date)}\r\n`;
-  return Buffer.from(`Return-Path: <${unsafe(t.envelopeFrom)}>\r\nDelivered-To: ${unsafe(t.recipient)}\r\n${received}`, 'utf8');
+  return Buffer.from(`Return-Path: <${addressText(t.envelopeFrom)}>\r\nDelivered-To: ${addressText(t.recipient)}\r\n${received}`, 'utf8');
 }

@@ -17,7 +17,7 @@ function headers(overrides: Partial<TraceInfo>): string {
     localHostname: 'mx.example.test',
     protocol: 'ESMTP',
     ternId: 'ID1',
-    recipients: ['alice@example.test'],
+    recipient: 'alice@example.test',
     date: new Date(Date.UTC(2026, 0, 2, 3, 4, 5)),
     ...overrides,
   }).toString('utf8');
@@ -50,7 +50,7 @@ describe('traceHeaders', () => {
 
   it('writes a quoted recipient exactly in the for clause', () => {
     const rcpt = normalizeAddress('"John Doe"@Example.TEST');
-    assert.match(headers({ recipients: [rcpt] }), /\r\n\tfor <"john doe"@example\.test>;\r\n/);
+    assert.match(headers({ recipient: rcpt }), /\r\n\tfor <"john doe"@example\.test>;\r\n/);
   });
 
   it('the address parser refuses control characters in quoted local parts', () => {
@@ -63,13 +63,14 @@ describe('traceHeaders', () => {
     const text = headers({
       envelopeFrom: '"x\r\nBcc: victim@else.test\r\n"@r.test',
       helo: 'evil\r\nX-Injected: 1',
-      recipients: ['a\u2028b\x00@example.test'],
+      recipient: 'a\u2028b\x00@example.test',
     });
     const lines = text.split('\r\n');
     assert.equal(lines.pop(), '', 'ends with CRLF');
     assert.ok(lines[0]!.startsWith('Return-Path: '));
-    assert.ok(lines[1]!.startsWith('Received: '));
-    for (const line of lines.slice(2)) assert.ok(line.startsWith('\t'), `continuation line ${JSON.stringify(line)}`);
+    assert.ok(lines[1]!.startsWith('Delivered-To: '));
+    assert.ok(lines[2]!.startsWith('Received: '));
+    for (const line of lines.slice(3)) assert.ok(line.startsWith('\t'), `continuation line ${JSON.stringify(line)}`);
     assert.doesNotMatch(text.replace(/\r\n/g, ''), /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]/);
   });
 });

@@ -33,20 +33,20 @@ async function storedBytes(site: Site, address: string): Promise<number> {
 async function fillMailbox(site: Site, address: string, count: number): Promise<void> {
   const store = await openStore({ dataDir: site.dataDir });
   try {
-    const account = await store.getAccount(address);
+    const account = await store.directory.getAccount(address);
     assert.ok(account, `${address} exists`);
-    const blob = Buffer.from(`Subject: filler\r\n\r\n${'x'.repeat(900)}\r\n`);
-    const hash = createHash('sha256').update(blob).digest('hex');
+    const data = Buffer.from(`Subject: filler\r\n\r\n${'x'.repeat(900)}\r\n`);
+    const hash = createHash('sha256').update(data).digest('hex');
     const one = (i: number): NewDelivery => ({
       ternId: `FILL${i}`,
-      blob,
-      hash,
+      blob: { hash, size: data.length, data },
       envelopeFrom: 'filler@remote.test',
-      accountIds: [account.id],
+      recipients: [{ accountId: account.id, prefix: Buffer.alloc(0) }],
       internalDate: new Date(),
+      atomic: false,
     });
     for (let start = 0; start < count; start += 2000) {
-      const batch = Array.from({ length: Math.min(2000, count - start) }, (_, i) => store.deliver(one(start + i)));
+      const batch = Array.from({ length: Math.min(2000, count - start) }, (_, i) => store.mailboxes.deliver(one(start + i)));
       await Promise.all(batch);
     }
   } finally {

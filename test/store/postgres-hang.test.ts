@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { openStore } from '../../src/store/open.js';
+import { collect } from '../../src/store/store.js';
 import { freshPgDatabase, pgSkipReason } from '../helpers/pg.js';
 import { openSession, type RawSmtp, type SmtpReply } from '../helpers/raw-smtp.js';
 import { cli, startTern, tempDir, type Site } from '../helpers/tern.js';
@@ -48,8 +49,8 @@ async function copiesOf(site: Site, dbUrl: string, address: string, markers: str
   const store = await openStore({ dataDir: site.dataDir, dbUrl });
   try {
     const counts = new Map(markers.map((m) => [m, 0]));
-    for (const m of await store.listMessages(address)) {
-      const text = (await store.readBlob(m.hash))?.toString('utf8') ?? '';
+    for (const m of await store.mailboxes.messagesOf(address)) {
+      const text = (await collect(store.mailboxes.read(m.id))).toString('utf8');
       for (const marker of markers) if (text.includes(marker)) counts.set(marker, counts.get(marker)! + 1);
     }
     return counts;
