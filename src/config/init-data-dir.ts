@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { generatePassword, hashPassword } from '../auth/password.js';
+import { ConflictError } from '../errors.js';
 import { normalizeDomain } from '../mail/address.js';
 import type { Store } from '../store/store.js';
 import { ensureSelfSignedCertificate } from './tls.js';
@@ -35,17 +36,25 @@ export async function initDataDir(store: Store, dataDir: string, hostnameOverrid
   await ensureSelfSignedCertificate(dataDir, hostname);
   if (await store.directory.getSetting('initialized_at')) return { created: false, hostname };
 
-  await store.directory.setSetting('hostname', hostname);
-  if (!(await store.directory.isLocalDomain(hostname))) await store.directory.addDomain(hostname);
-  const address = `admin@${hostname}`;
+  // Every step is idempotent and tolerates a node doing the same at the same moment:
+  // the first writer wins, the others find its result.
+  const ignoreConflict = (err: unknown) => {
+    if (!(err instanceof ConflictError)) throw err;
+  };
+  const site = await store.directory.initSetting('hostname', hostname);
+  if (!(await store.directory.isLocalDomain(site))) await store.directory.addDomain(site).catch(ignoreConflict);
+  const address = `admin@${site}`;
   let admin: InitResult['admin'];
   if (!(await store.directory.getAccount(address))) {
     const password = generatePassword();
-    await store.directory.addAccount({ address, passwordHash: await hashPassword(password), isAdmin: true });
-    admin = { address, password };
+    await store.directory
+      .addAccount({ address, passwordHash: await hashPassword(password), isAdmin: true })
+      .then(() => (admin = { address, password }), ignoreConflict);
   }
   // RFC 5321 4.5.1: every domain's postmaster must reach someone; start with the admin.
-  if ((await store.directory.aliasTargets(`postmaster@${hostname}`)).length === 0) await store.directory.addAlias(`postmaster@${hostname}`, address);
-  await store.directory.setSetting('initialized_at', new Date().toISOString());
-  return { created: true, hostname, admin };
+  if ((await store.directory.aliasTargets(`postmaster@${site}`)).length === 0) {
+    await store.directory.addAlias(`postmaster@${site}`, address).catch(ignoreConflict);
+  }
+  await store.directory.initSetting('initialized_at', new Date().toISOString());
+  return { created: true, hostname: site, admin };
 }

@@ -107,8 +107,10 @@ describe('RCPTs answered 452 for a full mailbox', () => {
   const suite = serveForSuite({
     args: ['--max-errors', '3', '--max-recipients', '2'],
     setup: async (site) => {
-      await cli(['user', 'add', 'full@example.test', '--quota', '1K', '--password-stdin', ...site.args], 'password123\n');
-      await fillMailbox(site, 'full@example.test', 2); // 2 × ~920 bytes: over its 1 KB quota
+      await cli(['user', 'add', 'full@example.test', '--password-stdin', ...site.args], 'password123\n');
+      await fillMailbox(site, 'full@example.test', 2); // 2 × ~920 bytes, then a 1 KB quota: over it
+      const store = await openStore({ dataDir: site.dataDir });
+      await store.directory.setQuota('full@example.test', 1024).finally(() => store.close());
     },
   });
 
