@@ -26,3 +26,31 @@ export class StoreUnavailableError extends Error {
     super(message, options);
   }
 }
+
+/** The change would take an account past its quota. */
+export class QuotaExceededError extends UserError {
+  override name = 'QuotaExceededError';
+}
+
+/** Error classes that cross thread boundaries by name (SQLite workers) and are rebuilt on the other side. */
+export const ERROR_CLASSES = { UserError, NotFoundError, ConflictError, QuotaExceededError, StoreUnavailableError } as const;
+
+/** A plain-object form of an error that survives postMessage. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  code?: string;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const code = (e as { code?: unknown }).code;
+  return { name: e.name, message: e.message, code: typeof code === 'string' ? code : undefined };
+}
+
+export function deserializeError(s: SerializedError): Error {
+  const Class = ERROR_CLASSES[s.name as keyof typeof ERROR_CLASSES];
+  const err = Class ? new Class(s.message) : new Error(s.message);
+  if (s.code) Object.assign(err, { code: s.code });
+  return err;
+}

@@ -8,6 +8,7 @@ import { createTlsProvider, type TlsProvider } from './config/tls.js';
 import { ROLE_PORTS, type PortName, type Role } from './config/defaults.js';
 import { createLocalDelivery } from './delivery/local-delivery.js';
 import { createRecipientResolver } from './delivery/recipient-resolver.js';
+import { ByteBudget } from './mail/byte-budget.js';
 import { startSmtpListener, type SmtpListener } from './smtp/listener.js';
 import type { SessionConfig } from './smtp/session.js';
 import type { Store } from './store/store.js';
@@ -28,6 +29,7 @@ export interface ServerOptions {
     idleTimeoutSeconds: number;
     greetingDelayMs: number;
     shutdownGraceSeconds: number;
+    memoryBudget: number;
   };
 }
 
@@ -41,8 +43,10 @@ export interface RunningServer {
 export async function startServer(store: Store, options: ServerOptions, log: Logger): Promise<RunningServer> {
   const tls = createTlsProvider(options.tls.cert, options.tls.key);
   const deps = {
-    resolver: createRecipientResolver(store),
+    resolver: createRecipientResolver(store.directory, { hostname: options.hostname }),
     delivery: createLocalDelivery(store, log),
+    blobs: store.blobs,
+    budget: new ByteBudget(options.limits.memoryBudget),
     tls,
     log,
   };

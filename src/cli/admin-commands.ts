@@ -27,7 +27,7 @@ export function registerDomainCommands(program: Command, globals: Globals): void
     .description('add a local domain')
     .action(async (name: string) => {
       const n = normalizeDomain(name);
-      await withStore(globals(), (s) => s.addDomain(n));
+      await withStore(globals(), (s) => s.directory.addDomain(n));
       console.log(`domain ${n} added`);
     });
   domain
@@ -35,7 +35,7 @@ export function registerDomainCommands(program: Command, globals: Globals): void
     .description('list local domains')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      const domains = await withStore(globals(), (s) => s.listDomains());
+      const domains = await withStore(globals(), (s) => s.directory.listDomains());
       if (opts.json) return printJson(domains.map((d) => ({ name: d.name, createdAt: d.createdAt.toISOString() })));
       printTable(['DOMAIN', 'CREATED'], domains.map((d) => [d.name, d.createdAt.toISOString()]));
     });
@@ -44,7 +44,7 @@ export function registerDomainCommands(program: Command, globals: Globals): void
     .description('delete a domain (it must have no accounts or aliases left)')
     .action(async (name: string) => {
       const n = normalizeDomain(name);
-      await withStore(globals(), (s) => s.deleteDomain(n));
+      await withStore(globals(), (s) => s.directory.deleteDomain(n));
       console.log(`domain ${n} deleted`);
     });
 }
@@ -62,7 +62,7 @@ export function registerUserCommands(program: Command, globals: Globals): void {
       const quotaBytes = opts.quota ? parseSize('--quota', opts.quota) : null;
       const { password, generated } = await newPassword(Boolean(opts.passwordStdin));
       const passwordHash = await hashPassword(password);
-      await withStore(globals(), (s) => s.addAccount({ address: a, passwordHash, isAdmin: Boolean(opts.admin), quotaBytes }));
+      await withStore(globals(), (s) => s.directory.addAccount({ address: a, passwordHash, isAdmin: Boolean(opts.admin), quotaBytes }));
       console.log(`account ${a} created${generated ? `; password: ${password}` : ''}`);
     });
   user
@@ -73,7 +73,7 @@ export function registerUserCommands(program: Command, globals: Globals): void {
     .action(async (opts: { domain?: string; json?: boolean }) => {
       const domain = opts.domain ? normalizeDomain(opts.domain) : undefined;
       const { accounts, counts } = await withStore(globals(), async (s) => ({
-        accounts: await s.listAccounts(domain),
+        accounts: await s.directory.listAccounts(domain),
         counts: new Map((await s.stats()).accounts.map((a) => [a.address, a.messages])),
       }));
       const rows = accounts.map((a) => ({
@@ -97,7 +97,7 @@ export function registerUserCommands(program: Command, globals: Globals): void {
       const a = normalizeAddress(address);
       const { password, generated } = await newPassword(Boolean(opts.passwordStdin));
       const passwordHash = await hashPassword(password);
-      await withStore(globals(), (s) => s.setPasswordHash(a, passwordHash));
+      await withStore(globals(), (s) => s.directory.setPasswordHash(a, passwordHash));
       console.log(`password for ${a} changed${generated ? `; new password: ${password}` : ''}`);
     });
   user
@@ -105,7 +105,7 @@ export function registerUserCommands(program: Command, globals: Globals): void {
     .description('delete an account with all its mailboxes and messages')
     .action(async (address: string) => {
       const a = normalizeAddress(address);
-      await withStore(globals(), (s) => s.deleteAccount(a));
+      await withStore(globals(), (s) => s.directory.deleteAccount(a));
       console.log(`account ${a} deleted`);
     });
 }
@@ -121,9 +121,9 @@ export function registerAliasCommands(program: Command, globals: Globals): void 
       await withStore(globals(), async (s) => {
         for (const t of normalized) {
           // Forwarding to other hosts needs the outbound queue; until then targets must be local.
-          if (!(await s.isLocalDomain(domainOf(t)))) throw new UserError(`alias target ${t} is not in a local domain`);
+          if (!(await s.directory.isLocalDomain(domainOf(t)))) throw new UserError(`alias target ${t} is not in a local domain`);
         }
-        for (const t of normalized) await s.addAlias(src, t);
+        for (const t of normalized) await s.directory.addAlias(src, t);
       });
       console.log(`alias ${src} -> ${normalized.join(', ')} added`);
     });
@@ -132,7 +132,7 @@ export function registerAliasCommands(program: Command, globals: Globals): void 
     .description('list aliases')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      const rows = await withStore(globals(), (s) => s.listAliases());
+      const rows = await withStore(globals(), (s) => s.directory.listAliases());
       if (opts.json) return printJson(rows);
       printTable(['ALIAS', 'TARGET'], rows.map((r) => [r.address, r.target]));
     });
@@ -142,7 +142,7 @@ export function registerAliasCommands(program: Command, globals: Globals): void 
     .action(async (source: string, target?: string) => {
       const src = normalizeAliasSource(source);
       const t = target ? normalizeAddress(target) : undefined;
-      await withStore(globals(), (s) => s.deleteAlias(src, t));
+      await withStore(globals(), (s) => s.directory.deleteAlias(src, t));
       console.log(`alias ${src}${t ? ` -> ${t}` : ''} deleted`);
     });
 }

@@ -26,6 +26,8 @@ const LIMIT_FLAGS = [
   { key: 'idleTimeoutSeconds', flag: 'idle-timeout', env: 'TERN_IDLE_TIMEOUT', help: 'seconds of client silence before 421' },
   { key: 'greetingDelayMs', flag: 'greeting-delay', env: 'TERN_GREETING_DELAY', help: 'MX only: ms to wait before the greeting; clients that talk first are refused' },
   { key: 'shutdownGraceSeconds', flag: 'shutdown-grace', env: 'TERN_SHUTDOWN_GRACE', help: 'seconds open transactions get to finish on SIGTERM' },
+  { key: 'memoryBudget', flag: 'memory-budget', env: 'TERN_MEMORY_BUDGET', help: 'message bytes all connections may buffer in memory, e.g. 256M; past it new messages get 452 4.3.1', size: true },
+  { key: 'dbTimeoutSeconds', flag: 'db-timeout', env: 'TERN_DB_TIMEOUT', help: 'PostgreSQL: seconds a query may take before the transaction is abandoned (451)' },
 ] as const;
 
 /** Commander's attribute name for a flag: max-line-length → maxLineLength. */
@@ -73,7 +75,7 @@ export function registerServeCommands(program: Command, globals: Globals): void 
 
     const log = createLogger(g.logLevel);
     const dir = dataDir(g);
-    const store = await openStore({ dataDir: dir, dbUrl: g.db });
+    const store = await openStore({ dataDir: dir, dbUrl: g.db, dbTimeoutMs: limits.dbTimeoutSeconds * 1000 });
     let stopping = false;
     try {
       const init = await initDataDir(store, dir, opts.hostname);

@@ -39,6 +39,8 @@ export const DEFAULT_LIMITS = {
   idleTimeoutSeconds: 300, // RFC 5321 4.5.3.2.7: at least 5 minutes
   greetingDelayMs: 0, // MX early-talker pause; off by default
   shutdownGraceSeconds: 30,
+  memoryBudget: 256 * 1024 * 1024, // message bytes all sessions may buffer; past it new messages get 452 4.3.1
+  dbTimeoutSeconds: 30, // PostgreSQL: deadline of every query; a commit past it is answered 451
 };
 
 export const DEFAULT_HOST = '127.0.0.1';

@@ -20,7 +20,7 @@ export interface InitResult {
 /** The name this server uses in greetings and Received headers. */
 export async function siteHostname(store: Store, override?: string): Promise<string> {
   if (override) return normalizeDomain(override);
-  const saved = await store.getSetting('hostname');
+  const saved = await store.directory.getSetting('hostname');
   if (saved) return saved;
   try {
     return normalizeDomain(osHostname());
@@ -33,19 +33,19 @@ export async function initDataDir(store: Store, dataDir: string, hostnameOverrid
   mkdirSync(dataDir, { recursive: true });
   const hostname = await siteHostname(store, hostnameOverride);
   await ensureSelfSignedCertificate(dataDir, hostname);
-  if (await store.getSetting('initialized_at')) return { created: false, hostname };
+  if (await store.directory.getSetting('initialized_at')) return { created: false, hostname };
 
-  await store.setSetting('hostname', hostname);
-  if (!(await store.isLocalDomain(hostname))) await store.addDomain(hostname);
+  await store.directory.setSetting('hostname', hostname);
+  if (!(await store.directory.isLocalDomain(hostname))) await store.directory.addDomain(hostname);
   const address = `admin@${hostname}`;
   let admin: InitResult['admin'];
-  if (!(await store.getAccount(address))) {
+  if (!(await store.directory.getAccount(address))) {
     const password = generatePassword();
-    await store.addAccount({ address, passwordHash: await hashPassword(password), isAdmin: true });
+    await store.directory.addAccount({ address, passwordHash: await hashPassword(password), isAdmin: true });
     admin = { address, password };
   }
   // RFC 5321 4.5.1: every domain's postmaster must reach someone; start with the admin.
-  if ((await store.aliasTargets(`postmaster@${hostname}`)).length === 0) await store.addAlias(`postmaster@${hostname}`, address);
-  await store.setSetting('initialized_at', new Date().toISOString());
+  if ((await store.directory.aliasTargets(`postmaster@${hostname}`)).length === 0) await store.directory.addAlias(`postmaster@${hostname}`, address);
+  await store.directory.setSetting('initialized_at', new Date().toISOString());
   return { created: true, hostname, admin };
 }

@@ -1,23 +1,19 @@
 /**
- * Local delivery: commits one accepted message to the INBOX of each resolved account
- * (one blob, one mailbox entry per account) and logs it. Used by SMTP, LMTP and, later,
- * the HTTP API and import, so every path stores and logs mail the same way.
+ * Local delivery: commits one accepted message to the mailbox of each resolved account
+ * (one shared body, a per-recipient trace prefix) and logs it. Used by SMTP, LMTP and,
+ * later, the HTTP API and import, so every path stores and logs mail the same way.
+ *
+ * No 451 for a stored message: when the commit fails ambiguously (the writer thread died,
+ * the store went away mid-commit), the delivery is looked up by its Tern id before the
+ * failure is reported; if it was stored, it counts as stored.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { DeliveredEntry, Store } from '../store/store.js';
+import { StoreUnavailableError } from '../errors.js';
+import { outcomesFromStored, type DeliveryOutcome, type NewDelivery, type Store } from '../store/store.js';
 
 export interface LocalDelivery {
-  deliver(message: {
-    ternId: string;
-    blob: Buffer;
-    hash: string;
-    envelopeFrom: string;
-    accountIds: number[];
-    recipients: number;
-    startedAt: number;
-    via: string;
-  }): Promise<DeliveredEntry[]>;
+  deliver(message: NewDelivery & { startedAt: number; via: string; rcptCount: number }): Promise<DeliveryOutcome[]>;
 }
 
 /** A short unique id for one accepted transaction (logs, Received header, replies). */
@@ -26,21 +22,30 @@ export function newTernId(): string {
 }
 
 export function createLocalDelivery(store: Store, log: Logger): LocalDelivery {
+  async function storedAfterAll(delivery: NewDelivery): Promise<DeliveryOutcome[] | null> {
+    try {
+      const stored = await store.mailboxes.findByTernId(delivery.ternId);
+      return stored.length > 0 ? outcomesFromStored(delivery, stored) : null;
+    } catch {
+      return null; // still unreachable: the failure stands
+    }
+  }
+
   return {
     async deliver(m) {
-      const entries = await store.deliver({
-        ternId: m.ternId,
-        blob: m.blob,
-        hash: m.hash,
-        envelopeFrom: m.envelopeFrom,
-        accountIds: [...new Set(m.accountIds)],
-        internalDate: new Date(),
-      });
-      log.info(
-        { id: m.ternId, from: m.envelopeFrom, rcpts: m.recipients, size: m.blob.length, ms: Date.now() - m.startedAt, via: m.via },
-        'message accepted',
-      );
-      return entries;
+      const { startedAt, via, rcptCount, ...delivery } = m;
+      let outcomes: DeliveryOutcome[];
+      try {
+        outcomes = await store.mailboxes.deliver(delivery);
+      } catch (err) {
+        const settled = err instanceof StoreUnavailableError ? await storedAfterAll(delivery) : null;
+        if (!settled) throw err;
+        log.warn({ id: m.ternId, err: err instanceof Error ? err.message : String(err) }, 'commit failed ambiguously but the message is stored');
+        outcomes = settled;
+      }
+      const stored = outcomes.filter((o) => o.status === 'stored').length;
+      log.info({ id: m.ternId, from: m.envelopeFrom, rcpts: rcptCount, stored, size: m.blob.size, ms: Date.now() - startedAt, via }, stored > 0 ? 'message accepted' : 'message refused');
+      return outcomes;
     },
   };
 }

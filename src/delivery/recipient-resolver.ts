@@ -5,35 +5,44 @@
  * Order for an address in a local domain: an exact alias, then an account, then
  * `user+tag@domain` as `user@domain`, then the domain's catch-all alias `@domain`.
  * Alias targets expand recursively (depth-limited, loops ignored) to accounts.
- * Quota: an account whose stored bytes plus the announced message size exceed its quota
- * is left out; when every account an address reaches is full, the answer is over-quota.
+ *
+ * Postmaster (RFC 5321 4.5.1): `<Postmaster>` without a domain, and postmaster at the
+ * server's own hostname, must always be accepted: they go to postmaster@hostname when that
+ * is a local address, else to the site's administrators.
+ *
+ * Quota: an account whose used bytes (a maintained counter, so this is O(1)) plus the
+ * announced message size exceed its quota is left out; when every account an address
+ * reaches is full, the answer is over-quota. The store checks again at commit.
  */
-import type { Account, Store } from '../store/store.js';
+import type { Account, DirectoryStore } from '../store/store.js';
 import { domainOf, normalizeAddress } from '../mail/address.js';
 
 export type Resolution =
-  | { kind: 'local'; accountIds: number[] }
-  | { kind: 'over-quota' }
-  | { kind: 'unknown-user' }
-  | { kind: 'not-local' };
+  | { kind: 'local'; address: string; accountIds: number[] }
+  | { kind: 'over-quota'; address: string }
+  | { kind: 'unknown-user'; address: string }
+  | { kind: 'not-local'; address: string };
 
 const MAX_ALIAS_DEPTH = 8;
 
 export interface RecipientResolver {
-  /** `address` must already be in normal form (mail/address.ts); `size` is the SIZE= announced, if any. */
+  /**
+   * `address` is as the client wrote it (RCPT TO); it is normalised here (mail/address.ts
+   * throws UserError for a malformed one). `size` is the SIZE= announced, if any.
+   */
   resolve(address: string, size?: number): Promise<Resolution>;
 }
 
-export function createRecipientResolver(store: Store): RecipientResolver {
+export function createRecipientResolver(directory: DirectoryStore, options: { hostname: string }): RecipientResolver {
   async function expand(address: string, depth: number, seen: Set<string>, out: Map<number, Account>): Promise<void> {
     if (seen.has(address) || depth > MAX_ALIAS_DEPTH) return;
     seen.add(address);
-    const targets = await store.aliasTargets(address);
+    const targets = await directory.aliasTargets(address);
     if (targets.length > 0) {
       for (const t of targets) await expand(t, depth + 1, seen, out);
       return;
     }
-    const account = await store.getAccount(address);
+    const account = await directory.getAccount(address);
     if (account) out.set(account.id, account);
   }
 
@@ -46,25 +55,32 @@ export function createRecipientResolver(store: Store): RecipientResolver {
       if (plus > 0) await expand(normalizeAddress(`${local.slice(0, plus)}@${domain}`), 0, new Set(), out);
     }
     if (out.size === 0) {
-      for (const t of await store.aliasTargets(`@${domain}`)) await expand(t, 1, new Set([address]), out);
+      for (const t of await directory.aliasTargets(`@${domain}`)) await expand(t, 1, new Set([address]), out);
     }
     return [...out.values()];
   }
 
-  async function hasRoom(account: Account, size: number): Promise<boolean> {
-    if (account.quotaBytes === null) return true;
-    return (await store.usedBytes(account.id)) + size <= account.quotaBytes;
+  const hasRoom = (a: Account, size: number) => a.quotaBytes === null || a.usedBytes + size <= a.quotaBytes;
+
+  function decide(address: string, accounts: Account[], size: number): Resolution {
+    if (accounts.length === 0) return { kind: 'unknown-user', address };
+    const withRoom = accounts.filter((a) => hasRoom(a, size)).map((a) => a.id);
+    return withRoom.length > 0 ? { kind: 'local', address, accountIds: withRoom } : { kind: 'over-quota', address };
   }
 
   return {
-    async resolve(address, size = 0) {
+    async resolve(raw, size = 0) {
+      const postmaster = `postmaster@${options.hostname}`;
+      const address = raw.toLowerCase() === 'postmaster' ? postmaster : normalizeAddress(raw);
       const domain = domainOf(address);
-      if (!(await store.isLocalDomain(domain))) return { kind: 'not-local' };
-      const accounts = await accountsFor(address, domain);
-      if (accounts.length === 0) return { kind: 'unknown-user' };
-      const withRoom: number[] = [];
-      for (const a of accounts) if (await hasRoom(a, size)) withRoom.push(a.id);
-      return withRoom.length > 0 ? { kind: 'local', accountIds: withRoom } : { kind: 'over-quota' };
+      if (await directory.isLocalDomain(domain)) {
+        const accounts = await accountsFor(address, domain);
+        if (accounts.length > 0 || address !== postmaster) return decide(address, accounts, size);
+      } else if (address !== postmaster) {
+        return { kind: 'not-local', address };
+      }
+      // Postmaster of a hostname that is not (or not fully) a local domain: the administrators.
+      return decide(address, (await directory.listAccounts()).filter((a) => a.isAdmin), size);
     },
   };
 }

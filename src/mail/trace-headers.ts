@@ -1,7 +1,9 @@
 /**
- * Trace headers Tern prepends to every message it accepts: Return-Path (RFC 5321
- * 4.4) and Received (RFC 5321 4.4, RFC 5322 3.6.7), with the "with" protocol names of
- * RFC 3848 / RFC 6531 (ESMTP, ESMTPS, LMTP, UTF8SMTPS…).
+ * Trace headers Tern prepends to every message it accepts, per recipient: Return-Path
+ * (RFC 5321 4.4), Delivered-To, and Received (RFC 5321 4.4, RFC 5322 3.6.7) naming that
+ * recipient in its "for" clause, with the "with" protocol names of RFC 3848 / RFC 6531
+ * (ESMTP, ESMTPS, LMTP, UTF8SMTPS…). They are stored as a small per-recipient prefix
+ * before the one shared body.
  */
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
@@ -21,8 +23,8 @@ export interface TraceInfo {
   /** ESMTP, ESMTPS, SMTP, LMTP, UTF8SMTP… */
   protocol: string;
   ternId: string;
-  /** Named in "for <…>" only when there is exactly one, so one blob serves every recipient. */
-  recipients: string[];
+  /** The recipient this copy is for (Delivered-To and the "for" clause). */
+  recipient: string;
   date: Date;
 }
 
@@ -32,10 +34,9 @@ const unsafe = (s: string) => s.replace(/[^\x21-\x7e\u00a0-\u2027\u202a-\uffff]/
 const asciiOnly = (s: string) => unsafe(s).replace(/[^\x21-\x7e]/g, '?');
 
 export function traceHeaders(t: TraceInfo): Buffer {
-  const forClause = t.recipients.length === 1 ? `\r\n\tfor <${unsafe(t.recipients[0]!)}>` : '';
   const received =
     `Received: from ${asciiOnly(t.helo)} ([${t.remoteAddress}])\r\n` +
-    `\tby ${t.localHostname} (Tern) with ${t.protocol} id ${t.ternId}${forClause};\r\n` +
-    `\t${rfc5322Date(t.date)}\r\n`;
-  return Buffer.from(`Return-Path: <${unsafe(t.envelopeFrom)}>\r\n${received}`, 'utf8');
+    `\tby ${t.localHostname} (Tern) with ${t.protocol} id ${t.ternId}\r\n` +
+    `\tfor <${unsafe(t.recipient)}>; ${rfc5322Date(t.date)}\r\n`;
+  return Buffer.from(`Return-Path: <${unsafe(t.envelopeFrom)}>\r\nDelivered-To: ${unsafe(t.recipient)}\r\n${received}`, 'utf8');
 }

@@ -41,6 +41,7 @@ export const Replies = {
   localError: r(451, '4.3.0', 'Temporary local problem, try again later'),
   tooManyRecipients: r(452, '4.5.3', 'Too many recipients'), // RFC 5321 4.5.3.1.10
   mailboxFull: (rcpt: string) => r(452, '4.2.2', `<${rcpt}> Mailbox full, try again later`), // RFC 3463 X.2.2
+  insufficientStorage: r(452, '4.3.1', 'Insufficient system storage, try again later'), // RFC 3463 X.3.1: memory budget spent
   tlsUnavailable: r(454, '4.7.0', 'TLS not available'),
 
   // 5yz permanent
@@ -51,7 +52,8 @@ export const Replies = {
   badSequence: (text: string) => r(503, '5.5.1', text),
   paramNotImplemented: (text: string) => r(555, '5.5.4', text), // RFC 5321 4.1.1.11
   noSuchUser: (rcpt: string) => r(550, '5.1.1', `<${rcpt}> No such user here`),
-  mailboxGone: r(550, '5.1.1', 'Recipient mailbox no longer exists'),
+  mailboxGone: (rcpt: string) => r(550, '5.1.1', `<${rcpt}> Recipient mailbox no longer exists`),
+  overQuotaAtCommit: (rcpt: string) => r(552, '5.2.2', `<${rcpt}> Mailbox full`), // RFC 3463 X.2.2, checked at commit
   badSender: (text: string) => r(553, '5.1.7', text),
   relayDenied: (rcpt: string) => r(554, '5.7.1', `<${rcpt}> Relay access denied`),
   badAddress: (text: string) => r(553, '5.1.3', text),

@@ -5,22 +5,26 @@
  * mode; they differ in the greeting verb (LHLO) and in LMTP's one reply per recipient
  * at the end of a message.
  *
- * Rules: input is processed strictly in order (PIPELINING), one command at a time;
- * replies are flushed when the input buffer runs dry; nothing is acknowledged before
- * the store has committed; every input is bounded (line length, errors, recipients,
- * size, idle time).
+ * Rules: input is processed strictly in order (PIPELINING), one command at a time,
+ * yielding to the event loop between commands so one client's pipeline cannot starve
+ * the others; replies are flushed when the input buffer runs dry; nothing is
+ * acknowledged before the store has committed; every input is bounded (line length,
+ * errors, recipients, size, idle time, bytes buffered: a body streams into the store in
+ * chunks and reading pauses while they are written).
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { NotFoundError, UserError } from '../errors.js';
-import { normalizeAddress, normalizeSender } from '../mail/address.js';
+import { UserError } from '../errors.js';
+import { normalizeSender } from '../mail/address.js';
+import type { ByteBudget } from '../mail/byte-budget.js';
 import type { RecipientResolver } from '../delivery/recipient-resolver.js';
 import type { LocalDelivery } from '../delivery/local-delivery.js';
+import type { BlobStore, DeliveryOutcome } from '../store/store.js';
 import { parseCommand, type Command, type MailParams } from './command-parser.js';
 import { DataReader, type DataResult } from './data-reader.js';
 import { formatMultiline, formatReply, Replies, type Reply } from './replies.js';
-import { startMessage, withProtocol, type MessageBody, type Transaction } from './transaction.js';
+import { deliveryRecipients, startMessage, withProtocol, type MessageBody, type Transaction } from './transaction.js';
 import type { TlsProvider } from '../config/tls.js';
 
 export interface SessionConfig {
@@ -38,6 +42,9 @@ export interface SessionConfig {
 export interface SessionDeps {
   resolver: RecipientResolver;
   delivery: LocalDelivery;
+  blobs: BlobStore;
+  /** Message bytes all sessions may hold in memory together. */
+  budget: ByteBudget;
   tls: TlsProvider | null;
   log: Logger;
 }
@@ -55,8 +62,8 @@ type State =
   | { phase: 'closed' };
 
 const EMPTY = Buffer.alloc(0);
-/** Unprocessed input held while a command runs; past it, reading pauses. */
-const MAX_PENDING = 1024 * 1024;
+/** Unprocessed input held while a command runs or a body chunk is written; past it, reading pauses. */
+const MAX_PENDING = 256 * 1024;
 /** NOOP, RSET, VRFY, HELP allowed before each further one counts as an error (as Postfix's smtpd_junk_command_limit). */
 const JUNK_COMMAND_LIMIT = 100;
 /** Reply bytes the socket may hold for a client that does not read; past it, input waits. */
@@ -132,8 +139,17 @@ export class SmtpSession {
     this.flush();
   }
 
+  /** Drops a body being received (client gone, transaction over without a commit). */
+  private abortBody(): void {
+    const s = this.state;
+    if (s.phase === 'data') s.body.sink.abort();
+    else if (s.phase === 'mail') s.tx.chunked?.sink.abort();
+    else if (s.phase === 'chunk') s.tx?.chunked?.sink.abort();
+  }
+
   private closed(): void {
     if (this.state.phase === 'closed') return;
+    this.abortBody();
     if (this.greetingTimer) clearTimeout(this.greetingTimer);
     this.state = { phase: 'closed' };
     this.onClose();
@@ -141,6 +157,7 @@ export class SmtpSession {
 
   private close(reply?: Reply): void {
     if (this.state.phase === 'closed') return;
+    this.abortBody();
     if (this.greetingTimer) clearTimeout(this.greetingTimer);
     if (reply) this.reply(reply);
     this.flush();
@@ -164,7 +181,7 @@ export class SmtpSession {
   private onData(chunk: Buffer): void {
     if (this.state.phase === 'closed') return;
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    if (this.pending.length > MAX_PENDING && this.state.phase !== 'data') this.socket.pause();
+    if (this.pending.length > MAX_PENDING) this.socket.pause();
     if (this.state.phase === 'greeting') return;
     void this.pump();
   }
@@ -178,15 +195,25 @@ export class SmtpSession {
           if (this.pending.length === 0) break;
           const chunk = this.pending;
           this.pending = EMPTY;
-          const result = this.state.reader.push(chunk);
-          if (!result) break;
+          const data = this.state;
+          const result = data.reader.push(chunk);
+          if (!result) {
+            await data.body.sink.writable();
+            continue;
+          }
           this.pending = result.rest;
-          await this.endData(this.state, result);
+          await this.endData(data, result);
           continue;
         }
         if (this.state.phase === 'chunk') {
-          if (!this.readChunk(this.state)) break;
-          await this.endChunk(this.state);
+          const chunk = this.state;
+          const complete = this.readChunk(chunk);
+          await chunk.tx?.chunked?.sink.writable();
+          if (!complete) {
+            if (this.pending.length === 0) break;
+            continue;
+          }
+          await this.endChunk(chunk);
           continue;
         }
         if (this.closing && !this.inTransactionState()) {
@@ -203,6 +230,8 @@ export class SmtpSession {
         const line = this.takeLine();
         if (line === null) break;
         await this.handleLine(line);
+        // Let other connections run before the next pipelined command.
+        if (this.pending.length > 0) await new Promise((r) => setImmediate(r));
       }
     } catch (err) {
       this.log.error({ err }, 'session failed');
@@ -278,7 +307,10 @@ export class SmtpSession {
       case 'BDAT':
         return this.bdat(cmd.size, cmd.last);
       case 'RSET':
-        if (this.state.phase === 'mail') this.state = { phase: 'ready', helo: this.state.helo, esmtp: this.state.esmtp };
+        if (this.state.phase === 'mail') {
+          this.abortBody();
+          this.state = { phase: 'ready', helo: this.state.helo, esmtp: this.state.esmtp };
+        }
         return this.junk(Replies.resetOk);
       case 'NOOP':
         return this.junk(Replies.ok);
@@ -320,6 +352,10 @@ export class SmtpSession {
     const s = this.state;
     if (s.phase === 'mail') return this.fail(Replies.badSequence('Nested MAIL command'));
     if (s.phase !== 'ready') return this.fail(Replies.badSequence(`Send ${this.config.mode === 'lmtp' ? 'LHLO' : 'EHLO/HELO'} first`));
+    // RFC 5321 4.1.1.11 / 2.2.1: service extension parameters need EHLO (or LHLO).
+    if (!s.esmtp && (params.size !== undefined || params.body !== undefined || params.smtputf8)) {
+      return this.fail(Replies.paramNotImplemented('MAIL parameters require EHLO'));
+    }
     if (!params.smtputf8 && hasNonAscii(rawAddress)) return this.fail(Replies.utf8NotDeclared);
     let from = '';
     if (rawAddress !== '') {
@@ -332,43 +368,37 @@ export class SmtpSession {
     if (params.size !== undefined && params.size > this.config.maxMessageSize) {
       return this.fail(Replies.messageTooBig(this.config.maxMessageSize));
     }
-    this.state = { phase: 'mail', helo: s.helo, esmtp: s.esmtp, tx: { from, params, recipients: [], startedAt: Date.now() } };
+    this.state = { phase: 'mail', helo: s.helo, esmtp: s.esmtp, tx: { from, params, recipients: [], refused: 0, startedAt: Date.now() } };
     this.reply(Replies.senderOk);
   }
 
   private async rcpt(rawAddress: string): Promise<void> {
     const s = this.state;
     if (s.phase !== 'mail') return this.fail(Replies.badSequence('Need MAIL before RCPT'));
-    if (s.tx.recipients.length >= this.config.maxRecipients) return this.reply(Replies.tooManyRecipients);
+    if (s.tx.recipients.length + s.tx.refused >= this.config.maxRecipients) return this.reply(Replies.tooManyRecipients);
     if (!s.tx.params.smtputf8 && hasNonAscii(rawAddress)) return this.fail(Replies.utf8NotDeclared);
-    let address: string;
     let resolution;
     try {
-      // RFC 5321 4.5.1: <Postmaster> without a domain must be accepted.
-      address = rawAddress.toLowerCase() === 'postmaster' ? `postmaster@${this.config.hostname}` : normalizeAddress(rawAddress);
-      resolution = await this.deps.resolver.resolve(address, s.tx.params.size);
+      resolution = await this.deps.resolver.resolve(rawAddress, s.tx.params.size);
     } catch (err) {
       if (err instanceof UserError) return this.fail(Replies.badAddress(err.message));
       this.log.warn({ err: (err as Error).message }, 'recipient lookup failed');
       return this.reply(Replies.storeUnavailable);
     }
+    const address = resolution.address;
     if (resolution.kind === 'not-local') return this.fail(Replies.relayDenied(address));
     if (resolution.kind === 'unknown-user') return this.fail(Replies.noSuchUser(address));
-    if (resolution.kind === 'over-quota') return this.reply(Replies.mailboxFull(address));
+    if (resolution.kind === 'over-quota') {
+      s.tx.refused++;
+      return this.fail(Replies.mailboxFull(address));
+    }
     s.tx.recipients.push({ address, accountIds: resolution.accountIds });
     this.reply(Replies.recipientOk);
   }
 
-  /** Starts the stored message: trace headers first, then the body as it arrives. */
-  private beginMessage(s: MailState): MessageBody {
-    return startMessage({
-      tx: s.tx,
-      helo: s.helo,
-      protocol: withProtocol({ lmtp: this.config.mode === 'lmtp', esmtp: s.esmtp, utf8: Boolean(s.tx.params.smtputf8), secure: this.secure }),
-      remoteAddress: this.remoteAddress,
-      hostname: this.config.hostname,
-      maxMessageSize: this.config.maxMessageSize,
-    });
+  /** Starts receiving the body: a new Tern id and a sink that streams it into the store. */
+  private beginMessage(): MessageBody {
+    return startMessage(this.deps.blobs, this.deps.budget);
   }
 
   private noRecipients(): Reply {
@@ -380,7 +410,8 @@ export class SmtpSession {
     if (s.phase !== 'mail') return this.fail(Replies.badSequence('Need MAIL and RCPT before DATA'));
     if (s.tx.recipients.length === 0) return this.fail(this.noRecipients());
     if (s.tx.chunked) return this.fail(Replies.badSequence('DATA cannot follow BDAT in one transaction'));
-    const body = this.beginMessage(s);
+    if (this.deps.budget.exhausted) return this.reply(Replies.insufficientStorage);
+    const body = this.beginMessage();
     const reader = new DataReader(this.config.maxMessageSize, (piece) => body.sink.write(piece));
     this.state = { phase: 'data', helo: s.helo, esmtp: s.esmtp, tx: s.tx, reader, body };
     this.reply(Replies.startData);
@@ -388,13 +419,14 @@ export class SmtpSession {
 
   private async endData(s: Extract<State, { phase: 'data' }>, result: DataResult): Promise<void> {
     this.state = { phase: 'ready', helo: s.helo, esmtp: s.esmtp };
+    if (result.tooBig || result.smuggling) s.body.sink.abort();
     if (result.tooBig) return this.answer(s.tx, Replies.messageTooBig(this.config.maxMessageSize));
     if (result.smuggling) {
       this.log.warn({ id: s.body.ternId }, 'rejected message with bare LF around end-of-data');
       return this.answer(s.tx, Replies.smuggling);
     }
     if (result.bareLineFeeds > 0) this.log.debug({ id: s.body.ternId, bareLineFeeds: result.bareLineFeeds }, 'normalised bare LFs to CRLF');
-    await this.commit(s.tx, s.body);
+    await this.commit(s, s.body);
   }
 
   /** BDAT (RFC 3030): the chunk follows the command at once, so it is always read, even when refused. */
@@ -405,7 +437,8 @@ export class SmtpSession {
     };
     if (s.phase !== 'mail') return discard(Replies.badSequence('Need MAIL and RCPT before BDAT'));
     if (s.tx.recipients.length === 0) return discard(this.noRecipients());
-    s.tx.chunked ??= this.beginMessage(s);
+    if (!s.tx.chunked && this.deps.budget.exhausted) return discard(Replies.insufficientStorage);
+    s.tx.chunked ??= this.beginMessage();
     this.state = { phase: 'chunk', remaining: size, last, tx: s.tx, error: null, resume: s };
   }
 
@@ -435,6 +468,7 @@ export class SmtpSession {
     if (s.error) {
       // The transaction is over: later chunks of it get 503 (RFC 3030 2). LMTP answers
       // per recipient only after BDAT LAST (RFC 2033 4.3).
+      s.tx.chunked?.sink.abort();
       this.state = { phase: 'ready', helo: resume.helo, esmtp: resume.esmtp };
       return s.last ? this.answer(s.tx, s.error) : this.reply(s.error);
     }
@@ -443,7 +477,7 @@ export class SmtpSession {
       return this.reply(Replies.chunkReceived(s.tx.chunked!.size));
     }
     this.state = { phase: 'ready', helo: resume.helo, esmtp: resume.esmtp };
-    await this.commit(s.tx, s.tx.chunked!);
+    await this.commit(resume, s.tx.chunked!);
   }
 
   /** The final reply of a transaction: once for SMTP, once per recipient in RCPT order for LMTP (RFC 2033 4.2). */
@@ -453,26 +487,45 @@ export class SmtpSession {
   }
 
   /** Commits the message; the 250 goes out only after the store has synced it. */
-  private async commit(tx: Transaction, body: MessageBody): Promise<void> {
-    const { blob, hash } = body.sink.finish();
+  private async commit(s: { helo: string; esmtp: boolean; tx: Transaction }, body: MessageBody): Promise<void> {
+    const tx = s.tx;
+    let outcomes: DeliveryOutcome[];
     try {
-      await this.deps.delivery.deliver({
+      const blob = await body.sink.finish();
+      const protocol = withProtocol({ lmtp: this.config.mode === 'lmtp', esmtp: s.esmtp, utf8: Boolean(tx.params.smtputf8), secure: this.secure });
+      const recipients = deliveryRecipients({ tx, ternId: body.ternId, helo: s.helo, protocol, remoteAddress: this.remoteAddress, hostname: this.config.hostname });
+      outcomes = await this.deps.delivery.deliver({
         ternId: body.ternId,
         blob,
-        hash,
         envelopeFrom: tx.from,
-        accountIds: tx.recipients.flatMap((r) => r.accountIds),
-        recipients: tx.recipients.length,
+        recipients,
+        internalDate: new Date(),
+        atomic: this.config.mode === 'smtp',
+        rcptCount: tx.recipients.length,
         startedAt: tx.startedAt,
         via: this.config.mode,
       });
     } catch (err) {
-      // Every recipient's account was deleted since RCPT: a permanent failure.
-      if (err instanceof NotFoundError) return this.answer(tx, Replies.mailboxGone);
+      body.sink.abort();
       this.log.warn({ id: body.ternId, err: (err as Error).message }, 'delivery failed; replied 451');
       return this.answer(tx, Replies.storeUnavailable);
     }
-    this.answer(tx, this.config.mode === 'lmtp' ? (rcpt) => Replies.delivered(body.ternId, rcpt) : Replies.queued(body.ternId));
+    const stored = new Set(outcomes.flatMap((o) => (o.status === 'stored' ? [o.accountId] : [])));
+    const full = new Set(outcomes.flatMap((o) => (o.status === 'over-quota' ? [o.accountId] : [])));
+    // What one RCPT address got: stored if any of its accounts was, else why not.
+    const replyFor = (accountIds: number[], rcpt: string): Reply => {
+      if (accountIds.some((id) => stored.has(id))) return this.config.mode === 'lmtp' ? Replies.delivered(body.ternId, rcpt) : Replies.queued(body.ternId);
+      return accountIds.some((id) => full.has(id)) ? Replies.overQuotaAtCommit(rcpt) : Replies.mailboxGone(rcpt);
+    };
+    if (this.config.mode === 'lmtp') {
+      for (const r of tx.recipients) this.reply(replyFor(r.accountIds, r.address));
+      return;
+    }
+    // SMTP: one reply. Stored for anyone: accepted (accounts deleted since RCPT are skipped;
+    // an atomic delivery is never stored for only some of its recipients over quota).
+    if (stored.size > 0) return this.reply(Replies.queued(body.ternId));
+    const refused = tx.recipients.find((r) => r.accountIds.some((id) => full.has(id))) ?? tx.recipients[0]!;
+    this.reply(replyFor(refused.accountIds, refused.address));
   }
 
   private startTls(): void {

@@ -1,10 +1,13 @@
 /**
- * One mail transaction's data (sender, recipients, the message being assembled) and how
- * a message starts: Tern's id, the trace headers, and the sink the body streams into.
+ * One mail transaction's data (sender, recipients, the message being assembled), how a
+ * message starts (Tern's id and the sink the body streams into) and the per-recipient
+ * trace prefixes it is stored with.
  */
 import { newTernId } from '../delivery/local-delivery.js';
+import type { ByteBudget } from '../mail/byte-budget.js';
 import { MessageSink } from '../mail/message-sink.js';
 import { traceHeaders } from '../mail/trace-headers.js';
+import type { BlobStore, DeliveryRecipient } from '../store/store.js';
 import type { MailParams } from './command-parser.js';
 
 export interface Recipient {
@@ -23,13 +26,12 @@ export interface Transaction {
   from: string;
   params: MailParams;
   recipients: Recipient[];
+  /** RCPTs refused because the mailbox is full: they count against the recipient limit too. */
+  refused: number;
   startedAt: number;
   /** The message being assembled from BDAT chunks, once the first chunk arrived. */
   chunked?: MessageBody;
 }
-
-/** Whatever SIZE= says, the first allocation stays modest; the sink grows as data arrives. */
-const MAX_PREALLOCATION = 1024 * 1024;
 
 /** Address literal for the Received header: 1.2.3.4 or IPv6:… (the header adds brackets). */
 export function addressLiteral(ip: string): string {
@@ -44,25 +46,38 @@ export function withProtocol(opts: { lmtp: boolean; esmtp: boolean; utf8: boolea
   return `${base}${opts.secure ? 'S' : ''}`;
 }
 
-export function startMessage(opts: {
+export function startMessage(blobs: BlobStore, budget: ByteBudget): MessageBody {
+  return { ternId: newTernId(), sink: new MessageSink(blobs, budget), size: 0 };
+}
+
+/** One entry per account the message goes to, each with trace headers naming the RCPT address that led there. */
+export function deliveryRecipients(opts: {
   tx: Transaction;
+  ternId: string;
   helo: string;
   protocol: string;
   remoteAddress: string;
   hostname: string;
-  maxMessageSize: number;
-}): MessageBody {
-  const ternId = newTernId();
-  const prefix = traceHeaders({
-    envelopeFrom: opts.tx.from,
-    helo: opts.helo,
-    remoteAddress: addressLiteral(opts.remoteAddress),
-    localHostname: opts.hostname,
-    protocol: opts.protocol,
-    ternId,
-    recipients: opts.tx.recipients.map((r) => r.address),
-    date: new Date(),
-  });
-  const sizeHint = Math.min(opts.tx.params.size ?? 0, MAX_PREALLOCATION);
-  return { ternId, sink: new MessageSink(prefix, sizeHint, opts.maxMessageSize), size: 0 };
+}): DeliveryRecipient[] {
+  const out: DeliveryRecipient[] = [];
+  const seen = new Set<number>();
+  const date = new Date();
+  for (const r of opts.tx.recipients) {
+    for (const accountId of r.accountIds) {
+      if (seen.has(accountId)) continue;
+      seen.add(accountId);
+      const prefix = traceHeaders({
+        envelopeFrom: opts.tx.from,
+        helo: opts.helo,
+        remoteAddress: addressLiteral(opts.remoteAddress),
+        localHostname: opts.hostname,
+        protocol: opts.protocol,
+        ternId: opts.ternId,
+        recipient: r.address,
+        date,
+      });
+      out.push({ accountId, prefix });
+    }
+  }
+  return out;
 }

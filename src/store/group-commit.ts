@@ -1,16 +1,15 @@
 /**
- * Group commit: deliveries that arrive while a commit is being prepared or written
+ * Group commit: write operations that arrive while a commit is being prepared or written
  * share one transaction, so throughput is not one fsync per message.
  *
  * Items submitted in the same event-loop turn are flushed together on the next
- * `setImmediate`; at most `concurrency` batches are in flight. If a batch of several
- * items fails, each item is retried alone so one bad item cannot fail its neighbours —
- * unless the store itself is unavailable (StoreUnavailableError): then every item fails
- * at once, instead of waiting out one connection timeout per item.
+ * `setImmediate`; at most `concurrency` batches are in flight. Bulk items (chunks of
+ * large bodies being staged) wait while ordinary items are pending and travel in small
+ * batches of their own, so a one-line message never queues behind megabytes of staging.
+ * A batch that fails as a whole (the store is unavailable) fails every item in it; one
+ * operation's own error is its own result (see sql/batch.ts).
  */
-import { StoreUnavailableError } from '../errors.js';
-
-export type BatchWriter<T, R> = (items: T[]) => Promise<R[]>;
+export type BatchWriter<T, R> = (items: T[], bulk: boolean) => Promise<R[]>;
 
 interface Pending<T, R> {
   item: T;
@@ -18,32 +17,44 @@ interface Pending<T, R> {
   reject: (reason: unknown) => void;
 }
 
+export interface GroupCommitOptions {
+  maxBatch: number;
+  /** Bulk items per batch. */
+  maxBulkBatch: number;
+  concurrency: number;
+}
+
 export class GroupCommit<T, R> {
-  private queue: Array<Pending<T, R>> = [];
+  private readonly queue: Array<Pending<T, R>> = [];
+  private readonly bulkQueue: Array<Pending<T, R>> = [];
   private inFlight = 0;
   private scheduled = false;
+  private idle: Array<() => void> = [];
 
   constructor(
     private readonly writeBatch: BatchWriter<T, R>,
-    private readonly options: { maxBatch: number; concurrency: number },
+    private readonly options: GroupCommitOptions,
   ) {}
 
-  submit(item: T): Promise<R> {
+  submit(item: T, bulk = false): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      (bulk ? this.bulkQueue : this.queue).push({ item, resolve, reject });
       this.schedule();
     });
   }
 
   /** Resolves once everything submitted so far has been written or failed. */
-  async drain(): Promise<void> {
-    while (this.queue.length > 0 || this.inFlight > 0) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+  drain(): Promise<void> {
+    if (this.pending() === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private pending(): number {
+    return this.queue.length + this.bulkQueue.length + this.inFlight;
   }
 
   private schedule(): void {
-    if (this.scheduled || this.inFlight >= this.options.concurrency || this.queue.length === 0) return;
+    if (this.scheduled || this.inFlight >= this.options.concurrency || this.queue.length + this.bulkQueue.length === 0) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -52,39 +63,28 @@ export class GroupCommit<T, R> {
   }
 
   private flush(): void {
-    while (this.inFlight < this.options.concurrency && this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.options.maxBatch);
+    while (this.inFlight < this.options.concurrency) {
+      const bulk = this.queue.length === 0;
+      const batch = bulk ? this.bulkQueue.splice(0, this.options.maxBulkBatch) : this.queue.splice(0, this.options.maxBatch);
+      if (batch.length === 0) break;
       this.inFlight++;
-      void this.write(batch).finally(() => {
+      void this.write(batch, bulk).finally(() => {
         this.inFlight--;
+        if (this.pending() === 0) for (const done of this.idle.splice(0)) done();
         this.schedule();
       });
     }
   }
 
-  private async write(batch: Array<Pending<T, R>>): Promise<void> {
+  private async write(batch: Array<Pending<T, R>>, bulk: boolean): Promise<void> {
     try {
-      const results = await this.writeBatch(batch.map((p) => p.item));
+      const results = await this.writeBatch(
+        batch.map((p) => p.item),
+        bulk,
+      );
       batch.forEach((p, i) => p.resolve(results[i] as R));
     } catch (err) {
-      if (batch.length === 1 || err instanceof StoreUnavailableError) {
-        for (const p of batch) p.reject(err);
-        return;
-      }
-      let unavailable: StoreUnavailableError | undefined;
-      for (const p of batch) {
-        if (unavailable) {
-          p.reject(unavailable);
-          continue;
-        }
-        try {
-          const [result] = await this.writeBatch([p.item]);
-          p.resolve(result as R);
-        } catch (single) {
-          if (single instanceof StoreUnavailableError) unavailable = single;
-          p.reject(single);
-        }
-      }
+      for (const p of batch) p.reject(err);
     }
   }
 }

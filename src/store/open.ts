@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { StoreUnavailableError, UserError } from '../errors.js';
-import { PostgresStore, type PostgresStoreOptions } from './postgres/index.js';
-import { SqliteStore } from './sqlite/index.js';
+import { openPostgresStore, type PostgresStoreOptions } from './postgres/index.js';
+import { openSqliteStore } from './sqlite/index.js';
 import type { Store } from './store.js';
 
 export interface OpenStoreOptions {
@@ -15,6 +15,8 @@ export interface OpenStoreOptions {
   dbUrl?: string;
   /** PostgreSQL only: told about errors on idle connections. */
   onError?: PostgresStoreOptions['onError'];
+  /** PostgreSQL only: deadline of every query in ms. */
+  dbTimeoutMs?: number;
 }
 
 /** SQLSTATE classes a person fixes in the URL or on the server: 28 authorization, 3D unknown database. */
@@ -37,9 +39,9 @@ function reason(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-async function openPostgres(url: string, onError: OpenStoreOptions['onError']): Promise<Store> {
+async function openPostgres(url: string, opts: OpenStoreOptions): Promise<Store> {
   try {
-    return await PostgresStore.open(url, { onError });
+    return await openPostgresStore(url, { onError: opts.onError, dbTimeoutMs: opts.dbTimeoutMs });
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (err instanceof StoreUnavailableError || (typeof code === 'string' && CONNECT_SQLSTATE.test(code))) {
@@ -49,11 +51,11 @@ async function openPostgres(url: string, onError: OpenStoreOptions['onError']): 
   }
 }
 
-function openSqlite(file: string): Store {
+async function openSqlite(file: string): Promise<Store> {
   const dir = path.dirname(path.resolve(file));
   if (!fs.existsSync(dir)) throw new UserError(`cannot open SQLite database ${file}: directory ${dir} does not exist`);
   try {
-    return new SqliteStore(file);
+    return await openSqliteStore(file);
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'string' && code.startsWith('SQLITE_')) {
@@ -69,7 +71,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     fs.mkdirSync(opts.dataDir, { recursive: true });
     return openSqlite(path.join(opts.dataDir, 'tern.db'));
   }
-  if (/^postgres(ql)?:\/\//i.test(url)) return openPostgres(url, opts.onError);
+  if (/^postgres(ql)?:\/\//i.test(url)) return openPostgres(url, opts);
   if (/^sqlite:/i.test(url)) {
     const file = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''); // sqlite:///abs/path → /abs/path
     if (!file) throw new UserError('the SQLite database URL has no path (expected sqlite:PATH)');

@@ -1,13 +1,19 @@
 /**
- * The Store contract: everything Tern keeps (domains, accounts, aliases, mailboxes,
- * messages, content-addressed blobs, settings). Protocol code talks to this interface
- * only; the backends (sqlite/, postgres/) implement it and pass one contract suite
- * (test/store/contract.ts).
+ * The Store contract: everything Tern keeps, in cohesive parts — the directory (domains,
+ * accounts, aliases, settings), mailboxes and messages, and content-addressed blobs.
+ * Protocol code talks to these interfaces only; the backends (sqlite/, postgres/) share
+ * their SQL (sql/) and pass one contract suite (test/store/contract.ts).
  *
  * Rules every backend keeps:
- * - `deliver` resolves only after the transaction holding the message has committed
- *   and reached stable storage; concurrent deliveries share commits (group commit).
- * - A blob is stored once per SHA-256, however many mailboxes reference it.
+ * - Every mutation goes through one write path: typed operations (sql/writes.ts) grouped
+ *   into one transaction per commit (group commit). A write resolves only after that
+ *   transaction has committed and reached stable storage.
+ * - Reads never block the event loop (SQLite reads run on a reader thread).
+ * - Counters (per mailbox: messages, unseen, bytes; per account: used bytes) change in the
+ *   same transaction as the rows they count, so STATUS and quota checks are O(1).
+ * - A blob is stored once per SHA-256 with a reference count; it is removed when its last
+ *   reference goes. Large bodies are staged in chunks while they arrive (BlobStore.stage)
+ *   so no message is ever held whole in memory.
  * - Addresses and domain names are stored lower-case (see mail/address.ts).
  */
 
@@ -22,6 +28,8 @@ export interface Account {
   isAdmin: boolean;
   /** Mailbox quota in bytes; null means unlimited. */
   quotaBytes: number | null;
+  /** Bytes stored in all the account's mailboxes (a maintained counter). */
+  usedBytes: number;
   createdAt: Date;
 }
 
@@ -40,53 +48,85 @@ export interface AliasRow {
 
 export interface Mailbox {
   id: number;
+  accountId: number;
   name: string;
   specialUse: string | null;
   uidValidity: number;
   uidNext: number;
   highestModseq: number;
   messages: number;
+  unseen: number;
+  bytes: number;
 }
 
-/** A message ready to commit: one blob, one mailbox entry per recipient account. */
-export interface NewDelivery {
-  /** Tern's id for this transaction (logs, Received header). */
-  ternId: string;
-  /** Full stored message, trace headers included. */
-  blob: Buffer;
-  /** Hex SHA-256 of `blob`. */
-  hash: string;
-  envelopeFrom: string;
-  /** Distinct account ids; each gets the message in its INBOX. */
-  accountIds: number[];
-  internalDate: Date;
-}
+/** IMAP system flags (RFC 3501 2.3.2) kept as columns; anything else is a keyword. */
+export const SYSTEM_FLAGS = ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft'] as const;
+export type SystemFlag = (typeof SYSTEM_FLAGS)[number];
 
-export interface DeliveredEntry {
+/** Where a message body lives: inline bytes, or chunks staged under an upload id. */
+export type BlobRef =
+  | { hash: string; size: number; data: Buffer }
+  | { hash: string; size: number; upload: string };
+
+export interface DeliveryRecipient {
   accountId: number;
-  mailboxId: number;
-  uid: number;
-  modseq: number;
+  /** Per-recipient trace headers (Return-Path, Delivered-To, Received … for <rcpt>) stored before the shared body. */
+  prefix: Buffer;
+  /** Target mailbox; INBOX when omitted. */
+  mailbox?: string;
+  /** Flags and keywords to set (APPEND); none for mail delivery. */
+  flags?: string[];
 }
+
+/** A message ready to commit: one shared body, one mailbox entry per recipient. */
+export interface NewDelivery {
+  /** Tern's id for this transaction (logs, Received header, finding it after an ambiguous commit). */
+  ternId: string;
+  blob: BlobRef;
+  envelopeFrom: string;
+  recipients: DeliveryRecipient[];
+  internalDate: Date;
+  /** True (SMTP): a recipient over quota refuses the whole message. False (LMTP): each recipient on its own. */
+  atomic: boolean;
+}
+
+/** What happened to one recipient of a delivery, in the order they were given. */
+export type DeliveryOutcome =
+  | { status: 'stored'; accountId: number; mailboxId: number; messageId: number; uid: number; modseq: number }
+  | { status: 'over-quota' | 'gone'; accountId: number };
 
 export interface StoredMessage {
   id: number;
+  mailboxId: number;
   mailbox: string;
   uid: number;
   modseq: number;
+  /** System flags and keywords together, system flags first. */
   flags: string[];
   internalDate: Date;
+  /** Prefix plus body. */
   size: number;
   hash: string;
   ternId: string;
   envelopeFrom: string;
 }
 
+export interface FlagChange {
+  uid: number;
+  modseq: number;
+  flags: string[];
+}
+
+export interface Expunged {
+  uid: number;
+  modseq: number;
+}
+
 export interface StoreStats {
   messages: number;
   blobs: number;
   domains: number;
-  accounts: Array<{ address: string; messages: number }>;
+  accounts: Array<{ address: string; messages: number; usedBytes: number }>;
 }
 
 /** The mailboxes every new account gets, with their RFC 6154 special-use attribute. */
@@ -99,48 +139,100 @@ export const DEFAULT_MAILBOXES: ReadonlyArray<{ name: string; specialUse: string
   { name: 'Archive', specialUse: '\\Archive' },
 ];
 
-export interface Store {
-  readonly kind: 'sqlite' | 'postgres';
-
-  // domains
+export interface DirectoryStore {
   addDomain(name: string): Promise<Domain>;
   listDomains(): Promise<Domain[]>;
   isLocalDomain(name: string): Promise<boolean>;
   /** Throws ConflictError while accounts or aliases still use the domain. */
   deleteDomain(name: string): Promise<void>;
 
-  // accounts
   addAccount(account: NewAccount): Promise<Account>;
   listAccounts(domain?: string): Promise<Account[]>;
   getAccount(address: string): Promise<Account | null>;
   getPasswordHash(address: string): Promise<string | null>;
   setPasswordHash(address: string, passwordHash: string): Promise<void>;
+  setQuota(address: string, quotaBytes: number | null): Promise<void>;
   /** Deletes the account, its mailboxes and messages, and blobs no longer referenced. */
   deleteAccount(address: string): Promise<void>;
-  listMailboxes(address: string): Promise<Mailbox[]>;
-  /** Bytes stored in all of an account's mailboxes (for its quota). */
-  usedBytes(accountId: number): Promise<number>;
 
-  // aliases
   addAlias(address: string, target: string): Promise<void>;
   listAliases(): Promise<AliasRow[]>;
   aliasTargets(address: string): Promise<string[]>;
   /** Deletes one target, or every target of `address` when `target` is omitted. */
   deleteAlias(address: string, target?: string): Promise<void>;
 
-  // settings (configuration that lives in the database)
+  /** Configuration that lives in the database. */
   getSetting(key: string): Promise<string | null>;
   setSetting(key: string, value: string): Promise<void>;
+  /** Sets the value only if the key has none; returns the value now stored (safe when nodes race). */
+  initSetting(key: string, value: string): Promise<string>;
+}
 
-  // messages
-  /** Commits the message durably (group commit), then resolves. Throws StoreUnavailableError if it cannot. */
-  deliver(delivery: NewDelivery): Promise<DeliveredEntry[]>;
-  listMessages(address: string, mailbox?: string): Promise<StoredMessage[]>;
-  readBlob(hash: string): Promise<Buffer | null>;
+export interface MailboxStore {
+  list(accountId: number): Promise<Mailbox[]>;
+  get(accountId: number, name: string): Promise<Mailbox | null>;
+  /** Creates a mailbox with a fresh UIDVALIDITY (from a counter, never the clock). ConflictError if it exists. */
+  create(accountId: number, name: string, specialUse?: string | null): Promise<Mailbox>;
+  /** Deletes a mailbox and its messages (INBOX cannot be deleted). */
+  delete(accountId: number, name: string): Promise<void>;
+  subscribe(accountId: number, name: string): Promise<void>;
+  unsubscribe(accountId: number, name: string): Promise<void>;
+  /** Subscribed names, including names whose mailbox no longer exists (LSUB shows them). */
+  subscriptions(accountId: number): Promise<string[]>;
 
-  // operations
+  /** Commits the message durably; one outcome per recipient. Throws StoreUnavailableError if it cannot. */
+  deliver(delivery: NewDelivery): Promise<DeliveryOutcome[]>;
+  messages(mailboxId: number): Promise<StoredMessage[]>;
+  /** Every message of `address`'s mailbox `name` (INBOX by default), by uid. */
+  messagesOf(address: string, name?: string): Promise<StoredMessage[]>;
+  /** Adds, removes or replaces flags on the given uids; each changed message gets a new modseq. */
+  setFlags(mailboxId: number, uids: number[], mode: 'add' | 'remove' | 'replace', flags: string[]): Promise<FlagChange[]>;
+  /** Removes messages, leaving a tombstone with the expunge modseq (CONDSTORE/QRESYNC). */
+  expunge(mailboxId: number, uids: number[]): Promise<Expunged[]>;
+  /** Copies (or moves) messages to another mailbox of the same account; returns [source uid, new uid] pairs. */
+  copy(mailboxId: number, uids: number[], targetMailboxId: number, move?: boolean): Promise<Array<[number, number]>>;
+  /** Tombstones with modseq > `sinceModseq`. */
+  expungedSince(mailboxId: number, sinceModseq: number): Promise<Expunged[]>;
+  /** The whole stored message (prefix and body), streamed in chunks. */
+  read(messageId: number): AsyncIterable<Buffer>;
+  /** The stored copies of a delivery, by its Tern id (to settle an ambiguous commit failure). */
+  findByTernId(ternId: string): Promise<DeliveryOutcome[]>;
+}
+
+export interface BlobStore {
+  /** Starts staging a body too large to hold in memory; returns the upload id. */
+  newUpload(): string;
+  /** Writes one chunk of an upload (chunks numbered from 0). Bulk priority: never delays commits. */
+  stage(upload: string, seq: number, data: Buffer): Promise<void>;
+  /** Drops a staged upload that will not be committed. */
+  discard(upload: string): Promise<void>;
+  /** The blob's bytes, streamed in chunks; null when no such blob exists. */
+  read(hash: string): Promise<AsyncIterable<Buffer> | null>;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  readonly directory: DirectoryStore;
+  readonly mailboxes: MailboxStore;
+  readonly blobs: BlobStore;
+
   stats(): Promise<StoreStats>;
   /** Problems found by the backend's integrity check; empty when healthy. */
   checkIntegrity(): Promise<string[]>;
+  /** The durability settings in force on the connection that commits (tests assert them). */
+  commitSettings(): Promise<Record<string, string>>;
   close(): Promise<void>;
+}
+
+/** Collects a streamed message or blob into one Buffer (tests, tools; not for hot paths). */
+export async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of chunks) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+/** One outcome per recipient of `delivery`, from the copies found stored under its Tern id. */
+export function outcomesFromStored(delivery: Pick<NewDelivery, 'recipients'>, stored: DeliveryOutcome[]): DeliveryOutcome[] {
+  const byAccount = new Map(stored.map((o) => [o.accountId, o]));
+  return delivery.recipients.map((r) => byAccount.get(r.accountId) ?? { status: 'gone', accountId: r.accountId });
 }

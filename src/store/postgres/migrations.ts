@@ -70,4 +70,64 @@ CREATE INDEX messages_mailbox_modseq ON messages (mailbox_id, modseq);
 CREATE INDEX messages_blob ON messages (blob_hash);
 `,
   },
+  {
+    // Counters, flags as columns plus keywords, tombstones, a UIDVALIDITY counter,
+    // subscriptions, blob reference counts and chunked blobs, per-recipient prefixes.
+    // No earlier release wrote flags (the column was always empty), so none are converted.
+    version: 2,
+    sql: `
+ALTER TABLE accounts ADD COLUMN used_bytes BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN messages BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN unseen BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN bytes BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN seen SMALLINT NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN answered SMALLINT NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN flagged SMALLINT NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN deleted SMALLINT NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN draft SMALLINT NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN prefix BYTEA NOT NULL DEFAULT ''::bytea;
+ALTER TABLE messages DROP COLUMN flags;
+CREATE INDEX messages_tern_id ON messages (tern_id);
+CREATE TABLE keywords (
+  message_id BIGINT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+  keyword TEXT NOT NULL,
+  PRIMARY KEY (message_id, keyword)
+);
+CREATE TABLE expunged (
+  mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+  uid BIGINT NOT NULL,
+  modseq BIGINT NOT NULL,
+  PRIMARY KEY (mailbox_id, uid)
+);
+CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);
+CREATE TABLE counters (
+  name TEXT PRIMARY KEY,
+  value BIGINT NOT NULL
+);
+INSERT INTO counters (name, value) SELECT 'uidvalidity', coalesce(max(uidvalidity), 0) FROM mailboxes;
+CREATE TABLE subscriptions (
+  account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  PRIMARY KEY (account_id, name)
+);
+INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed;
+ALTER TABLE mailboxes DROP COLUMN subscribed;
+ALTER TABLE blobs ADD COLUMN upload TEXT;
+ALTER TABLE blobs ADD COLUMN refcount BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX blobs_upload ON blobs (upload);
+CREATE TABLE blob_chunks (
+  upload TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  data BYTEA NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (upload, seq)
+);
+UPDATE blobs SET refcount = (SELECT count(*) FROM messages m WHERE m.blob_hash = blobs.hash);
+UPDATE mailboxes SET
+  messages = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id),
+  unseen = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id),
+  bytes = (SELECT coalesce(sum(m.size), 0) FROM messages m WHERE m.mailbox_id = mailboxes.id);
+UPDATE accounts SET used_bytes = (SELECT coalesce(sum(mb.bytes), 0) FROM mailboxes mb WHERE mb.account_id = accounts.id);
+`,
+  },
 ];

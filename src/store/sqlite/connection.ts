@@ -1,14 +1,59 @@
-/** Opens a SQLite connection with Tern's settings: WAL, synchronous=FULL (commit = fsynced), FKs on. */
+/**
+ * SQLite connections with Tern's settings (WAL, synchronous=FULL so a commit returns only
+ * after the WAL is fsynced, foreign keys on) and the Sql executor the shared reads and
+ * writes run on (statements prepared once and cached).
+ */
 import Database from 'better-sqlite3';
+import type { Row, Sql } from '../sql/sql.js';
 
 /** Error codes that mean "the disk or file is in trouble, try later", not a bad request. */
-export const TRANSIENT_SQLITE_CODES = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|CANTOPEN|READONLY|PROTOCOL|NOMEM)/;
+export const TRANSIENT_SQLITE_CODES = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|CANTOPEN|READONLY|PROTOCOL|NOMEM|CORRUPT|NOTADB)/;
 
-export function openSqliteConnection(file: string): Database.Database {
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+export function isTransientSqliteError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && TRANSIENT_SQLITE_CODES.test(code);
+}
+
+export function openSqliteConnection(file: string, options: { synchronous?: 'FULL' | 'OFF'; readonly?: boolean } = {}): Database.Database {
+  const db = new Database(file, { readonly: options.readonly ?? false });
+  if (!options.readonly) db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   return db;
+}
+
+/** Worker threads receive Buffers as Uint8Arrays; better-sqlite3 binds only Buffers as BLOBs. */
+export function reviveBuffers<T>(value: T): T {
+  if (value instanceof Uint8Array) return (Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)) as T;
+  if (Array.isArray(value)) return value.map(reviveBuffers) as T;
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, reviveBuffers(v)])) as T;
+  }
+  return value;
+}
+
+export function sqliteSql(db: Database.Database): Sql {
+  const cache = new Map<string, Database.Statement>();
+  const statement = (text: string) => {
+    let s = cache.get(text);
+    if (!s) {
+      s = db.prepare(text);
+      cache.set(text, s);
+    }
+    return s;
+  };
+  return {
+    dialect: 'sqlite',
+    async all(text, params = []) {
+      const s = statement(text);
+      if (s.reader) return s.all(...params) as Row[];
+      s.run(...params);
+      return [];
+    },
+    async run(text, params = []) {
+      const s = statement(text);
+      return s.reader ? s.all(...params).length : s.run(...params).changes;
+    },
+  };
 }

@@ -1,9 +1,6 @@
 /**
  * SQLite schema, as numbered migrations applied in order inside one transaction each.
  * Never edit a released migration: add the next one. Keep in step with postgres/migrations.ts.
- *
- * messages carries uid and modseq per mailbox and the mailbox keeps uidvalidity, uidnext
- * and highestmodseq, so IMAP (CONDSTORE/QRESYNC) and POP3 are served without a rewrite.
  */
 export const SQLITE_MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
   {
@@ -67,6 +64,66 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_mailbox_modseq ON messages (mailbox_id, modseq);
 CREATE INDEX messages_blob ON messages (blob_hash);
+`,
+  },
+  {
+    // Counters, flags as columns plus keywords, tombstones, a UIDVALIDITY counter,
+    // subscriptions, blob reference counts and chunked blobs, per-recipient prefixes.
+    // No earlier release wrote flags (the column was always empty), so none are converted.
+    version: 2,
+    sql: `
+ALTER TABLE accounts ADD COLUMN used_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN messages INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN unseen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN seen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN answered INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN flagged INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN draft INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN prefix BLOB NOT NULL DEFAULT x'';
+ALTER TABLE messages DROP COLUMN flags;
+CREATE INDEX messages_tern_id ON messages (tern_id);
+CREATE TABLE keywords (
+  message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+  keyword TEXT NOT NULL,
+  PRIMARY KEY (message_id, keyword)
+);
+CREATE TABLE expunged (
+  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+  uid INTEGER NOT NULL,
+  modseq INTEGER NOT NULL,
+  PRIMARY KEY (mailbox_id, uid)
+);
+CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);
+CREATE TABLE counters (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+INSERT INTO counters (name, value) SELECT 'uidvalidity', coalesce(max(uidvalidity), 0) FROM mailboxes;
+CREATE TABLE subscriptions (
+  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  PRIMARY KEY (account_id, name)
+);
+INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed = 1;
+ALTER TABLE mailboxes DROP COLUMN subscribed;
+ALTER TABLE blobs ADD COLUMN upload TEXT;
+ALTER TABLE blobs ADD COLUMN refcount INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX blobs_upload ON blobs (upload);
+CREATE TABLE blob_chunks (
+  upload TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (upload, seq)
+);
+UPDATE blobs SET refcount = (SELECT count(*) FROM messages m WHERE m.blob_hash = blobs.hash);
+UPDATE mailboxes SET
+  messages = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id),
+  unseen = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id),
+  bytes = (SELECT coalesce(sum(m.size), 0) FROM messages m WHERE m.mailbox_id = mailboxes.id);
+UPDATE accounts SET used_bytes = (SELECT coalesce(sum(mb.bytes), 0) FROM mailboxes mb WHERE mb.account_id = accounts.id);
 `,
   },
 ];

@@ -1,34 +1,68 @@
 /**
- * Worker thread that commits deliveries. better-sqlite3 blocks its thread during a
- * commit's fsync; doing that here keeps the event loop serving sessions meanwhile, and
- * everything that arrives during one commit forms the next batch (group commit).
+ * Writer thread: commits batches of write operations (sql/writes.ts), one transaction per
+ * batch. better-sqlite3 blocks its thread during a commit's fsync; doing that here keeps
+ * the event loop serving sessions meanwhile, and everything that arrives during one
+ * commit forms the next batch (group commit).
+ *
+ * Two connections to one database, used one at a time: `commits` with synchronous=FULL
+ * for every ordinary batch, `staging` with synchronous=OFF for bulk batches (chunks of
+ * large bodies). Staged chunks need no fsync of their own: they sit in the WAL before the
+ * delivery that references them, and that delivery's fsync of the WAL covers them.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { NewDelivery } from '../store.js';
-import { openSqliteConnection } from './connection.js';
-import { createDeliveryWriter } from './delivery-writer.js';
+import { serializeError, type SerializedError } from '../../errors.js';
+import { faultPoint } from '../fault-injection.js';
+import { hasDelivery, runOps, type OpOutcome } from '../sql/batch.js';
+import type { WriteOp } from '../sql/writes.js';
+import { isTransientSqliteError, openSqliteConnection, reviveBuffers, sqliteSql } from './connection.js';
 
-export interface WriterRequest {
-  id: number;
-  batch: Array<Omit<NewDelivery, 'blob'> & { blob: Uint8Array }>;
-}
+export type WriterRequest = { id: number; kind: 'batch'; ops: WriteOp[]; bulk: boolean } | { id: number; kind: 'settings' };
 
 export type WriterResponse =
-  | { id: number; ok: true; results: ReturnType<ReturnType<typeof createDeliveryWriter>> }
-  | { id: number; ok: false; message: string; code?: string };
+  | { id: number; ok: true; outcomes: OpOutcome[] }
+  | { id: number; ok: true; settings: Record<string, string> }
+  | { id: number; ok: false; error: SerializedError };
 
-const db = openSqliteConnection((workerData as { file: string }).file);
-const write = createDeliveryWriter(db);
+const file = (workerData as { file: string }).file;
+const commits = openSqliteConnection(file);
+const staging = openSqliteConnection(file, { synchronous: 'OFF' });
+const commitSql = sqliteSql(commits);
+const stagingSql = sqliteSql(staging);
 
-parentPort!.on('message', (req: WriterRequest) => {
-  let res: WriterResponse;
+async function commitBatch(ops: WriteOp[], bulk: boolean): Promise<OpOutcome[]> {
+  const db = bulk ? staging : commits;
+  db.exec('BEGIN IMMEDIATE');
   try {
-    // better-sqlite3 binds Buffers as BLOBs; wrap the transferred bytes without copying.
-    const batch = req.batch.map((d) => ({ ...d, blob: Buffer.from(d.blob.buffer, d.blob.byteOffset, d.blob.byteLength) }));
-    res = { id: req.id, ok: true, results: write(batch) };
+    const outcomes = await runOps(bulk ? stagingSql : commitSql, reviveBuffers(ops), isTransientSqliteError);
+    const delivery = hasDelivery(ops);
+    if (delivery) faultPoint('before-commit');
+    db.exec('COMMIT');
+    if (delivery) faultPoint('after-commit');
+    return outcomes;
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    res = { id: req.id, ok: false, message: (err as Error).message, code: typeof code === 'string' ? code : undefined };
+    if (db.inTransaction) db.exec('ROLLBACK');
+    throw err;
   }
-  parentPort!.postMessage(res);
+}
+
+let queue = Promise.resolve();
+parentPort!.on('message', (req: WriterRequest) => {
+  // One request at a time, in arrival order.
+  queue = queue.then(async () => {
+    let res: WriterResponse;
+    try {
+      if (req.kind === 'settings') {
+        const settings = {
+          journal_mode: String(commits.pragma('journal_mode', { simple: true })),
+          synchronous: ['OFF', 'NORMAL', 'FULL', 'EXTRA'][Number(commits.pragma('synchronous', { simple: true }))] ?? 'unknown',
+        };
+        res = { id: req.id, ok: true, settings };
+      } else {
+        res = { id: req.id, ok: true, outcomes: await commitBatch(req.ops, req.bulk) };
+      }
+    } catch (err) {
+      res = { id: req.id, ok: false, error: serializeError(err) };
+    }
+    parentPort!.postMessage(res);
+  });
 });

@@ -1,0 +1,31 @@
+/**
+ * The one SQL surface both backends offer the shared reads and writes (sql/reads.ts,
+ * sql/writes.ts): `?` placeholders (the PostgreSQL executor numbers them), rows as plain
+ * objects, epoch-millisecond dates, 0/1 for booleans, Buffers for bytes.
+ */
+export type Row = Record<string, unknown>;
+
+export interface Sql {
+  readonly dialect: 'sqlite' | 'postgres';
+  /**
+   * Runs a statement and returns its rows (none for statements without RETURNING).
+   * `binary` asks for binary result columns (PostgreSQL: bytea without hex text); only for
+   * queries whose columns are all bytea or text.
+   */
+  all(sql: string, params?: unknown[], options?: { binary?: boolean }): Promise<Row[]>;
+  /** Runs a statement and returns how many rows it changed. */
+  run(sql: string, params?: unknown[]): Promise<number>;
+}
+
+/** `?, ?, ?` for an IN list of `n` values (n ≥ 1). */
+export const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
+
+export async function one(sql: Sql, text: string, params: unknown[] = []): Promise<Row | undefined> {
+  return (await sql.all(text, params))[0];
+}
+
+/** Rewrites `?` placeholders to PostgreSQL's `$1, $2, …` (the shared SQL never has `?` inside literals). */
+export function numberPlaceholders(text: string): string {
+  let n = 0;
+  return text.replace(/\?/g, () => `$${++n}`);
+}

@@ -1,0 +1,431 @@
+/**
+ * Every mutation of the store, as typed operations written once in SQL both backends run
+ * (sql/sql.ts). The backends group operations into one transaction per commit and run
+ * each in its own savepoint (sql/batch.ts), so a failing operation never fails its
+ * neighbours.
+ *
+ * Lock order (PostgreSQL; SQLite has one writer): accounts → mailboxes → blobs, each by
+ * key. Operations touch rows in that order, and a batch of deliveries takes all its locks
+ * in that order before it writes (postgres/index.ts), so two batches cannot deadlock.
+ */
+import { ConflictError, NotFoundError, QuotaExceededError, UserError } from '../../errors.js';
+import { domainOf } from '../../mail/address.js';
+import { DEFAULT_MAILBOXES, type Account, type DeliveryOutcome, type Domain, type Expunged, type FlagChange, type Mailbox, type NewAccount, type NewDelivery } from '../store.js';
+import { FLAG_COLUMNS, flagList, parseFlags, systemFlagsOf } from './flags.js';
+import { toAccount, toMailbox } from './rows.js';
+import { one, placeholders, type Row, type Sql } from './sql.js';
+
+async function domainId(sql: Sql, name: string): Promise<number> {
+  const r = await one(sql, 'SELECT id FROM domains WHERE name = ?', [name]);
+  if (!r) throw new NotFoundError(`domain ${name} does not exist (add it with: tern domain add ${name})`);
+  return Number(r.id);
+}
+
+async function accountByAddress(sql: Sql, address: string): Promise<Row> {
+  const r = await one(sql, 'SELECT * FROM accounts WHERE address = ?', [address]);
+  if (!r) throw new NotFoundError(`account ${address} does not exist`);
+  return r;
+}
+
+async function mailboxById(sql: Sql, id: number): Promise<Row> {
+  const r = await one(sql, 'SELECT * FROM mailboxes WHERE id = ?', [id]);
+  if (!r) throw new NotFoundError(`mailbox ${id} does not exist`);
+  return r;
+}
+
+/** Takes the account's row lock first (PostgreSQL), keeping the lock order of the header. */
+async function lockAccount(sql: Sql, accountId: unknown): Promise<void> {
+  if (sql.dialect === 'postgres') await sql.all('SELECT id FROM accounts WHERE id = ? FOR UPDATE', [accountId]);
+}
+
+async function nextUidValidity(sql: Sql): Promise<number> {
+  const r = await one(sql, "UPDATE counters SET value = value + 1 WHERE name = 'uidvalidity' RETURNING value");
+  return Number(r!.value);
+}
+
+async function insertMailbox(sql: Sql, accountId: number, name: string, specialUse: string | null): Promise<Mailbox> {
+  const uidValidity = await nextUidValidity(sql);
+  const rows = await sql.all(
+    'INSERT INTO mailboxes (account_id, name, special_use, uidvalidity) VALUES (?, ?, ?, ?) ON CONFLICT (account_id, name) DO NOTHING RETURNING *',
+    [accountId, name, specialUse, uidValidity],
+  );
+  if (rows.length === 0) throw new ConflictError(`mailbox ${name} already exists`);
+  await sql.run('INSERT INTO subscriptions (account_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING', [accountId, name]);
+  return toMailbox(rows[0]!);
+}
+
+/** Drops one reference from each blob (with multiplicity) and deletes blobs, and their chunks, left unreferenced. */
+async function releaseBlobs(sql: Sql, counts: Map<string, number>): Promise<void> {
+  for (const hash of [...counts.keys()].sort()) {
+    const r = await one(sql, 'UPDATE blobs SET refcount = refcount - ? WHERE hash = ? RETURNING refcount, upload', [counts.get(hash), hash]);
+    if (r && Number(r.refcount) <= 0) {
+      await sql.run('DELETE FROM blobs WHERE hash = ?', [hash]);
+      if (r.upload != null) await sql.run('DELETE FROM blob_chunks WHERE upload = ?', [r.upload]);
+    }
+  }
+}
+
+function countHashes(rows: Row[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of rows) counts.set(String(r.blob_hash), (counts.get(String(r.blob_hash)) ?? 0) + 1);
+  return counts;
+}
+
+/** Removes message rows (already selected, with size/seen/blob_hash), fixing counters, tombstones and blob references. */
+async function removeMessages(sql: Sql, mailbox: Row, rows: Row[], tombstoneModseq: number | null): Promise<void> {
+  if (rows.length === 0) return;
+  const bytes = rows.reduce((n, r) => n + Number(r.size), 0);
+  const unseen = rows.filter((r) => !Number(r.seen)).length;
+  await sql.run('UPDATE accounts SET used_bytes = used_bytes - ? WHERE id = ?', [bytes, mailbox.account_id]);
+  await sql.run('UPDATE mailboxes SET messages = messages - ?, unseen = unseen - ?, bytes = bytes - ? WHERE id = ?', [
+    rows.length,
+    unseen,
+    bytes,
+    mailbox.id,
+  ]);
+  for (let i = 0; i < rows.length; i += 500) {
+    const ids = rows.slice(i, i + 500).map((r) => Number(r.id));
+    await sql.run(`DELETE FROM messages WHERE id IN (${placeholders(ids.length)})`, ids);
+  }
+  if (tombstoneModseq !== null) {
+    for (const r of rows) {
+      await sql.run('INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [mailbox.id, r.uid, tombstoneModseq]);
+    }
+  }
+  await releaseBlobs(sql, countHashes(rows));
+}
+
+async function selectByUids(sql: Sql, mailboxId: number, uids: number[], columns = '*'): Promise<Row[]> {
+  const out: Row[] = [];
+  const unique = [...new Set(uids)].sort((a, b) => a - b);
+  for (let i = 0; i < unique.length; i += 500) {
+    const part = unique.slice(i, i + 500);
+    out.push(...(await sql.all(`SELECT ${columns} FROM messages WHERE mailbox_id = ? AND uid IN (${placeholders(part.length)}) ORDER BY uid`, [mailboxId, ...part])));
+  }
+  return out;
+}
+
+async function bumpModseq(sql: Sql, mailboxId: number): Promise<number> {
+  const r = await one(sql, 'UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? RETURNING highestmodseq', [mailboxId]);
+  return Number(r!.highestmodseq);
+}
+
+/**
+ * Stores a blob reference: inserts the blob (inline bytes, or a staged upload) or adds to
+ * its count. One upsert, so two transactions storing the same new body never conflict:
+ * the second waits for the first and then counts its references.
+ */
+async function referenceBlob(sql: Sql, d: NewDelivery, references: number, now: number): Promise<void> {
+  const b = d.blob;
+  const upload = 'upload' in b ? b.upload : null;
+  // A chunked blob keeps an empty `data`; its bytes are the upload's chunks.
+  const [r] = await sql.all(
+    `INSERT INTO blobs (hash, size, data, upload, refcount, created_at) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount + excluded.refcount RETURNING upload`,
+    [b.hash, b.size, 'data' in b ? b.data : Buffer.alloc(0), upload, references, now],
+  );
+  // The body was already stored: the chunks staged for this copy are not needed.
+  if (upload !== null && r!.upload !== upload) await sql.run('DELETE FROM blob_chunks WHERE upload = ?', [upload]);
+}
+
+async function insertMessage(
+  sql: Sql,
+  mailbox: Row,
+  d: NewDelivery,
+  prefix: Buffer,
+  flags: string[],
+): Promise<{ messageId: number; uid: number; modseq: number }> {
+  const parsed = parseFlags(flags);
+  const seen = parsed.system.has('\\Seen');
+  const size = prefix.length + d.blob.size;
+  const mb = (await one(
+    sql,
+    `UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1, messages = messages + 1,
+       unseen = unseen + ?, bytes = bytes + ? WHERE id = ? RETURNING uidnext - 1 AS uid, highestmodseq`,
+    [seen ? 0 : 1, size, mailbox.id],
+  ))!;
+  const cols = Object.entries(FLAG_COLUMNS);
+  const r = (await one(
+    sql,
+    `INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, blob_hash, prefix, tern_id, envelope_from, ${cols.map(([, c]) => c).join(', ')})
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ${placeholders(cols.length)}) RETURNING id`,
+    [mailbox.id, mb.uid, mb.highestmodseq, d.internalDate.getTime(), size, d.blob.hash, prefix, d.ternId, d.envelopeFrom, ...cols.map(([f]) => (parsed.system.has(f as never) ? 1 : 0))],
+  ))!;
+  const messageId = Number(r.id);
+  for (const k of parsed.keywords) await sql.run('INSERT INTO keywords (message_id, keyword) VALUES (?, ?)', [messageId, k]);
+  return { messageId, uid: Number(mb.uid), modseq: Number(mb.highestmodseq) };
+}
+
+/** Thrown inside a delivery's savepoint to undo it while still returning outcomes (atomic delivery over quota). */
+export class RefusedDelivery extends Error {
+  constructor(readonly outcomes: DeliveryOutcome[]) {
+    super('delivery refused');
+  }
+}
+
+async function deliver(sql: Sql, d: NewDelivery): Promise<DeliveryOutcome[]> {
+  if (d.recipients.length === 0) throw new UserError('a delivery needs at least one recipient');
+  const now = Date.now();
+  const outcomes: DeliveryOutcome[] = [];
+  const stored: Array<{ index: number; mailbox: Row; prefix: Buffer; flags: string[] }> = [];
+  const seen = new Set<number>();
+  for (const [index, rcpt] of d.recipients.entries()) {
+    outcomes.push({ status: 'gone', accountId: rcpt.accountId });
+    if (seen.has(rcpt.accountId)) continue; // one copy per account, whichever addresses led there
+    seen.add(rcpt.accountId);
+    const mailbox = await one(sql, 'SELECT * FROM mailboxes WHERE account_id = ? AND name = ?', [rcpt.accountId, rcpt.mailbox ?? 'INBOX']);
+    if (!mailbox) {
+      if (rcpt.mailbox) throw new NotFoundError(`mailbox ${rcpt.mailbox} does not exist`);
+      continue; // the account was deleted since RCPT
+    }
+    const size = rcpt.prefix.length + d.blob.size;
+    // Quota check and charge in one statement, against the maintained counter.
+    const charged = await one(
+      sql,
+      'UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ? AND (quota_bytes IS NULL OR used_bytes + ? <= quota_bytes) RETURNING id',
+      [size, rcpt.accountId, size],
+    );
+    if (!charged) {
+      outcomes[index] = { status: 'over-quota', accountId: rcpt.accountId };
+      continue;
+    }
+    stored.push({ index, mailbox, prefix: rcpt.prefix, flags: rcpt.flags ?? [] });
+  }
+  if (d.atomic && outcomes.some((o) => o.status === 'over-quota')) {
+    throw new RefusedDelivery(outcomes.map((o) => (o.status === 'over-quota' ? o : { status: 'gone', accountId: o.accountId })));
+  }
+  if (stored.length === 0) return outcomes;
+  await referenceBlob(sql, d, stored.length, now);
+  for (const s of stored) {
+    const m = await insertMessage(sql, s.mailbox, d, s.prefix, s.flags);
+    outcomes[s.index] = { status: 'stored', accountId: Number(s.mailbox.account_id), mailboxId: Number(s.mailbox.id), ...m };
+  }
+  return outcomes;
+}
+
+async function setFlags(sql: Sql, a: { mailboxId: number; uids: number[]; mode: 'add' | 'remove' | 'replace'; flags: string[] }): Promise<FlagChange[]> {
+  const wanted = parseFlags(a.flags);
+  const mailbox = await mailboxById(sql, a.mailboxId);
+  const rows = await selectByUids(sql, a.mailboxId, a.uids);
+  const changes: Array<{ row: Row; system: Set<string>; keywords: Set<string>; before: Set<string>; oldKeywords: Set<string> }> = [];
+  for (const row of rows) {
+    const before = systemFlagsOf(row);
+    const oldKeywords = new Set((await sql.all('SELECT keyword FROM keywords WHERE message_id = ?', [row.id])).map((k) => String(k.keyword)));
+    const system = a.mode === 'replace' ? new Set<string>(wanted.system) : new Set<string>(before);
+    const keywords = a.mode === 'replace' ? new Set(wanted.keywords) : new Set(oldKeywords);
+    if (a.mode !== 'replace') {
+      for (const f of wanted.system) a.mode === 'add' ? system.add(f) : system.delete(f);
+      for (const k of wanted.keywords) a.mode === 'add' ? keywords.add(k) : keywords.delete(k);
+    }
+    const same = system.size === before.size && [...system].every((f) => before.has(f as never)) && keywords.size === oldKeywords.size && [...keywords].every((k) => oldKeywords.has(k));
+    if (!same) changes.push({ row, system, keywords, before, oldKeywords });
+  }
+  if (changes.length === 0) return [];
+  const modseq = await bumpModseq(sql, Number(mailbox.id));
+  let unseenDelta = 0;
+  const out: FlagChange[] = [];
+  for (const c of changes) {
+    const cols = Object.entries(FLAG_COLUMNS);
+    await sql.run(`UPDATE messages SET modseq = ?, ${cols.map(([, col]) => `${col} = ?`).join(', ')} WHERE id = ?`, [
+      modseq,
+      ...cols.map(([f]) => (c.system.has(f) ? 1 : 0)),
+      c.row.id,
+    ]);
+    for (const k of c.oldKeywords) if (!c.keywords.has(k)) await sql.run('DELETE FROM keywords WHERE message_id = ? AND keyword = ?', [c.row.id, k]);
+    for (const k of c.keywords) if (!c.oldKeywords.has(k)) await sql.run('INSERT INTO keywords (message_id, keyword) VALUES (?, ?)', [c.row.id, k]);
+    unseenDelta += Number(c.before.has('\\Seen')) - Number(c.system.has('\\Seen'));
+    out.push({ uid: Number(c.row.uid), modseq, flags: flagList(c.system as Set<never>, c.keywords) });
+  }
+  if (unseenDelta !== 0) await sql.run('UPDATE mailboxes SET unseen = unseen + ? WHERE id = ?', [unseenDelta, mailbox.id]);
+  return out;
+}
+
+async function expunge(sql: Sql, a: { mailboxId: number; uids: number[] }): Promise<Expunged[]> {
+  const mailbox = await mailboxById(sql, a.mailboxId);
+  await lockAccount(sql, mailbox.account_id);
+  const rows = await selectByUids(sql, a.mailboxId, a.uids, 'id, uid, size, seen, blob_hash');
+  if (rows.length === 0) return [];
+  const modseq = await bumpModseq(sql, a.mailboxId);
+  await removeMessages(sql, mailbox, rows, modseq);
+  return rows.map((r) => ({ uid: Number(r.uid), modseq }));
+}
+
+async function copy(sql: Sql, a: { mailboxId: number; uids: number[]; targetMailboxId: number; move: boolean }): Promise<Array<[number, number]>> {
+  const source = await mailboxById(sql, a.mailboxId);
+  const target = await mailboxById(sql, a.targetMailboxId);
+  if (source.account_id !== target.account_id) throw new UserError('messages can only be copied between mailboxes of one account');
+  await lockAccount(sql, source.account_id);
+  const rows = await selectByUids(sql, a.mailboxId, a.uids);
+  if (rows.length === 0) return [];
+  const bytes = rows.reduce((n, r) => n + Number(r.size), 0);
+  if (!a.move) {
+    const charged = await one(
+      sql,
+      'UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ? AND (quota_bytes IS NULL OR used_bytes + ? <= quota_bytes) RETURNING id',
+      [bytes, source.account_id, bytes],
+    );
+    if (!charged) throw new QuotaExceededError('the copy would exceed the mailbox quota');
+  }
+  const pairs: Array<[number, number]> = [];
+  const cols = Object.values(FLAG_COLUMNS);
+  for (const r of rows) {
+    const mb = (await one(
+      sql,
+      `UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1, messages = messages + 1,
+         unseen = unseen + ?, bytes = bytes + ? WHERE id = ? RETURNING uidnext - 1 AS uid, highestmodseq`,
+      [Number(r.seen) ? 0 : 1, r.size, target.id],
+    ))!;
+    const inserted = (await one(
+      sql,
+      `INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, blob_hash, prefix, tern_id, envelope_from, ${cols.join(', ')})
+       SELECT ?, ?, ?, internal_date, size, blob_hash, prefix, tern_id, envelope_from, ${cols.join(', ')} FROM messages WHERE id = ? RETURNING id`,
+      [target.id, mb.uid, mb.highestmodseq, r.id],
+    ))!;
+    await sql.run('INSERT INTO keywords (message_id, keyword) SELECT ?, keyword FROM keywords WHERE message_id = ?', [inserted.id, r.id]);
+    pairs.push([Number(r.uid), Number(mb.uid)]);
+  }
+  for (const [hash, n] of countHashes(rows)) await sql.run('UPDATE blobs SET refcount = refcount + ? WHERE hash = ?', [n, hash]);
+  if (a.move) {
+    const modseq = await bumpModseq(sql, a.mailboxId);
+    await sql.run('UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ?', [bytes, source.account_id]); // removeMessages takes it off again
+    await removeMessages(sql, source, rows, modseq);
+  }
+  return pairs;
+}
+
+async function deleteMailboxRows(sql: Sql, mailbox: Row): Promise<void> {
+  const rows = await sql.all('SELECT id, uid, size, seen, blob_hash FROM messages WHERE mailbox_id = ?', [mailbox.id]);
+  await removeMessages(sql, mailbox, rows, null);
+  await sql.run('DELETE FROM expunged WHERE mailbox_id = ?', [mailbox.id]);
+  await sql.run('DELETE FROM mailboxes WHERE id = ?', [mailbox.id]);
+}
+
+/** The operations, by name. Each takes the transaction's Sql and one argument object. */
+export const WRITE_OPS = {
+  async addDomain(sql: Sql, a: { name: string }): Promise<Domain> {
+    const now = Date.now();
+    const rows = await sql.all('INSERT INTO domains (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING RETURNING id', [a.name, now]);
+    if (rows.length === 0) throw new ConflictError(`domain ${a.name} already exists`);
+    return { name: a.name, createdAt: new Date(now) };
+  },
+
+  async deleteDomain(sql: Sql, a: { name: string }): Promise<void> {
+    const id = await domainId(sql, a.name);
+    const r = (await one(sql, 'SELECT (SELECT count(*) FROM accounts WHERE domain_id = ?) AS accounts, (SELECT count(*) FROM aliases WHERE domain_id = ?) AS aliases', [id, id]))!;
+    if (Number(r.accounts) || Number(r.aliases)) {
+      throw new ConflictError(`domain ${a.name} still has ${Number(r.accounts)} account(s) and ${Number(r.aliases)} alias(es); delete them first`);
+    }
+    await sql.run('DELETE FROM domains WHERE id = ?', [id]);
+  },
+
+  async addAccount(sql: Sql, a: NewAccount): Promise<Account> {
+    const dom = await domainId(sql, domainOf(a.address));
+    const now = Date.now();
+    const rows = await sql.all(
+      `INSERT INTO accounts (address, domain_id, password_hash, is_admin, quota_bytes, used_bytes, created_at)
+       VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (address) DO NOTHING RETURNING *`,
+      [a.address, dom, a.passwordHash, a.isAdmin ? 1 : 0, a.quotaBytes ?? null, now],
+    );
+    if (rows.length === 0) throw new ConflictError(`account ${a.address} already exists`);
+    const account = toAccount(rows[0]!);
+    for (const mb of DEFAULT_MAILBOXES) await insertMailbox(sql, account.id, mb.name, mb.specialUse);
+    return account;
+  },
+
+  async setPasswordHash(sql: Sql, a: { address: string; passwordHash: string }): Promise<void> {
+    if ((await sql.run('UPDATE accounts SET password_hash = ? WHERE address = ?', [a.passwordHash, a.address])) === 0) {
+      throw new NotFoundError(`account ${a.address} does not exist`);
+    }
+  },
+
+  async setQuota(sql: Sql, a: { address: string; quotaBytes: number | null }): Promise<void> {
+    if ((await sql.run('UPDATE accounts SET quota_bytes = ? WHERE address = ?', [a.quotaBytes, a.address])) === 0) {
+      throw new NotFoundError(`account ${a.address} does not exist`);
+    }
+  },
+
+  async deleteAccount(sql: Sql, a: { address: string }): Promise<void> {
+    const account = await accountByAddress(sql, a.address);
+    const hashes = await sql.all(
+      'SELECT m.blob_hash FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = ?',
+      [account.id],
+    );
+    await sql.run('DELETE FROM accounts WHERE id = ?', [account.id]); // mailboxes, messages, keywords, subscriptions cascade
+    await releaseBlobs(sql, countHashes(hashes));
+  },
+
+  async addAlias(sql: Sql, a: { address: string; target: string }): Promise<void> {
+    const dom = await domainId(sql, a.address.startsWith('@') ? a.address.slice(1) : domainOf(a.address));
+    const rows = await sql.all(
+      'INSERT INTO aliases (address, target, domain_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (address, target) DO NOTHING RETURNING id',
+      [a.address, a.target, dom, Date.now()],
+    );
+    if (rows.length === 0) throw new ConflictError(`alias ${a.address} -> ${a.target} already exists`);
+  },
+
+  async deleteAlias(sql: Sql, a: { address: string; target?: string }): Promise<void> {
+    const n = a.target
+      ? await sql.run('DELETE FROM aliases WHERE address = ? AND target = ?', [a.address, a.target])
+      : await sql.run('DELETE FROM aliases WHERE address = ?', [a.address]);
+    if (n === 0) throw new NotFoundError(`alias ${a.address}${a.target ? ` -> ${a.target}` : ''} does not exist`);
+  },
+
+  async setSetting(sql: Sql, a: { key: string; value: string }): Promise<void> {
+    await sql.run('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [a.key, a.value]);
+  },
+
+  async initSetting(sql: Sql, a: { key: string; value: string }): Promise<string> {
+    await sql.run('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', [a.key, a.value]);
+    return String((await one(sql, 'SELECT value FROM settings WHERE key = ?', [a.key]))!.value);
+  },
+
+  async createMailbox(sql: Sql, a: { accountId: number; name: string; specialUse: string | null }): Promise<Mailbox> {
+    if (!(await one(sql, 'SELECT 1 FROM accounts WHERE id = ?', [a.accountId]))) throw new NotFoundError(`account ${a.accountId} does not exist`);
+    return insertMailbox(sql, a.accountId, a.name, a.specialUse);
+  },
+
+  async deleteMailbox(sql: Sql, a: { accountId: number; name: string }): Promise<void> {
+    if (a.name.toUpperCase() === 'INBOX') throw new UserError('INBOX cannot be deleted');
+    const mailbox = await one(sql, 'SELECT * FROM mailboxes WHERE account_id = ? AND name = ?', [a.accountId, a.name]);
+    if (!mailbox) throw new NotFoundError(`mailbox ${a.name} does not exist`);
+    await lockAccount(sql, a.accountId);
+    await deleteMailboxRows(sql, mailbox);
+  },
+
+  async subscribe(sql: Sql, a: { accountId: number; name: string }): Promise<void> {
+    await sql.run('INSERT INTO subscriptions (account_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING', [a.accountId, a.name]);
+  },
+
+  async unsubscribe(sql: Sql, a: { accountId: number; name: string }): Promise<void> {
+    await sql.run('DELETE FROM subscriptions WHERE account_id = ? AND name = ?', [a.accountId, a.name]);
+  },
+
+  deliver,
+  setFlags,
+  expunge,
+  copy,
+
+  async stage(sql: Sql, a: { upload: string; seq: number; data: Buffer }): Promise<void> {
+    await sql.run('INSERT INTO blob_chunks (upload, seq, data, created_at) VALUES (?, ?, ?, ?)', [a.upload, a.seq, a.data, Date.now()]);
+  },
+
+  async discard(sql: Sql, a: { upload: string }): Promise<void> {
+    // Only chunks no blob refers to: a committed upload belongs to its blob now.
+    await sql.run('DELETE FROM blob_chunks WHERE upload = ? AND NOT EXISTS (SELECT 1 FROM blobs WHERE blobs.upload = ?)', [a.upload, a.upload]);
+  },
+
+  /** Removes staged chunks that no blob refers to and that are older than `before` (crashes, dropped connections). */
+  async collectUploads(sql: Sql, a: { before: number }): Promise<number> {
+    return sql.run(
+      'DELETE FROM blob_chunks WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM blobs WHERE blobs.upload = blob_chunks.upload)',
+      [a.before],
+    );
+  },
+} as const;
+
+export type WriteOps = typeof WRITE_OPS;
+export type OpName = keyof WriteOps;
+export type OpArgs<K extends OpName> = Parameters<WriteOps[K]>[1];
+export type OpResult<K extends OpName> = Awaited<ReturnType<WriteOps[K]>>;
+/** One operation as it travels to the writer. */
+export type WriteOp = { [K in OpName]: { op: K; args: OpArgs<K> } }[OpName];

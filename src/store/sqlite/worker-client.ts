@@ -1,0 +1,59 @@
+/**
+ * Main-thread side of a SQLite worker thread (reader or writer): numbered requests,
+ * promises settled by the worker's answers. If the worker dies, pending requests fail
+ * with StoreUnavailableError and the next request starts a new worker.
+ */
+import { Worker } from 'node:worker_threads';
+import { StoreUnavailableError } from '../../errors.js';
+
+interface Pending {
+  resolve: (response: Record<string, unknown>) => void;
+  reject: (err: Error) => void;
+}
+
+export class WorkerClient {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  constructor(
+    private readonly script: URL,
+    private readonly file: string,
+    private readonly what: string,
+  ) {}
+
+  private spawn(): Worker {
+    const worker = new Worker(this.script, { workerData: { file: this.file } });
+    worker.on('message', (res: { id: number } & Record<string, unknown>) => {
+      const p = this.pending.get(res.id);
+      if (!p) return;
+      this.pending.delete(res.id);
+      p.resolve(res);
+    });
+    const fail = (why: string) => {
+      if (this.worker === worker) this.worker = null;
+      for (const p of this.pending.values()) p.reject(new StoreUnavailableError(`SQLite ${this.what} stopped: ${why}`));
+      this.pending.clear();
+    };
+    worker.on('error', (err) => fail(err.message));
+    worker.on('exit', (code) => fail(`exit code ${code}`));
+    return worker;
+  }
+
+  /** Sends `request` (plus a fresh id); `transfer` lists ArrayBuffers to move instead of copy. */
+  request(request: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<Record<string, unknown>> {
+    this.worker ??= this.spawn();
+    const id = this.nextId++;
+    const worker = this.worker;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ ...request, id }, transfer);
+    });
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
+  }
+}
