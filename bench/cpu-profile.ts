@@ -42,6 +42,8 @@ export interface TimeWindow {
 
 export interface ProfileSummary {
   file: string;
+  /** "main thread", or the worker's script name (e.g. "store/sqlite/writer-worker.js"). */
+  thread: string;
   /** Set when only samples inside this window were counted. */
   window?: TimeWindow;
   totalMs: number;
@@ -82,6 +84,12 @@ function top(map: Map<string, number>, busyMs: number, count: number): ProfileEn
     .map(([name, ms]) => ({ name, ms, percent: busyMs > 0 ? (100 * ms) / busyMs : 0 }));
 }
 
+// A worker's profile holds frames of its own script (…-worker.js); the main thread's does not.
+function threadOf(profile: CpuProfile): string {
+  const worker = profile.nodes.map((n) => shortUrl(n.callFrame.url)).find((url) => /^src\/.*-worker\.js$/.test(url));
+  return worker ? worker.replace(/^src\//, '') : 'main thread';
+}
+
 /** Self time per function and per file; "(idle)" is left out of the percentages. */
 export function summariseProfile(file: string, topCount = 20, window?: TimeWindow): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
@@ -115,13 +123,13 @@ export function summariseProfile(file: string, topCount = 20, window?: TimeWindo
     files.set(source, (files.get(source) ?? 0) + ms);
   }
   const busyMs = totalMs - idleMs;
-  return { file, window, totalMs, idleMs, busyMs, functions: top(functions, busyMs, topCount), files: top(files, busyMs, topCount) };
+  return { file, thread: threadOf(profile), window, totalMs, idleMs, busyMs, functions: top(functions, busyMs, topCount), files: top(files, busyMs, topCount) };
 }
 
 /** A plain-text rendering of one summary. */
 export function formatProfile(s: ProfileSummary, topCount = 20): string {
   const lines = [
-    `${basename(s.file)}: ${(s.totalMs / 1000).toFixed(1)} s sampled, ${(s.busyMs / 1000).toFixed(1)} s busy (${s.totalMs > 0 ? ((100 * s.busyMs) / s.totalMs).toFixed(0) : 0}%)`,
+    `${basename(s.file)} (${s.thread}): ${(s.totalMs / 1000).toFixed(1)} s sampled, ${(s.busyMs / 1000).toFixed(1)} s busy (${s.totalMs > 0 ? ((100 * s.busyMs) / s.totalMs).toFixed(0) : 0}%)`,
     '  self time by function (% of busy):',
     ...s.functions.slice(0, topCount).map((e) => `    ${e.percent.toFixed(1).padStart(5)}%  ${e.ms.toFixed(0).padStart(7)} ms  ${e.name}`),
     '  self time by file:',

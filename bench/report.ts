@@ -1,6 +1,8 @@
 // The benchmark's result shape, the tables printed at the end and the JSON file.
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ProfileSummary } from './cpu-profile.js';
 import type { ConcurrentResult, ProbeResult, Spread } from './large.js';
 
@@ -175,7 +177,7 @@ export function formatReport(report: BenchReport): string {
     if (!p.ok) lines.push(`  FAILED: ${p.error ?? 'unknown error'}`);
     if (p.row) lines.push(`  load: ${p.row.command ?? p.row.load}: ${fixed(p.row.perSecond, 1)} msg/s under the profiler`);
     for (const s of p.summaries ?? []) {
-      lines.push(`  ${s.file.split('/').pop()}: ${(s.busyMs / 1000).toFixed(1)} s busy of ${(s.totalMs / 1000).toFixed(1)} s`);
+      lines.push(`  ${s.thread} (${s.file.split('/').pop()}): ${(s.busyMs / 1000).toFixed(1)} s busy of ${(s.totalMs / 1000).toFixed(1)} s while the load ran`);
       for (const e of s.functions.slice(0, 15)) lines.push(`    ${e.percent.toFixed(1).padStart(5)}%  ${e.name}`);
       lines.push('    by file:');
       for (const e of s.files.slice(0, 8)) lines.push(`    ${e.percent.toFixed(1).padStart(5)}%  ${e.name}`);
@@ -192,4 +194,10 @@ export function formatReport(report: BenchReport): string {
 export async function writeReport(path: string, report: BenchReport): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+// Alone: `node dist/bench/report.js [bench/out/results.json]` prints a saved report again.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const file = process.argv[2] ?? 'bench/out/results.json';
+  console.log(formatReport(JSON.parse(readFileSync(file, 'utf8')) as BenchReport));
 }
