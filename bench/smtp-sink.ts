@@ -10,10 +10,11 @@ export interface Sink {
   stop(): Promise<void>;
 }
 
-/** Starts smtp-sink on 127.0.0.1:port (as `user` when run as root) and waits for the port. */
+/** Starts smtp-sink on 127.0.0.1:port (dropping to `user` when run as root) and waits for the port. */
 export async function startSink(port: number, lmtp: boolean, user: SystemUser): Promise<Sink> {
-  // -m: allow more simultaneous sessions than any load here uses.
-  const args = [...(lmtp ? ['-L'] : []), '-m', '1000', '-u', user.name, `127.0.0.1:${port}`, '1024'];
+  // -m: allow more simultaneous sessions than any load here uses; -u is required (and allowed) only as root.
+  const asUser = process.getuid?.() === 0 ? ['-u', user.name] : [];
+  const args = [...(lmtp ? ['-L'] : []), '-m', '1000', ...asUser, `127.0.0.1:${port}`, '1024'];
   const child: ChildProcess = spawn(SMTP_SINK, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   let exited = false;
