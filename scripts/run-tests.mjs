@@ -1,10 +1,23 @@
 #!/usr/bin/env node
-// Runs every compiled test file (dist/test/**/*.test.js) with Node's test runner, one
-// file at a time: protocol tests start servers and the crash test stops PostgreSQL.
-// Optional arguments filter files by substring: `node scripts/run-tests.mjs smtp/`.
-import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+// The whole test command (`npm test`), so a fresh Debian 12 machine passes it right after
+// `npm install`:
+//  1. removes dist/ and compiles (`tsc -p .`), so a deleted test never runs from a stale file;
+//  2. checks the Debian packages the tests drive (swaks with Net::SSLeay for STARTTLS,
+//     postfix for smtp-source, openssl, python3, the PostgreSQL server binaries); as root
+//     it installs the missing ones, otherwise it names them with the apt-get command and
+//     exits non-zero;
+//  3. starts one throwaway PostgreSQL cluster for the run (test/helpers/pg-cluster.ts) and
+//     passes its URL in TERN_TEST_PG_URL, unless TERN_TEST_PG_URL already points at a
+//     server; the cluster is removed at the end, also on failure or Ctrl-C;
+//  4. runs every compiled test file (dist/test/**/*.test.js) with Node's test runner, one
+//     file at a time. Arguments filter files by substring: `node scripts/run-tests.mjs smtp/`.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+process.chdir(root);
 
 function find(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -13,11 +26,103 @@ function find(dir) {
   });
 }
 
+/** What the tests run, and the Debian package that provides it. */
+const REQUIRED = [
+  { pkg: 'swaks', present: () => existsSync('/usr/bin/swaks') },
+  // swaks only recommends it, but needs it for -tls (STARTTLS).
+  { pkg: 'libnet-ssleay-perl', present: () => spawnSync('perl', ['-MNet::SSLeay', '-e', '1'], { stdio: 'ignore' }).status === 0 },
+  { pkg: 'postfix', present: () => existsSync('/usr/sbin/smtp-source') },
+  { pkg: 'openssl', present: () => existsSync('/usr/bin/openssl') },
+  { pkg: 'python3', present: () => existsSync('/usr/bin/python3') },
+  {
+    pkg: 'postgresql',
+    present: () =>
+      existsSync('/usr/lib/postgresql') &&
+      readdirSync('/usr/lib/postgresql').some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`) && existsSync(`/usr/lib/postgresql/${v}/bin/pg_ctl`)),
+  },
+];
+
+function sh(file, args, input) {
+  console.log(`run-tests: ${file} ${args.join(' ')}`);
+  const r = spawnSync(file, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'inherit', 'inherit'], input, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (r.status !== 0) {
+    console.error(`run-tests: ${file} failed (${r.error?.message ?? r.signal ?? `exit ${r.status}`})`);
+    process.exit(1);
+  }
+}
+
+function ensurePackages() {
+  const missing = REQUIRED.filter((r) => !r.present()).map((r) => r.pkg);
+  if (missing.length === 0) return;
+  const command = `apt-get install -y --no-install-recommends ${missing.join(' ')}`;
+  if (process.getuid?.() !== 0) {
+    console.error(`run-tests: the tests need these Debian packages, which are missing: ${missing.join(' ')}`);
+    console.error(`install them as root, then run the tests again:`);
+    if (missing.includes('postfix')) console.error(`  echo "postfix postfix/main_mailer_type select No configuration" | sudo debconf-set-selections`);
+    console.error(`  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive ${command}`);
+    process.exit(1);
+  }
+  console.log(`run-tests: installing missing Debian packages: ${missing.join(' ')}`);
+  // Postfix is only here for its smtp-source client: no mail system configuration, no daemon.
+  if (missing.includes('postfix')) sh('debconf-set-selections', [], 'postfix postfix/main_mailer_type select No configuration\n');
+  sh('apt-get', ['update', '-q']);
+  sh('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing]);
+  const still = REQUIRED.filter((r) => !r.present()).map((r) => r.pkg);
+  if (still.length > 0) {
+    console.error(`run-tests: still missing after apt-get install: ${still.join(' ')}`);
+    process.exit(1);
+  }
+}
+
+// 1. A clean build.
+rmSync('dist', { recursive: true, force: true });
+const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', '.'], { stdio: 'inherit' });
+if (tsc.status !== 0) {
+  console.error('run-tests: tsc failed');
+  process.exit(1);
+}
+
+// 2. Debian packages.
+ensurePackages();
+
 const filters = process.argv.slice(2);
 const files = find('dist/test').filter((f) => filters.length === 0 || filters.some((s) => f.includes(s))).sort();
 if (files.length === 0) {
-  console.error('no test files matched');
+  console.error('run-tests: no test files matched');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=300000', ...files], { stdio: 'inherit' });
-process.exit(result.status ?? 1);
+
+// Ctrl-C (or a kill) stops the tests and still removes the cluster.
+let child;
+let interrupted;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    interrupted = signal;
+    if (child) child.kill(signal);
+    else process.exit(1); // the 'exit' handler below removes the cluster
+  });
+}
+
+// 3. One throwaway PostgreSQL cluster for the run.
+let cluster;
+process.once('exit', () => cluster?.destroySync());
+if (!process.env.TERN_TEST_PG_URL) {
+  const { startPgCluster } = await import(pathToFileURL(join(root, 'dist/test/helpers/pg-cluster.js')).href);
+  try {
+    cluster = await startPgCluster();
+  } catch (err) {
+    console.error(`run-tests: could not start a throwaway PostgreSQL cluster: ${err.message}`);
+    process.exit(1);
+  }
+  console.log(`run-tests: throwaway PostgreSQL cluster at ${cluster.url} (${cluster.dataDir})`);
+}
+
+// 4. The tests, one file at a time.
+child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=300000', ...files], {
+  stdio: 'inherit',
+  env: { ...process.env, ...(cluster ? { TERN_TEST_PG_URL: cluster.url } : {}) },
+});
+const [code, signal] = await new Promise((res) => child.on('exit', (c, s) => res([c, s])));
+await cluster?.destroy();
+if (interrupted) console.error(`run-tests: interrupted (${interrupted})`);
+process.exit(interrupted || signal ? 1 : (code ?? 1));

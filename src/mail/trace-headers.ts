@@ -37,6 +37,7 @@ export function traceHeaders(t: TraceInfo): Buffer {
   const received =
     `Received: from ${asciiOnly(t.helo)} ([${t.remoteAddress}])\r\n` +
     `\tby ${t.localHostname} (Tern) with ${t.protocol} id ${t.ternId}\r\n` +
-    `\tfor <${unsafe(t.recipient)}>; ${rfc5322Date(t.date)}\r\n`;
+    `\tfor <${unsafe(t.recipient)}>;\r\n` +
+    `\t${rfc5322Date(t.date)}\r\n`;
   return Buffer.from(`Return-Path: <${unsafe(t.envelopeFrom)}>\r\nDelivered-To: ${unsafe(t.recipient)}\r\n${received}`, 'utf8');
 }

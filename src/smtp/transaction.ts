@@ -62,7 +62,7 @@ export function deliveryRecipients(opts: {
   const out: DeliveryRecipient[] = [];
   const seen = new Set<number>();
   const date = new Date();
-  for (const r of opts.tx.recipients) {
+  for (const [group, r] of opts.tx.recipients.entries()) {
     for (const accountId of r.accountIds) {
       if (seen.has(accountId)) continue;
       seen.add(accountId);
@@ -76,7 +76,7 @@ export function deliveryRecipients(opts: {
         recipient: r.address,
         date,
       });
-      out.push({ accountId, prefix });
+      out.push({ accountId, prefix, group });
     }
   }
   return out;

@@ -76,6 +76,8 @@ export interface DeliveryRecipient {
   mailbox?: string;
   /** Flags and keywords to set (APPEND); none for mail delivery. */
   flags?: string[];
+  /** Which envelope recipient (RCPT address) led here; an alias gives several accounts one group. */
+  group?: number;
 }
 
 /** A message ready to commit: one shared body, one mailbox entry per recipient. */
@@ -86,7 +88,11 @@ export interface NewDelivery {
   envelopeFrom: string;
   recipients: DeliveryRecipient[];
   internalDate: Date;
-  /** True (SMTP): a recipient over quota refuses the whole message. False (LMTP): each recipient on its own. */
+  /**
+   * True (SMTP, one reply for all): when every account of some group (RCPT address) is over
+   * quota, the whole delivery is refused; alias members with room still count. False
+   * (LMTP, a reply per recipient): each account on its own.
+   */
   atomic: boolean;
 }
 

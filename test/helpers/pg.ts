@@ -1,13 +1,28 @@
 /**
- * PostgreSQL for tests: a fresh, uniquely named database per run on the server at
- * TERN_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/test), dropped afterwards.
- * An unreachable server fails the tests with a clear message, unless TERN_TEST_SKIP_PG=1
- * (then `pgSkipReason()` tells callers to skip).
+ * PostgreSQL for tests: a fresh, uniquely named database per caller, dropped afterwards,
+ * on the server at TERN_TEST_PG_URL. scripts/run-tests.mjs sets it to the throwaway
+ * cluster it starts for the run; a user can point it at an external server. When a test
+ * file runs on its own without it, this process starts its own throwaway cluster
+ * (pg-cluster.ts) on first use and removes it at exit. An unreachable server fails the
+ * tests with a clear message, unless TERN_TEST_SKIP_PG=1 (then `pgSkipReason()` tells
+ * callers to skip).
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { startPgCluster } from './pg-cluster.js';
 
-export const PG_TEST_URL = process.env.TERN_TEST_PG_URL || 'postgres://postgres@127.0.0.1:5432/test';
+let serverUrl: Promise<string> | undefined;
+
+/** The admin URL of the test server: TERN_TEST_PG_URL, or a cluster of our own started on first use. */
+function pgTestUrl(): Promise<string> {
+  serverUrl ??= process.env.TERN_TEST_PG_URL
+    ? Promise.resolve(process.env.TERN_TEST_PG_URL)
+    : startPgCluster().then((cluster) => {
+        process.once('exit', () => cluster.destroySync());
+        return cluster.url;
+      });
+  return serverUrl;
+}
 
 export interface TestDatabase {
   url: string;
@@ -28,7 +43,8 @@ function redact(url: string): string {
 
 /** Connects to the admin URL; falls back to the `postgres` database when the named one does not exist. */
 async function adminClient(): Promise<pg.Client> {
-  for (const url of [PG_TEST_URL, withDatabase(PG_TEST_URL, 'postgres')]) {
+  const adminUrl = await pgTestUrl();
+  for (const url of [adminUrl, withDatabase(adminUrl, 'postgres')]) {
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
     client.on('error', () => undefined);
     try {
@@ -39,12 +55,12 @@ async function adminClient(): Promise<pg.Client> {
       if ((err as { code?: unknown }).code === '3D000') continue;
       const reason = err instanceof Error ? err.message || String((err as { code?: unknown }).code) : String(err);
       throw new Error(
-        `PostgreSQL is not reachable at ${redact(PG_TEST_URL)} (${reason}); start it, point TERN_TEST_PG_URL at a server, or set TERN_TEST_SKIP_PG=1 to skip PostgreSQL tests`,
+        `PostgreSQL is not reachable at ${redact(adminUrl)} (${reason}); start it, point TERN_TEST_PG_URL at a server, or set TERN_TEST_SKIP_PG=1 to skip PostgreSQL tests`,
         { cause: err },
       );
     }
   }
-  throw new Error(`neither the database in ${redact(PG_TEST_URL)} nor "postgres" exists on that server`);
+  throw new Error(`neither the database in ${redact(adminUrl)} nor "postgres" exists on that server`);
 }
 
 /** Creates `tern_test_<random>` and returns its URL and a function that drops it. */
@@ -57,7 +73,7 @@ export async function freshPgDatabase(): Promise<TestDatabase> {
     await admin.end();
   }
   return {
-    url: withDatabase(PG_TEST_URL, name),
+    url: withDatabase(await pgTestUrl(), name),
     async drop() {
       const c = await adminClient();
       try {
@@ -72,7 +88,8 @@ export async function freshPgDatabase(): Promise<TestDatabase> {
 
 /**
  * Why PostgreSQL tests should be skipped, or undefined to run them. Only with
- * TERN_TEST_SKIP_PG=1 and an unreachable server; otherwise tests run (and fail loudly).
+ * TERN_TEST_SKIP_PG=1 and a server that is unreachable (or a throwaway cluster that
+ * cannot be started); otherwise tests run, and fail loudly without PostgreSQL.
  */
 export async function pgSkipReason(): Promise<string | undefined> {
   if (process.env.TERN_TEST_SKIP_PG !== '1') return undefined;

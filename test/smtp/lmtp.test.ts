@@ -29,7 +29,7 @@ describe('LMTP', () => {
     const stored = await storedMessages(suite.site, 'alice@example.test');
     const last = stored[stored.length - 1]!;
     assert.equal(last.envelopeFrom, 'a@remote.test');
-    assert.match(last.blob, /^Return-Path: <a@remote\.test>\r\nReceived: from \S+ \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with LMTP id /);
+    assert.match(last.blob, /^Return-Path: <a@remote\.test>\r\nDelivered-To: alice@example\.test\r\nReceived: from \S+ \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with LMTP id /);
     assert.ok(last.size >= 2048, `message of ${last.size} bytes holds the 2048-byte body`);
   });
 

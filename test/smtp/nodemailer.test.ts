@@ -49,6 +49,7 @@ describe('SMTP with nodemailer', () => {
       m.blob,
       new RegExp(
         '^Return-Path: <sender@remote\\.test>\\r\\n' +
+          'Delivered-To: alice@example\\.test\\r\\n' +
           'Received: from client\\.test \\(\\[127\\.0\\.0\\.1\\]\\)\\r\\n' +
           `\\tby mx\\.example\\.test \\(Tern\\) with ESMTP id ${id}\\r\\n` +
           '\\tfor <alice@example\\.test>;\\r\\n' +
@@ -74,10 +75,13 @@ describe('SMTP with nodemailer', () => {
     const j = await findStored(suite.site, UTF8_USER, subject);
     assert.equal(a.hash, b.hash);
     assert.equal(a.hash, j.hash);
-    // With several recipients the Received header names none of them (one blob serves all).
-    assert.doesNotMatch(headerBlock(a.blob), /\tfor </);
+    // One shared body; each copy's trace prefix names its own recipient.
+    for (const [m, rcpt] of [[a, 'alice@example.test'], [b, 'bob@example.test'], [j, UTF8_USER]] as const) {
+      assert.ok(headerBlock(m.blob).includes(`Delivered-To: ${rcpt}\r\n`), `Delivered-To ${rcpt}`);
+      assert.ok(headerBlock(m.blob).includes(`\tfor <${rcpt}>;\r\n`), `Received … for <${rcpt}>`);
+    }
     // A non-ASCII recipient makes nodemailer use SMTPUTF8, so the protocol is UTF8SMTP (RFC 6531 3.7.3).
-    assert.match(a.blob, /^Return-Path: <sender@remote\.test>\r\nReceived: from client\.test .*\r\n\tby mx\.example\.test \(Tern\) with UTF8SMTP id \S+;\r\n/);
+    assert.match(a.blob, /^Return-Path: <sender@remote\.test>\r\nDelivered-To: \S+\r\nReceived: from client\.test .*\r\n\tby mx\.example\.test \(Tern\) with UTF8SMTP id \S+\r\n/);
   });
 
   it('accepts an 8-bit UTF-8 body with BODY=8BITMIME and stores it byte for byte', async () => {
@@ -113,7 +117,7 @@ describe('SMTP with nodemailer', () => {
     assert.ok(transcript.some((l) => /^MAIL FROM:<müller@remote\.test> SMTPUTF8/.test(l)), transcript.join('\n'));
     const m = await findStored(suite.site, UTF8_USER, subject);
     assert.equal(m.envelopeFrom, 'müller@remote.test');
-    assert.match(m.blob, /^Return-Path: <müller@remote\.test>\r\nReceived: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with UTF8SMTP id \S+\r\n\tfor <jürgen@example\.test>;/);
+    assert.match(m.blob, /^Return-Path: <müller@remote\.test>\r\nDelivered-To: jürgen@example\.test\r\nReceived: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with UTF8SMTP id \S+\r\n\tfor <jürgen@example\.test>;/);
   });
 
   it('rejects an unknown UTF-8 address with 550 and keeps serving', async () => {

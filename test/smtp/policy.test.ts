@@ -1,6 +1,6 @@
 /**
  * Recipient policy decided by delivery/recipient-resolver.ts and the session: the
- * postmaster, quotas (452 4.2.2), quoted local parts, accounts deleted mid-transaction,
+ * postmaster, quotas (452 4.2.2 at RCPT, 552 5.2.2 at commit), quoted local parts, accounts deleted mid-transaction,
  * address literals, and the sender's local part kept as written.
  */
 import assert from 'node:assert/strict';
@@ -61,18 +61,20 @@ describe('recipient policy', () => {
     c.close();
   });
 
-  it('enforces quotas with 452 4.2.2 and still delivers an alias to members with room', async () => {
+  it('enforces quotas: 552 5.2.2 at commit, 452 4.2.2 at RCPT with SIZE=, and still delivers an alias to members with room', async () => {
     const body = `Subject: fill\r\n\r\n${'x'.repeat(4000)}`;
     const first = await send(['full@example.test'], body);
     assert.match(first.at(-1)!, /^250/, 'the first message fits');
     const second = await send(['full@example.test'], body);
-    assert.match(second.at(-1)!, /^250/, 'the quota is checked before a message, so the second still fits');
-    const third = await send(['full@example.test'], body);
-    assert.match(third[1]!, /^452 4\.2\.2 <full@example\.test> Mailbox full/);
+    assert.match(second.at(-1)!, /^552 5\.2\.2 <full@example\.test> Mailbox full/, 'checked again at commit against the counter');
+    const c1 = await openSession(suite.tern.smtpPort);
+    await c1.command('MAIL FROM:<s@remote.test> SIZE=4000');
+    assert.match((await c1.command('RCPT TO:<full@example.test>')).text, /^452 4\.2\.2 <full@example\.test> Mailbox full/);
+    c1.close();
     const bobBefore = (await storedMessages(suite.site, 'bob@example.test')).length;
     const viaAlias = await send(['pair@example.test'], body);
     assert.match(viaAlias.at(-1)!, /^250/);
-    assert.equal((await storedMessages(suite.site, 'full@example.test')).length, 2);
+    assert.equal((await storedMessages(suite.site, 'full@example.test')).length, 1);
     assert.equal((await storedMessages(suite.site, 'bob@example.test')).length, bobBefore + 1);
     const c = await openSession(suite.tern.smtpPort);
     await c.command('MAIL FROM:<s@remote.test> SIZE=100000');
@@ -95,7 +97,7 @@ describe('recipient policy', () => {
       assert.match((await c.command('RCPT TO:<gone2@example.test>')).text, /^250/);
       await cli(['user', 'del', 'gone2@example.test', ...suite.site.args]);
       await c.command('DATA');
-      assert.equal((await c.command('x\r\n.')).text, '550 5.1.1 Recipient mailbox no longer exists');
+      assert.equal((await c.command('x\r\n.')).text, '550 5.1.1 <gone2@example.test> Recipient mailbox no longer exists');
     } finally {
       c.close();
     }

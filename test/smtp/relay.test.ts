@@ -113,7 +113,7 @@ describe('SMTP relay policy', () => {
     const [m] = (await storedMessages(suite.site, 'alice@example.test')).filter((x) => x.blob.includes(subject));
     assert.ok(m, 'bounce stored');
     assert.equal(m.envelopeFrom, '');
-    assert.match(m.blob, /^Return-Path: <>\r\nReceived: /);
+    assert.match(m.blob, /^Return-Path: <>\r\nDelivered-To: \S+\r\nReceived: /);
   });
 
   it('refuses a relay attempt from a real client and still delivers locally', async () => {

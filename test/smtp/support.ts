@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { format } from 'node:util';
 import nodemailer from 'nodemailer';
 import { openStore } from '../../src/store/open.js';
-import type { StoredMessage } from '../../src/store/store.js';
+import { collect, type StoredMessage } from '../../src/store/store.js';
 import type { Site } from '../helpers/tern.js';
 
 export interface MailerOptions {
@@ -64,21 +64,25 @@ export async function sendSimple(
 }
 
 export interface StoredWithBlob extends StoredMessage {
-  /** The stored blob decoded as UTF-8 (for matching). */
+  /** The stored message (trace prefix and body) decoded as UTF-8 (for matching). */
   blob: string;
-  /** The stored blob byte for byte. */
+  /** The stored message byte for byte. */
   raw: Buffer;
 }
 
-/** Every message in `address`'s mailbox, with its stored blob as UTF-8 text. */
+/** The --db of a site, if it has one (PostgreSQL sites). */
+const dbOf = (site: Site): string | undefined => {
+  const at = site.args.indexOf('--db');
+  return at >= 0 ? site.args[at + 1] : undefined;
+};
+
+/** Every message in `address`'s mailbox, with the whole stored message. */
 export async function storedMessages(site: Site, address: string, mailbox = 'INBOX'): Promise<StoredWithBlob[]> {
-  const store = await openStore({ dataDir: site.dataDir });
+  const store = await openStore({ dataDir: site.dataDir, dbUrl: dbOf(site) });
   try {
-    const messages = await store.listMessages(address, mailbox);
     const out: StoredWithBlob[] = [];
-    for (const m of messages) {
-      const blob = await store.readBlob(m.hash);
-      const raw = blob ?? Buffer.alloc(0);
+    for (const m of await store.mailboxes.messagesOf(address, mailbox)) {
+      const raw = await collect(store.mailboxes.read(m.id));
       out.push({ ...m, blob: raw.toString('utf8'), raw });
     }
     return out;

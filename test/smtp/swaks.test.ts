@@ -43,7 +43,7 @@ describe('SMTP with swaks', () => {
     assert.match(r.stdout, /<- {2}221 2\.0\.0 Bye/);
     const [m] = await withSubject(subject);
     assert.ok(m, 'message stored');
-    assert.match(m.blob, /^Return-Path: <sender@remote\.test>\r\nReceived: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with ESMTP id /);
+    assert.match(m.blob, /^Return-Path: <sender@remote\.test>\r\nDelivered-To: \S+\r\nReceived: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with ESMTP id /);
     assert.match(m.blob, /\r\n\r\nplain body\r\n/);
   });
 

@@ -53,10 +53,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function pgSql(db: pg.Pool | pg.PoolClient): Sql {
   return {
     dialect: 'postgres',
-    async all(text, params = [], options) {
-      // `binary` is a node-postgres query option its type definitions do not declare.
-      const query = { text: numberPlaceholders(text), values: params, binary: options?.binary } as pg.QueryConfig;
-      return (await db.query<Row>(query)).rows;
+    // Text results even when `binary` is asked for: node-postgres decodes every DataRow field as UTF-8 (pg-protocol)
+    // and has no binary bytea parser (pg-types), so binary bytea comes back as a string with bytes >= 0x80 corrupted.
+    async all(text, params = []) {
+      return (await db.query<Row>(numberPlaceholders(text), params)).rows;
     },
     async run(text, params = []) {
       return (await db.query(numberPlaceholders(text), params)).rowCount ?? 0;

@@ -163,6 +163,14 @@ export class RefusedDelivery extends Error {
   }
 }
 
+/** True when some recipient group has no account with room and at least one over quota. */
+function someGroupRefused(d: NewDelivery, outcomes: DeliveryOutcome[], withRoom: Set<number>): boolean {
+  const full = new Set(outcomes.flatMap((o) => (o.status === 'over-quota' ? [o.accountId] : [])));
+  const groups = new Map<number, number[]>();
+  d.recipients.forEach((r, i) => groups.set(r.group ?? i, [...(groups.get(r.group ?? i) ?? []), r.accountId]));
+  return [...groups.values()].some((ids) => !ids.some((id) => withRoom.has(id)) && ids.some((id) => full.has(id)));
+}
+
 async function deliver(sql: Sql, d: NewDelivery): Promise<DeliveryOutcome[]> {
   if (d.recipients.length === 0) throw new UserError('a delivery needs at least one recipient');
   const now = Date.now();
@@ -191,7 +199,7 @@ async function deliver(sql: Sql, d: NewDelivery): Promise<DeliveryOutcome[]> {
     }
     stored.push({ index, mailbox, prefix: rcpt.prefix, flags: rcpt.flags ?? [] });
   }
-  if (d.atomic && outcomes.some((o) => o.status === 'over-quota')) {
+  if (d.atomic && someGroupRefused(d, outcomes, new Set(stored.map((s) => Number(s.mailbox.account_id))))) {
     throw new RefusedDelivery(outcomes.map((o) => (o.status === 'over-quota' ? o : { status: 'gone', accountId: o.accountId })));
   }
   if (stored.length === 0) return outcomes;
