@@ -1,5 +1,5 @@
 // Summarises V8 .cpuprofile files (from `node --cpu-prof`): where the time went, by
-// function (self time) and by source file, optionally only within a time window (the
+// function (self time, with the nearest Tern functions up the stack) and by source file, optionally only within a time window (the
 // profile's timestamps are CLOCK_MONOTONIC microseconds, like process.hrtime, so the
 // bench can leave out the server's start-up). Used by the bench's profile run, and alone:
 //   node dist/bench/cpu-profile.js FILE.cpuprofile... [--top 20]
@@ -32,6 +32,8 @@ export interface ProfileEntry {
   ms: number;
   /** Share of the busy (non-idle) time. */
   percent: number;
+  /** Functions only: the nearest Tern functions (src/…) up the stack, by share of this entry's time. */
+  callers?: Array<{ name: string; percent: number }>;
 }
 
 /** Monotonic microseconds (process.hrtime.bigint() / 1000n), both ends included. */
@@ -77,11 +79,37 @@ function fileName(frame: CallFrame): string {
   return where;
 }
 
-function top(map: Map<string, number>, busyMs: number, count: number): ProfileEntry[] {
+function top(map: Map<string, number>, busyMs: number, count: number, callers?: Map<string, Map<string, number>>): ProfileEntry[] {
   return [...map.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, count)
-    .map(([name, ms]) => ({ name, ms, percent: busyMs > 0 ? (100 * ms) / busyMs : 0 }));
+    .map(([name, ms]) => {
+      const entry: ProfileEntry = { name, ms, percent: busyMs > 0 ? (100 * ms) / busyMs : 0 };
+      const from = callers?.get(name);
+      if (from) {
+        entry.callers = [...from.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3)
+          .map(([caller, callerMs]) => ({ name: caller, percent: ms > 0 ? (100 * callerMs) / ms : 0 }));
+      }
+      return entry;
+    });
+}
+
+/** For each node id, the nearest ancestor frame in Tern's own code (src/…), or "(none)". */
+function ternCallers(profile: CpuProfile): (id: number) => string {
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const memo = new Map<number, string>();
+  const find = (id: number): string => {
+    const cached = memo.get(id);
+    if (cached !== undefined) return cached;
+    const up = parent.get(id);
+    const frame = up === undefined ? undefined : byId.get(up)?.callFrame;
+    const found = up === undefined || !frame ? '(none)' : shortUrl(frame.url).startsWith('src/') ? frameName(frame) : find(up);
+    memo.set(id, found);
+    return found;
+  };
+  return find;
 }
 
 // A worker's profile holds frames of its own script (…-worker.js); the main thread's does not.
@@ -106,6 +134,8 @@ export function summariseProfile(file: string, topCount = 20, window?: TimeWindo
     selfMs.set(samples[i]!, (selfMs.get(samples[i]!) ?? 0) + next / 1000);
   }
   const functions = new Map<string, number>();
+  const callers = new Map<string, Map<string, number>>();
+  const callerOf = ternCallers(profile);
   const files = new Map<string, number>();
   let idleMs = 0;
   let totalMs = 0;
@@ -119,11 +149,15 @@ export function summariseProfile(file: string, topCount = 20, window?: TimeWindo
     }
     const fn = frameName(frame);
     functions.set(fn, (functions.get(fn) ?? 0) + ms);
+    const from = callers.get(fn) ?? new Map<string, number>();
+    const caller = callerOf(id);
+    from.set(caller, (from.get(caller) ?? 0) + ms);
+    callers.set(fn, from);
     const source = fileName(frame);
     files.set(source, (files.get(source) ?? 0) + ms);
   }
   const busyMs = totalMs - idleMs;
-  return { file, thread: threadOf(profile), window, totalMs, idleMs, busyMs, functions: top(functions, busyMs, topCount), files: top(files, busyMs, topCount) };
+  return { file, thread: threadOf(profile), window, totalMs, idleMs, busyMs, functions: top(functions, busyMs, topCount, callers), files: top(files, busyMs, topCount) };
 }
 
 /** A plain-text rendering of one summary. */
@@ -131,7 +165,10 @@ export function formatProfile(s: ProfileSummary, topCount = 20): string {
   const lines = [
     `${basename(s.file)} (${s.thread}): ${(s.totalMs / 1000).toFixed(1)} s sampled, ${(s.busyMs / 1000).toFixed(1)} s busy (${s.totalMs > 0 ? ((100 * s.busyMs) / s.totalMs).toFixed(0) : 0}%)`,
     '  self time by function (% of busy):',
-    ...s.functions.slice(0, topCount).map((e) => `    ${e.percent.toFixed(1).padStart(5)}%  ${e.ms.toFixed(0).padStart(7)} ms  ${e.name}`),
+    ...s.functions.slice(0, topCount).flatMap((e) => [
+      `    ${e.percent.toFixed(1).padStart(5)}%  ${e.ms.toFixed(0).padStart(7)} ms  ${e.name}`,
+      ...(e.callers ?? []).filter((c) => c.percent >= 10).map((c) => `                      ${c.percent.toFixed(0).padStart(3)}% under ${c.name}`),
+    ]),
     '  self time by file:',
     ...s.files.slice(0, Math.min(topCount, 12)).map((e) => `    ${e.percent.toFixed(1).padStart(5)}%  ${e.ms.toFixed(0).padStart(7)} ms  ${e.name}`),
   ];

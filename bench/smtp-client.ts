@@ -2,7 +2,6 @@
 // body streamed from one reused 64 KiB buffer (so the client holds almost nothing), with
 // timings for the greeting and for the reply to the end of DATA.
 import net from 'node:net';
-import { once } from 'node:events';
 
 export interface SendSpec {
   port: number;
@@ -88,9 +87,18 @@ class ReplyReader {
   }
 }
 
-async function write(socket: net.Socket, data: Buffer | string): Promise<void> {
-  if (socket.destroyed) return;
-  if (!socket.write(data)) await Promise.race([once(socket, 'drain'), once(socket, 'close')]);
+/** Writes and, when the socket's buffer is full, waits for it to drain (or close), leaving no listeners behind. */
+function write(socket: net.Socket, data: Buffer | string): Promise<void> {
+  if (socket.destroyed || socket.write(data)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
 }
 
 /** Sends one message of spec.size body bytes over a new connection; never throws. */
