@@ -179,7 +179,7 @@ export function formatReport(report: BenchReport): string {
     for (const s of p.summaries ?? []) {
       lines.push(`  ${s.thread} (${s.file.split('/').pop()}): ${(s.busyMs / 1000).toFixed(1)} s busy of ${(s.totalMs / 1000).toFixed(1)} s while the load ran`);
       for (const e of s.functions.slice(0, 15)) {
-        const under = (e.callers ?? []).filter((c) => c.percent >= 10).map((c) => `${c.percent.toFixed(0)}% ${c.name.split(' ')[0]}`).join(', ');
+        const under = (e.callers ?? []).filter((c) => c.percent >= 10).map((c) => `${c.percent.toFixed(0)}% ${c.name.replace(' src/', ' ')}`).join(', ');
         lines.push(`    ${e.percent.toFixed(1).padStart(5)}%  ${e.name}${under ? `  [under ${under}]` : ''}`);
       }
       lines.push('    by file:');
