@@ -3,6 +3,7 @@
 // PostgreSQL cluster; then the rate with a full store, memory and latency with large
 // messages, and a CPU profile at 1 MB. Prints tables and writes bench/out/results.json.
 // Figures only; nothing is asserted. Settings: bench/config.ts and bench/README.md.
+import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -95,7 +96,8 @@ async function main(): Promise<void> {
 
   environment.ternServeFlags = '--log-level info (log to a file), unused listeners off; large-message runs add --max-message-size 30M --max-connections-per-ip 1000';
   environment.loadAverageAtEnd = os.loadavg().map((load) => load.toFixed(2)).join(' ');
-  report.filesystems = { 'Tern data dirs (SQLite)': describeFilesystem(root), ...Object.fromEntries(Object.entries(referenceDirs(root)).map(([k, v]) => [k, describeFilesystem(v)])) };
+  const references = Object.entries(referenceDirs(root)).filter(([, dir]) => existsSync(dir));
+  report.filesystems = { 'Tern data dirs (SQLite)': describeFilesystem(root), ...Object.fromEntries(references.map(([k, v]) => [k, describeFilesystem(v)])) };
   if (postgres) report.filesystems['PostgreSQL cluster'] = describeFilesystem(postgres.cluster.dataDir);
   report.finishedAt = new Date().toISOString();
   await cleanUp();
