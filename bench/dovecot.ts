@@ -75,5 +75,6 @@ export async function createDovecot(o: DovecotOptions): Promise<ReferenceServer>
       throw new Error(`${error instanceof Error ? error.message : String(error)} ${detail}`.trim());
     }
   };
-  return { name: 'Dovecot', maildirNew: join(home, 'Maildir', 'new'), start, stop };
+  const maildirNew = join(home, 'Maildir', 'new');
+  return { name: 'Dovecot', maildirNew, logFile: join(base, 'dovecot.log'), deliveryLogText: 'saved mail to', start, stop };
 }

@@ -116,5 +116,6 @@ export async function createPostfix(o: PostfixOptions): Promise<ReferenceServer>
       throw new Error(`${error instanceof Error ? error.message : String(error)} ${detail}`.trim());
     }
   };
-  return { name: 'Postfix', maildirNew: join(dirs.mail, mailbox, 'new'), start, stop };
+  const maildirNew = join(dirs.mail, mailbox, 'new');
+  return { name: 'Postfix', maildirNew, logFile: join(base, 'maillog'), deliveryLogText: 'status=sent', start, stop };
 }

@@ -1,5 +1,5 @@
 // Samples a process's resident memory from /proc/<pid>/status (VmRSS now, VmHWM peak).
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 export interface MemorySample {
   rssKiB: number;
@@ -45,5 +45,15 @@ export class RssSampler {
     this.sample();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+  }
+}
+
+/** Resets the kernel's high-water mark (VmHWM) to the current RSS, so the next peak is this phase's own. */
+export function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
   }
 }

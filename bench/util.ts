@@ -137,17 +137,30 @@ export async function countFiles(dir: string): Promise<number> {
 }
 
 /** Waits until countFiles(dir) reaches expected or timeoutMs passes; returns the last count and when. */
-export async function waitForFiles(dir: string, expected: number, timeoutMs: number): Promise<{ count: number; seconds: number }> {
+export async function waitForFiles(dir: string, expected: number, timeoutMs: number, pollMs = 50): Promise<{ count: number; seconds: number }> {
   const started = Date.now();
   let count = await countFiles(dir);
   while (count < expected && Date.now() - started < timeoutMs) {
-    await sleep(200);
+    await sleep(pollMs);
     count = await countFiles(dir);
   }
   return { count, seconds: (Date.now() - started) / 1000 };
 }
 
-const REQUIRED_BINARIES = ['/usr/sbin/smtp-source', '/usr/sbin/postfix', '/usr/sbin/dovecot', '/usr/lib/dovecot/lmtp'];
+/** Occurrences of needle in a file, i.e. log lines that carry it (0 when the file is missing). */
+export function countOccurrences(file: string, needle: string): number {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return 0;
+  }
+  let count = 0;
+  for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + needle.length)) count += 1;
+  return count;
+}
+
+const REQUIRED_BINARIES = ['/usr/sbin/smtp-source', '/usr/sbin/smtp-sink', '/usr/sbin/postfix', '/usr/sbin/dovecot', '/usr/lib/dovecot/lmtp'];
 
 /** Installs postfix and dovecot (Debian packages) when their binaries are missing. */
 export async function ensureMailPackages(log: (line: string) => void): Promise<void> {
@@ -168,6 +181,9 @@ export interface ReferenceServer {
   name: string;
   /** The Maildir new/ directory that delivered messages land in. */
   maildirNew: string;
+  /** The server's log file, and the text of the one line it logs per delivered message. */
+  logFile: string;
+  deliveryLogText: string;
   start(): Promise<void>;
   /** Safe to call whether or not start() ran or succeeded. */
   stop(): Promise<void>;
