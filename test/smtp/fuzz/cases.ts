@@ -11,7 +11,12 @@ import { Prng } from './prng.js';
 import { showExpect, type ConversationContext, type Expect, type Limits, type Segment } from './segments.js';
 import { showBytes } from './show-bytes.js';
 
-export type Step = { kind: 'write'; bytes: Buffer } | { kind: 'sync' } | { kind: 'pause'; ms: number };
+export type Step =
+  | { kind: 'write'; bytes: Buffer }
+  | { kind: 'sync' }
+  | { kind: 'pause'; ms: number }
+  /** Stop reading replies for `ms` (the writes that follow go on). */
+  | { kind: 'stall'; ms: number };
 
 export interface FuzzCase {
   runSeed: string;
@@ -50,14 +55,19 @@ function splitWrites(r: Prng, bytes: Buffer, maxPieces: number): Step[] {
 function planSteps(r: Prng, c: Pick<FuzzCase, 'sending' | 'segments'>): Step[] {
   const steps: Step[] = [];
   if (c.sending === 'one at a time') {
-    for (const s of c.segments) steps.push(...splitWrites(r, s.bytes, r.chance(0.1) ? 3 : 1), { kind: 'sync' });
+    for (const s of c.segments) {
+      if (s.stallReading) steps.push({ kind: 'stall', ms: s.stallReading });
+      steps.push(...splitWrites(r, s.bytes, r.chance(0.1) ? 3 : 1), { kind: 'sync' });
+    }
     return steps;
   }
   // Pipelined: groups up to each point where a client must wait (RFC 2920 3.1).
-  let group: Buffer[] = [];
+  let group: Segment[] = [];
   const flushGroup = () => {
     if (group.length === 0) return;
-    const bytes = Buffer.concat(group);
+    const bytes = Buffer.concat(group.map((s) => s.bytes));
+    const stall = Math.max(0, ...group.map((s) => s.stallReading ?? 0));
+    if (stall) steps.push({ kind: 'stall', ms: stall });
     group = [];
     if (c.sending === 'byte by byte' && bytes.length <= 400) {
       for (let i = 0; i < bytes.length; i++) steps.push({ kind: 'write', bytes: bytes.subarray(i, i + 1) });
@@ -67,7 +77,7 @@ function planSteps(r: Prng, c: Pick<FuzzCase, 'sending' | 'segments'>): Step[] {
     steps.push({ kind: 'sync' });
   };
   for (const s of c.segments) {
-    group.push(s.bytes);
+    group.push(s);
     if (s.syncAfter || r.chance(0.1)) flushGroup();
   }
   flushGroup();

@@ -88,6 +88,13 @@ export class FuzzConnection {
     });
   }
 
+  /** Reads nothing for `ms`: replies pile up in the socket buffers, and then the server's. */
+  stallReading(ms: number): void {
+    const socket = this.socket;
+    socket.pause();
+    setTimeout(() => socket.resume(), ms).unref();
+  }
+
   destroy(): void {
     this.socket.destroy();
   }

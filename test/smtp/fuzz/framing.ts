@@ -98,9 +98,13 @@ export class FramingModel {
     return true;
   }
 
-  /** Bytes sent that no unit has taken yet (e.g. pipelined after the command whose reply is due). */
-  get pendingBytes(): number {
-    return this.unframed.length;
+  /**
+   * A STARTTLS line among the bytes not yet answered, with more bytes after it: clear text
+   * the server's TLS layer must refuse (RFC 3207 4.2 forbids pipelining past STARTTLS).
+   */
+  startTlsWithPipelinedBytes(): boolean {
+    if (this.current?.verb === 'STARTTLS' && this.unframed.length > 0) return true;
+    return /(?:^|\n)starttls\r?\n[\s\S]/i.test(this.unframed.toString('latin1'));
   }
 
   /** The client finished the TLS handshake after a 220 to STARTTLS. */

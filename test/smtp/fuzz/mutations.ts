@@ -94,8 +94,11 @@ const hugeLine: Mutation = (r, segs, ctx) => {
     ],
     [1, () => Buffer.from(r.text(Math.min(length, 5000), 'abc<>@"\\ :.'), 'latin1')],
   ])();
+  // A closed path makes the server parse (and perhaps quote) the huge address.
+  const close = prefix.endsWith('<') && r.chance(0.6) ? r.pick(['>', '@example.test>', '@remote.test>']) : '';
   const end = r.weighted([[8, '\r\n'], [1, '\n'], [1, '']]);
-  insertAt(r, segs, seg(Buffer.concat([Buffer.from(prefix), filler, Buffer.from(end)]), `huge line ${prefix.trim()}+${filler.length}`));
+  const bytes = Buffer.concat([Buffer.from(prefix), filler, Buffer.from(close + end)]);
+  insertAt(r, segs, seg(bytes, `huge line ${prefix.trim()}+${filler.length}${close}`));
   return `huge line of ${prefix.length + filler.length} bytes${end ? '' : ' without line end'}`;
 };
 
@@ -133,6 +136,15 @@ const flood: Mutation = (r, segs, ctx) => {
   };
   insertAt(r, segs, seg(Buffer.from(`${text[kind]}\r\n`.repeat(n)), `${n} × ${kind}`));
   return `flood of ${n} ${kind}`;
+};
+
+/** Tens of thousands of pipelined RCPTs (each answered, none counted as an error) while the client reads nothing for a while. */
+const pipelineFlood: Mutation = (r, segs, ctx) => {
+  const n = r.int(5_000, 30_000);
+  const bytes = Buffer.from(`MAIL FROM:<flood@remote.test>\r\n${`RCPT TO:<alice@${ctx.domain}>\r\n`.repeat(n)}`);
+  const stall = r.chance(0.6) ? r.int(100, 1500) : 0;
+  insertAt(r, segs, { ...seg(bytes, `MAIL + ${n} × RCPT${stall ? `, replies unread for ${stall} ms` : ''}`), ...(stall ? { stallReading: stall } : {}) });
+  return `pipelined flood of ${n} RCPT${stall ? ` (not reading for ${stall} ms)` : ''}`;
 };
 
 const randomVerb: Mutation = (r, segs) => {
@@ -241,6 +253,7 @@ const MUTATIONS: ReadonlyArray<readonly [number, Mutation]> = [
   [3, hugeLine],
   [3, hugeCount],
   [2, flood],
+  [0.3, pipelineFlood],
   [3, randomVerb],
   [2, garbage],
   [4, wrongState],

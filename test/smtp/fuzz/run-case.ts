@@ -119,10 +119,10 @@ export async function runCase(c: FuzzCase, target: CaseTarget): Promise<CaseOutc
       const unfinished = reader.unfinished();
       if (unfinished) problem(`connection closed after ${unfinished}`);
       const due = model.due();
-      const spoiltTls = (model.phaseName === 'tls' && model.tainted) || (due?.verb === 'STARTTLS' && model.pendingBytes > 0);
+      const spoiltTls = (model.phaseName === 'tls' && model.tainted) || model.startTlsWithPipelinedBytes();
       if (model.phaseName === 'closing' || spoiltTls) {
         // Deliberate: after 221/421; or clear text pipelined after STARTTLS reached the server's TLS
-        // layer, which aborted the connection (the reset can discard the 220 before it is read).
+        // layer, which aborted the connection (the reset can discard replies not yet read).
       } else if (due) {
         problem(`server closed the connection while a reply to ${describeUnit(due)} was due`);
       } else {
@@ -167,6 +167,9 @@ export async function runCase(c: FuzzCase, target: CaseTarget): Promise<CaseOutc
       if (conn.closed || outcome.problems.length > 0 || model.phaseName === 'closing') break;
       if (step.kind === 'sync') {
         if (!(await settle())) break;
+      } else if (step.kind === 'stall') {
+        conn.stallReading(step.ms);
+        transcript.event(`client stops reading for ${step.ms} ms`);
       } else if (step.kind === 'pause') {
         await new Promise((r) => setTimeout(r, step.ms));
       } else {

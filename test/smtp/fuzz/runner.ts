@@ -36,6 +36,8 @@ export interface FuzzSummary {
   seconds: number;
   casesPerSecond: number;
   peakRssBytes: number;
+  /** CPU time the server used during the run. */
+  serverCpuSeconds: number;
   maxGreetingMs: number;
   p99GreetingMs: number;
   counts: Record<string, number>;
@@ -52,8 +54,20 @@ export function rssBytes(pid: number): number | null {
   }
 }
 
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (100 ticks a second on Linux). */
+export function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 export async function runFuzz(opts: FuzzRunOptions): Promise<FuzzSummary> {
   const started = Date.now();
+  const cpuAtStart = cpuSeconds(opts.pid) ?? 0;
   const summary: FuzzSummary = {
     cases: 0,
     failed: 0,
@@ -63,6 +77,7 @@ export async function runFuzz(opts: FuzzRunOptions): Promise<FuzzSummary> {
     seconds: 0,
     casesPerSecond: 0,
     peakRssBytes: 0,
+    serverCpuSeconds: 0,
     maxGreetingMs: 0,
     p99GreetingMs: 0,
     counts: {},
@@ -125,6 +140,7 @@ export async function runFuzz(opts: FuzzRunOptions): Promise<FuzzSummary> {
     clearInterval(watcher);
   }
   watch();
+  summary.serverCpuSeconds = (cpuSeconds(opts.pid) ?? cpuAtStart) - cpuAtStart;
   summary.seconds = (Date.now() - started) / 1000;
   summary.casesPerSecond = summary.cases / summary.seconds;
   greetings.sort((a, b) => a - b);
@@ -139,7 +155,7 @@ export function formatSummary(s: FuzzSummary, seed: string): string {
     .map(([k, v]) => `  ${k}: ${v}`);
   return [
     `seed ${JSON.stringify(seed)}: ${s.cases} cases in ${s.seconds.toFixed(1)} s (${s.casesPerSecond.toFixed(0)} cases/s), ${s.failed} failed`,
-    `peak server RSS ${(s.peakRssBytes / 2 ** 20).toFixed(0)} MB; greeting latency p99 ${s.p99GreetingMs} ms, max ${s.maxGreetingMs} ms`,
+    `server: peak RSS ${(s.peakRssBytes / 2 ** 20).toFixed(0)} MB, CPU ${s.serverCpuSeconds.toFixed(1)} s; greeting latency p99 ${s.p99GreetingMs} ms, max ${s.maxGreetingMs} ms`,
     ...counts,
     ...s.runProblems.map((p) => `RUN PROBLEM: ${p}`),
   ].join('\n');

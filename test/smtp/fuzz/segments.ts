@@ -20,6 +20,8 @@ export interface Segment {
   expect?: Expect;
   /** A real client waits for the replies here before sending more (after DATA, STARTTLS). */
   syncAfter?: boolean;
+  /** The client stops reading replies for this many ms while it sends this segment. */
+  stallReading?: number;
 }
 
 export interface Limits {
