@@ -6,7 +6,8 @@
  *   FUZZ_SEED=abc FUZZ_CASE=1234 npm run fuzz      one case again, with its transcript
  *
  * Options (or FUZZ_* variables): --cases, --seed, --case, --first, --concurrency,
- * --timeout (ms of silence while a reply is due), --max-rss-mb. Exits 1 on any failure.
+ * --timeout (ms of silence while a reply is due), --max-rss-mb, --max-seconds (stop
+ * starting cases after this long). Exits 1 on any failure.
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: process.env.FUZZ_CONCURRENCY ?? '8' },
     timeout: { type: 'string', default: process.env.FUZZ_TIMEOUT ?? '10000' },
     'max-rss-mb': { type: 'string', default: process.env.FUZZ_MAX_RSS_MB ?? '400' },
+    'max-seconds': { type: 'string', default: process.env.FUZZ_MAX_SECONDS ?? '0' },
   },
 });
 
@@ -36,6 +38,7 @@ try {
     seed,
     first: Number(single ? values.case : values.first),
     cases: single ? 1 : Number(values.cases),
+    maxSeconds: Number(values['max-seconds']),
     concurrency: single ? 1 : Number(values.concurrency),
     site: server.site,
     smtpPort: server.tern.smtpPort,

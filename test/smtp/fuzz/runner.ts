@@ -12,6 +12,8 @@ export interface FuzzRunOptions extends CaseTarget {
   /** Case numbers [first, first + cases). */
   first: number;
   cases: number;
+  /** Stop starting cases after this many seconds (0: no limit). */
+  maxSeconds?: number;
   concurrency: number;
   site: CaseSite;
   /** The server's process id, for VmRSS. */
@@ -104,6 +106,7 @@ export async function runFuzz(opts: FuzzRunOptions): Promise<FuzzSummary> {
   const end = opts.first + opts.cases;
   const worker = async () => {
     while (!stop && next < end) {
+      if (opts.maxSeconds && Date.now() - started > opts.maxSeconds * 1000) break;
       const index = next++;
       const c = generateCase(opts.seed, index, opts.site);
       const outcome = await runCase(c, opts);
