@@ -94,7 +94,8 @@ export async function runCase(c: FuzzCase, target: CaseTarget): Promise<CaseOutc
     if (unit?.kind === 'greeting') outcome.greetingMs = Date.now() - started;
     if (!model.onReply(reply)) {
       const why = model.tainted ? ' (it answers a command pipelined after STARTTLS: command injection)' : '';
-      return problem(`unsolicited reply ${showReply(reply)}${why}`);
+      problem(`unsolicited reply ${showReply(reply)}${why}`);
+      return;
     }
     if (!unit) return;
     const expect = unit.kind === 'greeting' ? { codes: [220] } : c.expectations?.[unit.index];

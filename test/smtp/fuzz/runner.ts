@@ -33,6 +33,8 @@ export interface FuzzSummary {
   failures: string[];
   /** One line per failing case (its first problem), for the first 100. */
   failureLines: string[];
+  /** How many failing cases had each kind of problem (see problemKind). */
+  problemKinds: Record<string, number>;
   /** Problems of the run itself: crash, memory. */
   runProblems: string[];
   seconds: number;
@@ -67,6 +69,18 @@ export function cpuSeconds(pid: number): number | null {
   }
 }
 
+/**
+ * A problem without its particulars, to count failures by kind: the text before the first
+ * quote, numbers as N, plus the start of the reply it quotes (code, enhanced status, word).
+ */
+export function problemKind(problem: string): string {
+  if (problem.startsWith('expected ')) return problem.replace(/ \(unit \d+\)/, '').replace(/(, got \d{3}).*$/s, '$1');
+  const head = problem.split('"')[0]!.replace(/U\+[0-9a-f]{4} /, '').replace(/\d+/g, 'N').trim();
+  const reply = /"(\d{3}[ -][^"\\]*)/.exec(problem)?.[1]?.split(' ') ?? [];
+  const words = reply.slice(0, /^\d\.\d{1,3}\.\d{1,3}$/.test(reply[1] ?? '') ? 3 : 2);
+  return words.length ? `${head} ${words.join(' ')}` : head;
+}
+
 export async function runFuzz(opts: FuzzRunOptions): Promise<FuzzSummary> {
   const started = Date.now();
   const cpuAtStart = cpuSeconds(opts.pid) ?? 0;
@@ -75,6 +89,7 @@ export async function runFuzz(opts: FuzzRunOptions): Promise<FuzzSummary> {
     failed: 0,
     failures: [],
     failureLines: [],
+    problemKinds: {},
     runProblems: [],
     seconds: 0,
     casesPerSecond: 0,
@@ -125,6 +140,7 @@ export async function runFuzz(opts: FuzzRunOptions): Promise<FuzzSummary> {
       if (outcome.problems.length > 0) {
         summary.failed++;
         if (summary.failures.length < REPORTED_FAILURES) summary.failures.push(formatFailure(c, outcome));
+        for (const kind of new Set(outcome.problems.map(problemKind))) summary.problemKinds[kind] = (summary.problemKinds[kind] ?? 0) + 1;
         if (summary.failureLines.length < 100) summary.failureLines.push(`case ${index} (${c.mode} ${c.kind}): ${outcome.problems[0]!.slice(0, 300)}`);
       }
       if (opts.verbose) opts.verbose(formatFailure(c, outcome).replace(/^FAILED /, outcome.problems.length ? 'FAILED ' : 'passed '));
@@ -160,6 +176,10 @@ export function formatSummary(s: FuzzSummary, seed: string): string {
     `seed ${JSON.stringify(seed)}: ${s.cases} cases in ${s.seconds.toFixed(1)} s (${s.casesPerSecond.toFixed(0)} cases/s), ${s.failed} failed`,
     `server: peak RSS ${(s.peakRssBytes / 2 ** 20).toFixed(0)} MB, CPU ${s.serverCpuSeconds.toFixed(1)} s; greeting latency p99 ${s.p99GreetingMs} ms, max ${s.maxGreetingMs} ms`,
     ...counts,
+    ...(s.failed ? ['failing cases by kind of problem:'] : []),
+    ...Object.entries(s.problemKinds)
+      .sort(([, a], [, b]) => b - a)
+      .map(([k, v]) => `  ${String(v).padStart(6)} × ${k}`),
     ...s.runProblems.map((p) => `RUN PROBLEM: ${p}`),
   ].join('\n');
 }
