@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { numberPlaceholders } from '../../src/store/sql/sql.js';
-import type { Store } from '../../src/store/store.js';
+import type { DeliveryOutcome, Store } from '../../src/store/store.js';
 import { freshPgDatabase, pgSkipReason, type TestDatabase } from '../helpers/pg.js';
 import { body, delivery, inline, sha256, storeContract, type Row } from './contract.js';
 
@@ -92,7 +92,7 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
     }
   });
 
-  it('delivers identical messages from many nodes to overlapping accounts without deadlock or failure', async () => {
+  it('delivers identical messages from many nodes to overlapping accounts without deadlock or failure', async (t) => {
     const setup = nodes[0]!;
     await setup.directory.addDomain('identical.test');
     const accounts: number[] = [];
@@ -101,19 +101,23 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
     // Three bodies, identical on every node; each delivery goes to a window of 3 of the 6 accounts.
     const blobs = [0, 1, 2].map((k) => inline(body(`Subject: identical ${k}\r\n\r\nthe same bytes from every node ${k}\r\n`)));
     const perNode = 60;
-    const results = await Promise.allSettled(
-      nodes.flatMap((node, n) =>
-        Array.from({ length: perNode }, (_, i) => {
-          const start = (n + i) % accounts.length;
-          const window = [0, 1, 2].map((k) => accounts[(start + k) % accounts.length]!);
-          if (i % 2) window.reverse();
-          return node.mailboxes.deliver(delivery(window, { blob: blobs[(n + i) % blobs.length]! }));
-        }),
-      ),
-    );
+    const started = Date.now();
+    // One delivery per node per event-loop turn: many small batches in flight at once on every node.
+    const pending: Array<Promise<DeliveryOutcome[]>> = [];
+    for (let i = 0; i < perNode; i++) {
+      for (const [n, node] of nodes.entries()) {
+        const start = (n + i) % accounts.length;
+        const window = [0, 1, 2].map((k) => accounts[(start + k) % accounts.length]!);
+        if (i % 2) window.reverse();
+        pending.push(node.mailboxes.deliver(delivery(window, { blob: blobs[(n + i) % blobs.length]! })));
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const results = await Promise.allSettled(pending);
+    t.diagnostic(`${nodes.length * perNode} deliveries from ${nodes.length} nodes in ${Date.now() - started} ms`);
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String(r.reason));
     assert.deepEqual(failures, [], 'no delivery failed');
-    const outcomes = results.flatMap((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<Store['mailboxes']['deliver']>>>).value);
+    const outcomes = results.flatMap((r) => (r as PromiseFulfilledResult<DeliveryOutcome[]>).value);
     assert.equal(outcomes.length, nodes.length * perNode * 3);
     assert.ok(outcomes.every((o) => o.status === 'stored'), 'every recipient stored');
 
@@ -135,18 +139,24 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
     // Retried deadlocks would not show as failures: ask the server whether any happened.
     await Promise.all(nodes.map((s) => s.close()));
     nodes = [];
+    await ternBackendsGone(admin);
     assert.equal(await deadlockCount(admin), deadlocksBefore, 'no deadlock was detected (the lock order held)');
   });
 });
 
-/** Deadlocks PostgreSQL detected in this database so far (statistics are flushed when backends exit). */
+/** Deadlocks PostgreSQL detected in this database so far (a backend reports its statistics when it exits at the latest). */
 async function deadlockCount(client: pg.Client): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const others = await client.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tern'");
-    if (others.rowCount === 0) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
   await client.query('SELECT pg_stat_clear_snapshot()');
   const r = await client.query<{ deadlocks: string }>('SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()');
   return Number(r.rows[0]!.deadlocks);
+}
+
+/** Waits until the store's backends (application_name 'tern') have exited. */
+async function ternBackendsGone(client: pg.Client): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const r = await client.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tern'");
+    if (r.rowCount === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail('the closed stores still have backends after 5 s');
 }
