@@ -66,6 +66,34 @@ export function delivery(recipients: Array<number | DeliveryRecipient>, opts: { 
   };
 }
 
+/** The tables and operations `everyKindOfWrite` changes (what a durability trigger should see). */
+export const WRITES_SEEN = ['accounts INSERT', 'accounts UPDATE', 'messages DELETE', 'messages INSERT', 'messages UPDATE'];
+
+/**
+ * Runs one of each kind of write (account changes, deliveries inline and staged, APPEND,
+ * flags, copy, move, expunge, account deletion) in `domain`, which must not exist yet.
+ * Backend tests run it with triggers that record the durability setting in force inside
+ * each committing transaction.
+ */
+export async function everyKindOfWrite(store: Store, domain: string): Promise<void> {
+  await store.directory.addDomain(domain);
+  const account = await store.directory.addAccount({ address: `w@${domain}`, passwordHash: 'h' });
+  await store.directory.setQuota(`w@${domain}`, 10_000_000);
+  await Promise.all(Array.from({ length: 10 }, () => store.mailboxes.deliver(delivery([account.id]))));
+  const data = randomBytes(100_000);
+  const upload = store.blobs.newUpload();
+  await Promise.all([store.blobs.stage(upload, 0, data.subarray(0, 60_000)), store.blobs.stage(upload, 1, data.subarray(60_000))]);
+  await store.mailboxes.deliver(delivery([account.id], { blob: { hash: sha256(data), size: data.length, upload } }));
+  await store.mailboxes.deliver(delivery([{ accountId: account.id, prefix: Buffer.alloc(0), mailbox: 'Sent', flags: ['\\Seen'] }]));
+  const inbox = (await store.mailboxes.get(account.id, 'INBOX'))!;
+  const archive = (await store.mailboxes.get(account.id, 'Archive'))!;
+  await store.mailboxes.setFlags(inbox.id, [1, 2, 3], 'add', ['\\Seen', 'Done']);
+  await store.mailboxes.copy(inbox.id, [1, 2], archive.id);
+  await store.mailboxes.copy(inbox.id, [3], archive.id, true);
+  await store.mailboxes.expunge(inbox.id, [4, 5]);
+  await store.directory.deleteAccount(`w@${domain}`);
+}
+
 type Stored = Extract<DeliveryOutcome, { status: 'stored' }>;
 
 function stored(outcome: DeliveryOutcome | undefined): Stored {

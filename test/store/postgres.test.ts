@@ -1,7 +1,7 @@
 /**
  * Runs the Store contract against PostgreSQL, in a fresh database dropped afterwards,
  * plus what only PostgreSQL has: many nodes (stores with their own pools) committing
- * identical messages at once, and synchronous_commit read inside the delivery transaction.
+ * identical messages at once, and synchronous_commit read inside every kind of write transaction.
  * Each test database defaults to synchronous_commit=off, so only the store's own
  * `SET LOCAL synchronous_commit = on` can make the durability assertions pass.
  */
@@ -12,7 +12,7 @@ import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { numberPlaceholders } from '../../src/store/sql/sql.js';
 import type { DeliveryOutcome, Store } from '../../src/store/store.js';
 import { freshPgDatabase, pgSkipReason, type TestDatabase } from '../helpers/pg.js';
-import { body, delivery, inline, sha256, storeContract, type Row } from './contract.js';
+import { body, delivery, everyKindOfWrite, inline, storeContract, WRITES_SEEN, type Row } from './contract.js';
 
 const skip = await pgSkipReason();
 
@@ -58,29 +58,25 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
     await db?.drop();
   });
 
-  it('commits every delivery with synchronous_commit=on, read inside its own transaction', async () => {
-    // A trigger records the setting in force in each transaction that stores a message.
+  it('commits every kind of write with synchronous_commit=on, read inside its own transaction', async () => {
+    // Triggers record the setting in force in each transaction that changes accounts or messages.
     await admin.query(`
-      CREATE TABLE commit_settings (synchronous_commit TEXT NOT NULL);
+      CREATE TABLE commit_settings (change TEXT NOT NULL, synchronous_commit TEXT NOT NULL);
       CREATE FUNCTION record_commit_setting() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
-        INSERT INTO commit_settings VALUES (current_setting('synchronous_commit'));
+        INSERT INTO commit_settings VALUES (TG_TABLE_NAME || ' ' || TG_OP, current_setting('synchronous_commit'));
         RETURN NULL;
       END $$;
-      CREATE TRIGGER record_commit_setting AFTER INSERT ON messages FOR EACH ROW EXECUTE FUNCTION record_commit_setting();`);
+      CREATE TRIGGER record_messages AFTER INSERT OR UPDATE OR DELETE ON messages FOR EACH ROW EXECUTE FUNCTION record_commit_setting();
+      CREATE TRIGGER record_accounts AFTER INSERT OR UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION record_commit_setting();`);
     try {
-      const store = nodes[0]!;
-      await store.directory.addDomain('durable.test');
-      const account = await store.directory.addAccount({ address: 'd@durable.test', passwordHash: 'h' });
-      await Promise.all(Array.from({ length: 20 }, () => store.mailboxes.deliver(delivery([account.id]))));
-      const upload = store.blobs.newUpload();
-      const data = body('Subject: staged\r\n\r\nstaged body\r\n');
-      await store.blobs.stage(upload, 0, data);
-      await store.mailboxes.deliver(delivery([account.id], { blob: { hash: sha256(data), size: data.length, upload } }));
-      const seen = await admin.query<{ synchronous_commit: string; n: string }>('SELECT synchronous_commit, count(*) AS n FROM commit_settings GROUP BY 1');
+      await everyKindOfWrite(nodes[0]!, 'durable.test');
+      const seen = await admin.query<{ change: string; synchronous_commit: string }>(
+        'SELECT DISTINCT change, synchronous_commit FROM commit_settings ORDER BY 1, 2',
+      );
       assert.deepEqual(
-        seen.rows.map((r) => [r.synchronous_commit, Number(r.n)]),
-        [['on', 21]],
+        seen.rows.map((r) => `${r.change} ${r.synchronous_commit}`),
+        WRITES_SEEN.map((w) => `${w} on`),
       );
       const fresh = new pg.Client({ connectionString: db.url });
       await fresh.connect();
@@ -88,7 +84,9 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
       await fresh.end();
       assert.equal(dflt.rows[0]!.synchronous_commit, 'off', 'the database default is off, so the store set it');
     } finally {
-      await admin.query('DROP TRIGGER record_commit_setting ON messages; DROP FUNCTION record_commit_setting(); DROP TABLE commit_settings');
+      await admin.query(
+        'DROP TRIGGER record_messages ON messages; DROP TRIGGER record_accounts ON accounts; DROP FUNCTION record_commit_setting(); DROP TABLE commit_settings',
+      );
     }
   });
 
