@@ -1210,6 +1210,42 @@ export function storeContract(name: Store['kind'], open: () => Promise<Store>, o
       });
     });
 
+    // ---- large operations --------------------------------------------------------------
+
+    describe('large operations', () => {
+      it('copies, flags and expunges hundreds of messages at once', async () => {
+        const account = (await store.directory.getAccount('burst@concurrency.test'))!;
+        const inbox = await mailbox(account.id);
+        const bulk = await store.mailboxes.create(account.id, 'Bulk');
+        const inboxUids = (await store.mailboxes.messages(inbox.id)).map((m) => m.uid);
+        assert.ok(inboxUids.length > 200);
+        for (let i = 0; i < 3; i++) await store.mailboxes.copy(inbox.id, inboxUids, bulk.id);
+        const copies = await store.mailboxes.messages(bulk.id);
+        assert.equal(copies.length, 3 * inboxUids.length);
+        const allUids = Array.from({ length: copies.length + 300 }, (_, i) => i + 1); // and uids that do not exist
+        const changes = await store.mailboxes.setFlags(bulk.id, allUids, 'add', ['Bulk', '\\Flagged']);
+        assert.equal(changes.length, copies.length);
+        assert.ok((await store.mailboxes.messages(bulk.id)).every((m) => m.flags.includes('Bulk') && m.flags.includes('\\Flagged')));
+        const expunged = await store.mailboxes.expunge(bulk.id, allUids.filter((u) => u % 3 !== 0));
+        assert.equal(expunged.length, copies.filter((m) => m.uid % 3 !== 0).length);
+        assert.equal((await store.mailboxes.expungedSince(bulk.id, 0)).length, expunged.length);
+        await assertCounters('burst@concurrency.test');
+        await store.mailboxes.delete(account.id, 'Bulk');
+        await assertCounters('burst@concurrency.test');
+        await assertRefcounts(copies.slice(0, 20).map((m) => m.hash));
+      });
+
+      it('refuses operations on a mailbox that does not exist', async () => {
+        await assert.rejects(store.mailboxes.setFlags(NO_SUCH_ACCOUNT, [1], 'add', ['\\Seen']), NotFoundError);
+        await assert.rejects(store.mailboxes.expunge(NO_SUCH_ACCOUNT, [1]), NotFoundError);
+        const inbox = await mailbox((await store.directory.getAccount('burst@concurrency.test'))!.id);
+        await assert.rejects(store.mailboxes.copy(inbox.id, [1], NO_SUCH_ACCOUNT), NotFoundError);
+        await assert.rejects(store.mailboxes.copy(NO_SUCH_ACCOUNT, [1], inbox.id), NotFoundError);
+        assert.deepEqual(await store.mailboxes.messages(NO_SUCH_ACCOUNT), []);
+        await assert.rejects(collect(store.mailboxes.read(NO_SUCH_ACCOUNT)), NotFoundError);
+      });
+    });
+
     // ---- integrity ---------------------------------------------------------------------
 
     describe('integrity', () => {
