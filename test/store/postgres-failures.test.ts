@@ -248,7 +248,8 @@ describe('PostgreSQL store under failure', { skip }, () => {
       for (let i = 0; i < 50 && killed === 0; i++) {
         await sleep(100);
         const r = await admin.query(
-          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tern' AND wait_event_type = 'Lock'",
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = current_database() AND application_name = 'tern' AND wait_event_type = 'Lock'`,
         );
         killed = r.rowCount ?? 0;
       }

@@ -85,7 +85,8 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
       assert.equal(dflt.rows[0]!.synchronous_commit, 'off', 'the database default is off, so the store set it');
     } finally {
       await admin.query(
-        'DROP TRIGGER record_messages ON messages; DROP TRIGGER record_accounts ON accounts; DROP FUNCTION record_commit_setting(); DROP TABLE commit_settings',
+        `DROP TRIGGER record_messages ON messages; DROP TRIGGER record_accounts ON accounts;
+         DROP FUNCTION record_commit_setting(); DROP TABLE commit_settings`,
       );
     }
   });

@@ -38,7 +38,8 @@ describe('SQLite store: durability inside the write transactions', () => {
       // Triggers record the committing connection's own settings (table-valued pragma functions).
       const record = (table: string, op: string) =>
         `CREATE TRIGGER record_${table}_${op} AFTER ${op} ON ${table} BEGIN
-           INSERT INTO commit_settings SELECT '${table} ${op}', (SELECT synchronous FROM pragma_synchronous), (SELECT journal_mode FROM pragma_journal_mode);
+           INSERT INTO commit_settings
+           SELECT '${table} ${op}', (SELECT synchronous FROM pragma_synchronous), (SELECT journal_mode FROM pragma_journal_mode);
          END;`;
       admin.exec(`CREATE TABLE commit_settings (change TEXT NOT NULL, synchronous INTEGER NOT NULL, journal_mode TEXT NOT NULL);
         ${WRITES_SEEN.map((w) => record(...(w.split(' ') as [string, string]))).join('\n')}`);
