@@ -1,6 +1,25 @@
+/** GroupCommit: batching, ordering, failure of a batch, concurrency, and bulk items never delaying ordinary ones. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GroupCommit } from '../../src/store/group-commit.js';
+import { GroupCommit, type GroupCommitOptions } from '../../src/store/group-commit.js';
+
+const OPTIONS: GroupCommitOptions = { maxBatch: 100, maxBulkBatch: 2, concurrency: 1 };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+/** A GroupCommit whose writer records each batch (items and bulk flag) and takes `ms` per batch. */
+function recording(options: Partial<GroupCommitOptions> = {}, ms = 5) {
+  const batches: Array<{ items: string[]; bulk: boolean }> = [];
+  const gc = new GroupCommit<string, string>(
+    async (items, bulk) => {
+      batches.push({ items, bulk });
+      await sleep(ms);
+      return items.map((i) => `done ${i}`);
+    },
+    { ...OPTIONS, ...options },
+  );
+  return { gc, batches };
+}
 
 describe('GroupCommit', () => {
   it('batches items submitted together and keeps their order', async () => {
@@ -8,45 +27,123 @@ describe('GroupCommit', () => {
     const gc = new GroupCommit<number, number>(
       async (items) => {
         batches.push(items);
-        await new Promise((r) => setTimeout(r, 5));
+        await sleep(5);
         return items.map((i) => i * 2);
       },
-      { maxBatch: 100, concurrency: 1 },
+      OPTIONS,
     );
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => gc.submit(i)));
     assert.deepEqual(results, Array.from({ length: 50 }, (_, i) => i * 2));
-    assert.ok(batches.length < 50, `expected shared commits, got ${batches.length} batches`);
+    assert.deepEqual(batches, [Array.from({ length: 50 }, (_, i) => i)], 'one shared commit');
   });
 
   it('items arriving during a commit form the next batch', async () => {
-    const sizes: number[] = [];
-    const gc = new GroupCommit<number, number>(
-      async (items) => {
-        sizes.push(items.length);
-        await new Promise((r) => setTimeout(r, 20));
-        return items;
-      },
-      { maxBatch: 100, concurrency: 1 },
-    );
-    const first = gc.submit(0);
-    await new Promise((r) => setImmediate(r));
-    const rest = Array.from({ length: 10 }, (_, i) => gc.submit(i + 1));
+    const { gc, batches } = recording({}, 20);
+    const first = gc.submit('0');
+    await turn();
+    const rest = Array.from({ length: 10 }, (_, i) => gc.submit(String(i + 1)));
     await Promise.all([first, ...rest]);
-    assert.deepEqual(sizes, [1, 10]);
+    assert.deepEqual(
+      batches.map((b) => b.items.length),
+      [1, 10],
+    );
   });
 
-  it('a failing item fails alone', async () => {
-    const gc = new GroupCommit<number, number>(
-      async (items) => {
-        if (items.includes(3)) throw new Error('bad item 3');
-        return items;
-      },
-      { maxBatch: 100, concurrency: 1 },
+  it('never puts more than maxBatch items in one batch', async () => {
+    const { gc, batches } = recording({ maxBatch: 4 });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => gc.submit(String(i))));
+    assert.deepEqual(
+      batches.map((b) => b.items),
+      [
+        ['0', '1', '2', '3'],
+        ['4', '5', '6', '7'],
+        ['8', '9'],
+      ],
     );
+  });
+
+  it('a failing batch fails every item in it, and the next batch is written', async () => {
+    let calls = 0;
+    const gc = new GroupCommit<number, number>(async (items) => {
+      calls++;
+      if (items.includes(3)) throw new Error('store unavailable');
+      return items;
+    }, OPTIONS);
     const settled = await Promise.allSettled([1, 2, 3, 4].map((i) => gc.submit(i)));
     assert.deepEqual(
       settled.map((s) => s.status),
-      ['fulfilled', 'fulfilled', 'rejected', 'fulfilled'],
+      ['rejected', 'rejected', 'rejected', 'rejected'],
     );
+    assert.ok(settled.every((s) => s.status === 'rejected' && (s.reason as Error).message === 'store unavailable'));
+    assert.equal(await gc.submit(5), 5);
+    assert.equal(calls, 2);
+  });
+
+  it('keeps at most `concurrency` batches in flight', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const gc = new GroupCommit<number, number>(
+      async (items) => {
+        most = Math.max(most, ++inFlight);
+        await sleep(10);
+        inFlight--;
+        return items;
+      },
+      { maxBatch: 2, maxBulkBatch: 2, concurrency: 3 },
+    );
+    await Promise.all(Array.from({ length: 20 }, (_, i) => gc.submit(i)));
+    assert.equal(most, 3);
+  });
+
+  it('writes bulk items in their own batches of at most maxBulkBatch, flagged as bulk', async () => {
+    const { gc, batches } = recording();
+    await Promise.all(['a', 'b', 'c', 'd', 'e'].map((i) => gc.submit(i, true)));
+    assert.deepEqual(batches, [
+      { items: ['a', 'b'], bulk: true },
+      { items: ['c', 'd'], bulk: true },
+      { items: ['e'], bulk: true },
+    ]);
+  });
+
+  it('writes ordinary items before bulk items submitted in the same turn', async () => {
+    const { gc, batches } = recording();
+    const bulk = ['b1', 'b2', 'b3'].map((i) => gc.submit(i, true));
+    const ordinary = ['o1', 'o2'].map((i) => gc.submit(i));
+    await Promise.all([...bulk, ...ordinary]);
+    assert.deepEqual(batches, [
+      { items: ['o1', 'o2'], bulk: false },
+      { items: ['b1', 'b2'], bulk: true },
+      { items: ['b3'], bulk: true },
+    ]);
+  });
+
+  it('bulk items never delay ordinary ones: items submitted while bulk is queued are written first', async () => {
+    const { gc, batches } = recording({}, 20);
+    const bulk = Array.from({ length: 8 }, (_, i) => gc.submit(`b${i}`, true));
+    await turn(); // the first bulk batch is now being written; six bulk items wait
+    assert.deepEqual(batches, [{ items: ['b0', 'b1'], bulk: true }]);
+    const ordinary = ['o1', 'o2', 'o3'].map((i) => gc.submit(i));
+    await Promise.all([...bulk, ...ordinary]);
+    assert.deepEqual(batches[1], { items: ['o1', 'o2', 'o3'], bulk: false }, 'the next batch after the one in flight');
+    assert.deepEqual(
+      batches.slice(2).map((b) => b.items),
+      [
+        ['b2', 'b3'],
+        ['b4', 'b5'],
+        ['b6', 'b7'],
+      ],
+    );
+  });
+
+  it('drain() resolves once everything submitted has been written or failed', async () => {
+    const { gc, batches } = recording({}, 10);
+    await gc.drain(); // nothing pending
+    const all = [gc.submit('x'), gc.submit('y', true), gc.submit('z')];
+    await gc.drain();
+    assert.deepEqual(
+      batches.map((b) => b.items),
+      [['x', 'z'], ['y']],
+    );
+    assert.deepEqual(await Promise.all(all), ['done x', 'done y', 'done z']);
   });
 });

@@ -47,7 +47,10 @@ describe('openStore', () => {
       assert.doesNotMatch(err.message, /pw/);
       return true;
     });
-    await assert.rejects(openStore({ dataDir: tmp, dbUrl: path.join(tmp, 'missing-dir', 'x.db') }), (err) => err instanceof UserError && /cannot open SQLite database/.test(err.message));
+    await assert.rejects(
+      openStore({ dataDir: tmp, dbUrl: path.join(tmp, 'missing-dir', 'x.db') }),
+      (err) => err instanceof UserError && /cannot open SQLite database/.test(err.message),
+    );
   });
 
   it('explains an unreachable PostgreSQL without showing the password', async () => {

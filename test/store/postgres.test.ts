@@ -1,7 +1,7 @@
 /**
  * Runs the Store contract against PostgreSQL, in a fresh database dropped afterwards,
  * plus what only PostgreSQL has: many nodes (stores with their own pools) committing
- * identical messages at once, and synchronous_commit read inside the delivery transaction.
+ * identical messages at once, and synchronous_commit read inside every kind of write transaction.
  * Each test database defaults to synchronous_commit=off, so only the store's own
  * `SET LOCAL synchronous_commit = on` can make the durability assertions pass.
  */
@@ -10,9 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { numberPlaceholders } from '../../src/store/sql/sql.js';
-import type { Store } from '../../src/store/store.js';
+import type { DeliveryOutcome, Store } from '../../src/store/store.js';
 import { freshPgDatabase, pgSkipReason, type TestDatabase } from '../helpers/pg.js';
-import { body, delivery, inline, sha256, storeContract, type Row } from './contract.js';
+import { body, delivery, everyKindOfWrite, inline, storeContract, WRITES_SEEN, type Row } from './contract.js';
 
 const skip = await pgSkipReason();
 
@@ -58,29 +58,25 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
     await db?.drop();
   });
 
-  it('commits every delivery with synchronous_commit=on, read inside its own transaction', async () => {
-    // A trigger records the setting in force in each transaction that stores a message.
+  it('commits every kind of write with synchronous_commit=on, read inside its own transaction', async () => {
+    // Triggers record the setting in force in each transaction that changes accounts or messages.
     await admin.query(`
-      CREATE TABLE commit_settings (synchronous_commit TEXT NOT NULL);
+      CREATE TABLE commit_settings (change TEXT NOT NULL, synchronous_commit TEXT NOT NULL);
       CREATE FUNCTION record_commit_setting() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
-        INSERT INTO commit_settings VALUES (current_setting('synchronous_commit'));
+        INSERT INTO commit_settings VALUES (TG_TABLE_NAME || ' ' || TG_OP, current_setting('synchronous_commit'));
         RETURN NULL;
       END $$;
-      CREATE TRIGGER record_commit_setting AFTER INSERT ON messages FOR EACH ROW EXECUTE FUNCTION record_commit_setting();`);
+      CREATE TRIGGER record_messages AFTER INSERT OR UPDATE OR DELETE ON messages FOR EACH ROW EXECUTE FUNCTION record_commit_setting();
+      CREATE TRIGGER record_accounts AFTER INSERT OR UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION record_commit_setting();`);
     try {
-      const store = nodes[0]!;
-      await store.directory.addDomain('durable.test');
-      const account = await store.directory.addAccount({ address: 'd@durable.test', passwordHash: 'h' });
-      await Promise.all(Array.from({ length: 20 }, () => store.mailboxes.deliver(delivery([account.id]))));
-      const upload = store.blobs.newUpload();
-      const data = body('Subject: staged\r\n\r\nstaged body\r\n');
-      await store.blobs.stage(upload, 0, data);
-      await store.mailboxes.deliver(delivery([account.id], { blob: { hash: sha256(data), size: data.length, upload } }));
-      const seen = await admin.query<{ synchronous_commit: string; n: string }>('SELECT synchronous_commit, count(*) AS n FROM commit_settings GROUP BY 1');
+      await everyKindOfWrite(nodes[0]!, 'durable.test');
+      const seen = await admin.query<{ change: string; synchronous_commit: string }>(
+        'SELECT DISTINCT change, synchronous_commit FROM commit_settings ORDER BY 1, 2',
+      );
       assert.deepEqual(
-        seen.rows.map((r) => [r.synchronous_commit, Number(r.n)]),
-        [['on', 21]],
+        seen.rows.map((r) => `${r.change} ${r.synchronous_commit}`),
+        WRITES_SEEN.map((w) => `${w} on`),
       );
       const fresh = new pg.Client({ connectionString: db.url });
       await fresh.connect();
@@ -88,11 +84,14 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
       await fresh.end();
       assert.equal(dflt.rows[0]!.synchronous_commit, 'off', 'the database default is off, so the store set it');
     } finally {
-      await admin.query('DROP TRIGGER record_commit_setting ON messages; DROP FUNCTION record_commit_setting(); DROP TABLE commit_settings');
+      await admin.query(
+        `DROP TRIGGER record_messages ON messages; DROP TRIGGER record_accounts ON accounts;
+         DROP FUNCTION record_commit_setting(); DROP TABLE commit_settings`,
+      );
     }
   });
 
-  it('delivers identical messages from many nodes to overlapping accounts without deadlock or failure', async () => {
+  it('delivers identical messages from many nodes to overlapping accounts without deadlock or failure', async (t) => {
     const setup = nodes[0]!;
     await setup.directory.addDomain('identical.test');
     const accounts: number[] = [];
@@ -101,19 +100,23 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
     // Three bodies, identical on every node; each delivery goes to a window of 3 of the 6 accounts.
     const blobs = [0, 1, 2].map((k) => inline(body(`Subject: identical ${k}\r\n\r\nthe same bytes from every node ${k}\r\n`)));
     const perNode = 60;
-    const results = await Promise.allSettled(
-      nodes.flatMap((node, n) =>
-        Array.from({ length: perNode }, (_, i) => {
-          const start = (n + i) % accounts.length;
-          const window = [0, 1, 2].map((k) => accounts[(start + k) % accounts.length]!);
-          if (i % 2) window.reverse();
-          return node.mailboxes.deliver(delivery(window, { blob: blobs[(n + i) % blobs.length]! }));
-        }),
-      ),
-    );
+    const started = Date.now();
+    // One delivery per node per event-loop turn: many small batches in flight at once on every node.
+    const pending: Array<Promise<DeliveryOutcome[]>> = [];
+    for (let i = 0; i < perNode; i++) {
+      for (const [n, node] of nodes.entries()) {
+        const start = (n + i) % accounts.length;
+        const window = [0, 1, 2].map((k) => accounts[(start + k) % accounts.length]!);
+        if (i % 2) window.reverse();
+        pending.push(node.mailboxes.deliver(delivery(window, { blob: blobs[(n + i) % blobs.length]! })));
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const results = await Promise.allSettled(pending);
+    t.diagnostic(`${nodes.length * perNode} deliveries from ${nodes.length} nodes in ${Date.now() - started} ms`);
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String(r.reason));
     assert.deepEqual(failures, [], 'no delivery failed');
-    const outcomes = results.flatMap((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<Store['mailboxes']['deliver']>>>).value);
+    const outcomes = results.flatMap((r) => (r as PromiseFulfilledResult<DeliveryOutcome[]>).value);
     assert.equal(outcomes.length, nodes.length * perNode * 3);
     assert.ok(outcomes.every((o) => o.status === 'stored'), 'every recipient stored');
 
@@ -135,18 +138,24 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
     // Retried deadlocks would not show as failures: ask the server whether any happened.
     await Promise.all(nodes.map((s) => s.close()));
     nodes = [];
+    await ternBackendsGone(admin);
     assert.equal(await deadlockCount(admin), deadlocksBefore, 'no deadlock was detected (the lock order held)');
   });
 });
 
-/** Deadlocks PostgreSQL detected in this database so far (statistics are flushed when backends exit). */
+/** Deadlocks PostgreSQL detected in this database so far (a backend reports its statistics when it exits at the latest). */
 async function deadlockCount(client: pg.Client): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const others = await client.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tern'");
-    if (others.rowCount === 0) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
   await client.query('SELECT pg_stat_clear_snapshot()');
   const r = await client.query<{ deadlocks: string }>('SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()');
   return Number(r.rows[0]!.deadlocks);
+}
+
+/** Waits until the store's backends (application_name 'tern') have exited. */
+async function ternBackendsGone(client: pg.Client): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const r = await client.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tern'");
+    if (r.rowCount === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail('the closed stores still have backends after 5 s');
 }

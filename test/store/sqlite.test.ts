@@ -1,12 +1,20 @@
-/** Runs the Store contract against SQLite, in a fresh temporary directory. */
+/**
+ * Runs the Store contract against SQLite, in a fresh temporary directory, plus the
+ * durability settings read inside every kind of write transaction (by triggers, on the
+ * very connection that commits).
+ */
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
-import { storeContract, type Row } from './contract.js';
+import { everyKindOfWrite, storeContract, WRITES_SEEN, type Row } from './contract.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-store-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
 const file = path.join(dir, 'tern.db');
 let inspector: Database.Database | undefined;
 
@@ -18,6 +26,33 @@ storeContract('sqlite', () => openSqliteStore(file), {
   },
   async cleanup() {
     inspector?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   },
+});
+
+describe('SQLite store: durability inside the write transactions', () => {
+  it('commits every kind of write in WAL mode with synchronous=FULL', async () => {
+    const durable = path.join(dir, 'durable.db');
+    const store = await openSqliteStore(durable);
+    const admin = new Database(durable);
+    try {
+      // Triggers record the committing connection's own settings (table-valued pragma functions).
+      const record = (table: string, op: string) =>
+        `CREATE TRIGGER record_${table}_${op} AFTER ${op} ON ${table} BEGIN
+           INSERT INTO commit_settings
+           SELECT '${table} ${op}', (SELECT synchronous FROM pragma_synchronous), (SELECT journal_mode FROM pragma_journal_mode);
+         END;`;
+      admin.exec(`CREATE TABLE commit_settings (change TEXT NOT NULL, synchronous INTEGER NOT NULL, journal_mode TEXT NOT NULL);
+        ${WRITES_SEEN.map((w) => record(...(w.split(' ') as [string, string]))).join('\n')}`);
+      await everyKindOfWrite(store, 'durable.test');
+      const seen = admin.prepare('SELECT DISTINCT change, synchronous, journal_mode FROM commit_settings ORDER BY 1, 2, 3').all() as Row[];
+      const FULL = 2; // PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
+      assert.deepEqual(
+        seen.map((r) => `${String(r.change)} ${String(r.synchronous)} ${String(r.journal_mode)}`),
+        WRITES_SEEN.map((w) => `${w} ${FULL} wal`),
+      );
+    } finally {
+      admin.close();
+      await store.close();
+    }
+  });
 });

@@ -1,0 +1,222 @@
+/**
+ * The directory part of the Store contract: domains, accounts, aliases, settings.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { ConflictError, NotFoundError } from '../../../src/errors.js';
+import type { Store } from '../../../src/store/store.js';
+import { delivery, type Fixture } from './support.js';
+
+export function directoryContract(fx: Fixture): void {
+  const { addAccount, readBlob, assertRefcounts } = fx;
+  let store: Store;
+  describe('directory', () => {
+    before(() => {
+      store = fx.store;
+    });
+
+    describe('domains', () => {
+      it('adds, lists and recognises domains', async () => {
+        const d = await store.directory.addDomain('b-domains.test');
+        assert.equal(d.name, 'b-domains.test');
+        assert.ok(d.createdAt instanceof Date);
+        await store.directory.addDomain('a-domains.test');
+        const domains = await store.directory.listDomains();
+        const names = domains.map((x) => x.name);
+        assert.ok(names.indexOf('a-domains.test') < names.indexOf('b-domains.test'), 'listed in name order');
+        assert.ok(domains.every((x) => x.createdAt instanceof Date));
+        assert.equal(await store.directory.isLocalDomain('a-domains.test'), true);
+        assert.equal(await store.directory.isLocalDomain('nowhere.test'), false);
+      });
+
+      it('refuses a duplicate domain with ConflictError', async () => {
+        await assert.rejects(
+          store.directory.addDomain('a-domains.test'),
+          (err) => err instanceof ConflictError && err.message === 'domain a-domains.test already exists',
+        );
+      });
+
+      it('refuses to delete a domain that has accounts or aliases', async () => {
+        await store.directory.addDomain('busy-domains.test');
+        await addAccount('u@busy-domains.test');
+        await assert.rejects(store.directory.deleteDomain('busy-domains.test'), ConflictError);
+        await store.directory.deleteAccount('u@busy-domains.test');
+        await store.directory.addAlias('x@busy-domains.test', 'y@elsewhere.test');
+        await assert.rejects(store.directory.deleteDomain('busy-domains.test'), /still has 0 account\(s\) and 1 alias\(es\)/);
+        await store.directory.deleteAlias('x@busy-domains.test');
+        await store.directory.deleteDomain('busy-domains.test');
+        assert.equal(await store.directory.isLocalDomain('busy-domains.test'), false);
+      });
+
+      it('deletes a domain, and NotFoundError for a missing one', async () => {
+        await store.directory.deleteDomain('b-domains.test');
+        assert.ok(!(await store.directory.listDomains()).some((x) => x.name === 'b-domains.test'));
+        await assert.rejects(
+          store.directory.deleteDomain('b-domains.test'),
+          (err) => err instanceof NotFoundError && /domain b-domains.test does not exist/.test(err.message),
+        );
+      });
+    });
+
+    describe('accounts', () => {
+      before(async () => {
+        await store.directory.addDomain('accounts.test');
+      });
+
+      it('adds an account with nothing used yet', async () => {
+        const a = await store.directory.addAccount({ address: 'alice@accounts.test', passwordHash: 'h1', isAdmin: true, quotaBytes: 1_000_000 });
+        assert.equal(typeof a.id, 'number');
+        assert.equal(a.address, 'alice@accounts.test');
+        assert.equal(a.isAdmin, true);
+        assert.equal(a.quotaBytes, 1_000_000);
+        assert.equal(a.usedBytes, 0);
+        assert.ok(a.createdAt instanceof Date);
+        assert.deepEqual(await store.directory.getAccount('alice@accounts.test'), a);
+      });
+
+      it('defaults isAdmin to false and quota to unlimited', async () => {
+        const b = await store.directory.addAccount({ address: 'bob@accounts.test', passwordHash: 'h' });
+        assert.equal(b.isAdmin, false);
+        assert.equal(b.quotaBytes, null);
+        assert.equal(b.usedBytes, 0);
+      });
+
+      it('lists accounts, all or by domain', async () => {
+        await store.directory.addDomain('other-accounts.test');
+        await addAccount('carol@other-accounts.test');
+        const all = (await store.directory.listAccounts()).map((a) => a.address);
+        assert.ok(['alice@accounts.test', 'bob@accounts.test', 'carol@other-accounts.test'].every((x) => all.includes(x)));
+        assert.deepEqual(
+          (await store.directory.listAccounts('accounts.test')).map((a) => a.address),
+          ['alice@accounts.test', 'bob@accounts.test'],
+        );
+      });
+
+      it('refuses a duplicate account and an unknown domain', async () => {
+        await assert.rejects(
+          addAccount('alice@accounts.test'),
+          (err) => err instanceof ConflictError && err.message === 'account alice@accounts.test already exists',
+        );
+        await assert.rejects(addAccount('x@unknown-accounts.test'), NotFoundError);
+        assert.equal(await store.directory.getAccount('nobody@accounts.test'), null);
+        await assert.rejects(store.mailboxes.messagesOf('nobody@accounts.test'), NotFoundError);
+      });
+
+      it('gets and sets password hashes', async () => {
+        assert.equal(await store.directory.getPasswordHash('alice@accounts.test'), 'h1');
+        await store.directory.setPasswordHash('alice@accounts.test', 'h2');
+        assert.equal(await store.directory.getPasswordHash('alice@accounts.test'), 'h2');
+        assert.equal(await store.directory.getPasswordHash('nobody@accounts.test'), null);
+        await assert.rejects(store.directory.setPasswordHash('nobody@accounts.test', 'h'), NotFoundError);
+      });
+
+      it('sets and clears a quota', async () => {
+        await store.directory.setQuota('bob@accounts.test', 5000);
+        assert.equal((await store.directory.getAccount('bob@accounts.test'))!.quotaBytes, 5000);
+        await store.directory.setQuota('bob@accounts.test', null);
+        assert.equal((await store.directory.getAccount('bob@accounts.test'))!.quotaBytes, null);
+        await assert.rejects(store.directory.setQuota('nobody@accounts.test', 1), NotFoundError);
+      });
+
+      it('deletes an account with its mailboxes, messages and unreferenced blobs only', async () => {
+        const doomed = await addAccount('doomed@accounts.test');
+        const keeper = await addAccount('keeper@accounts.test');
+        const own = delivery([doomed.id]);
+        const shared = delivery([doomed.id, keeper.id]);
+        await store.mailboxes.deliver(own);
+        await store.mailboxes.deliver(shared);
+        await store.mailboxes.subscribe(doomed.id, 'Gone');
+        const before = await store.stats();
+        await store.directory.deleteAccount('doomed@accounts.test');
+        assert.equal(await store.directory.getAccount('doomed@accounts.test'), null);
+        assert.deepEqual(await store.mailboxes.list(doomed.id), []);
+        assert.deepEqual(await store.mailboxes.subscriptions(doomed.id), []);
+        assert.equal(await readBlob(own.blob.hash), null);
+        assert.deepEqual(await readBlob(shared.blob.hash), (shared.blob as { data: Buffer }).data);
+        assert.deepEqual((await store.mailboxes.messagesOf('keeper@accounts.test')).map((m) => m.hash), [shared.blob.hash]);
+        const afterStats = await store.stats();
+        assert.equal(afterStats.messages, before.messages - 2);
+        assert.equal(afterStats.blobs, before.blobs - 1);
+        await assertRefcounts([own.blob.hash, shared.blob.hash]);
+        await assert.rejects(
+          store.directory.deleteAccount('doomed@accounts.test'),
+          (err) => err instanceof NotFoundError && err.message === 'account doomed@accounts.test does not exist',
+        );
+      });
+    });
+
+    describe('aliases', () => {
+      before(async () => {
+        await store.directory.addDomain('aliases.test');
+      });
+
+      it('adds aliases, catch-all included, and resolves their targets', async () => {
+        await store.directory.addAlias('team@aliases.test', 'b@elsewhere.test');
+        await store.directory.addAlias('team@aliases.test', 'a@elsewhere.test');
+        await store.directory.addAlias('@aliases.test', 'catch@elsewhere.test');
+        assert.deepEqual(await store.directory.aliasTargets('team@aliases.test'), ['a@elsewhere.test', 'b@elsewhere.test']);
+        assert.deepEqual(await store.directory.aliasTargets('@aliases.test'), ['catch@elsewhere.test']);
+        assert.deepEqual(await store.directory.aliasTargets('nobody@aliases.test'), []);
+        const mine = (await store.directory.listAliases()).filter((r) => r.address.endsWith('aliases.test'));
+        assert.deepEqual(mine, [
+          { address: '@aliases.test', target: 'catch@elsewhere.test' },
+          { address: 'team@aliases.test', target: 'a@elsewhere.test' },
+          { address: 'team@aliases.test', target: 'b@elsewhere.test' },
+        ]);
+      });
+
+      it('refuses duplicates and unknown domains', async () => {
+        await assert.rejects(
+          store.directory.addAlias('team@aliases.test', 'a@elsewhere.test'),
+          (err) => err instanceof ConflictError && err.message === 'alias team@aliases.test -> a@elsewhere.test already exists',
+        );
+        await assert.rejects(store.directory.addAlias('x@unknown-aliases.test', 'a@elsewhere.test'), NotFoundError);
+        await assert.rejects(store.directory.addAlias('@unknown-aliases.test', 'a@elsewhere.test'), NotFoundError);
+      });
+
+      it('deletes one target, then all targets', async () => {
+        await store.directory.deleteAlias('team@aliases.test', 'a@elsewhere.test');
+        assert.deepEqual(await store.directory.aliasTargets('team@aliases.test'), ['b@elsewhere.test']);
+        await assert.rejects(
+          store.directory.deleteAlias('team@aliases.test', 'a@elsewhere.test'),
+          (err) => err instanceof NotFoundError && err.message === 'alias team@aliases.test -> a@elsewhere.test does not exist',
+        );
+        await store.directory.addAlias('team@aliases.test', 'c@elsewhere.test');
+        await store.directory.deleteAlias('team@aliases.test');
+        assert.deepEqual(await store.directory.aliasTargets('team@aliases.test'), []);
+        await assert.rejects(
+          store.directory.deleteAlias('team@aliases.test'),
+          (err) => err instanceof NotFoundError && err.message === 'alias team@aliases.test does not exist',
+        );
+        await store.directory.deleteAlias('@aliases.test');
+        assert.deepEqual(await store.directory.aliasTargets('@aliases.test'), []);
+      });
+    });
+
+    describe('settings', () => {
+      it('gets, sets and overwrites settings', async () => {
+        assert.equal(await store.directory.getSetting('contract.key'), null);
+        await store.directory.setSetting('contract.key', 'one');
+        assert.equal(await store.directory.getSetting('contract.key'), 'one');
+        await store.directory.setSetting('contract.key', 'two');
+        assert.equal(await store.directory.getSetting('contract.key'), 'two');
+        await store.directory.setSetting('contract.empty', '');
+        assert.equal(await store.directory.getSetting('contract.empty'), '');
+      });
+
+      it('initSetting keeps the first value and returns the value stored', async () => {
+        assert.equal(await store.directory.initSetting('contract.init', 'first'), 'first');
+        assert.equal(await store.directory.initSetting('contract.init', 'second'), 'first');
+        assert.equal(await store.directory.getSetting('contract.init'), 'first');
+        await store.directory.setSetting('contract.key', 'set');
+        assert.equal(await store.directory.initSetting('contract.key', 'init'), 'set');
+      });
+
+      it('concurrent initSetting calls agree on one value', async () => {
+        const values = await Promise.all(Array.from({ length: 20 }, (_, i) => store.directory.initSetting('contract.race', `node-${i}`)));
+        assert.equal(new Set(values).size, 1, `all callers see one value, got ${[...new Set(values)].join(', ')}`);
+        assert.equal(await store.directory.getSetting('contract.race'), values[0]);
+      });
+    });
+  });
+}
