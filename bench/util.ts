@@ -170,7 +170,7 @@ export interface ReferenceServer {
   maildirNew: string;
   start(): Promise<void>;
   /** Safe to call whether or not start() ran or succeeded. */
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
 }
 
 export interface SystemUser {
