@@ -31,7 +31,7 @@ export interface TernServer {
   /** provision(), then runs `tern serve` until it accepts SMTP connections. */
   start(): Promise<void>;
   /** SIGTERM (SIGKILL after 30 s); safe to call at any time. */
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
   /** The serve process id (0 before start). */
   pid(): number;
   /** The flags `tern serve` runs with. */

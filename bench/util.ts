@@ -186,7 +186,7 @@ export interface ReferenceServer {
   deliveryLogText: string;
   start(): Promise<void>;
   /** Safe to call whether or not start() ran or succeeded. */
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
 }
 
 export interface SystemUser {

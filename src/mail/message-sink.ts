@@ -20,7 +20,7 @@ export class MessageSink {
   private upload: string | null = null;
   private seq = 0;
   private inFlight = 0;
-  private failure: unknown = null;
+  private failure: Error | null = null;
   private staged: Array<Promise<void>> = [];
   private waiters: Array<() => void> = [];
   private charged = 0;
@@ -95,7 +95,7 @@ export class MessageSink {
     const staged = this.blobs
       .stage(this.upload, this.seq++, data)
       .catch((err: unknown) => {
-        this.failure ??= err;
+        this.failure ??= err instanceof Error ? err : new Error(String(err));
       })
       .finally(() => {
         this.inFlight--;

@@ -98,8 +98,8 @@ export async function startTern(site: Site, extraArgs: string[] = [], env: NodeJ
     { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
+  proc.stdout.on('data', (d) => (out += d));
+  proc.stderr.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
   await new Promise<void>((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`tern serve did not start:\n${out}`)), 20_000);
@@ -109,7 +109,7 @@ export async function startTern(site: Site, extraArgs: string[] = [], env: NodeJ
         res();
       }
     };
-    proc.stdout!.on('data', check);
+    proc.stdout.on('data', check);
     void exited.then((code) => {
       clearTimeout(timer);
       rej(new Error(`tern serve exited ${code}:\n${out}`));

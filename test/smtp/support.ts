@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { format } from 'node:util';
 import nodemailer from 'nodemailer';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { openStore } from '../../src/store/open.js';
 import { collect, type StoredMessage } from '../../src/store/store.js';
 import type { Site } from '../helpers/tern.js';
@@ -27,7 +28,7 @@ function transcriptLogger(lines: string[]) {
   return { level: ignore, trace: ignore, debug: push, info: push, warn: push, error: push, fatal: push };
 }
 
-export function mailer(port: number, opts: MailerOptions = {}): nodemailer.Transporter {
+export function mailer(port: number, opts: MailerOptions = {}): nodemailer.Transporter<SMTPTransport.SentMessageInfo> {
   return nodemailer.createTransport({
     host: '127.0.0.1',
     port,

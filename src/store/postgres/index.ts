@@ -43,10 +43,10 @@ const ORPHAN_UPLOAD_AGE_MS = 24 * 3600 * 1000;
 
 // BIGINT columns (ids, counters, epoch ms, sizes) parse as numbers, for this pool only.
 const INT8_OID = 20;
-const TYPES = {
+const TYPES: pg.CustomTypesConfig = {
   getTypeParser: (oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'),
-} as pg.CustomTypesConfig;
+    oid === INT8_OID && format !== 'binary' ? (v: string) => Number(v) : (pg.types.getTypeParser(oid, format) as (value: string | Buffer) => unknown),
+};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

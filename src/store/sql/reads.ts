@@ -126,7 +126,7 @@ export function createReads(sql: Sql) {
       if (!r) return null;
       if (r.upload == null) return { data: r.data as Buffer };
       const n = await one(sql, 'SELECT count(*) AS n FROM blob_chunks WHERE upload = ?', [r.upload]);
-      return { upload: String(r.upload), chunks: Number(n!.n) };
+      return { upload: r.upload as string, chunks: Number(n!.n) };
     },
     async blobChunk(upload: string, seq: number): Promise<Buffer> {
       const [r] = await sql.all('SELECT data FROM blob_chunks WHERE upload = ? AND seq = ?', [upload, seq], { binary: true });

@@ -23,7 +23,7 @@ export function toMailbox(r: Row): Mailbox {
     id: Number(r.id),
     accountId: Number(r.account_id),
     name: String(r.name),
-    specialUse: r.special_use == null ? null : String(r.special_use),
+    specialUse: r.special_use == null ? null : (r.special_use as string),
     uidValidity: Number(r.uidvalidity),
     uidNext: Number(r.uidnext),
     highestModseq: Number(r.highestmodseq),

@@ -222,8 +222,8 @@ async function setFlags(sql: Sql, a: { mailboxId: number; uids: number[]; mode: 
     const system = a.mode === 'replace' ? new Set<string>(wanted.system) : new Set<string>(before);
     const keywords = a.mode === 'replace' ? new Set(wanted.keywords) : new Set(oldKeywords);
     if (a.mode !== 'replace') {
-      for (const f of wanted.system) a.mode === 'add' ? system.add(f) : system.delete(f);
-      for (const k of wanted.keywords) a.mode === 'add' ? keywords.add(k) : keywords.delete(k);
+      for (const f of wanted.system) if (a.mode === 'add') system.add(f); else system.delete(f);
+      for (const k of wanted.keywords) if (a.mode === 'add') keywords.add(k); else keywords.delete(k);
     }
     const same = system.size === before.size && [...system].every((f) => before.has(f as never)) && keywords.size === oldKeywords.size && [...keywords].every((k) => oldKeywords.has(k));
     if (!same) changes.push({ row, system, keywords, before, oldKeywords });
