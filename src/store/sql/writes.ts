@@ -206,6 +206,7 @@ async function deliver(sql: Sql, d: NewDelivery): Promise<DeliveryOutcome[]> {
 async function setFlags(sql: Sql, a: { mailboxId: number; uids: number[]; mode: 'add' | 'remove' | 'replace'; flags: string[] }): Promise<FlagChange[]> {
   const wanted = parseFlags(a.flags);
   const mailbox = await mailboxById(sql, a.mailboxId);
+  await lockAccount(sql, mailbox.account_id); // before reading the flags it rewrites: a concurrent change is not lost
   const rows = await selectByUids(sql, a.mailboxId, a.uids);
   const changes: Array<{ row: Row; system: Set<string>; keywords: Set<string>; before: Set<string>; oldKeywords: Set<string> }> = [];
   for (const row of rows) {
