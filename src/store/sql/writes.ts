@@ -347,6 +347,7 @@ export const WRITE_OPS = {
 
   async deleteAccount(sql: Sql, a: { address: string }): Promise<void> {
     const account = await accountByAddress(sql, a.address);
+    await lockAccount(sql, account.id); // before listing its blobs: a delivery committing meanwhile is counted
     const hashes = await sql.all(
       'SELECT m.blob_hash FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = ?',
       [account.id],
