@@ -107,6 +107,18 @@ class PgProxy {
 }
 
 const skip = await pgSkipReason();
+
+/** True once one of the store's backends waits for a lock (polls for up to 5 s). */
+async function waitingOnLock(admin: pg.Client): Promise<boolean> {
+  for (let i = 0; i < 50; i++) {
+    const r = await admin.query(
+      "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tern' AND wait_event_type = 'Lock'",
+    );
+    if (r.rowCount) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
+}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('PostgreSQL store under failure', { skip }, () => {
@@ -229,6 +241,35 @@ describe('PostgreSQL store under failure', { skip }, () => {
       assert.equal((await store.mailboxes.messagesOf('a@hang-after.test')).length, 1);
       assert.deepEqual(await store.checkIntegrity(), []);
     } finally {
+      await close();
+    }
+  });
+
+  it('deleting an account while a delivery to it is committing leaks no blob reference', async () => {
+    const { store: deliverer, proxy, close } = await throughProxy({ dbTimeoutMs: 10_000 });
+    const deleter = await openPostgresStore(db.url);
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      await deleter.directory.addDomain('race.test');
+      const account = await deleter.directory.addAccount({ address: 'r@race.test', passwordHash: 'h' });
+      await deleter.mailboxes.deliver(delivery([account.id]));
+      // The delivery has done its work and holds the account's lock; its COMMIT is held back.
+      const caught = proxy.freezeNextCommit('before-commit');
+      const d = delivery([account.id]);
+      const delivered = deliverer.mailboxes.deliver(d);
+      await caught;
+      const deleted = deleter.directory.deleteAccount('r@race.test');
+      assert.ok(await waitingOnLock(admin), 'the deletion waits for the delivery');
+      proxy.thaw(); // the delivery commits now
+      assert.equal((await delivered)[0]!.status, 'stored');
+      await deleted;
+      assert.equal(await deleter.directory.getAccount('r@race.test'), null);
+      assert.equal(await deleter.blobs.read(d.blob.hash), null, "the delivered message's blob went with the account");
+      assert.deepEqual(await deleter.checkIntegrity(), []);
+    } finally {
+      await admin.end();
+      await deleter.close();
       await close();
     }
   });

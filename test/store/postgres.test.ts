@@ -91,6 +91,36 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
     }
   });
 
+  it('applies flag changes from several nodes to the same messages without losing any', async () => {
+    const [a, b, c] = nodes as [Store, Store, Store];
+    await a.directory.addDomain('flags.test');
+    const account = await a.directory.addAccount({ address: 'f@flags.test', passwordHash: 'h' });
+    await Promise.all(Array.from({ length: 100 }, () => a.mailboxes.deliver(delivery([account.id]))));
+    const inbox = (await a.mailboxes.get(account.id, 'INBOX'))!;
+    const uids = Array.from({ length: 100 }, (_, i) => i + 1);
+    for (let round = 0; round < 5; round++) {
+      const flags = [`round${round}`];
+      await Promise.all([
+        a.mailboxes.setFlags(inbox.id, uids, 'add', ['\\Seen', ...flags]),
+        b.mailboxes.setFlags(inbox.id, uids, 'add', ['\\Flagged']),
+        c.mailboxes.setFlags(inbox.id, uids, 'add', ['\\Answered', `${flags[0]}c`]),
+      ]);
+      const messages = await a.mailboxes.messages(inbox.id);
+      const incomplete = messages.filter((m) => !['\\Seen', '\\Flagged', '\\Answered', ...flags, `${flags[0]}c`].every((f) => m.flags.includes(f)));
+      assert.deepEqual(incomplete.map((m) => `${m.uid}: ${m.flags.join(' ')}`), [], `round ${round}: no flag change lost`);
+      assert.equal((await a.mailboxes.get(account.id, 'INBOX'))!.unseen, 0);
+      await Promise.all([
+        a.mailboxes.setFlags(inbox.id, uids, 'remove', ['\\Seen']),
+        b.mailboxes.setFlags(inbox.id, uids, 'remove', ['\\Flagged']),
+        c.mailboxes.setFlags(inbox.id, uids, 'remove', ['\\Answered']),
+      ]);
+      const cleared = await a.mailboxes.messages(inbox.id);
+      assert.ok(cleared.every((m) => !m.flags.some((f) => f.startsWith('\\'))), `round ${round}: every removal applied`);
+      assert.equal((await a.mailboxes.get(account.id, 'INBOX'))!.unseen, 100);
+    }
+    assert.deepEqual(await a.checkIntegrity(), []);
+  });
+
   it('delivers identical messages from many nodes to overlapping accounts without deadlock or failure', async (t) => {
     const setup = nodes[0]!;
     await setup.directory.addDomain('identical.test');

@@ -1,9 +1,10 @@
 /**
  * Runs the Store contract against SQLite, in a fresh temporary directory, plus the
  * durability settings read inside every kind of write transaction (by triggers, on the
- * very connection that commits).
+ * very connection that commits) and several processes opening a new database at once.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,6 +54,46 @@ describe('SQLite store: durability inside the write transactions', () => {
     } finally {
       admin.close();
       await store.close();
+    }
+  });
+});
+
+describe('SQLite store: first run', () => {
+  it('lets several processes open a new database at once: migrations run once and first-run settings agree', async () => {
+    const shared = path.join(dir, 'first-run.db');
+    const sqliteStore = new URL('../../src/store/sqlite/index.js', import.meta.url).href;
+    const script = `
+      const { openSqliteStore } = await import(${JSON.stringify(sqliteStore)});
+      const store = await openSqliteStore(${JSON.stringify(shared)});
+      console.log(await store.directory.initSetting('cluster.id', 'process-' + process.pid));
+      await store.close();`;
+    const scriptFile = path.join(dir, 'first-run.mjs'); // a file, not -e: worker threads inherit execArgv
+    fs.writeFileSync(scriptFile, script);
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, () => {
+        const child = spawn(process.execPath, [scriptFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        return new Promise<{ code: number | null; out: string }>((resolve) => child.on('close', (code) => resolve({ code, out })));
+      }),
+    );
+    assert.deepEqual(
+      runs.map((r) => r.code),
+      runs.map(() => 0),
+      runs.map((r) => r.out).join('\n'),
+    );
+    const values = new Set(runs.map((r) => r.out.trim()));
+    assert.equal(values.size, 1, `every process sees one value: ${[...values].join(', ')}`);
+    const db = new Database(shared, { readonly: true });
+    try {
+      const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as Array<{ version: number }>;
+      assert.deepEqual(
+        versions.map((v) => v.version),
+        [1, 2],
+      );
+    } finally {
+      db.close();
     }
   });
 });

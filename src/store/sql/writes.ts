@@ -214,6 +214,7 @@ async function deliver(sql: Sql, d: NewDelivery): Promise<DeliveryOutcome[]> {
 async function setFlags(sql: Sql, a: { mailboxId: number; uids: number[]; mode: 'add' | 'remove' | 'replace'; flags: string[] }): Promise<FlagChange[]> {
   const wanted = parseFlags(a.flags);
   const mailbox = await mailboxById(sql, a.mailboxId);
+  await lockAccount(sql, mailbox.account_id); // before reading the flags it rewrites: a concurrent change is not lost
   const rows = await selectByUids(sql, a.mailboxId, a.uids);
   const changes: Array<{ row: Row; system: Set<string>; keywords: Set<string>; before: Set<string>; oldKeywords: Set<string> }> = [];
   for (const row of rows) {
@@ -354,6 +355,7 @@ export const WRITE_OPS = {
 
   async deleteAccount(sql: Sql, a: { address: string }): Promise<void> {
     const account = await accountByAddress(sql, a.address);
+    await lockAccount(sql, account.id); // before listing its blobs: a delivery committing meanwhile is counted
     const hashes = await sql.all(
       'SELECT m.blob_hash FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = ?',
       [account.id],
