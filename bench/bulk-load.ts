@@ -52,8 +52,14 @@ function messageBody(n: number, size: number, filler: string, date: string): Buf
 function delivery(n: number, account: Account, body: Buffer, date: Date): NewDelivery {
   const ternId = `BULK${process.pid.toString(36)}${n.toString(36)}`.toUpperCase();
   const prefix = traceHeaders({
-    envelopeFrom: SENDER, helo: 'bulk-load', remoteAddress: '127.0.0.1', localHostname: 'bulk-load.localhost',
-    protocol: 'ESMTP', ternId, recipient: account.address, date,
+    envelopeFrom: SENDER,
+    helo: 'bulk-load',
+    remoteAddress: '127.0.0.1',
+    localHostname: 'bulk-load.localhost',
+    protocol: 'ESMTP',
+    ternId,
+    recipient: account.address,
+    date,
   });
   return {
     ternId,
@@ -120,8 +126,12 @@ function parseArgs(argv: string[]): BulkLoadOptions {
   const address = values.get('address');
   if (!dataDir || !address?.includes('@')) throw new Error('--data and --address are required');
   return {
-    dataDir: resolve(dataDir), dbUrl: values.get('db'), address: address.toLowerCase(),
-    messages: count('messages'), size: count('size', 1024), inFlight: count('in-flight', 4096),
+    dataDir: resolve(dataDir),
+    dbUrl: values.get('db'),
+    address: address.toLowerCase(),
+    messages: count('messages'),
+    size: count('size', 1024),
+    inFlight: count('in-flight', 4096),
   };
 }
 

@@ -64,18 +64,25 @@ export function sizeLabel(bytes: number): string {
 }
 
 function parseLoads(text: string, sessions: number): Load[] {
-  return text.split(',').filter(Boolean).map((item) => {
-    const [size, messages] = item.split(':');
-    const count = Number(messages);
-    if (!size || !Number.isInteger(count) || count <= 0) throw new UsageError(`bad load ${JSON.stringify(item)} (expected SIZE:MESSAGES, e.g. 4k:5000)`);
-    const bytes = parseSize(size);
-    return { label: sizeLabel(bytes), size: bytes, messages: count, sessions };
-  });
+  return text
+    .split(',')
+    .filter(Boolean)
+    .map((item) => {
+      const [size, messages] = item.split(':');
+      const count = Number(messages);
+      if (!size || !Number.isInteger(count) || count <= 0) throw new UsageError(`bad load ${JSON.stringify(item)} (expected SIZE:MESSAGES, e.g. 4k:5000)`);
+      const bytes = parseSize(size);
+      return { label: sizeLabel(bytes), size: bytes, messages: count, sessions };
+    });
 }
 
 function parseList<T extends string>(name: string, text: string, allowed: readonly T[]): T[] {
-  const items = text.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const item of items) if (!(allowed as readonly string[]).includes(item)) throw new UsageError(`unknown ${name} ${JSON.stringify(item)} (one of ${allowed.join(', ')})`);
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const item of items)
+    if (!(allowed as readonly string[]).includes(item)) throw new UsageError(`unknown ${name} ${JSON.stringify(item)} (one of ${allowed.join(', ')})`);
   return items as T[];
 }
 

@@ -42,8 +42,15 @@ export function loadSpec(ctx: BenchContext, load: Load): LoadSpec {
 /** A row from one smtp-source run (ratios are filled in later, by compareRows). */
 export function loadRow(load: Load, protocol: Protocol, server: string, kind: Row['kind'], result: LoadResult): Row {
   return {
-    load: load.label, protocol, server, kind, ok: result.ok, error: result.error, command: result.command,
-    seconds: result.seconds, perSecond: result.ok ? result.perSecond : undefined,
+    load: load.label,
+    protocol,
+    server,
+    kind,
+    ok: result.ok,
+    error: result.error,
+    command: result.command,
+    seconds: result.seconds,
+    perSecond: result.ok ? result.perSecond : undefined,
     mbPerSecond: result.ok ? (result.perSecond * load.size) / 1e6 : undefined,
   };
 }
@@ -66,9 +73,16 @@ export async function newTern(ctx: BenchContext, o: TernInstanceOptions): Promis
     dbUrl = await ctx.postgres.createDatabase(o.name);
   }
   const options: TernOptions = {
-    cli: ctx.cli, dataDir, dbUrl, domain: DOMAIN, address: ADDRESS,
-    smtpPort: ctx.config.ports.ternSmtp, lmtpPort: o.lmtp ? ctx.config.ports.ternLmtp : 0,
-    logFile: join(ctx.root, `${o.name}.log`), extraFlags: o.extraFlags, nodeOptions: o.nodeOptions,
+    cli: ctx.cli,
+    dataDir,
+    dbUrl,
+    domain: DOMAIN,
+    address: ADDRESS,
+    smtpPort: ctx.config.ports.ternSmtp,
+    lmtpPort: o.lmtp ? ctx.config.ports.ternLmtp : 0,
+    logFile: join(ctx.root, `${o.name}.log`),
+    extraFlags: o.extraFlags,
+    nodeOptions: o.nodeOptions,
   };
   return createTern(options);
 }
@@ -92,7 +106,11 @@ export async function measureTern(ctx: BenchContext, tern: TernServer, server: s
 
 /** measureTern, plus when the load ran (monotonic microseconds, as in a .cpuprofile). */
 export async function measureTernTimed(
-  ctx: BenchContext, tern: TernServer, server: string, load: Load, protocol: Protocol,
+  ctx: BenchContext,
+  tern: TernServer,
+  server: string,
+  load: Load,
+  protocol: Protocol,
 ): Promise<{ row: Row; window: TimeWindow }> {
   const port = protocol === 'lmtp' ? ctx.config.ports.ternLmtp : ctx.config.ports.ternSmtp;
   const before = await tern.storedMessages().catch(() => null);

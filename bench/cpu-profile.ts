@@ -87,7 +87,9 @@ function top(map: Map<string, number>, busyMs: number, count: number, callers?: 
       const entry: ProfileEntry = { name, ms, percent: busyMs > 0 ? (100 * ms) / busyMs : 0 };
       const from = callers?.get(name);
       if (from) {
-        entry.callers = [...from.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3)
+        entry.callers = [...from.entries()]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 3)
           .map(([caller, callerMs]) => ({ name: caller, percent: ms > 0 ? (100 * callerMs) / ms : 0 }));
       }
       return entry;
@@ -157,7 +159,16 @@ export function summariseProfile(file: string, topCount = 20, window?: TimeWindo
     files.set(source, (files.get(source) ?? 0) + ms);
   }
   const busyMs = totalMs - idleMs;
-  return { file, thread: threadOf(profile), window, totalMs, idleMs, busyMs, functions: top(functions, busyMs, topCount, callers), files: top(files, busyMs, topCount) };
+  return {
+    file,
+    thread: threadOf(profile),
+    window,
+    totalMs,
+    idleMs,
+    busyMs,
+    functions: top(functions, busyMs, topCount, callers),
+    files: top(files, busyMs, topCount),
+  };
 }
 
 /** A plain-text rendering of one summary. */
@@ -165,10 +176,12 @@ export function formatProfile(s: ProfileSummary, topCount = 20): string {
   const lines = [
     `${basename(s.file)} (${s.thread}): ${(s.totalMs / 1000).toFixed(1)} s sampled, ${(s.busyMs / 1000).toFixed(1)} s busy (${s.totalMs > 0 ? ((100 * s.busyMs) / s.totalMs).toFixed(0) : 0}%)`,
     '  self time by function (% of busy):',
-    ...s.functions.slice(0, topCount).flatMap((e) => [
-      `    ${e.percent.toFixed(1).padStart(5)}%  ${e.ms.toFixed(0).padStart(7)} ms  ${e.name}`,
-      ...(e.callers ?? []).filter((c) => c.percent >= 10).map((c) => `                      ${c.percent.toFixed(0).padStart(3)}% under ${c.name}`),
-    ]),
+    ...s.functions
+      .slice(0, topCount)
+      .flatMap((e) => [
+        `    ${e.percent.toFixed(1).padStart(5)}%  ${e.ms.toFixed(0).padStart(7)} ms  ${e.name}`,
+        ...(e.callers ?? []).filter((c) => c.percent >= 10).map((c) => `                      ${c.percent.toFixed(0).padStart(3)}% under ${c.name}`),
+      ]),
     '  self time by file:',
     ...s.files.slice(0, Math.min(topCount, 12)).map((e) => `    ${e.percent.toFixed(1).padStart(5)}%  ${e.ms.toFixed(0).padStart(7)} ms  ${e.name}`),
   ];

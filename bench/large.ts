@@ -68,7 +68,7 @@ export async function sendConcurrently(spec: SendSpec, connections: number): Pro
     accepted: accepted.length,
     mbPerSecond: accepted.reduce((sum, r) => sum + r.bodyBytes, 0) / 1e6 / seconds,
     replyMs: spread(accepted.map((r) => r.replyMs)),
-    firstError: firstError ? firstError.error ?? firstError.reply : undefined,
+    firstError: firstError ? (firstError.error ?? firstError.reply) : undefined,
   };
 }
 
@@ -87,7 +87,9 @@ export interface ProbeOptions {
  */
 export async function probeUnderLoad(spec: SendSpec, connections: number, o: ProbeOptions): Promise<ProbeResult> {
   let loading = true;
-  const background = sendConcurrently(spec, connections).finally(() => { loading = false; });
+  const background = sendConcurrently(spec, connections).finally(() => {
+    loading = false;
+  });
   await sleep(o.delayMs);
   const sent: Array<Promise<SendResult>> = [];
   while (loading && sent.length < o.probes) {

@@ -72,8 +72,13 @@ export async function largeMemoryPhase(ctx: BenchContext): Promise<LargeMemoryRe
       ctx.log(`${connections} concurrent messages of ${size} bytes`);
       const load = await sendConcurrently(largeSpec(ctx, size), connections);
       sampler.stop();
-      return { ok: load.accepted === connections, error: load.accepted === connections ? undefined : `${load.accepted} of ${connections} accepted`,
-        idleRssMiB, peakRssMiB: mib(Math.max(sampler.hwmKiB, sampler.peakRssKiB)), load };
+      return {
+        ok: load.accepted === connections,
+        error: load.accepted === connections ? undefined : `${load.accepted} of ${connections} accepted`,
+        idleRssMiB,
+        peakRssMiB: mib(Math.max(sampler.hwmKiB, sampler.peakRssKiB)),
+        load,
+      };
     });
   } catch (error) {
     return { ok: false, error: errorText(error) };
@@ -94,7 +99,12 @@ export async function latencyPhase(ctx: BenchContext): Promise<LatencyResult> {
       const result = await probeUnderLoad(largeSpec(ctx, size), latencyConnections, { probes, delayMs: probeDelayMs, intervalMs: probeIntervalMs });
       sampler.stop();
       const ok = result.duringLoad > 0 && (result.codes['250'] ?? 0) === result.duringLoad;
-      return { ok, error: ok ? undefined : `probes during the load: ${JSON.stringify(result.codes)}`, peakRssMiB: mib(Math.max(sampler.hwmKiB, sampler.peakRssKiB)), probes: result };
+      return {
+        ok,
+        error: ok ? undefined : `probes during the load: ${JSON.stringify(result.codes)}`,
+        peakRssMiB: mib(Math.max(sampler.hwmKiB, sampler.peakRssKiB)),
+        probes: result,
+      };
     });
   } catch (error) {
     return { ok: false, error: errorText(error) };

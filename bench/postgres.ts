@@ -32,7 +32,7 @@ export async function startBenchPostgres(): Promise<BenchPostgres> {
     }
   };
   try {
-    const version = String((await query('SELECT version() AS v')).rows[0]?.v ?? '?');
+    const version = String((await query('SELECT version() AS v')).rows[0]?.v ?? '?'); // eslint-disable-line @typescript-eslint/no-unsafe-member-access -- one text column
     return {
       cluster,
       version,

@@ -102,7 +102,12 @@ const fixed = (value: number | null | undefined, digits: number): string =>
 
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [header, ...rows].map((cells) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
+  return [header, ...rows].map((cells) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 function storedCell(r: Row): string {
@@ -112,9 +117,17 @@ function storedCell(r: Row): string {
 
 function rowCells(r: Row): string[] {
   return [
-    r.load, r.protocol.toUpperCase(), r.server, fixed(r.perSecond, 1), fixed(r.mbPerSecond, 1),
-    fixed(r.ratio, 2), fixed(r.ratioDelivered, 2), fixed(r.percentOfCeiling, 0), fixed(r.rssMiB, 0),
-    storedCell(r), r.logLines === undefined || r.logLines === null ? '-' : String(r.logLines),
+    r.load,
+    r.protocol.toUpperCase(),
+    r.server,
+    fixed(r.perSecond, 1),
+    fixed(r.mbPerSecond, 1),
+    fixed(r.ratio, 2),
+    fixed(r.ratioDelivered, 2),
+    fixed(r.percentOfCeiling, 0),
+    fixed(r.rssMiB, 0),
+    storedCell(r),
+    r.logLines === undefined || r.logLines === null ? '-' : String(r.logLines),
     r.ok ? '' : `FAILED: ${r.error ?? 'unknown error'}`,
   ];
 }
@@ -136,7 +149,9 @@ export function formatReport(report: BenchReport): string {
     lines.push('Accept rate with a full store (SQLite, SMTP):');
     if (!f.ok) lines.push(`  FAILED: ${f.error ?? 'unknown error'}`);
     if (f.preloaded !== undefined) {
-      lines.push(`  bulk load: ${f.preloaded} messages in ${fixed(f.bulkLoadSeconds, 1)} s (${fixed(f.bulkLoadPerSecond, 0)} msg/s), data dir ${fixed(f.dataDirMiB, 0)} MiB`);
+      lines.push(
+        `  bulk load: ${f.preloaded} messages in ${fixed(f.bulkLoadSeconds, 1)} s (${fixed(f.bulkLoadPerSecond, 0)} msg/s), data dir ${fixed(f.dataDirMiB, 0)} MiB`,
+      );
     }
     if (f.empty && f.full) {
       lines.push(...table(ROW_HEADER, [f.empty, f.full].map(rowCells)).map((l) => `  ${l}`));
@@ -150,7 +165,9 @@ export function formatReport(report: BenchReport): string {
     if (!m.ok) lines.push(`  FAILED: ${m.error ?? 'unknown error'}`);
     if (m.load) {
       const l = m.load;
-      lines.push(`  ${l.connections} concurrent x ${(l.size / 1e6).toFixed(1)} MB: replies ${JSON.stringify(l.replies)} in ${l.seconds.toFixed(1)} s (${l.mbPerSecond.toFixed(0)} MB/s accepted)`);
+      lines.push(
+        `  ${l.connections} concurrent x ${(l.size / 1e6).toFixed(1)} MB: replies ${JSON.stringify(l.replies)} in ${l.seconds.toFixed(1)} s (${l.mbPerSecond.toFixed(0)} MB/s accepted)`,
+      );
       lines.push(`  Tern RSS idle ${fixed(m.idleRssMiB, 0)} MiB, peak ${fixed(m.peakRssMiB, 0)} MiB; end-of-DATA to reply min/median/max ${ms(l.replyMs)}`);
       if (l.firstError) lines.push(`  first non-250: ${l.firstError.slice(0, 200)}`);
     }
@@ -163,7 +180,9 @@ export function formatReport(report: BenchReport): string {
     if (t.probes) {
       const p = t.probes;
       const b = p.background;
-      lines.push(`  background: ${b.connections} x ${(b.size / 1e6).toFixed(1)} MB, replies ${JSON.stringify(b.replies)} in ${b.seconds.toFixed(1)} s; Tern peak RSS ${fixed(t.peakRssMiB, 0)} MiB`);
+      lines.push(
+        `  background: ${b.connections} x ${(b.size / 1e6).toFixed(1)} MB, replies ${JSON.stringify(b.replies)} in ${b.seconds.toFixed(1)} s; Tern peak RSS ${fixed(t.peakRssMiB, 0)} MiB`,
+      );
       lines.push(`  ${p.duringLoad} one-line probes during the load, replies ${JSON.stringify(p.codes)} (min / median / max):`);
       lines.push(`    end of DATA to 250: ${ms(p.replyMs)}`);
       lines.push(`    connect to greeting: ${ms(p.greetingMs)}`);
@@ -179,7 +198,10 @@ export function formatReport(report: BenchReport): string {
     for (const s of p.summaries ?? []) {
       lines.push(`  ${s.thread} (${s.file.split('/').pop()}): ${(s.busyMs / 1000).toFixed(1)} s busy of ${(s.totalMs / 1000).toFixed(1)} s while the load ran`);
       for (const e of s.functions.slice(0, 15)) {
-        const under = (e.callers ?? []).filter((c) => c.percent >= 10).map((c) => `${c.percent.toFixed(0)}% ${c.name.replace(' src/', ' ')}`).join(', ');
+        const under = (e.callers ?? [])
+          .filter((c) => c.percent >= 10)
+          .map((c) => `${c.percent.toFixed(0)}% ${c.name.replace(' src/', ' ')}`)
+          .join(', ');
         lines.push(`    ${e.percent.toFixed(1).padStart(5)}%  ${e.name}${under ? `  [under ${under}]` : ''}`);
       }
       lines.push('    by file:');

@@ -25,7 +25,10 @@ export class RssSampler {
   hwmKiB = 0;
   samples = 0;
 
-  constructor(private readonly pid: number, private readonly intervalMs = 100) {}
+  constructor(
+    private readonly pid: number,
+    private readonly intervalMs = 100,
+  ) {}
 
   start(): void {
     this.sample();

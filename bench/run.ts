@@ -24,7 +24,9 @@ const log = (line: string): void => console.log(`[bench] ${new Date().toISOStrin
 const cleanups: Array<() => Promise<void>> = [];
 async function cleanUp(): Promise<void> {
   while (cleanups.length > 0) {
-    await cleanups.pop()?.().catch((error: unknown) => log(`cleanup: ${errorText(error)}`));
+    await cleanups
+      .pop()?.()
+      .catch((error: unknown) => log(`cleanup: ${errorText(error)}`));
   }
 }
 function onCleanup(stop: () => Promise<void>): () => void {
@@ -43,7 +45,10 @@ async function describeEnvironment(): Promise<Record<string, string>> {
     cpus: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}`,
     memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
     kernel: os.release(),
-    loadAverageAtStart: os.loadavg().map((load) => load.toFixed(2)).join(' '),
+    loadAverageAtStart: os
+      .loadavg()
+      .map((load) => load.toFixed(2))
+      .join(' '),
     postfix: postfix.stdout.trim(),
     dovecot: dovecot.stdout.trim(),
   };
@@ -78,8 +83,13 @@ async function main(): Promise<void> {
   const report: BenchReport = {
     startedAt,
     parameters: {
-      phases: config.phases, loads: config.loads, protocols: config.protocols, backends: config.backends,
-      fullStore: config.fullStore, large: config.large, profile: config.profile,
+      phases: config.phases,
+      loads: config.loads,
+      protocols: config.protocols,
+      backends: config.backends,
+      fullStore: config.fullStore,
+      large: config.large,
+      profile: config.profile,
     },
     ports: config.ports,
     environment,
@@ -94,8 +104,12 @@ async function main(): Promise<void> {
   }
   if (config.phases.includes('profile')) report.profile = await profilePhase(ctx);
 
-  environment.ternServeFlags = '--log-level info (log to a file), unused listeners off; large-message runs add --max-message-size 30M --max-connections-per-ip 1000';
-  environment.loadAverageAtEnd = os.loadavg().map((load) => load.toFixed(2)).join(' ');
+  environment.ternServeFlags =
+    '--log-level info (log to a file), unused listeners off; large-message runs add --max-message-size 30M --max-connections-per-ip 1000';
+  environment.loadAverageAtEnd = os
+    .loadavg()
+    .map((load) => load.toFixed(2))
+    .join(' ');
   const references = Object.entries(referenceDirs(root)).filter(([, dir]) => existsSync(dir));
   report.filesystems = { 'Tern data dirs (SQLite)': describeFilesystem(root), ...Object.fromEntries(references.map(([k, v]) => [k, describeFilesystem(v)])) };
   if (postgres) report.filesystems['PostgreSQL cluster'] = describeFilesystem(postgres.cluster.dataDir);

@@ -81,8 +81,14 @@ class ReplyReader {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no reply within ${timeoutMs} ms`)), timeoutMs);
-      this.waiting = (reply) => { clearTimeout(timer); resolve(reply); };
-      this.failed = (error) => { clearTimeout(timer); reject(error); };
+      this.waiting = (reply) => {
+        clearTimeout(timer);
+        resolve(reply);
+      };
+      this.failed = (error) => {
+        clearTimeout(timer);
+        reject(error);
+      };
     });
   }
 }
@@ -107,7 +113,9 @@ export async function sendMessage(spec: SendSpec): Promise<SendResult> {
   const elapsed = (): number => performance.now() - started;
   const result: SendResult = { code: 0, reply: '', greetingMs: NaN, replyMs: NaN, totalMs: NaN, bodyBytes: 0 };
   const socket = net.connect({ host: '127.0.0.1', port: spec.port });
-  socket.on('error', () => { /* reported through the reader */ });
+  socket.on('error', () => {
+    /* reported through the reader */
+  });
   const replies = new ReplyReader(socket);
   const expect = async (command: string | null, wanted: number): Promise<boolean> => {
     if (command !== null) await write(socket, `${command}\r\n`);
@@ -126,7 +134,8 @@ export async function sendMessage(spec: SendSpec): Promise<SendResult> {
     const id = `${Date.now().toString(36)}.${Math.random().toString(36).slice(2)}`;
     await write(socket, `From: <${spec.from}>\r\nTo: <${spec.to}>\r\nSubject: bench ${spec.size}\r\nMessage-ID: <${id}@bench.client>\r\n\r\n`);
     while (result.bodyBytes < spec.size && !replies.pending && !socket.destroyed) {
-      const chunk = spec.size - result.bodyBytes >= CHUNK.length ? CHUNK : CHUNK.subarray(0, Math.ceil((spec.size - result.bodyBytes) / LINE.length) * LINE.length);
+      const chunk =
+        spec.size - result.bodyBytes >= CHUNK.length ? CHUNK : CHUNK.subarray(0, Math.ceil((spec.size - result.bodyBytes) / LINE.length) * LINE.length);
       await write(socket, chunk);
       result.bodyBytes += chunk.length;
     }

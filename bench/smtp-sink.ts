@@ -18,9 +18,16 @@ export async function startSink(port: number, lmtp: boolean, user: SystemUser): 
   const child: ChildProcess = spawn(SMTP_SINK, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   let exited = false;
-  child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-2000); });
-  child.on('exit', () => { exited = true; });
-  child.on('error', (error) => { exited = true; stderr += error.message; });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-2000);
+  });
+  child.on('exit', () => {
+    exited = true;
+  });
+  child.on('error', (error) => {
+    exited = true;
+    stderr += error.message;
+  });
 
   const stop = async (): Promise<void> => {
     if (exited) return;

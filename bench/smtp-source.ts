@@ -36,8 +36,10 @@ export async function runLoad(spec: LoadSpec, port: number, lmtp: boolean): Prom
   const result = await runCommand(SMTP_SOURCE, args, { timeoutMs: spec.timeoutMs });
   const ok = result.code === 0 && !result.timedOut;
   const perSecond = ok ? spec.messages / result.seconds : 0;
-  const error = ok ? undefined
-    : result.timedOut ? `timed out after ${spec.timeoutMs / 1000} s`
-    : `exit ${result.code}: ${result.stderr.trim().split('\n').slice(-3).join(' | ')}`;
+  const error = ok
+    ? undefined
+    : result.timedOut
+      ? `timed out after ${spec.timeoutMs / 1000} s`
+      : `exit ${result.code}: ${result.stderr.trim().split('\n').slice(-3).join(' | ')}`;
   return { command, ok, seconds: result.seconds, perSecond, error };
 }

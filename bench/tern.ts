@@ -46,9 +46,13 @@ const DISABLED_PORTS = ['submission', 'submissions', 'imap', 'imaps', 'pop3', 'p
 
 function serveFlags(o: TernOptions): string[] {
   return [
-    '--smtp-port', String(o.smtpPort), '--lmtp-port', String(o.lmtpPort),
+    '--smtp-port',
+    String(o.smtpPort),
+    '--lmtp-port',
+    String(o.lmtpPort),
     ...DISABLED_PORTS.flatMap((name) => [`--${name}-port`, '0']),
-    '--log-level', 'info',
+    '--log-level',
+    'info',
     ...(o.extraFlags ?? []),
   ];
 }
@@ -66,7 +70,11 @@ class Serving {
   exited = false;
   spawnError = '';
 
-  constructor(private readonly o: TernOptions, flags: string[], store: string[]) {
+  constructor(
+    private readonly o: TernOptions,
+    flags: string[],
+    store: string[],
+  ) {
     const args = [...(o.nodeOptions ?? []), o.cli, 'serve', ...store, ...flags];
     const fd = openSync(o.logFile, 'a');
     try {
@@ -74,8 +82,13 @@ class Serving {
     } finally {
       closeSync(fd);
     }
-    this.child.on('exit', () => { this.exited = true; });
-    this.child.on('error', (error) => { this.exited = true; this.spawnError = error.message; });
+    this.child.on('exit', () => {
+      this.exited = true;
+    });
+    this.child.on('error', (error) => {
+      this.exited = true;
+      this.spawnError = error.message;
+    });
   }
 
   private why(): string {
@@ -91,7 +104,9 @@ class Serving {
         await waitForPort(port, 300);
         await sleep(200);
         if (!this.exited) return;
-      } catch { /* not yet */ }
+      } catch {
+        /* not yet */
+      }
     }
     throw new Error(`tern serve did not listen on ${port} within 60 s: ${this.why()}`);
   }
@@ -140,7 +155,9 @@ export function createTern(o: TernOptions): TernServer {
     dataDir: o.dataDir,
     provision,
     start,
-    stop: async () => { await serving?.stop(); },
+    stop: async () => {
+      await serving?.stop();
+    },
     pid: () => serving?.child.pid ?? 0,
     flags: () => flags,
     storedMessages: async () => {

@@ -11,8 +11,14 @@ import { startSink } from './smtp-sink.js';
 import { runLoad } from './smtp-source.js';
 import { countFiles, countOccurrences, portIsFree, waitForFiles, type ReferenceServer } from './util.js';
 
-const failed = (load: Load, protocol: Protocol, server: string, kind: Row['kind'], error: string): Row =>
-  ({ load: load.label, protocol, server, kind, ok: false, error });
+const failed = (load: Load, protocol: Protocol, server: string, kind: Row['kind'], error: string): Row => ({
+  load: load.label,
+  protocol,
+  server,
+  kind,
+  ok: false,
+  error,
+});
 
 async function ceilingRow(ctx: BenchContext, load: Load, protocol: Protocol): Promise<Row> {
   const server = 'smtp-sink';
@@ -39,7 +45,12 @@ class Reference {
   private server: ReferenceServer | null = null;
   private startError = '';
 
-  constructor(private readonly ctx: BenchContext, readonly name: string, readonly port: number, private readonly create: () => Promise<ReferenceServer>) {}
+  constructor(
+    private readonly ctx: BenchContext,
+    readonly name: string,
+    readonly port: number,
+    private readonly create: () => Promise<ReferenceServer>,
+  ) {}
 
   async get(): Promise<ReferenceServer> {
     if (this.server) return this.server;
@@ -83,9 +94,18 @@ async function postfixRows(ctx: BenchContext, postfix: Reference, load: Load): P
   const seconds = result.seconds + drained.seconds;
   const allThere = result.ok && stored >= load.messages;
   const delivered: Row = {
-    load: load.label, protocol: 'smtp', server: 'Postfix Maildir', kind: 'reference', ok: allThere, command: result.command, seconds,
-    perSecond: allThere ? load.messages / seconds : undefined, mbPerSecond: allThere ? (load.messages * load.size) / 1e6 / seconds : undefined,
-    stored, expected: load.messages, logLines: countOccurrences(server.logFile, server.deliveryLogText) - logBefore,
+    load: load.label,
+    protocol: 'smtp',
+    server: 'Postfix Maildir',
+    kind: 'reference',
+    ok: allThere,
+    command: result.command,
+    seconds,
+    perSecond: allThere ? load.messages / seconds : undefined,
+    mbPerSecond: allThere ? (load.messages * load.size) / 1e6 / seconds : undefined,
+    stored,
+    expected: load.messages,
+    logLines: countOccurrences(server.logFile, server.deliveryLogText) - logBefore,
     error: allThere ? undefined : result.ok ? `${stored} of ${load.messages} in the Maildir after 120 s` : result.error,
   };
   return [accepted, delivered];
@@ -103,7 +123,12 @@ async function dovecotRow(ctx: BenchContext, dovecot: Reference, load: Load): Pr
   ctx.log(`Dovecot LMTP ${load.label} x ${load.messages} on 127.0.0.1:${dovecot.port}`);
   const row = loadRow(load, 'lmtp', 'Dovecot', 'reference', await runLoad(loadSpec(ctx, load), dovecot.port, true));
   const drained = await waitForFiles(server.maildirNew, filesBefore + load.messages, 30_000);
-  return { ...row, stored: drained.count - filesBefore, expected: load.messages, logLines: countOccurrences(server.logFile, server.deliveryLogText) - logBefore };
+  return {
+    ...row,
+    stored: drained.count - filesBefore,
+    expected: load.messages,
+    logLines: countOccurrences(server.logFile, server.deliveryLogText) - logBefore,
+  };
 }
 
 /** Fills in ratios to the reference and to the ceiling for every row of one load and protocol. */

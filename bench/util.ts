@@ -32,9 +32,15 @@ export function runCommand(cmd: string, args: string[], options: RunOptions = {}
       timedOut = true;
       child.kill('SIGKILL');
     }, timeoutMs);
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    child.stdin.on('error', () => { /* the child may not read stdin */ });
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.stdin.on('error', () => {
+      /* the child may not read stdin */
+    });
     child.stdin.end(options.input ?? '');
     let finished = false;
     let exitedAt: bigint | undefined;
@@ -89,7 +95,11 @@ export function isProgram(pid: number, program: string): boolean {
 /** Sends SIGTERM to pid only if it is still the named program. */
 export function terminateIfProgram(pid: number, program: string): void {
   if (!isProgram(pid, program)) return;
-  try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    /* already gone */
+  }
 }
 
 /** Waits up to timeoutMs for pid to stop being the named program. */
@@ -105,7 +115,10 @@ export function sleep(ms: number): Promise<void> {
 function tryConnect(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host });
-    const done = (ok: boolean): void => { socket.destroy(); resolve(ok); };
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
     socket.setTimeout(1000, () => done(false));
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));

@@ -44,7 +44,11 @@ const REQUIRED = [
 
 function sh(file, args, input) {
   console.log(`run-tests: ${file} ${args.join(' ')}`);
-  const r = spawnSync(file, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'inherit', 'inherit'], input, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const r = spawnSync(file, args, {
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'inherit', 'inherit'],
+    input,
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
   if (r.status !== 0) {
     console.error(`run-tests: ${file} failed (${r.error?.message ?? r.signal ?? `exit ${r.status}`})`);
     process.exit(1);
@@ -82,11 +86,22 @@ if (tsc.status !== 0) {
   process.exit(1);
 }
 
+// `npm run lint` (ESLint and Prettier) is part of the whole test run; a filtered run skips it.
+if (process.argv.length <= 2) {
+  const lint = spawnSync('npm', ['run', '--silent', 'lint'], { stdio: 'inherit' });
+  if (lint.status !== 0) {
+    console.error('run-tests: lint failed');
+    process.exit(1);
+  }
+}
+
 // 2. Debian packages.
 ensurePackages();
 
 const filters = process.argv.slice(2);
-const files = find('dist/test').filter((f) => filters.length === 0 || filters.some((s) => f.includes(s))).sort();
+const files = find('dist/test')
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .sort();
 if (files.length === 0) {
   console.error('run-tests: no test files matched');
   process.exit(1);

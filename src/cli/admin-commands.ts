@@ -37,7 +37,10 @@ export function registerDomainCommands(program: Command, globals: Globals): void
     .action(async (opts: { json?: boolean }) => {
       const domains = await withStore(globals(), (s) => s.directory.listDomains());
       if (opts.json) return printJson(domains.map((d) => ({ name: d.name, createdAt: d.createdAt.toISOString() })));
-      printTable(['DOMAIN', 'CREATED'], domains.map((d) => [d.name, d.createdAt.toISOString()]));
+      printTable(
+        ['DOMAIN', 'CREATED'],
+        domains.map((d) => [d.name, d.createdAt.toISOString()]),
+      );
     });
   domain
     .command('del <name>')
@@ -134,7 +137,10 @@ export function registerAliasCommands(program: Command, globals: Globals): void 
     .action(async (opts: { json?: boolean }) => {
       const rows = await withStore(globals(), (s) => s.directory.listAliases());
       if (opts.json) return printJson(rows);
-      printTable(['ALIAS', 'TARGET'], rows.map((r) => [r.address, r.target]));
+      printTable(
+        ['ALIAS', 'TARGET'],
+        rows.map((r) => [r.address, r.target]),
+      );
     });
   alias
     .command('del <source> [target]')

@@ -24,10 +24,26 @@ const LIMIT_FLAGS = [
   { key: 'maxLineLength', flag: 'max-line-length', env: 'TERN_MAX_LINE_LENGTH', help: 'longest command line in bytes' },
   { key: 'maxErrors', flag: 'max-errors', env: 'TERN_MAX_ERRORS', help: 'bad commands before a connection is closed' },
   { key: 'idleTimeoutSeconds', flag: 'idle-timeout', env: 'TERN_IDLE_TIMEOUT', help: 'seconds of client silence before 421' },
-  { key: 'greetingDelayMs', flag: 'greeting-delay', env: 'TERN_GREETING_DELAY', help: 'MX only: ms to wait before the greeting; clients that talk first are refused' },
+  {
+    key: 'greetingDelayMs',
+    flag: 'greeting-delay',
+    env: 'TERN_GREETING_DELAY',
+    help: 'MX only: ms to wait before the greeting; clients that talk first are refused',
+  },
   { key: 'shutdownGraceSeconds', flag: 'shutdown-grace', env: 'TERN_SHUTDOWN_GRACE', help: 'seconds open transactions get to finish on SIGTERM' },
-  { key: 'memoryBudget', flag: 'memory-budget', env: 'TERN_MEMORY_BUDGET', help: 'message bytes all connections may buffer in memory, e.g. 256M; past it new messages get 452 4.3.1', size: true },
-  { key: 'dbTimeoutSeconds', flag: 'db-timeout', env: 'TERN_DB_TIMEOUT', help: 'PostgreSQL: seconds a query may take before the transaction is abandoned (451)' },
+  {
+    key: 'memoryBudget',
+    flag: 'memory-budget',
+    env: 'TERN_MEMORY_BUDGET',
+    help: 'message bytes all connections may buffer in memory, e.g. 256M; past it new messages get 452 4.3.1',
+    size: true,
+  },
+  {
+    key: 'dbTimeoutSeconds',
+    flag: 'db-timeout',
+    env: 'TERN_DB_TIMEOUT',
+    help: 'PostgreSQL: seconds a query may take before the transaction is abandoned (451)',
+  },
 ] as const;
 
 /** Commander's attribute name for a flag: max-line-length → maxLineLength. */
@@ -35,9 +51,13 @@ const camelCase = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => 
 
 function parseRoles(value: string | undefined): Role[] {
   if (!value) return Object.keys(ROLE_PORTS) as Role[];
-  const roles = value.split(',').map((r) => r.trim()).filter(Boolean);
+  const roles = value
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
   for (const r of roles) {
-    if ((PLANNED_ROLES as readonly string[]).includes(r)) throw new UserError(`role ${r} is not available in this version of Tern (available: ${Object.keys(ROLE_PORTS).join(', ')})`);
+    if ((PLANNED_ROLES as readonly string[]).includes(r))
+      throw new UserError(`role ${r} is not available in this version of Tern (available: ${Object.keys(ROLE_PORTS).join(', ')})`);
     if (!(r in ROLE_PORTS)) throw new UserError(`unknown role ${JSON.stringify(r)} (available: ${Object.keys(ROLE_PORTS).join(', ')})`);
   }
   return roles as Role[];
@@ -49,7 +69,9 @@ export function registerServeCommands(program: Command, globals: Globals): void 
     .description(`run the mail server (roles available: ${Object.keys(ROLE_PORTS).join(', ')}); initialises the data dir on first run`)
     .addOption(new Option('--roles <list>', 'comma-separated roles to run (default: all available)').env('TERN_ROLES'))
     .addOption(new Option('--host <address>', 'address to listen on (0.0.0.0 or :: in production)').env('TERN_HOST').default(DEFAULT_HOST))
-    .addOption(new Option('--hostname <name>', 'name used in greetings and Received headers (default: saved setting, else the machine name)').env('TERN_HOSTNAME'))
+    .addOption(
+      new Option('--hostname <name>', 'name used in greetings and Received headers (default: saved setting, else the machine name)').env('TERN_HOSTNAME'),
+    )
     .addOption(new Option('--tls-cert <file>', 'PEM certificate chain (default: <data>/tls/cert.pem, self-signed on first run)').env('TERN_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'PEM private key (default: <data>/tls/key.pem)').env('TERN_TLS_KEY'));
   const servedPorts = new Set<string>(Object.values(ROLE_PORTS).flat());
@@ -62,9 +84,10 @@ export function registerServeCommands(program: Command, globals: Globals): void 
   }
   serve.action(async (opts: Record<string, string | undefined>) => {
     const g = globals();
-    const ports = Object.fromEntries(
-      Object.keys(DEFAULT_PORTS).map((name) => [name, parsePort(`--${name}-port`, opts[`${name}Port`]!)]),
-    ) as Record<PortName, number>;
+    const ports = Object.fromEntries(Object.keys(DEFAULT_PORTS).map((name) => [name, parsePort(`--${name}-port`, opts[`${name}Port`]!)])) as Record<
+      PortName,
+      number
+    >;
     const limits = { ...DEFAULT_LIMITS };
     for (const l of LIMIT_FLAGS) {
       const raw = opts[camelCase(l.flag)]!;

@@ -11,6 +11,10 @@ export function registerStatusCommand(program: Command, globals: () => GlobalOpt
       const { stats, kind } = await withStore(globals(), async (s) => ({ stats: await s.stats(), kind: s.kind }));
       if (opts.json) return printJson({ store: kind, ...stats });
       console.log(`store: ${kind}; ${stats.domains} domain(s), ${stats.accounts.length} account(s), ${stats.messages} message(s) in ${stats.blobs} blob(s)`);
-      if (stats.accounts.length) printTable(['ACCOUNT', 'MESSAGES'], stats.accounts.map((a) => [a.address, String(a.messages)]));
+      if (stats.accounts.length)
+        printTable(
+          ['ACCOUNT', 'MESSAGES'],
+          stats.accounts.map((a) => [a.address, String(a.messages)]),
+        );
     });
 }

@@ -54,7 +54,16 @@ export async function ensureSelfSignedCertificate(dataDir: string, hostname: str
       keySize: 2048,
       algorithm: 'sha256',
       notAfterDate: notAfter,
-      extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: hostname }, { type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }],
+      extensions: [
+        {
+          name: 'subjectAltName',
+          altNames: [
+            { type: 2, value: hostname },
+            { type: 2, value: 'localhost' },
+            { type: 7, ip: '127.0.0.1' },
+          ],
+        },
+      ],
     });
     writeFileSync(`${paths.key}.tmp`, pems.private, { mode: 0o600 });
     renameSync(`${paths.key}.tmp`, paths.key);

@@ -44,7 +44,10 @@ export function createLocalDelivery(store: Store, log: Logger): LocalDelivery {
         outcomes = settled;
       }
       const stored = outcomes.filter((o) => o.status === 'stored').length;
-      log.info({ id: m.ternId, from: m.envelopeFrom, rcpts: rcptCount, stored, size: m.blob.size, ms: Date.now() - startedAt, via }, stored > 0 ? 'message accepted' : 'message refused');
+      log.info(
+        { id: m.ternId, from: m.envelopeFrom, rcpts: rcptCount, stored, size: m.blob.size, ms: Date.now() - startedAt, via },
+        stored > 0 ? 'message accepted' : 'message refused',
+      );
       return outcomes;
     },
   };

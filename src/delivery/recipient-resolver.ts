@@ -80,7 +80,11 @@ export function createRecipientResolver(directory: DirectoryStore, options: { ho
         return { kind: 'not-local', address };
       }
       // Postmaster of a hostname that is not (or not fully) a local domain: the administrators.
-      return decide(address, (await directory.listAccounts()).filter((a) => a.isAdmin), size);
+      return decide(
+        address,
+        (await directory.listAccounts()).filter((a) => a.isAdmin),
+        size,
+      );
     },
   };
 }

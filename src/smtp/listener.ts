@@ -53,7 +53,11 @@ export async function startSmtpListener(opts: {
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new UserError(`cannot listen on ${opts.host}:${opts.port} (${opts.config.mode}): ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`)),
+      reject(
+        new UserError(
+          `cannot listen on ${opts.host}:${opts.port} (${opts.config.mode}): ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`,
+        ),
+      ),
     );
     server.listen(opts.port, opts.host, () => {
       server.removeAllListeners('error');

@@ -493,7 +493,14 @@ export class SmtpSession {
     try {
       const blob = await body.sink.finish();
       const protocol = withProtocol({ lmtp: this.config.mode === 'lmtp', esmtp: s.esmtp, utf8: Boolean(tx.params.smtputf8), secure: this.secure });
-      const recipients = deliveryRecipients({ tx, ternId: body.ternId, helo: s.helo, protocol, remoteAddress: this.remoteAddress, hostname: this.config.hostname });
+      const recipients = deliveryRecipients({
+        tx,
+        ternId: body.ternId,
+        helo: s.helo,
+        protocol,
+        remoteAddress: this.remoteAddress,
+        hostname: this.config.hostname,
+      });
       outcomes = await this.deps.delivery.deliver({
         ternId: body.ternId,
         blob,

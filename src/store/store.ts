@@ -64,9 +64,7 @@ export const SYSTEM_FLAGS = ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '
 export type SystemFlag = (typeof SYSTEM_FLAGS)[number];
 
 /** Where a message body lives: inline bytes, or chunks staged under an upload id. */
-export type BlobRef =
-  | { hash: string; size: number; data: Buffer }
-  | { hash: string; size: number; upload: string };
+export type BlobRef = { hash: string; size: number; data: Buffer } | { hash: string; size: number; upload: string };
 
 export interface DeliveryRecipient {
   accountId: number;

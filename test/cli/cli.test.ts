@@ -23,8 +23,14 @@ describe('tern CLI', () => {
 
     assert.match(await cli(['user', 'add', 'Carol@Example.TEST', ...a]), /account carol@example\.test created; password: \S{12,}/);
     const users = JSON.parse(await cli(['user', 'list', '--json', '--domain', 'example.test', ...a])) as Array<{ address: string }>;
-    assert.deepEqual(users.map((u) => u.address), ['alice@example.test', 'bob@example.test', 'carol@example.test']);
-    assert.match(await cli(['user', 'passwd', 'carol@example.test', '--password-stdin', ...a], 'another-secret\n'), /password for carol@example\.test changed$/m);
+    assert.deepEqual(
+      users.map((u) => u.address),
+      ['alice@example.test', 'bob@example.test', 'carol@example.test'],
+    );
+    assert.match(
+      await cli(['user', 'passwd', 'carol@example.test', '--password-stdin', ...a], 'another-secret\n'),
+      /password for carol@example\.test changed$/m,
+    );
 
     await cli(['alias', 'add', 'team@example.test', 'alice@example.test', 'bob@example.test', ...a]);
     await cli(['alias', 'add', '@example.test', 'carol@example.test', ...a]);
@@ -68,7 +74,10 @@ describe('tern CLI', () => {
     assertUserError(await runCli(['serve', '--roles', 'imap', ...a]), /role imap is not available/);
     assertUserError(await runCli(['serve', '--roles', 'smtp,bogus', ...a]), /unknown role "bogus"/);
     assertUserError(await runCli(['status', '--db', 'mysql://x', ...a]), /unsupported database URL scheme/);
-    assertUserError(await runCli(['status', '--db', 'postgres://nobody@127.0.0.1:1/x']), /cannot connect to PostgreSQL at postgres:\/\/nobody@127\.0\.0\.1:1\/x/);
+    assertUserError(
+      await runCli(['status', '--db', 'postgres://nobody@127.0.0.1:1/x']),
+      /cannot connect to PostgreSQL at postgres:\/\/nobody@127\.0\.0\.1:1\/x/,
+    );
   });
 
   it('reports a port in use clearly', async () => {

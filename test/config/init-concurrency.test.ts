@@ -28,9 +28,15 @@ async function assertOneSite(results: CliResult[], args: string[]): Promise<void
   const printedPassword = results.filter((r) => /password \(shown once\)/.test(r.stdout));
   assert.equal(printedPassword.length, 1, `runs that printed an admin password: ${printedPassword.length}`);
   const domains = JSON.parse(await cli(['domain', 'list', '--json', ...args])) as Array<{ name: string }>;
-  assert.deepEqual(domains.map((d) => d.name), [HOSTNAME]);
+  assert.deepEqual(
+    domains.map((d) => d.name),
+    [HOSTNAME],
+  );
   const users = JSON.parse(await cli(['user', 'list', '--json', ...args])) as Array<{ address: string; admin: boolean }>;
-  assert.deepEqual(users.map((u) => [u.address, u.admin]), [[`admin@${HOSTNAME}`, true]]);
+  assert.deepEqual(
+    users.map((u) => [u.address, u.admin]),
+    [[`admin@${HOSTNAME}`, true]],
+  );
   const aliases = JSON.parse(await cli(['alias', 'list', '--json', ...args])) as Array<{ address: string; target: string }>;
   assert.deepEqual(aliases, [{ address: `postmaster@${HOSTNAME}`, target: `admin@${HOSTNAME}` }]);
 }

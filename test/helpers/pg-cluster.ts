@@ -214,7 +214,7 @@ function sweepStaleClusters(): void {
 /** Creates and starts a throwaway cluster; see the header comment for the API. */
 export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgCluster> {
   const binDir = findPgBinDir();
-  if (!binDir) throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql/*/bin (install Debian\'s postgresql package)');
+  if (!binDir) throw new Error("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin (install Debian's postgresql package)");
   const user = serverUser();
   sweepStaleClusters();
 

@@ -14,7 +14,18 @@ describe('address normal form', () => {
   ];
   for (const [input, expected] of ok) it(`${input} → ${expected}`, () => assert.equal(normalizeAddress(input), expected));
 
-  const bad = ['', 'no-at-sign', '@example.test', 'a@', 'a b@example.test', 'a..b@example.test', 'a@-bad-.test', 'a@exa_mple.test', `${'x'.repeat(65)}@example.test`, `a@${'x'.repeat(250)}.test`];
+  const bad = [
+    '',
+    'no-at-sign',
+    '@example.test',
+    'a@',
+    'a b@example.test',
+    'a..b@example.test',
+    'a@-bad-.test',
+    'a@exa_mple.test',
+    `${'x'.repeat(65)}@example.test`,
+    `a@${'x'.repeat(250)}.test`,
+  ];
   for (const input of bad) it(`rejects ${JSON.stringify(input)}`, () => assert.throws(() => normalizeAddress(input), UserError));
 
   it('catch-all sources', () => {

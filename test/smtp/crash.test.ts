@@ -114,7 +114,6 @@ async function sendAll(port: () => number, hooks: Hooks, pauseAfterFailure = 50)
   return run;
 }
 
-
 interface Tally {
   attempts: number;
   noReply: number;
@@ -179,8 +178,14 @@ async function killAndRestartRun(db?: string): Promise<string> {
   const { copies, problems } = await storedSeqCopies(site, ['alice@example.test', 'bob@example.test']);
   assert.deepEqual(problems, []);
   const tally = assertStoredAsAcknowledged(run, copies);
-  assert.ok(tally.noReply >= 1, `the kill interrupted transactions in flight (${killedWhileAwaiting} clients awaited a reply at the kill; ${tally.noReply} got none)`);
-  return describeTally(tally, [...copies.values()].reduce((a, b) => a + b, 0));
+  assert.ok(
+    tally.noReply >= 1,
+    `the kill interrupted transactions in flight (${killedWhileAwaiting} clients awaited a reply at the kill; ${tally.noReply} got none)`,
+  );
+  return describeTally(
+    tally,
+    [...copies.values()].reduce((a, b) => a + b, 0),
+  );
 }
 
 describe('crash safety', () => {

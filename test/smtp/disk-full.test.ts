@@ -58,7 +58,10 @@ describe('disk full (SQLite)', { skip: notRoot }, () => {
     const codes: number[] = [];
     for (let seq = 0; seq < 40 && !codes.includes(451); seq++) codes.push(await send(server.smtpPort, seq));
     assert.ok(codes.includes(451), `the full disk produced a 451 (got ${codes.join(',')})`);
-    assert.ok(codes.every((c) => c === 250 || c === 451), `only 250 or 451 (got ${codes.join(',')})`);
+    assert.ok(
+      codes.every((c) => c === 250 || c === 451),
+      `only 250 or 451 (got ${codes.join(',')})`,
+    );
     const acked = codes.filter((c) => c === 250).length;
 
     rmSync(filler);

@@ -48,7 +48,6 @@ async function send(port: number, seq: number): Promise<number | 'no reply'> {
   }
 }
 
-
 async function faultRun(point: FaultPoint, db?: string): Promise<void> {
   const site = await createSite({ db });
   const faulty = await startTern(site, [], { TERN_TEST_FAULT: `${point}:${FAULT_AT}` });

@@ -13,13 +13,20 @@ import { connectFrom, sendSimple, storedMessages, waitFor, type HeldConnection }
 
 const MAX_SIZE = 10 * 1024;
 const LIMIT_FLAGS = [
-  '--max-message-size', '10k',
-  '--max-recipients', '3',
-  '--max-connections', '5',
-  '--max-connections-per-ip', '3',
-  '--idle-timeout', '2',
-  '--max-errors', '5',
-  '--max-line-length', '1000',
+  '--max-message-size',
+  '10k',
+  '--max-recipients',
+  '3',
+  '--max-connections',
+  '5',
+  '--max-connections-per-ip',
+  '3',
+  '--idle-timeout',
+  '2',
+  '--max-errors',
+  '5',
+  '--max-line-length',
+  '1000',
 ];
 
 /** The bystander: a well-behaved client on its own source address. */
@@ -56,7 +63,6 @@ describe('SMTP limits', () => {
     assert.equal(Buffer.byteLength(body), bytes);
     return body;
   }
-
 
   it('advertises SIZE and refuses SIZE= over the limit at MAIL with 552', async () => {
     const c = await RawSmtp.connect(suite.tern.smtpPort);
@@ -140,12 +146,16 @@ describe('SMTP limits', () => {
       // A slot frees up when one of the three leaves.
       held.pop()!.socket.destroy();
       let again: HeldConnection | undefined;
-      await waitFor(async () => {
-        const h = await connectFrom(suite.tern.smtpPort, '127.0.0.1');
-        if (h.received().startsWith('220 ')) again = h;
-        else h.socket.destroy();
-        return again !== undefined;
-      }, 'a connection from 127.0.0.1 is accepted again', 3000);
+      await waitFor(
+        async () => {
+          const h = await connectFrom(suite.tern.smtpPort, '127.0.0.1');
+          if (h.received().startsWith('220 ')) again = h;
+          else h.socket.destroy();
+          return again !== undefined;
+        },
+        'a connection from 127.0.0.1 is accepted again',
+        3000,
+      );
       held.push(again!);
     } finally {
       for (const h of held) h.socket.destroy();
@@ -157,29 +167,37 @@ describe('SMTP limits', () => {
     try {
       // Connections of earlier tests may take a moment to leave the server's count: retry.
       for (const ip of ['127.0.0.3', '127.0.0.3', '127.0.0.3', '127.0.0.4', '127.0.0.4']) {
-        await waitFor(async () => {
-          const h = await connectFrom(suite.tern.smtpPort, ip);
-          if (h.received().startsWith('220 ')) held.push(h);
-          else h.socket.destroy();
-          return h.received().startsWith('220 ');
-        }, `a connection from ${ip} is accepted`, 3000);
+        await waitFor(
+          async () => {
+            const h = await connectFrom(suite.tern.smtpPort, ip);
+            if (h.received().startsWith('220 ')) held.push(h);
+            else h.socket.destroy();
+            return h.received().startsWith('220 ');
+          },
+          `a connection from ${ip} is accepted`,
+          3000,
+        );
       }
       assert.equal(held.length, 5);
-    const sixth = await connectFrom(suite.tern.smtpPort, '127.0.0.5');
+      const sixth = await connectFrom(suite.tern.smtpPort, '127.0.0.5');
       assert.match(sixth.received(), /^421 4\.7\.0 Too many connections, try again later/);
       await sixth.closed;
     } finally {
       for (const h of held) h.socket.destroy();
     }
     // Once they are gone, a normal client gets through again.
-    await waitFor(async () => {
-      try {
-        await bystander();
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'bystander delivers after the connection flood', 5000);
+    await waitFor(
+      async () => {
+        try {
+          await bystander();
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      'bystander delivers after the connection flood',
+      5000,
+    );
   });
 
   it('closes an idle client with 421 4.4.2', async () => {

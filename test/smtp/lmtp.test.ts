@@ -18,7 +18,11 @@ describe('LMTP', () => {
   it("delivers all 100 messages from Postfix's smtp-source -L over 5 sessions", async () => {
     assert.ok(existsSync(SMTP_SOURCE), `${SMTP_SOURCE} is missing: install Postfix (apt-get install postfix) to run this test`);
     const before = await status(suite.site);
-    const r = await runProgram(SMTP_SOURCE, ['-L', '-s', '5', '-m', '100', '-l', '2048', '-f', 'a@remote.test', '-t', 'alice@example.test', `127.0.0.1:${suite.tern.lmtpPort}`], 25_000);
+    const r = await runProgram(
+      SMTP_SOURCE,
+      ['-L', '-s', '5', '-m', '100', '-l', '2048', '-f', 'a@remote.test', '-t', 'alice@example.test', `127.0.0.1:${suite.tern.lmtpPort}`],
+      25_000,
+    );
     assert.equal(r.code, 0, `smtp-source exited ${r.code}: ${r.stdout}${r.stderr}`);
     assert.equal(r.stderr.trim(), '', 'smtp-source reports no errors');
     const after = await status(suite.site);
@@ -29,7 +33,10 @@ describe('LMTP', () => {
     const stored = await storedMessages(suite.site, 'alice@example.test');
     const last = stored[stored.length - 1]!;
     assert.equal(last.envelopeFrom, 'a@remote.test');
-    assert.match(last.blob, /^Return-Path: <a@remote\.test>\r\nDelivered-To: alice@example\.test\r\nReceived: from \S+ \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with LMTP id /);
+    assert.match(
+      last.blob,
+      /^Return-Path: <a@remote\.test>\r\nDelivered-To: alice@example\.test\r\nReceived: from \S+ \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with LMTP id /,
+    );
     assert.ok(last.size >= 2048, `message of ${last.size} bytes holds the 2048-byte body`);
   });
 

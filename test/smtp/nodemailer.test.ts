@@ -76,12 +76,19 @@ describe('SMTP with nodemailer', () => {
     assert.equal(a.hash, b.hash);
     assert.equal(a.hash, j.hash);
     // One shared body; each copy's trace prefix names its own recipient.
-    for (const [m, rcpt] of [[a, 'alice@example.test'], [b, 'bob@example.test'], [j, UTF8_USER]] as const) {
+    for (const [m, rcpt] of [
+      [a, 'alice@example.test'],
+      [b, 'bob@example.test'],
+      [j, UTF8_USER],
+    ] as const) {
       assert.ok(headerBlock(m.blob).includes(`Delivered-To: ${rcpt}\r\n`), `Delivered-To ${rcpt}`);
       assert.ok(headerBlock(m.blob).includes(`\tfor <${rcpt}>;\r\n`), `Received … for <${rcpt}>`);
     }
     // A non-ASCII recipient makes nodemailer use SMTPUTF8, so the protocol is UTF8SMTP (RFC 6531 3.7.3).
-    assert.match(a.blob, /^Return-Path: <sender@remote\.test>\r\nDelivered-To: \S+\r\nReceived: from client\.test .*\r\n\tby mx\.example\.test \(Tern\) with UTF8SMTP id \S+\r\n/);
+    assert.match(
+      a.blob,
+      /^Return-Path: <sender@remote\.test>\r\nDelivered-To: \S+\r\nReceived: from client\.test .*\r\n\tby mx\.example\.test \(Tern\) with UTF8SMTP id \S+\r\n/,
+    );
   });
 
   it('accepts an 8-bit UTF-8 body with BODY=8BITMIME and stores it byte for byte', async () => {
@@ -103,7 +110,10 @@ describe('SMTP with nodemailer', () => {
     } finally {
       transport.close();
     }
-    assert.ok(transcript.some((l) => l.includes('MAIL FROM:<sender@remote.test> BODY=8BITMIME')), transcript.join('\n'));
+    assert.ok(
+      transcript.some((l) => l.includes('MAIL FROM:<sender@remote.test> BODY=8BITMIME')),
+      transcript.join('\n'),
+    );
     const m = await findStored(suite.site, 'alice@example.test', subject);
     assert.ok(m.blob.endsWith(raw), 'the message after the trace headers is exactly what was sent');
     assert.equal(m.size, Buffer.byteLength(m.blob, 'utf8'));
@@ -114,10 +124,16 @@ describe('SMTP with nodemailer', () => {
     const transcript: string[] = [];
     const info = await sendSimple(suite.tern.smtpPort, UTF8_USER, { subject, from: 'müller@remote.test', text: 'Hallo Jürgen\n', transcript });
     assert.match(info.response, /^250 /);
-    assert.ok(transcript.some((l) => /^MAIL FROM:<müller@remote\.test> SMTPUTF8/.test(l)), transcript.join('\n'));
+    assert.ok(
+      transcript.some((l) => /^MAIL FROM:<müller@remote\.test> SMTPUTF8/.test(l)),
+      transcript.join('\n'),
+    );
     const m = await findStored(suite.site, UTF8_USER, subject);
     assert.equal(m.envelopeFrom, 'müller@remote.test');
-    assert.match(m.blob, /^Return-Path: <müller@remote\.test>\r\nDelivered-To: jürgen@example\.test\r\nReceived: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with UTF8SMTP id \S+\r\n\tfor <jürgen@example\.test>;/);
+    assert.match(
+      m.blob,
+      /^Return-Path: <müller@remote\.test>\r\nDelivered-To: jürgen@example\.test\r\nReceived: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with UTF8SMTP id \S+\r\n\tfor <jürgen@example\.test>;/,
+    );
   });
 
   it('rejects an unknown UTF-8 address with 550 and keeps serving', async () => {

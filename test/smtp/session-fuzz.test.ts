@@ -46,7 +46,14 @@ describe('fuzz oracle: reply syntax', () => {
   it('reads multi-line replies and flags a change of code', () => {
     const reader = new ReplyReader();
     const replies = reader.push(Buffer.from('250-a\r\n250-b\r\n250 c\r\n220 x\r\n250-d\r\n251 e\r\n'));
-    assert.deepEqual(replies.map((r) => [r.code, r.lines.length]), [[250, 3], [220, 1], [251, 2]]);
+    assert.deepEqual(
+      replies.map((r) => [r.code, r.lines.length]),
+      [
+        [250, 3],
+        [220, 1],
+        [251, 2],
+      ],
+    );
     assert.equal(reader.problems.length, 1);
   });
 });

@@ -134,12 +134,16 @@ describe('SIGHUP reloads the TLS certificate', () => {
       suite.tern.proc.kill('SIGHUP');
 
       let cn = '';
-      await waitFor(async () => {
-        const probe = await startTls(suite.tern.smtpPort);
-        cn = String(probe.cert.subject.CN);
-        probe.secure.destroy();
-        return cn === 'reloaded.test';
-      }, `new certificate served (last CN ${cn})`, 5000);
+      await waitFor(
+        async () => {
+          const probe = await startTls(suite.tern.smtpPort);
+          cn = String(probe.cert.subject.CN);
+          probe.secure.destroy();
+          return cn === 'reloaded.test';
+        },
+        `new certificate served (last CN ${cn})`,
+        5000,
+      );
       assert.equal(suite.tern.proc.exitCode, null, 'SIGHUP does not stop the server');
 
       // The session started before the reload still works on its own certificate.

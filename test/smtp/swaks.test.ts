@@ -25,13 +25,23 @@ describe('SMTP with swaks', () => {
 
   /** Runs swaks against the test server; the transcript is on stdout. */
   const swaks = (args: string[]): Promise<ProgramResult> =>
-    runProgram(SWAKS, ['--server', '127.0.0.1', '--port', String(suite.tern.smtpPort), '--helo', 'client.test', '--from', 'sender@remote.test', '--timeout', '10', ...args]);
+    runProgram(SWAKS, [
+      '--server',
+      '127.0.0.1',
+      '--port',
+      String(suite.tern.smtpPort),
+      '--helo',
+      'client.test',
+      '--from',
+      'sender@remote.test',
+      '--timeout',
+      '10',
+      ...args,
+    ]);
 
   const transcript = (r: ProgramResult) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
 
-  const withSubject = async (subject: string) =>
-    (await storedMessages(suite.site, 'alice@example.test')).filter((m) => m.blob.includes(subject));
-
+  const withSubject = async (subject: string) => (await storedMessages(suite.site, 'alice@example.test')).filter((m) => m.blob.includes(subject));
 
   it('sends a plain message', async () => {
     const subject = `swaks plain ${randomUUID()}`;
@@ -43,7 +53,10 @@ describe('SMTP with swaks', () => {
     assert.match(r.stdout, /<- {2}221 2\.0\.0 Bye/);
     const [m] = await withSubject(subject);
     assert.ok(m, 'message stored');
-    assert.match(m.blob, /^Return-Path: <sender@remote\.test>\r\nDelivered-To: \S+\r\nReceived: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with ESMTP id /);
+    assert.match(
+      m.blob,
+      /^Return-Path: <sender@remote\.test>\r\nDelivered-To: \S+\r\nReceived: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test \(Tern\) with ESMTP id /,
+    );
     assert.match(m.blob, /\r\n\r\nplain body\r\n/);
   });
 
@@ -83,7 +96,10 @@ describe('SMTP with swaks', () => {
     assert.equal(r.code, 0, transcript(r));
     const [m] = await withSubject(subject);
     assert.ok(m, 'message stored');
-    assert.ok(m.blob.endsWith(`Subject: ${subject}\r\nFrom: sender@remote.test\r\n\r\nline one\r\nline two\r\n.dot-stuffed\r\nlast line\r\n`), JSON.stringify(m.blob));
+    assert.ok(
+      m.blob.endsWith(`Subject: ${subject}\r\nFrom: sender@remote.test\r\n\r\nline one\r\nline two\r\n.dot-stuffed\r\nlast line\r\n`),
+      JSON.stringify(m.blob),
+    );
     assert.ok(!/[^\r]\n/.test(m.blob), 'no bare LF is stored');
   });
 

@@ -24,16 +24,16 @@ function recording(options: Partial<GroupCommitOptions> = {}, ms = 5) {
 describe('GroupCommit', () => {
   it('batches items submitted together and keeps their order', async () => {
     const batches: number[][] = [];
-    const gc = new GroupCommit<number, number>(
-      async (items) => {
-        batches.push(items);
-        await sleep(5);
-        return items.map((i) => i * 2);
-      },
-      OPTIONS,
-    );
+    const gc = new GroupCommit<number, number>(async (items) => {
+      batches.push(items);
+      await sleep(5);
+      return items.map((i) => i * 2);
+    }, OPTIONS);
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => gc.submit(i)));
-    assert.deepEqual(results, Array.from({ length: 50 }, (_, i) => i * 2));
+    assert.deepEqual(
+      results,
+      Array.from({ length: 50 }, (_, i) => i * 2),
+    );
     assert.deepEqual(batches, [Array.from({ length: 50 }, (_, i) => i)], 'one shared commit');
   });
 

@@ -111,9 +111,7 @@ const skip = await pgSkipReason();
 /** True once one of the store's backends waits for a lock (polls for up to 5 s). */
 async function waitingOnLock(admin: pg.Client): Promise<boolean> {
   for (let i = 0; i < 50; i++) {
-    const r = await admin.query(
-      "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tern' AND wait_event_type = 'Lock'",
-    );
+    const r = await admin.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tern' AND wait_event_type = 'Lock'");
     if (r.rowCount) return true;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

@@ -153,7 +153,7 @@ describe('hung PostgreSQL', { skip }, () => {
       for (const o of outcomes) (o.reply?.code === 250 ? acked : refused).push(o.marker);
       // PostgreSQL is back: new mail is accepted again (the pool may need a moment to replace connections).
       let recovered = false;
-      for (const until = Date.now() + 20_000; !recovered && Date.now() < until; ) {
+      for (const until = Date.now() + 20_000; !recovered && Date.now() < until;) {
         const marker = `after-${randomUUID()}`;
         const reply = await fullTransaction(tern.smtpPort, marker).catch(() => null);
         recovered = reply?.code === 250;

@@ -107,7 +107,11 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
       ]);
       const messages = await a.mailboxes.messages(inbox.id);
       const incomplete = messages.filter((m) => !['\\Seen', '\\Flagged', '\\Answered', ...flags, `${flags[0]}c`].every((f) => m.flags.includes(f)));
-      assert.deepEqual(incomplete.map((m) => `${m.uid}: ${m.flags.join(' ')}`), [], `round ${round}: no flag change lost`);
+      assert.deepEqual(
+        incomplete.map((m) => `${m.uid}: ${m.flags.join(' ')}`),
+        [],
+        `round ${round}: no flag change lost`,
+      );
       assert.equal((await a.mailboxes.get(account.id, 'INBOX'))!.unseen, 0);
       await Promise.all([
         a.mailboxes.setFlags(inbox.id, uids, 'remove', ['\\Seen']),
@@ -115,7 +119,10 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
         c.mailboxes.setFlags(inbox.id, uids, 'remove', ['\\Answered']),
       ]);
       const cleared = await a.mailboxes.messages(inbox.id);
-      assert.ok(cleared.every((m) => !m.flags.some((f) => f.startsWith('\\'))), `round ${round}: every removal applied`);
+      assert.ok(
+        cleared.every((m) => !m.flags.some((f) => f.startsWith('\\'))),
+        `round ${round}: every removal applied`,
+      );
       assert.equal((await a.mailboxes.get(account.id, 'INBOX'))!.unseen, 100);
     }
     assert.deepEqual(await a.checkIntegrity(), []);
@@ -148,7 +155,10 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
     assert.deepEqual(failures, [], 'no delivery failed');
     const outcomes = results.flatMap((r) => (r as PromiseFulfilledResult<DeliveryOutcome[]>).value);
     assert.equal(outcomes.length, nodes.length * perNode * 3);
-    assert.ok(outcomes.every((o) => o.status === 'stored'), 'every recipient stored');
+    assert.ok(
+      outcomes.every((o) => o.status === 'stored'),
+      'every recipient stored',
+    );
 
     for (const blob of blobs) {
       const r = await admin.query<{ refcount: string; n: string }>(
@@ -162,7 +172,11 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
     for (const id of accounts) {
       const inbox = (await setup.mailboxes.get(id, 'INBOX'))!;
       const uids = (await setup.mailboxes.messages(inbox.id)).map((m) => m.uid);
-      assert.deepEqual(uids, Array.from({ length: uids.length }, (_, i) => i + 1), 'uids are dense and distinct');
+      assert.deepEqual(
+        uids,
+        Array.from({ length: uids.length }, (_, i) => i + 1),
+        'uids are dense and distinct',
+      );
     }
     assert.deepEqual(await setup.checkIntegrity(), []);
     // Retried deadlocks would not show as failures: ask the server whether any happened.

@@ -14,7 +14,8 @@ const TRANSIENT_SQLSTATE = /^(53|58|57014)/;
 /** Deadlock and serialization failure: the transaction can simply be run again. */
 const RETRY_SQLSTATE = /^(40001|40P01)$/;
 /** node-postgres and pg-pool report lost connections and timeouts by message only. */
-const CONNECTION_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|Query read timeout/i;
+const CONNECTION_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|Query read timeout/i;
 
 export function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;

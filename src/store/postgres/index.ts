@@ -199,7 +199,10 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       const order = ops.map((op, i) => ({ op, i })).sort((a, b) => hashOf(a.op).localeCompare(hashOf(b.op)));
       for (let attempt = 1; ; attempt++) {
         try {
-          const sorted = await commitOnce(order.map((o) => o.op), bulk);
+          const sorted = await commitOnce(
+            order.map((o) => o.op),
+            bulk,
+          );
           const outcomes = new Array<OpOutcome>(ops.length);
           order.forEach((o, k) => (outcomes[o.i] = sorted[k]!));
           return outcomes;
@@ -247,4 +250,3 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 }
 
 const hashOf = (op: WriteOp): string => (op.op === 'deliver' ? op.args.blob.hash : '');
-

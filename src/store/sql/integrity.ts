@@ -31,8 +31,7 @@ export const INTEGRITY_CHECKS: ReadonlyArray<IntegrityCheck> = [
           FROM mailboxes mb JOIN accounts a ON a.id = mb.account_id JOIN messages m ON m.mailbox_id = mb.id
           GROUP BY mb.id, a.address, mb.name, mb.uidnext HAVING mb.uidnext <= max(m.uid)
           ORDER BY mb.id LIMIT ${LIMIT}`,
-    describe: (r) =>
-      `mailbox ${String(r.id)} (${String(r.address)} ${String(r.name)}) has uidnext ${String(r.uidnext)} but holds uid ${String(r.max_uid)}`,
+    describe: (r) => `mailbox ${String(r.id)} (${String(r.address)} ${String(r.name)}) has uidnext ${String(r.uidnext)} but holds uid ${String(r.max_uid)}`,
   },
   {
     sql: `SELECT mb.id, a.address, mb.name, mb.highestmodseq, max(m.modseq) AS max_modseq

@@ -40,7 +40,8 @@ async function toMessages(sql: Sql, rows: Row[]): Promise<StoredMessage[]> {
   }));
 }
 
-const MESSAGE_COLUMNS = 'm.id, m.mailbox_id, m.uid, m.modseq, m.internal_date, m.size, m.blob_hash, m.tern_id, m.envelope_from, m.seen, m.answered, m.flagged, m.deleted, m.draft, mb.name AS mailbox';
+const MESSAGE_COLUMNS =
+  'm.id, m.mailbox_id, m.uid, m.modseq, m.internal_date, m.size, m.blob_hash, m.tern_id, m.envelope_from, m.seen, m.answered, m.flagged, m.deleted, m.draft, mb.name AS mailbox';
 
 export function createReads(sql: Sql) {
   return {
@@ -87,17 +88,20 @@ export function createReads(sql: Sql) {
       return (await sql.all(`SELECT name FROM subscriptions WHERE account_id = ? ORDER BY ${collate(sql, 'name')}`, [accountId])).map((r) => String(r.name));
     },
     async messages(mailboxId: number) {
-      return toMessages(sql, await sql.all(`SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE m.mailbox_id = ? ORDER BY m.uid`, [mailboxId]));
+      return toMessages(
+        sql,
+        await sql.all(`SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE m.mailbox_id = ? ORDER BY m.uid`, [mailboxId]),
+      );
     },
     async messagesOf(address: string, name: string) {
       const account = await one(sql, 'SELECT id FROM accounts WHERE address = ?', [address]);
       if (!account) throw new NotFoundError(`account ${address} does not exist`);
       return toMessages(
         sql,
-        await sql.all(`SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = ? AND mb.name = ? ORDER BY m.uid`, [
-          account.id,
-          name,
-        ]),
+        await sql.all(
+          `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = ? AND mb.name = ? ORDER BY m.uid`,
+          [account.id, name],
+        ),
       );
     },
     async expungedSince(mailboxId: number, sinceModseq: number): Promise<Expunged[]> {
@@ -105,7 +109,10 @@ export function createReads(sql: Sql) {
       return rows.map((r) => ({ uid: Number(r.uid), modseq: Number(r.modseq) }));
     },
     async findByTernId(ternId: string): Promise<DeliveryOutcome[]> {
-      const rows = await sql.all('SELECT m.id, m.uid, m.modseq, m.mailbox_id, mb.account_id FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE m.tern_id = ? ORDER BY m.id', [ternId]);
+      const rows = await sql.all(
+        'SELECT m.id, m.uid, m.modseq, m.mailbox_id, mb.account_id FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE m.tern_id = ? ORDER BY m.id',
+        [ternId],
+      );
       return rows.map((r) => ({
         status: 'stored',
         accountId: Number(r.account_id),
@@ -135,7 +142,10 @@ export function createReads(sql: Sql) {
     },
 
     async stats(): Promise<StoreStats> {
-      const counts = (await one(sql, 'SELECT (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM blobs) AS blobs, (SELECT count(*) FROM domains) AS domains'))!;
+      const counts = (await one(
+        sql,
+        'SELECT (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM blobs) AS blobs, (SELECT count(*) FROM domains) AS domains',
+      ))!;
       const accounts = await sql.all(
         `SELECT a.address, a.used_bytes, coalesce(sum(mb.messages), 0) AS messages FROM accounts a LEFT JOIN mailboxes mb ON mb.account_id = a.id
          GROUP BY a.id, a.address, a.used_bytes ORDER BY ${collate(sql, 'a.address')}`,

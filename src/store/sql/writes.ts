@@ -10,7 +10,17 @@
  */
 import { ConflictError, NotFoundError, QuotaExceededError, UserError } from '../../errors.js';
 import { domainOf } from '../../mail/address.js';
-import { DEFAULT_MAILBOXES, type Account, type DeliveryOutcome, type Domain, type Expunged, type FlagChange, type Mailbox, type NewAccount, type NewDelivery } from '../store.js';
+import {
+  DEFAULT_MAILBOXES,
+  type Account,
+  type DeliveryOutcome,
+  type Domain,
+  type Expunged,
+  type FlagChange,
+  type Mailbox,
+  type NewAccount,
+  type NewDelivery,
+} from '../store.js';
 import { FLAG_COLUMNS, flagList, parseFlags, systemFlagsOf } from './flags.js';
 import { toAccount, toMailbox } from './rows.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
@@ -77,12 +87,7 @@ async function removeMessages(sql: Sql, mailbox: Row, rows: Row[], tombstoneMods
   const bytes = rows.reduce((n, r) => n + Number(r.size), 0);
   const unseen = rows.filter((r) => !Number(r.seen)).length;
   await sql.run('UPDATE accounts SET used_bytes = used_bytes - ? WHERE id = ?', [bytes, mailbox.account_id]);
-  await sql.run('UPDATE mailboxes SET messages = messages - ?, unseen = unseen - ?, bytes = bytes - ? WHERE id = ?', [
-    rows.length,
-    unseen,
-    bytes,
-    mailbox.id,
-  ]);
+  await sql.run('UPDATE mailboxes SET messages = messages - ?, unseen = unseen - ?, bytes = bytes - ? WHERE id = ?', [rows.length, unseen, bytes, mailbox.id]);
   for (let i = 0; i < rows.length; i += 500) {
     const ids = rows.slice(i, i + 500).map((r) => Number(r.id));
     await sql.run(`DELETE FROM messages WHERE id IN (${placeholders(ids.length)})`, ids);
@@ -100,7 +105,9 @@ async function selectByUids(sql: Sql, mailboxId: number, uids: number[], columns
   const unique = [...new Set(uids)].sort((a, b) => a - b);
   for (let i = 0; i < unique.length; i += 500) {
     const part = unique.slice(i, i + 500);
-    out.push(...(await sql.all(`SELECT ${columns} FROM messages WHERE mailbox_id = ? AND uid IN (${placeholders(part.length)}) ORDER BY uid`, [mailboxId, ...part])));
+    out.push(
+      ...(await sql.all(`SELECT ${columns} FROM messages WHERE mailbox_id = ? AND uid IN (${placeholders(part.length)}) ORDER BY uid`, [mailboxId, ...part])),
+    );
   }
   return out;
 }
@@ -149,7 +156,18 @@ async function insertMessage(
     sql,
     `INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, blob_hash, prefix, tern_id, envelope_from, ${cols.map(([, c]) => c).join(', ')})
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ${placeholders(cols.length)}) RETURNING id`,
-    [mailbox.id, mb.uid, mb.highestmodseq, d.internalDate.getTime(), size, d.blob.hash, prefix, d.ternId, d.envelopeFrom, ...cols.map(([f]) => (parsed.system.has(f as never) ? 1 : 0))],
+    [
+      mailbox.id,
+      mb.uid,
+      mb.highestmodseq,
+      d.internalDate.getTime(),
+      size,
+      d.blob.hash,
+      prefix,
+      d.ternId,
+      d.envelopeFrom,
+      ...cols.map(([f]) => (parsed.system.has(f as never) ? 1 : 0)),
+    ],
   ))!;
   const messageId = Number(r.id);
   for (const k of parsed.keywords) await sql.run('INSERT INTO keywords (message_id, keyword) VALUES (?, ?)', [messageId, k]);
@@ -223,10 +241,18 @@ async function setFlags(sql: Sql, a: { mailboxId: number; uids: number[]; mode: 
     const system = a.mode === 'replace' ? new Set<string>(wanted.system) : new Set<string>(before);
     const keywords = a.mode === 'replace' ? new Set(wanted.keywords) : new Set(oldKeywords);
     if (a.mode !== 'replace') {
-      for (const f of wanted.system) if (a.mode === 'add') system.add(f); else system.delete(f);
-      for (const k of wanted.keywords) if (a.mode === 'add') keywords.add(k); else keywords.delete(k);
+      for (const f of wanted.system)
+        if (a.mode === 'add') system.add(f);
+        else system.delete(f);
+      for (const k of wanted.keywords)
+        if (a.mode === 'add') keywords.add(k);
+        else keywords.delete(k);
     }
-    const same = system.size === before.size && [...system].every((f) => before.has(f as never)) && keywords.size === oldKeywords.size && [...keywords].every((k) => oldKeywords.has(k));
+    const same =
+      system.size === before.size &&
+      [...system].every((f) => before.has(f as never)) &&
+      keywords.size === oldKeywords.size &&
+      [...keywords].every((k) => oldKeywords.has(k));
     if (!same) changes.push({ row, system, keywords, before, oldKeywords });
   }
   if (changes.length === 0) return [];
@@ -320,7 +346,11 @@ export const WRITE_OPS = {
 
   async deleteDomain(sql: Sql, a: { name: string }): Promise<void> {
     const id = await domainId(sql, a.name);
-    const r = (await one(sql, 'SELECT (SELECT count(*) FROM accounts WHERE domain_id = ?) AS accounts, (SELECT count(*) FROM aliases WHERE domain_id = ?) AS aliases', [id, id]))!;
+    const r = (await one(
+      sql,
+      'SELECT (SELECT count(*) FROM accounts WHERE domain_id = ?) AS accounts, (SELECT count(*) FROM aliases WHERE domain_id = ?) AS aliases',
+      [id, id],
+    ))!;
     if (Number(r.accounts) || Number(r.aliases)) {
       throw new ConflictError(`domain ${a.name} still has ${Number(r.accounts)} account(s) and ${Number(r.aliases)} alias(es); delete them first`);
     }
@@ -356,10 +386,7 @@ export const WRITE_OPS = {
   async deleteAccount(sql: Sql, a: { address: string }): Promise<void> {
     const account = await accountByAddress(sql, a.address);
     await lockAccount(sql, account.id); // before listing its blobs: a delivery committing meanwhile is counted
-    const hashes = await sql.all(
-      'SELECT m.blob_hash FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = ?',
-      [account.id],
-    );
+    const hashes = await sql.all('SELECT m.blob_hash FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = ?', [account.id]);
     await sql.run('DELETE FROM accounts WHERE id = ?', [account.id]); // mailboxes, messages, keywords, subscriptions cascade
     await releaseBlobs(sql, countHashes(hashes));
   },
@@ -426,10 +453,7 @@ export const WRITE_OPS = {
 
   /** Removes staged chunks that no blob refers to and that are older than `before` (crashes, dropped connections). */
   async collectUploads(sql: Sql, a: { before: number }): Promise<number> {
-    return sql.run(
-      'DELETE FROM blob_chunks WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM blobs WHERE blobs.upload = blob_chunks.upload)',
-      [a.before],
-    );
+    return sql.run('DELETE FROM blob_chunks WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM blobs WHERE blobs.upload = blob_chunks.upload)', [a.before]);
   },
 } as const;
 

@@ -24,7 +24,8 @@ function engineChecks(): string[] {
   const problems = (db.pragma('integrity_check', { simple: false }) as Array<{ integrity_check: string }>)
     .map((r) => r.integrity_check)
     .filter((s) => s !== 'ok');
-  for (const r of db.pragma('foreign_key_check') as Array<{ table: string; rowid: number }>) problems.push(`foreign key violation in ${r.table} row ${r.rowid}`);
+  for (const r of db.pragma('foreign_key_check') as Array<{ table: string; rowid: number }>)
+    problems.push(`foreign key violation in ${r.table} row ${r.rowid}`);
   return problems;
 }
 

@@ -51,13 +51,7 @@ interface Body {
 
 /** Lines of a message (without line ends); `eightBit` allows UTF-8 text. */
 function messageLines(r: Prng, eightBit: boolean): string[] {
-  const lines = [
-    'From: <sender@remote.test>',
-    'To: <alice@example.test>',
-    `Subject: fuzz ${r.text(8)}`,
-    `Message-ID: <${r.text(16)}@remote.test>`,
-    '',
-  ];
+  const lines = ['From: <sender@remote.test>', 'To: <alice@example.test>', `Subject: fuzz ${r.text(8)}`, `Message-ID: <${r.text(16)}@remote.test>`, ''];
   const n = r.int(0, 25);
   for (let i = 0; i < n; i++) {
     lines.push(
@@ -139,7 +133,8 @@ function message(r: Prng, ctx: ConversationContext, segs: Segment[], accepted: n
     sent += chunk.length;
     let code = 250;
     if (accepted === 0) code = none;
-    else if (failed) code = 503; // the transaction ended with an earlier chunk's error
+    else if (failed)
+      code = 503; // the transaction ended with an earlier chunk's error
     else if (sent > ctx.limits.maxMessageSize) {
       code = 552;
       failed = true;
@@ -156,7 +151,15 @@ function message(r: Prng, ctx: ConversationContext, segs: Segment[], accepted: n
 
 /** Harmless commands; RSET only outside a transaction. */
 function chatter(r: Prng, segs: Segment[], inTransaction: boolean): void {
-  for (let i = r.weighted([[6, 0], [3, 1], [1, 2]]); i > 0; i--) {
+  for (
+    let i = r.weighted([
+      [6, 0],
+      [3, 1],
+      [1, 2],
+    ]);
+    i > 0;
+    i--
+  ) {
     const choices = [line('NOOP', 'NOOP', [250]), line('HELP', 'HELP', [214]), line('VRFY alice', 'VRFY', [252]), line('noop', 'noop (lower case)', [250])];
     if (!inTransaction) choices.push(line('RSET', 'RSET', [250]));
     segs.push(r.pick(choices));
@@ -191,7 +194,14 @@ function transaction(r: Prng, ctx: ConversationContext, segs: Segment[], esmtp: 
   const table = recipients(ctx, utf8);
   let accepted = 0;
   const flood = r.chance(0.03);
-  const count = flood ? ctx.limits.maxRecipients + r.int(1, 5) : r.weighted([[1, 0], [6, 1], [3, 2], [2, 4]]);
+  const count = flood
+    ? ctx.limits.maxRecipients + r.int(1, 5)
+    : r.weighted([
+        [1, 0],
+        [6, 1],
+        [3, 2],
+        [2, 4],
+      ]);
   for (let i = 0; i < count; i++) {
     const rcpt = flood ? table[0]! : r.pick(table);
     if (rcpt.code === 250 && accepted >= ctx.limits.maxRecipients) {
@@ -225,7 +235,16 @@ export function validConversation(r: Prng, ctx: ConversationContext): Segment[] 
     hello(true);
   };
   if (!helo && r.chance(0.15)) startTls();
-  for (let n = r.weighted([[2, 0], [6, 1], [3, 2], [1, 3]]); n > 0; n--) {
+  for (
+    let n = r.weighted([
+      [2, 0],
+      [6, 1],
+      [3, 2],
+      [1, 3],
+    ]);
+    n > 0;
+    n--
+  ) {
     chatter(r, segs, false);
     transaction(r, ctx, segs, !helo || secure);
   }

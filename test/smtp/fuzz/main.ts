@@ -30,7 +30,9 @@ const { values } = parseArgs({
 const single = values.case !== undefined;
 const seed = values.seed;
 const server = await startFuzzServer();
-console.log(`fuzzing tern serve (pid ${server.tern.proc.pid}) on SMTP :${server.tern.smtpPort} and LMTP :${server.tern.lmtpPort}, seed ${JSON.stringify(seed)}`);
+console.log(
+  `fuzzing tern serve (pid ${server.tern.proc.pid}) on SMTP :${server.tern.smtpPort} and LMTP :${server.tern.lmtpPort}, seed ${JSON.stringify(seed)}`,
+);
 
 let ok = false;
 try {
@@ -59,7 +61,9 @@ try {
   const crashed = summary.runProblems.length > 0;
   const check = await stopAndCheck(server);
   console.log(`\n${formatSummary(summary, seed)}`);
-  console.log(`server exit code ${check.exitCode}; store holds ${check.messages} messages; integrity: ${check.integrity.length ? check.integrity.join('; ') : 'ok'}`);
+  console.log(
+    `server exit code ${check.exitCode}; store holds ${check.messages} messages; integrity: ${check.integrity.length ? check.integrity.join('; ') : 'ok'}`,
+  );
   ok = summary.failed === 0 && !crashed && errors.length === 0 && check.integrity.length === 0 && check.exitCode === 0;
 } finally {
   await server.tern.stop('SIGKILL');

@@ -96,7 +96,11 @@ const hugeLine: Mutation = (r, segs, ctx) => {
   ])();
   // A closed path makes the server parse (and perhaps quote) the huge address.
   const close = prefix.endsWith('<') && r.chance(0.6) ? r.pick(['>', '@example.test>', '@remote.test>']) : '';
-  const end = r.weighted([[8, '\r\n'], [1, '\n'], [1, '']]);
+  const end = r.weighted([
+    [8, '\r\n'],
+    [1, '\n'],
+    [1, ''],
+  ]);
   const bytes = Buffer.concat([Buffer.from(prefix), filler, Buffer.from(close + end)]);
   insertAt(r, segs, seg(bytes, `huge line ${prefix.trim()}+${filler.length}${close}`));
   return `huge line of ${prefix.length + filler.length} bytes${end ? '' : ' without line end'}`;
@@ -267,7 +271,12 @@ const MUTATIONS: ReadonlyArray<readonly [number, Mutation]> = [
 /** Applies 1–5 mutations in place; returns what was done. */
 export function mutate(r: Prng, segs: Segment[], ctx: ConversationContext): string[] {
   const done: string[] = [];
-  const n = r.weighted([[5, 1], [3, 2], [2, 3], [1, 5]]);
+  const n = r.weighted([
+    [5, 1],
+    [3, 2],
+    [2, 3],
+    [1, 5],
+  ]);
   for (let i = 0; i < n; i++) done.push(r.weighted(MUTATIONS)(r, segs, ctx));
   for (const s of segs) {
     delete s.expect;

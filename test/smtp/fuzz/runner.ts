@@ -75,7 +75,11 @@ export function cpuSeconds(pid: number): number | null {
  */
 export function problemKind(problem: string): string {
   if (problem.startsWith('expected ')) return problem.replace(/ \(unit \d+\)/, '').replace(/(, got \d{3}).*$/s, '$1');
-  const head = problem.split('"')[0]!.replace(/U\+[0-9a-f]{4} /, '').replace(/\d+/g, 'N').trim();
+  const head = problem
+    .split('"')[0]!
+    .replace(/U\+[0-9a-f]{4} /, '')
+    .replace(/\d+/g, 'N')
+    .trim();
   const reply = /"(\d{3}[ -][^"\\]*)/.exec(problem)?.[1]?.split(' ') ?? [];
   const words = reply.slice(0, /^\d\.\d{1,3}\.\d{1,3}$/.test(reply[1] ?? '') ? 3 : 2);
   return words.length ? `${head} ${words.join(' ')}` : head;
@@ -107,7 +111,9 @@ export async function runFuzz(opts: FuzzRunOptions): Promise<FuzzSummary> {
     const rss = rssBytes(opts.pid);
     if (rss !== null) summary.peakRssBytes = Math.max(summary.peakRssBytes, rss);
     if (rss !== null && rss > opts.maxRssBytes && !summary.runProblems.some((p) => p.startsWith('RSS'))) {
-      summary.runProblems.push(`RSS ${(rss / 2 ** 20).toFixed(0)} MB over the bound of ${(opts.maxRssBytes / 2 ** 20).toFixed(0)} MB after ${summary.cases} cases`);
+      summary.runProblems.push(
+        `RSS ${(rss / 2 ** 20).toFixed(0)} MB over the bound of ${(opts.maxRssBytes / 2 ** 20).toFixed(0)} MB after ${summary.cases} cases`,
+      );
     }
     if (!opts.serverAlive()) {
       if (!summary.runProblems.some((p) => p.startsWith('server'))) summary.runProblems.push(`server process died after ${summary.cases} cases`);

@@ -116,7 +116,10 @@ export function blobsContract(fx: Fixture): void {
       // Last reference gone: the blob and its chunks go.
       for (const o of [ox, oy, oz]) await store.mailboxes.expunge(o.mailboxId, [o.uid]);
       const lastY = (await store.mailboxes.messagesOf('y@blobs.test')).filter((msg) => msg.hash === blob.hash);
-      await store.mailboxes.expunge(lastY[0]!.mailboxId, lastY.map((msg) => msg.uid));
+      await store.mailboxes.expunge(
+        lastY[0]!.mailboxId,
+        lastY.map((msg) => msg.uid),
+      );
       assert.equal(await refcount(blob.hash), null);
       assert.equal(await stagedChunks(blob.upload), 0, 'chunks removed with their blob');
       assert.equal(await store.blobs.read(blob.hash), null);

@@ -95,7 +95,10 @@ export function concurrencyContract(fx: Fixture): void {
       const changes = await store.mailboxes.setFlags(bulk.id, allUids, 'add', ['Bulk', '\\Flagged']);
       assert.equal(changes.length, copies.length);
       assert.ok((await store.mailboxes.messages(bulk.id)).every((m) => m.flags.includes('Bulk') && m.flags.includes('\\Flagged')));
-      const expunged = await store.mailboxes.expunge(bulk.id, allUids.filter((u) => u % 3 !== 0));
+      const expunged = await store.mailboxes.expunge(
+        bulk.id,
+        allUids.filter((u) => u % 3 !== 0),
+      );
       assert.equal(expunged.length, copies.filter((m) => m.uid % 3 !== 0).length);
       assert.equal((await store.mailboxes.expungedSince(bulk.id, 0)).length, expunged.length);
       await assertCounters('burst@concurrency.test');

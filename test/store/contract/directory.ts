@@ -133,7 +133,10 @@ export function directoryContract(fx: Fixture): void {
         assert.deepEqual(await store.mailboxes.subscriptions(doomed.id), []);
         assert.equal(await readBlob(own.blob.hash), null);
         assert.deepEqual(await readBlob(shared.blob.hash), (shared.blob as { data: Buffer }).data);
-        assert.deepEqual((await store.mailboxes.messagesOf('keeper@accounts.test')).map((m) => m.hash), [shared.blob.hash]);
+        assert.deepEqual(
+          (await store.mailboxes.messagesOf('keeper@accounts.test')).map((m) => m.hash),
+          [shared.blob.hash],
+        );
         const afterStats = await store.stats();
         assert.equal(afterStats.messages, before.messages - 2);
         assert.equal(afterStats.blobs, before.blobs - 1);

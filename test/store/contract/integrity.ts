@@ -22,7 +22,10 @@ export function integrityContract(fx: Fixture): void {
         stats.accounts.map((s) => [s.address, s.usedBytes]),
         accounts.map((a) => [a.address, a.usedBytes]),
       );
-      assert.equal(stats.messages, stats.accounts.reduce((n, s) => n + s.messages, 0));
+      assert.equal(
+        stats.messages,
+        stats.accounts.reduce((n, s) => n + s.messages, 0),
+      );
       const bob = stats.accounts.find((s) => s.address === 'bob@accounts.test');
       assert.deepEqual(bob, { address: 'bob@accounts.test', messages: 0, usedBytes: 0 });
       const burst = accounts.find((a) => a.address === 'burst@concurrency.test')!;

@@ -125,7 +125,11 @@ export function mailboxesContract(fx: Fixture): void {
       const names = await store.mailboxes.subscriptions(owner.id);
       assert.ok(names.includes('Lists'), 'a deleted mailbox stays subscribed (LSUB lists it)');
       assert.ok(names.includes('Never created'));
-      assert.deepEqual(names, [...names].sort((p, q) => Buffer.compare(Buffer.from(p), Buffer.from(q))), 'in byte order');
+      assert.deepEqual(
+        names,
+        [...names].sort((p, q) => Buffer.compare(Buffer.from(p), Buffer.from(q))),
+        'in byte order',
+      );
       const mailboxNames = new Set((await store.mailboxes.list(owner.id)).map((m) => m.name));
       assert.ok(!mailboxNames.has('Lists') && !mailboxNames.has('Never created'));
       // Subscriptions are per account.

@@ -119,10 +119,7 @@ export function messagesContract(fx: Fixture): void {
         assert.deepEqual([target.messages, target.unseen, target.bytes], [1, 0, d.blob.size]);
 
         const before = await store.stats();
-        await assert.rejects(
-          store.mailboxes.deliver(delivery([{ accountId: a.id, prefix: Buffer.alloc(0), mailbox: 'No such mailbox' }])),
-          NotFoundError,
-        );
+        await assert.rejects(store.mailboxes.deliver(delivery([{ accountId: a.id, prefix: Buffer.alloc(0), mailbox: 'No such mailbox' }])), NotFoundError);
         await assert.rejects(
           store.mailboxes.deliver(delivery([{ accountId: a.id, prefix: Buffer.alloc(0), mailbox: 'Drafts/Old', flags: ['\\Recent'] }])),
           UserError,
@@ -307,7 +304,10 @@ export function messagesContract(fx: Fixture): void {
         const unchanged = await store.mailboxes.setFlags(inbox.id, [u1, u2], 'remove', ['Important', '\\Flagged']);
         assert.deepEqual(unchanged, [], 'removing absent flags changes nothing');
         const seenOff = await store.mailboxes.setFlags(inbox.id, [u1], 'remove', ['\\Seen']);
-        assert.deepEqual(seenOff.map((c) => c.flags), [[]]);
+        assert.deepEqual(
+          seenOff.map((c) => c.flags),
+          [[]],
+        );
         assert.equal((await mailbox(inbox.accountId)).unseen, 1);
         await assertCounters('flags@messages.test');
       });
@@ -378,7 +378,10 @@ export function messagesContract(fx: Fixture): void {
         const mb = await mailbox(inbox.accountId);
         assert.equal(mb.highestModseq, m);
         assert.equal(mb.uidNext, inbox.uidNext, 'uids are never reused');
-        assert.deepEqual((await store.mailboxes.messages(inbox.id)).map((x) => x.uid), [outcomes[0]!.uid, o3.uid]);
+        assert.deepEqual(
+          (await store.mailboxes.messages(inbox.id)).map((x) => x.uid),
+          [outcomes[0]!.uid, o3.uid],
+        );
         assert.deepEqual(await store.mailboxes.expungedSince(inbox.id, highest), expunged);
         assert.deepEqual(await store.mailboxes.expungedSince(inbox.id, m), []);
         assert.deepEqual(await store.mailboxes.expungedSince(inbox.id, m - 1), expunged);
@@ -460,7 +463,10 @@ export function messagesContract(fx: Fixture): void {
         assert.deepEqual(pairs, [[originals[2]!.uid, 3]]);
         assert.ok(!(await store.mailboxes.messages(inbox.id)).some((m) => m.uid === originals[2]!.uid));
         const tombstones = await store.mailboxes.expungedSince(inbox.id, highest);
-        assert.deepEqual(tombstones.map((t) => t.uid), [originals[2]!.uid]);
+        assert.deepEqual(
+          tombstones.map((t) => t.uid),
+          [originals[2]!.uid],
+        );
         assert.ok(tombstones[0]!.modseq > highest);
         const arrived = (await store.mailboxes.messages(target.id)).find((m) => m.uid === 3)!;
         assert.equal(arrived.hash, moved.hash);
