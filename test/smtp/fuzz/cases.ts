@@ -45,7 +45,7 @@ function splitWrites(r: Prng, bytes: Buffer, maxPieces: number): Step[] {
   const sorted = [...cuts].sort((a, b) => a - b);
   const steps: Step[] = [];
   for (let i = 0; i + 1 < sorted.length; i++) {
-    steps.push({ kind: 'write', bytes: bytes.subarray(sorted[i]!, sorted[i + 1]!) });
+    steps.push({ kind: 'write', bytes: bytes.subarray(sorted[i], sorted[i + 1]) });
     // A short pause now and then makes the pieces arrive as separate TCP segments.
     if (i + 2 < sorted.length && r.chance(0.15)) steps.push({ kind: 'pause', ms: r.int(0, 3) });
   }

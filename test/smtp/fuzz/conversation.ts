@@ -128,7 +128,7 @@ function message(r: Prng, ctx: ConversationContext, segs: Segment[], accepted: n
   let sent = 0;
   let failed = accepted === 0;
   for (let i = 0; i + 1 < cuts.length; i++) {
-    const chunk = total.subarray(cuts[i]!, cuts[i + 1]!);
+    const chunk = total.subarray(cuts[i], cuts[i + 1]);
     const last = !finalEmpty && i + 2 === cuts.length;
     sent += chunk.length;
     let code = 250;

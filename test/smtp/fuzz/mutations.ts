@@ -46,7 +46,7 @@ const flipByte: Mutation = (r, segs) => {
   const bytes = Buffer.from(s.bytes);
   const pos = r.int(0, bytes.length - 1);
   bytes[pos] = r.chance(0.5) ? bytes[pos]! ^ (1 << r.int(0, 7)) : r.int(0, 255);
-  segs[i] = { ...s, bytes, label: `${s.label} [byte ${pos} → 0x${bytes[pos]!.toString(16)}]` };
+  segs[i] = { ...s, bytes, label: `${s.label} [byte ${pos} → 0x${bytes[pos].toString(16)}]` };
   return `flip byte ${pos} of segment ${i}`;
 };
 
