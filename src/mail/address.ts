@@ -11,9 +11,9 @@ import { UserError } from '../errors.js';
 export const MAX_ADDRESS_LENGTH = 254; // RFC 5321 4.5.3.1.3 path (256) minus the brackets
 const MAX_LOCAL_LENGTH = 64; // RFC 5321 4.5.3.1.1
 
-// RFC 5322 atext plus '.', and any non-ASCII (RFC 6531 SMTPUTF8).
-const DOT_ATOM_LOCAL = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\uFFFF]+(\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\uFFFF]+)*$/;
-const QUOTED_LOCAL = /^"(?:[\x20\x21\x23-\x5b\x5d-\x7e\u0080-\uFFFF]|\\[\x20-\x7e])*"$/;
+// RFC 5322 atext plus '.', and non-ASCII (RFC 6531 SMTPUTF8) except the C1 controls U+0080-U+009F.
+const DOT_ATOM_LOCAL = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u00A0-\uFFFF]+(\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u00A0-\uFFFF]+)*$/;
+const QUOTED_LOCAL = /^"(?:[\x20\x21\x23-\x5b\x5d-\x7e\u00A0-\uFFFF]|\\[\x20-\x7e])*"$/;
 const DOMAIN_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 /** RFC 5321 4.1.3 address literals: [IPv4] or [IPv6:…]; nothing else between the brackets. */
 const ADDRESS_LITERAL = /^\[(?:\d{1,3}(?:\.\d{1,3}){3}|ipv6:[0-9a-f:.]+)\]$/;

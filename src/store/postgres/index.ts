@@ -22,7 +22,7 @@ import { faultPoint } from '../fault-injection.js';
 import { GroupCommit } from '../group-commit.js';
 import { hasDelivery, runOps, type OpOutcome } from '../sql/batch.js';
 import { createStore, type StoreEngine } from '../sql/facade.js';
-import { createReads } from '../sql/reads.js';
+import { createReads, type ReadName } from '../sql/reads.js';
 import { numberPlaceholders, type Row, type Sql } from '../sql/sql.js';
 import type { WriteOp } from '../sql/writes.js';
 import { outcomesFromStored, type NewDelivery, type Store } from '../store.js';
@@ -53,8 +53,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function pgSql(db: pg.Pool | pg.PoolClient): Sql {
   return {
     dialect: 'postgres',
-    // Text results even when `binary` is asked for: node-postgres decodes every DataRow field as UTF-8 (pg-protocol)
-    // and has no binary bytea parser (pg-types), so binary bytea comes back as a string with bytes >= 0x80 corrupted.
     async all(text, params = []) {
       return (await db.query<Row>(numberPlaceholders(text), params)).rows;
     },
@@ -116,7 +114,7 @@ async function beginCommit(client: pg.PoolClient, bulk: boolean): Promise<void> 
 
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
   const dbTimeoutMs = options.dbTimeoutMs ?? 30_000;
-  const pool = new pg.Pool({
+  const config: pg.PoolConfig = {
     connectionString: url,
     max: 10,
     connectionTimeoutMillis: Math.min(5000, dbTimeoutMs),
@@ -125,17 +123,26 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     keepAlive: true,
     application_name: 'tern',
     types: TYPES,
-  });
+  };
+  const pool = new pg.Pool(config);
+  // Message bodies are read on connections in binary mode: bytea arrives as raw bytes, not
+  // as hex text twice the size that must be decoded. (node-postgres decodes results as text
+  // unless the whole connection is binary, so these reads get their own small pool.)
+  const bodyPool = new pg.Pool({ ...config, max: 4, binary: true } as pg.PoolConfig);
   const report = (err: Error) => options.onError?.(err);
-  pool.on('error', report); // an idle client died (PostgreSQL stopped); the pool reconnects later
-  pool.on('connect', (client) => client.on('error', report));
+  for (const p of [pool, bodyPool]) {
+    p.on('error', report); // an idle client died (PostgreSQL stopped); the pool reconnects later
+    p.on('connect', (client) => client.on('error', report));
+  }
   try {
     await migrate(pool);
   } catch (err) {
-    await pool.end().catch(() => undefined);
+    await Promise.all([pool.end(), bodyPool.end()]).catch(() => undefined);
     throw err;
   }
   const reads = createReads(pgSql(pool));
+  const bodyReads = createReads(pgSql(bodyPool));
+  const BODY_READS = new Set<ReadName>(['messageParts', 'blobLayout', 'blobChunk']);
 
   /** After a lost COMMIT answer: waits until the old backend is gone, then reads what the batch stored. */
   async function settleAmbiguous(ops: WriteOp[], pid: number): Promise<OpOutcome[] | null> {
@@ -219,7 +226,8 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     kind: 'postgres',
     async read(name, ...args) {
       try {
-        return (await (reads[name] as (...a: unknown[]) => Promise<unknown>)(...args)) as never;
+        const from = BODY_READS.has(name) ? bodyReads : reads;
+        return (await (from[name] as (...a: unknown[]) => Promise<unknown>)(...args)) as never;
       } catch (err) {
         throw toStoreError(err);
       }
@@ -240,7 +248,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     },
     async close() {
       await commits.drain();
-      await pool.end();
+      await Promise.all([pool.end(), bodyPool.end()]);
     },
   };
   await engine.write('collectUploads', { before: Date.now() - ORPHAN_UPLOAD_AGE_MS }, { bulk: true }).catch((err: unknown) => {

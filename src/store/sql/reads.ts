@@ -124,19 +124,19 @@ export function createReads(sql: Sql) {
     },
     /** Where a message's bytes are: its prefix and its blob's hash. */
     async messageParts(messageId: number): Promise<{ prefix: Buffer; hash: string } | null> {
-      const [r] = await sql.all('SELECT prefix, blob_hash FROM messages WHERE id = ?', [messageId], { binary: true });
+      const r = await one(sql, 'SELECT prefix, blob_hash FROM messages WHERE id = ?', [messageId]);
       return r ? { prefix: r.prefix as Buffer, hash: String(r.blob_hash) } : null;
     },
     /** The blob's inline bytes, or how many chunks it has; null when it does not exist. */
     async blobLayout(hash: string): Promise<{ data: Buffer } | { upload: string; chunks: number } | null> {
-      const [r] = await sql.all('SELECT data, upload FROM blobs WHERE hash = ?', [hash], { binary: true });
+      const r = await one(sql, 'SELECT data, upload FROM blobs WHERE hash = ?', [hash]);
       if (!r) return null;
       if (r.upload == null) return { data: r.data as Buffer };
       const n = await one(sql, 'SELECT count(*) AS n FROM blob_chunks WHERE upload = ?', [r.upload]);
       return { upload: r.upload as string, chunks: Number(n!.n) };
     },
     async blobChunk(upload: string, seq: number): Promise<Buffer> {
-      const [r] = await sql.all('SELECT data FROM blob_chunks WHERE upload = ? AND seq = ?', [upload, seq], { binary: true });
+      const r = await one(sql, 'SELECT data FROM blob_chunks WHERE upload = ? AND seq = ?', [upload, seq]);
       if (!r) throw new NotFoundError(`chunk ${seq} of upload ${upload} is missing`);
       return r.data as Buffer;
     },

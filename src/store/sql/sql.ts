@@ -7,12 +7,8 @@ export type Row = Record<string, unknown>;
 
 export interface Sql {
   readonly dialect: 'sqlite' | 'postgres';
-  /**
-   * Runs a statement and returns its rows (none for statements without RETURNING).
-   * `binary` asks for binary result columns (PostgreSQL: bytea without hex text); only for
-   * queries whose columns are all bytea or text.
-   */
-  all(sql: string, params?: unknown[], options?: { binary?: boolean }): Promise<Row[]>;
+  /** Runs a statement and returns its rows (none for statements without RETURNING). */
+  all(sql: string, params?: unknown[]): Promise<Row[]>;
   /** Runs a statement and returns how many rows it changed. */
   run(sql: string, params?: unknown[]): Promise<number>;
 }

@@ -181,6 +181,16 @@ export class RefusedDelivery extends Error {
   }
 }
 
+/** A recipient whose account an earlier recipient already reached shares that outcome (one copy per account). */
+function perRecipient(d: NewDelivery, outcomes: DeliveryOutcome[]): DeliveryOutcome[] {
+  const first = new Map<number, DeliveryOutcome>();
+  return d.recipients.map((r, i) => {
+    const o = first.get(r.accountId) ?? outcomes[i]!;
+    first.set(r.accountId, o);
+    return o;
+  });
+}
+
 /** True when some recipient group has no account with room and at least one over quota. */
 function someGroupRefused(d: NewDelivery, outcomes: DeliveryOutcome[], withRoom: Set<number>): boolean {
   const full = new Set(outcomes.flatMap((o) => (o.status === 'over-quota' ? [o.accountId] : [])));
@@ -218,15 +228,20 @@ async function deliver(sql: Sql, d: NewDelivery): Promise<DeliveryOutcome[]> {
     stored.push({ index, mailbox, prefix: rcpt.prefix, flags: rcpt.flags ?? [] });
   }
   if (d.atomic && someGroupRefused(d, outcomes, new Set(stored.map((s) => Number(s.mailbox.account_id))))) {
-    throw new RefusedDelivery(outcomes.map((o) => (o.status === 'over-quota' ? o : { status: 'gone', accountId: o.accountId })));
+    throw new RefusedDelivery(
+      perRecipient(
+        d,
+        outcomes.map((o) => (o.status === 'over-quota' ? o : { status: 'gone', accountId: o.accountId })),
+      ),
+    );
   }
-  if (stored.length === 0) return outcomes;
+  if (stored.length === 0) return perRecipient(d, outcomes);
   await referenceBlob(sql, d, stored.length, now);
   for (const s of stored) {
     const m = await insertMessage(sql, s.mailbox, d, s.prefix, s.flags);
     outcomes[s.index] = { status: 'stored', accountId: Number(s.mailbox.account_id), mailboxId: Number(s.mailbox.id), ...m };
   }
-  return outcomes;
+  return perRecipient(d, outcomes);
 }
 
 async function setFlags(sql: Sql, a: { mailboxId: number; uids: number[]; mode: 'add' | 'remove' | 'replace'; flags: string[] }): Promise<FlagChange[]> {
