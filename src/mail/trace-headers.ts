@@ -26,16 +26,21 @@ export interface TraceInfo {
   date: Date;
 }
 
-/** Keeps client-controlled text inside its header: controls, spaces, comment and angle brackets become '?'. */
-const unsafe = (s: string) => s.replace(/[^\x21-\x7e\u00a0-\u2027\u202a-\uffff]/g, '?').replace(/[()<>\\]/g, '?');
-/** The HELO name is any text the client chose: ASCII only. */
-const asciiOnly = (s: string) => unsafe(s).replace(/[^\x21-\x7e]/g, '?');
+/**
+ * Control characters (C0, DEL, C1) and Unicode line separators: nothing a header line may carry. The address
+ * parser (mail/address.ts) already refuses them in envelope addresses; this is the backstop.
+ */
+const CONTROLS = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
+/** An envelope address exactly as parsed (quoted local parts included: RFC 5321 4.4 wants the path as given). */
+const pathText = (address: string) => address.replace(CONTROLS, '?');
+/** The HELO name is any text the client chose: printable ASCII, and no brackets or backslash that could fake a comment. */
+const heloText = (helo: string) => helo.replace(/[^\x21-\x7e]/g, '?').replace(/[()<>\\]/g, '?');
 
 export function traceHeaders(t: TraceInfo): Buffer {
-  const forClause = t.recipients.length === 1 ? `\r\n\tfor <${unsafe(t.recipients[0]!)}>` : '';
+  const forClause = t.recipients.length === 1 ? `\r\n\tfor <${pathText(t.recipients[0]!)}>` : '';
   const received =
-    `Received: from ${asciiOnly(t.helo)} ([${t.remoteAddress}])\r\n` +
+    `Received: from ${heloText(t.helo)} ([${t.remoteAddress}])\r\n` +
     `\tby ${t.localHostname} (Tern) with ${t.protocol} id ${t.ternId}${forClause};\r\n` +
     `\t${rfc5322Date(t.date)}\r\n`;
-  return Buffer.from(`Return-Path: <${unsafe(t.envelopeFrom)}>\r\n${received}`, 'utf8');
+  return Buffer.from(`Return-Path: <${pathText(t.envelopeFrom)}>\r\n${received}`, 'utf8');
 }

@@ -62,13 +62,22 @@ export const Replies = {
   utf8NotDeclared: r(553, '5.6.7', 'Non-ASCII address requires SMTPUTF8'), // RFC 6531 3.5
 } as const;
 
+/**
+ * Client text that replies echo (parameters, addresses, the EHLO name) must not break the reply or a terminal
+ * showing it: control characters (C0, DEL, C1) and Unicode line separators become '?'. Every reply goes out
+ * through the two functions below, so this is the one place that cleans them.
+ */
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/;
+const CONTROLS = new RegExp(CONTROL.source, 'g');
+const clean = (text: string) => (CONTROL.test(text) ? text.replace(CONTROLS, '?') : text);
+
 /** Serialises a one-line reply. */
 export function formatReply(reply: Reply): string {
   const prefix = reply.status ? `${reply.status} ` : '';
-  return `${reply.code} ${prefix}${reply.text}\r\n`;
+  return `${reply.code} ${prefix}${clean(reply.text)}\r\n`;
 }
 
 /** Serialises a multi-line reply (EHLO): `250-…` lines, then `250 …`. */
 export function formatMultiline(code: number, lines: string[]): string {
-  return lines.map((l, i) => `${code}${i === lines.length - 1 ? ' ' : '-'}${l}\r\n`).join('');
+  return lines.map((l, i) => `${code}${i === lines.length - 1 ? ' ' : '-'}${clean(l)}\r\n`).join('');
 }
