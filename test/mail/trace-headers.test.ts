@@ -54,8 +54,9 @@ describe('traceHeaders', () => {
   });
 
   it('the address parser refuses control characters in quoted local parts', () => {
-    for (const bad of ['"a\rb"@r.test', '"a\nb"@r.test', '"a\r\nBcc: x@y"@r.test', '"a\x00"@r.test', '"a\\\x00"@r.test', '"a\x7f"@r.test', '"a\\\r"@r.test', 'a\tb@r.test']) {
-      assert.throws(() => normalizeSender(bad), /invalid/, JSON.stringify(bad));
+    const bad = ['"a\rb"@r.test', '"a\nb"@r.test', '"a\r\nBcc: x@y"@r.test', '"a\x00"@r.test', '"a\\\x00"@r.test', '"a\x7f"@r.test', '"a\\\r"@r.test', 'a\tb@r.test'];
+    for (const address of bad) {
+      assert.throws(() => normalizeSender(address), /invalid/, JSON.stringify(address));
     }
   });
 

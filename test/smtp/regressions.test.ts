@@ -319,7 +319,8 @@ describe('envelope and reply hygiene', () => {
   it('never echoes control characters in a reply', async () => {
     const c = await openSession(suite.tern.smtpPort);
     try {
-      for (const line of ['MAIL FROM:<s@remote.test> \x00=1', 'MAIL FROM:<s@remote.test> X\x1b[2J\x07=1', 'MAIL FROM:<s@remote.test> A\rB', 'EHLO a\x00\x1bb']) {
+      const hostile = ['MAIL FROM:<s@remote.test> \x00=1', 'MAIL FROM:<s@remote.test> X\x1b[2J\x07=1', 'MAIL FROM:<s@remote.test> A\rB', 'EHLO a\x00\x1bb'];
+      for (const line of hostile) {
         const r = await c.command(line);
         for (const l of r.lines) assert.doesNotMatch(l, CONTROL, `reply to ${JSON.stringify(line)}: ${JSON.stringify(r.text)}`);
       }
