@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -48,6 +49,45 @@ function assertCertificateMatchesKey(dataDir: string): void {
   assert.ok(cert.checkPrivateKey(key), 'tls/cert.pem matches tls/key.pem');
 }
 
+/**
+ * Opens the store and runs first-run setup in `NODES` processes that all start the work at
+ * the same instant (module loading done), which `tern init` start-up jitter rarely does:
+ * this is what catches two processes migrating a fresh database at once.
+ */
+async function openAndInitAtOnce(dataDirFor: (i: number) => string, dbUrl?: string): Promise<CliResult[]> {
+  const openUrl = new URL('../../src/store/open.js', import.meta.url).href;
+  const initUrl = new URL('../../src/config/init-data-dir.js', import.meta.url).href;
+  const script = `
+    const { openStore } = await import(${JSON.stringify(openUrl)});
+    const { initDataDir } = await import(${JSON.stringify(initUrl)});
+    const [dataDir, dbUrl, at] = process.argv.slice(1);
+    await new Promise((r) => setTimeout(r, Number(at) - 20 - Date.now()));
+    while (Date.now() < Number(at)); // the last few ms spinning, so all start within a millisecond
+    const store = await openStore({ dataDir, dbUrl: dbUrl || undefined });
+    try {
+      const r = await initDataDir(store, dataDir, ${JSON.stringify(HOSTNAME)});
+      if (r.admin) console.log('admin password (shown once): ' + r.admin.password);
+    } finally {
+      await store.close();
+    }`;
+  const at = String(Date.now() + 5000);
+  return Promise.all(
+    Array.from(
+      { length: NODES },
+      (_, i) =>
+        new Promise<CliResult>((resolve, reject) => {
+          const child = spawn(process.execPath, ['--input-type=module', '-e', script, dataDirFor(i), dbUrl ?? '', at], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (d) => (stdout += d));
+          child.stderr.on('data', (d) => (stderr += d));
+          child.on('error', reject);
+          child.on('close', (code) => resolve({ code, stdout, stderr: stderr.split('\n').find((l) => /^\w*Error\b/.test(l)) ?? stderr }));
+        }),
+    ),
+  );
+}
+
 const skipPg = await pgSkipReason();
 
 describe(`${NODES} concurrent tern init`, () => {
@@ -68,5 +108,23 @@ describe(`${NODES} concurrent tern init`, () => {
     const results = await initConcurrently(() => ['--data', dir]);
     await assertOneSite(results, ['--data', dir]);
     assertCertificateMatchesKey(dir);
+  });
+
+  it('opening one fresh SQLite store and setting it up in processes that start at the same instant', async () => {
+    const dir = tempDir('tern-init-sqlite-');
+    const results = await openAndInitAtOnce(() => dir);
+    await assertOneSite(results, ['--data', dir]);
+    assertCertificateMatchesKey(dir);
+  });
+
+  it('opening one fresh PostgreSQL database and setting it up in processes that start at the same instant', { skip: skipPg }, async () => {
+    const db = await freshPgDatabase();
+    try {
+      const dirs = Array.from({ length: NODES }, () => tempDir('tern-init-pg-'));
+      const results = await openAndInitAtOnce((i) => dirs[i]!, db.url);
+      await assertOneSite(results, ['--data', dirs[0]!, '--db', db.url]);
+    } finally {
+      await db.drop();
+    }
   });
 });
