@@ -11,6 +11,8 @@ import type { ByteBudget } from './byte-budget.js';
 
 /** Staged chunks in flight per message before the session stops reading from its client. */
 const MAX_IN_FLIGHT = 2;
+/** A body's first buffer; it doubles up to CHUNK_SIZE, so a small message never costs a whole chunk. */
+const FIRST_CAPACITY = 16 * 1024;
 
 export class MessageSink {
   private chunk: Buffer = Buffer.alloc(0);
@@ -40,11 +42,13 @@ export class MessageSink {
     this.size += piece.length;
     let offset = 0;
     while (offset < piece.length) {
-      if (this.filled === this.chunk.length) this.newChunk();
+      if (this.filled === this.chunk.length) {
+        if (this.chunk.length === CHUNK_SIZE) this.stageChunk(); // full, and more is coming
+        this.grow();
+      }
       const n = piece.copy(this.chunk, this.filled, offset);
       this.filled += n;
       offset += n;
-      if (this.filled === this.chunk.length && offset < piece.length) this.stageChunk();
     }
   }
 
@@ -58,7 +62,9 @@ export class MessageSink {
     this.done = true;
     const hash = this.hash.digest('hex');
     if (this.upload === null) {
-      const data = Buffer.from(this.chunk.subarray(0, this.filled)); // exact size, its own memory
+      // Exact size and its own memory, so it can be moved to the writer thread without a copy.
+      const data = Buffer.allocUnsafeSlow(this.filled);
+      this.chunk.copy(data, 0, 0, this.filled);
       this.releaseAll();
       return { hash, size: this.size, data };
     }
@@ -77,12 +83,15 @@ export class MessageSink {
     if (upload) void Promise.allSettled(this.staged).then(() => this.blobs.discard(upload).catch(() => undefined));
   }
 
-  private newChunk(): void {
+  /** A bigger buffer for the current chunk (doubling up to CHUNK_SIZE), or a new one after staging. */
+  private grow(): void {
+    const capacity = this.upload !== null && this.filled === 0 ? CHUNK_SIZE : Math.min(CHUNK_SIZE, Math.max(FIRST_CAPACITY, this.chunk.length * 2));
     // Its own ArrayBuffer (not the shared pool), so it can be moved to the writer thread.
-    this.chunk = Buffer.allocUnsafeSlow(CHUNK_SIZE);
-    this.filled = 0;
-    this.budget.charge(CHUNK_SIZE);
-    this.charged += CHUNK_SIZE;
+    const next = Buffer.allocUnsafeSlow(capacity);
+    this.chunk.copy(next, 0, 0, this.filled);
+    this.budget.charge(capacity - this.chunk.length);
+    this.charged += capacity - this.chunk.length;
+    this.chunk = next;
   }
 
   private stageChunk(): void {

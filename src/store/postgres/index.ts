@@ -22,7 +22,7 @@ import { faultPoint } from '../fault-injection.js';
 import { GroupCommit } from '../group-commit.js';
 import { hasDelivery, runOps, type OpOutcome } from '../sql/batch.js';
 import { createStore, type StoreEngine } from '../sql/facade.js';
-import { createReads, type ReadName } from '../sql/reads.js';
+import { createReads } from '../sql/reads.js';
 import { numberPlaceholders, type Row, type Sql } from '../sql/sql.js';
 import type { WriteOp } from '../sql/writes.js';
 import { outcomesFromStored, type NewDelivery, type Store } from '../store.js';
@@ -124,25 +124,19 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     application_name: 'tern',
     types: TYPES,
   };
+  // Results come in text format, bytea as hex: node-postgres 8 decodes every field of an
+  // extended-protocol result as UTF-8 even in binary mode, which corrupts binary bytea.
   const pool = new pg.Pool(config);
-  // Message bodies are read on connections in binary mode: bytea arrives as raw bytes, not
-  // as hex text twice the size that must be decoded. (node-postgres decodes results as text
-  // unless the whole connection is binary, so these reads get their own small pool.)
-  const bodyPool = new pg.Pool({ ...config, max: 4, binary: true } as pg.PoolConfig);
   const report = (err: Error) => options.onError?.(err);
-  for (const p of [pool, bodyPool]) {
-    p.on('error', report); // an idle client died (PostgreSQL stopped); the pool reconnects later
-    p.on('connect', (client) => client.on('error', report));
-  }
+  pool.on('error', report); // an idle client died (PostgreSQL stopped); the pool reconnects later
+  pool.on('connect', (client) => client.on('error', report));
   try {
     await migrate(pool);
   } catch (err) {
-    await Promise.all([pool.end(), bodyPool.end()]).catch(() => undefined);
+    await pool.end().catch(() => undefined);
     throw err;
   }
   const reads = createReads(pgSql(pool));
-  const bodyReads = createReads(pgSql(bodyPool));
-  const BODY_READS = new Set<ReadName>(['messageParts', 'blobLayout', 'blobChunk']);
 
   /** After a lost COMMIT answer: waits until the old backend is gone, then reads what the batch stored. */
   async function settleAmbiguous(ops: WriteOp[], pid: number): Promise<OpOutcome[] | null> {
@@ -226,8 +220,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     kind: 'postgres',
     async read(name, ...args) {
       try {
-        const from = BODY_READS.has(name) ? bodyReads : reads;
-        return (await (from[name] as (...a: unknown[]) => Promise<unknown>)(...args)) as never;
+        return (await (reads[name] as (...a: unknown[]) => Promise<unknown>)(...args)) as never;
       } catch (err) {
         throw toStoreError(err);
       }
@@ -248,7 +241,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     },
     async close() {
       await commits.drain();
-      await Promise.all([pool.end(), bodyPool.end()]);
+      await pool.end();
     },
   };
   await engine.write('collectUploads', { before: Date.now() - ORPHAN_UPLOAD_AGE_MS }, { bulk: true }).catch((err: unknown) => {

@@ -35,13 +35,15 @@ function migrate(file: string): void {
   }
 }
 
-/** The ArrayBuffers of the Buffers in an operation, when moving them is safe (they are whole, unshared). */
+/** Whether moving this Buffer's memory to another thread is safe: it is the whole of its own ArrayBuffer. */
+const ownsMemory = (b: Buffer) => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.byteLength > 0;
+
+/** The bodies in a batch whose memory can be moved to the writer instead of copied (chunks, inline bodies). */
 function transferable(ops: WriteOp[]): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
   for (const op of ops) {
-    if (op.op === 'stage' && op.args.data.byteOffset === 0 && op.args.data.byteLength === op.args.data.buffer.byteLength) {
-      out.push(op.args.data.buffer as ArrayBuffer);
-    }
+    const data = op.op === 'stage' ? op.args.data : op.op === 'deliver' && 'data' in op.args.blob ? op.args.blob.data : null;
+    if (data && ownsMemory(data) && !out.includes(data.buffer as ArrayBuffer)) out.push(data.buffer as ArrayBuffer);
   }
   return out;
 }

@@ -23,7 +23,9 @@ export class WorkerClient {
   ) {}
 
   private spawn(): Worker {
-    const worker = new Worker(this.script, { workerData: { file: this.file } });
+    // The parent's flags minus those only valid for a main script (`node --input-type=module -e …`).
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const worker = new Worker(this.script, { workerData: { file: this.file }, execArgv });
     worker.on('message', (res: { id: number } & Record<string, unknown>) => {
       const p = this.pending.get(res.id);
       if (!p) return;
