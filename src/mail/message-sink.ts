@@ -6,7 +6,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { CHUNK_SIZE } from '../store/sql/reads.js';
-import type { BlobRef, BlobStore } from '../store/store.js';
+import { handOver, type BlobRef, type BlobStore } from '../store/store.js';
 import type { ByteBudget } from './byte-budget.js';
 
 /** Staged chunks in flight per message before the session stops reading from its client. */
@@ -63,7 +63,7 @@ export class MessageSink {
     const hash = this.hash.digest('hex');
     if (this.upload === null) {
       // Exact size and its own memory, so it can be moved to the writer thread without a copy.
-      const data = Buffer.allocUnsafeSlow(this.filled);
+      const data = handOver(Buffer.allocUnsafeSlow(this.filled));
       this.chunk.copy(data, 0, 0, this.filled);
       this.releaseAll();
       return { hash, size: this.size, data };
@@ -96,7 +96,7 @@ export class MessageSink {
 
   private stageChunk(): void {
     this.upload ??= this.blobs.newUpload();
-    const data = this.filled === this.chunk.length ? this.chunk : Buffer.from(this.chunk.subarray(0, this.filled));
+    const data = handOver(this.filled === this.chunk.length ? this.chunk : Buffer.from(this.chunk.subarray(0, this.filled)));
     const charge = this.chunk.length;
     this.chunk = Buffer.alloc(0);
     this.filled = 0;

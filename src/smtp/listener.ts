@@ -8,6 +8,9 @@ import { UserError } from '../errors.js';
 import { formatReply, Replies } from './replies.js';
 import { SmtpSession, type SessionConfig, type SessionDeps } from './session.js';
 
+/** How long shutdown waits, past the grace, for commits in flight to be answered. */
+const COMMIT_WAIT_MS = 60_000;
+
 export interface ListenerLimits {
   maxConnections: number;
   maxConnectionsPerIp: number;
@@ -16,7 +19,7 @@ export interface ListenerLimits {
 export interface SmtpListener {
   readonly server: Server;
   readonly port: number;
-  /** Stops accepting, lets open transactions finish (up to `graceMs`), then closes the rest. */
+  /** Stops accepting, lets open transactions finish (up to `graceMs`; commits in flight are always answered), then closes the rest. */
   close(graceMs: number): Promise<void>;
 }
 
@@ -74,8 +77,14 @@ export async function startSmtpListener(opts: {
     async close(graceMs) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const s of sessions) s.shutdown();
-      const deadline = Date.now() + graceMs;
-      while (sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const wait = async (until: number, done: () => boolean) => {
+        while (!done() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      };
+      await wait(Date.now() + graceMs, () => sessions.size === 0);
+      // Past the grace, a session whose message is being committed still gets its reply
+      // (a 250 for a stored message, never silence); the store's own deadline bounds this.
+      for (const s of sessions) if (!s.committing) s.destroy();
+      await wait(Date.now() + COMMIT_WAIT_MS, () => ![...sessions].some((s) => s.committing));
       for (const s of sessions) s.destroy();
       await closed;
     },

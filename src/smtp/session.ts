@@ -86,6 +86,7 @@ export class SmtpSession {
   private greetingTimer: NodeJS.Timeout | null = null;
   private secure = false;
   private closing = false;
+  private commitsInFlight = 0;
   private readonly remoteAddress: string;
   private readonly log: Logger;
   private readonly onSocketData = (chunk: Buffer) => this.onData(chunk);
@@ -113,6 +114,11 @@ export class SmtpSession {
   shutdown(): void {
     this.closing = true;
     if (!this.inTransaction) this.close(Replies.shuttingDown);
+  }
+
+  /** True while a message is being committed: its reply must still go out, even on shutdown. */
+  get committing(): boolean {
+    return this.commitsInFlight > 0;
   }
 
   destroy(): void {
@@ -490,6 +496,7 @@ export class SmtpSession {
   private async commit(s: { helo: string; esmtp: boolean; tx: Transaction }, body: MessageBody): Promise<void> {
     const tx = s.tx;
     let outcomes: DeliveryOutcome[];
+    this.commitsInFlight++;
     try {
       const blob = await body.sink.finish();
       const protocol = withProtocol({ lmtp: this.config.mode === 'lmtp', esmtp: s.esmtp, utf8: Boolean(tx.params.smtputf8), secure: this.secure });
@@ -516,6 +523,8 @@ export class SmtpSession {
       body.sink.abort();
       this.log.warn({ id: body.ternId, err: (err as Error).message }, 'delivery failed; replied 451');
       return this.answer(tx, Replies.storeUnavailable);
+    } finally {
+      this.commitsInFlight--;
     }
     const stored = new Set(outcomes.flatMap((o) => (o.status === 'stored' ? [o.accountId] : [])));
     const full = new Set(outcomes.flatMap((o) => (o.status === 'over-quota' ? [o.accountId] : [])));

@@ -240,3 +240,17 @@ export function outcomesFromStored(delivery: Pick<NewDelivery, 'recipients'>, st
   const byAccount = new Map(stored.map((o) => [o.accountId, o]));
   return delivery.recipients.map((r) => byAccount.get(r.accountId) ?? { status: 'gone', accountId: r.accountId });
 }
+
+const handedOver = new WeakSet<Buffer>();
+
+/**
+ * Marks a Buffer its owner will not touch again once given to the store (a message sink's
+ * chunks), so a backend may move its memory to another thread instead of copying it.
+ * Buffers not marked are always copied: the caller may still be using them.
+ */
+export function handOver(buffer: Buffer): Buffer {
+  handedOver.add(buffer);
+  return buffer;
+}
+
+export const isHandedOver = (buffer: Buffer): boolean => handedOver.has(buffer);

@@ -9,7 +9,7 @@ import { GroupCommit } from '../group-commit.js';
 import { createStore, type StoreEngine } from '../sql/facade.js';
 import type { OpOutcome } from '../sql/batch.js';
 import type { WriteOp } from '../sql/writes.js';
-import type { Store } from '../store.js';
+import { isHandedOver, type Store } from '../store.js';
 import { isTransientSqliteError, openSqliteConnection, reviveBuffers } from './connection.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { WorkerClient } from './worker-client.js';
@@ -35,15 +35,15 @@ function migrate(file: string): void {
   }
 }
 
-/** Whether moving this Buffer's memory to another thread is safe: it is the whole of its own ArrayBuffer. */
-const ownsMemory = (b: Buffer) => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.byteLength > 0;
+/** Whether moving this Buffer's memory to the writer is safe: handed over, and the whole of its own ArrayBuffer. */
+const movable = (b: Buffer) => isHandedOver(b) && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.byteLength > 0;
 
-/** The bodies in a batch whose memory can be moved to the writer instead of copied (chunks, inline bodies). */
+/** The bodies in a batch whose memory can be moved to the writer instead of copied (a sink's chunks and inline bodies). */
 function transferable(ops: WriteOp[]): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
   for (const op of ops) {
     const data = op.op === 'stage' ? op.args.data : op.op === 'deliver' && 'data' in op.args.blob ? op.args.blob.data : null;
-    if (data && ownsMemory(data) && !out.includes(data.buffer as ArrayBuffer)) out.push(data.buffer as ArrayBuffer);
+    if (data && movable(data) && !out.includes(data.buffer as ArrayBuffer)) out.push(data.buffer as ArrayBuffer);
   }
   return out;
 }
