@@ -10,7 +10,7 @@ import { handOver, type BlobRef, type BlobStore } from '../store/store.js';
 import type { ByteBudget } from './byte-budget.js';
 
 /** Staged chunks in flight per message before the session stops reading from its client. */
-const MAX_IN_FLIGHT = 2;
+const MAX_IN_FLIGHT = 1;
 /** A body's first buffer; it doubles up to CHUNK_SIZE, so a small message never costs a whole chunk. */
 const FIRST_CAPACITY = 16 * 1024;
 

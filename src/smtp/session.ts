@@ -63,7 +63,7 @@ type State =
 
 const EMPTY = Buffer.alloc(0);
 /** Unprocessed input held while a command runs or a body chunk is written; past it, reading pauses. */
-const MAX_PENDING = 256 * 1024;
+const MAX_PENDING = 64 * 1024;
 /** NOOP, RSET, VRFY, HELP allowed before each further one counts as an error (as Postfix's smtpd_junk_command_limit). */
 const JUNK_COMMAND_LIMIT = 100;
 /** Reply bytes the socket may hold for a client that does not read; past it, input waits. */

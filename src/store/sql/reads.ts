@@ -11,7 +11,7 @@ import { toAccount, toDomain, toMailbox } from './rows.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
 
 /** Bytes per stored chunk of a large body, and per piece when reading one back. */
-export const CHUNK_SIZE = 256 * 1024;
+export const CHUNK_SIZE = 128 * 1024;
 
 /** ORDER BY a text column the same way on both backends (byte order). */
 const collate = (sql: Sql, column: string) => (sql.dialect === 'postgres' ? `${column} COLLATE "C"` : column);

@@ -33,7 +33,11 @@ async function commitBatch(ops: WriteOp[], bulk: boolean): Promise<OpOutcome[]> 
   const db = bulk ? staging : commits;
   db.exec('BEGIN IMMEDIATE');
   try {
-    const outcomes = await runOps(bulk ? stagingSql : commitSql, reviveBuffers(ops), isTransientSqliteError);
+    const restart = async () => {
+      db.exec('ROLLBACK');
+      db.exec('BEGIN IMMEDIATE');
+    };
+    const outcomes = await runOps(bulk ? stagingSql : commitSql, reviveBuffers(ops), isTransientSqliteError, restart);
     const delivery = hasDelivery(ops);
     if (delivery) faultPoint('before-commit');
     db.exec('COMMIT');
