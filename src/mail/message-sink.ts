@@ -2,7 +2,7 @@
  * Collects one incoming message body: hashes it (SHA-256, the blob's address) as pieces
  * arrive and keeps at most one chunk in memory. A body that outgrows one chunk is staged
  * in the store chunk by chunk while it arrives (BlobStore.stage), so a 25 MB message costs
- * no more memory than a 256 KB one. Every buffered byte is charged to the global budget.
+ * no more memory than a 128 KB one. Every buffered byte is charged to the global budget.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { CHUNK_SIZE } from '../store/sql/reads.js';
