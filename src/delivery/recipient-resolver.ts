@@ -14,7 +14,7 @@
  * announced message size exceed its quota is left out; when every account an address
  * reaches is full, the answer is over-quota. The store checks again at commit.
  */
-import type { Account, DirectoryStore } from '../store/store.js';
+import type { Account, AddressLookup, DirectoryStore } from '../store/store.js';
 import { domainOf, normalizeAddress } from '../mail/address.js';
 
 export type Resolution =
@@ -34,28 +34,28 @@ export interface RecipientResolver {
 }
 
 export function createRecipientResolver(directory: DirectoryStore, options: { hostname: string }): RecipientResolver {
-  async function expand(address: string, depth: number, seen: Set<string>, out: Map<number, Account>): Promise<void> {
+  /** Adds the accounts `address` reaches; `known` is its lookup when the caller already has it. */
+  async function expand(address: string, depth: number, seen: Set<string>, out: Map<number, Account>, known?: AddressLookup): Promise<void> {
     if (seen.has(address) || depth > MAX_ALIAS_DEPTH) return;
     seen.add(address);
-    const targets = await directory.aliasTargets(address);
-    if (targets.length > 0) {
-      for (const t of targets) await expand(t, depth + 1, seen, out);
+    const facts = known ?? (await directory.lookup(address));
+    if (facts.aliasTargets.length > 0) {
+      for (const t of facts.aliasTargets) await expand(t, depth + 1, seen, out);
       return;
     }
-    const account = await directory.getAccount(address);
-    if (account) out.set(account.id, account);
+    if (facts.account) out.set(facts.account.id, facts.account);
   }
 
-  async function accountsFor(address: string, domain: string): Promise<Account[]> {
+  async function accountsFor(address: string, domain: string, facts: AddressLookup): Promise<Account[]> {
     const out = new Map<number, Account>();
-    await expand(address, 0, new Set(), out);
+    await expand(address, 0, new Set(), out, facts);
     if (out.size === 0) {
       const local = address.slice(0, address.lastIndexOf('@'));
       const plus = local.startsWith('"') ? -1 : local.indexOf('+'); // no subaddress in quoted local parts
       if (plus > 0) await expand(normalizeAddress(`${local.slice(0, plus)}@${domain}`), 0, new Set(), out);
     }
     if (out.size === 0) {
-      for (const t of await directory.aliasTargets(`@${domain}`)) await expand(t, 1, new Set([address]), out);
+      for (const t of (await directory.lookup(`@${domain}`)).aliasTargets) await expand(t, 1, new Set([address]), out);
     }
     return [...out.values()];
   }
@@ -73,8 +73,10 @@ export function createRecipientResolver(directory: DirectoryStore, options: { ho
       const postmaster = `postmaster@${options.hostname}`;
       const address = raw.toLowerCase() === 'postmaster' ? postmaster : normalizeAddress(raw);
       const domain = domainOf(address);
-      if (await directory.isLocalDomain(domain)) {
-        const accounts = await accountsFor(address, domain);
+      // One round trip for the common case: the domain, an alias, or the account itself.
+      const facts = await directory.lookup(address);
+      if (facts.localDomain) {
+        const accounts = await accountsFor(address, domain, facts);
         if (accounts.length > 0 || address !== postmaster) return decide(address, accounts, size);
       } else if (address !== postmaster) {
         return { kind: 'not-local', address };

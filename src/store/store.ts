@@ -143,6 +143,15 @@ export const DEFAULT_MAILBOXES: ReadonlyArray<{ name: string; specialUse: string
   { name: 'Archive', specialUse: '\\Archive' },
 ];
 
+/** Everything recipient resolution needs to know about one address, in one read. */
+export interface AddressLookup {
+  /** Whether the address's domain is a local domain. */
+  localDomain: boolean;
+  /** Alias targets of the address (empty when it is no alias). */
+  aliasTargets: string[];
+  account: Account | null;
+}
+
 export interface DirectoryStore {
   addDomain(name: string): Promise<Domain>;
   listDomains(): Promise<Domain[]>;
@@ -153,6 +162,8 @@ export interface DirectoryStore {
   addAccount(account: NewAccount): Promise<Account>;
   listAccounts(domain?: string): Promise<Account[]>;
   getAccount(address: string): Promise<Account | null>;
+  /** Domain, alias and account facts about one address (or `@domain`), in one round trip. */
+  lookup(address: string): Promise<AddressLookup>;
   getPasswordHash(address: string): Promise<string | null>;
   setPasswordHash(address: string, passwordHash: string): Promise<void>;
   setQuota(address: string, quotaBytes: number | null): Promise<void>;

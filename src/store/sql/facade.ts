@@ -37,6 +37,7 @@ export function createStore(engine: StoreEngine): Store {
     addAccount: (account) => engine.write('addAccount', account),
     listAccounts: (domain) => engine.read('listAccounts', domain),
     getAccount: (address) => engine.read('getAccount', address),
+    lookup: (address) => engine.read('lookup', address),
     getPasswordHash: (address) => engine.read('getPasswordHash', address),
     setPasswordHash: (address, passwordHash) => engine.write('setPasswordHash', { address, passwordHash }),
     setQuota: (address, quotaBytes) => engine.write('setQuota', { address, quotaBytes }),

@@ -4,7 +4,7 @@
  * plain data that survives postMessage.
  */
 import { NotFoundError } from '../../errors.js';
-import type { AliasRow, DeliveryOutcome, Expunged, Mailbox, StoreStats, StoredMessage } from '../store.js';
+import type { AddressLookup, AliasRow, DeliveryOutcome, Expunged, Mailbox, StoreStats, StoredMessage } from '../store.js';
 import { flagList, systemFlagsOf } from './flags.js';
 import { INTEGRITY_CHECKS } from './integrity.js';
 import { toAccount, toDomain, toMailbox } from './rows.js';
@@ -60,6 +60,15 @@ export function createReads(sql: Sql) {
     async getAccount(address: string) {
       const r = await one(sql, 'SELECT * FROM accounts WHERE address = ?', [address]);
       return r ? toAccount(r) : null;
+    },
+    async lookup(address: string): Promise<AddressLookup> {
+      const domain = address.slice(address.lastIndexOf('@') + 1);
+      const [local, targets, account] = await Promise.all([
+        one(sql, 'SELECT 1 AS x FROM domains WHERE name = ?', [domain]),
+        sql.all(`SELECT target FROM aliases WHERE address = ? ORDER BY ${collate(sql, 'target')}`, [address]),
+        one(sql, 'SELECT * FROM accounts WHERE address = ?', [address]),
+      ]);
+      return { localDomain: local !== undefined, aliasTargets: targets.map((r) => r.target as string), account: account ? toAccount(account) : null };
     },
     async getPasswordHash(address: string) {
       const r = await one(sql, 'SELECT password_hash FROM accounts WHERE address = ?', [address]);

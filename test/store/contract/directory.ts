@@ -153,6 +153,22 @@ export function directoryContract(fx: Fixture): void {
         await store.directory.addDomain('aliases.test');
       });
 
+      it('looks an address up in one call: local domain, alias targets, account', async () => {
+        await store.directory.addAlias('list@aliases.test', 'z@elsewhere.test');
+        await store.directory.addAlias('list@aliases.test', 'y@elsewhere.test');
+        const owner = await store.directory.addAccount({ address: 'owner@aliases.test', passwordHash: 'h' });
+        assert.deepEqual(await store.directory.lookup('list@aliases.test'), {
+          localDomain: true,
+          aliasTargets: ['y@elsewhere.test', 'z@elsewhere.test'],
+          account: null,
+        });
+        assert.deepEqual(await store.directory.lookup('owner@aliases.test'), { localDomain: true, aliasTargets: [], account: owner });
+        assert.deepEqual(await store.directory.lookup('nobody@aliases.test'), { localDomain: true, aliasTargets: [], account: null });
+        assert.deepEqual(await store.directory.lookup('x@not-local-aliases.test'), { localDomain: false, aliasTargets: [], account: null });
+        await store.directory.deleteAlias('list@aliases.test');
+        await store.directory.deleteAccount('owner@aliases.test');
+      });
+
       it('adds aliases, catch-all included, and resolves their targets', async () => {
         await store.directory.addAlias('team@aliases.test', 'b@elsewhere.test');
         await store.directory.addAlias('team@aliases.test', 'a@elsewhere.test');
