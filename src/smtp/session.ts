@@ -457,8 +457,7 @@ export class SmtpSession {
       s.remaining -= n;
       const body = s.tx?.chunked;
       if (body && !s.error) {
-        body.size += n;
-        if (body.size > this.config.maxMessageSize) s.error = Replies.messageTooBig(this.config.maxMessageSize);
+        if (body.sink.length + n > this.config.maxMessageSize) s.error = Replies.messageTooBig(this.config.maxMessageSize);
         else body.sink.write(piece);
       }
     }
@@ -480,7 +479,7 @@ export class SmtpSession {
     }
     if (!s.last) {
       this.state = resume;
-      return this.reply(Replies.chunkReceived(s.tx.chunked!.size));
+      return this.reply(Replies.chunkReceived(s.tx.chunked!.sink.length));
     }
     this.state = { phase: 'ready', helo: resume.helo, esmtp: resume.esmtp };
     await this.commit(resume, s.tx.chunked!);

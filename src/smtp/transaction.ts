@@ -18,8 +18,6 @@ export interface Recipient {
 export interface MessageBody {
   ternId: string;
   sink: MessageSink;
-  /** Body bytes received so far (BDAT), to enforce the size limit. */
-  size: number;
 }
 
 export interface Transaction {
@@ -47,7 +45,7 @@ export function withProtocol(opts: { lmtp: boolean; esmtp: boolean; utf8: boolea
 }
 
 export function startMessage(blobs: BlobStore, budget: ByteBudget): MessageBody {
-  return { ternId: newTernId(), sink: new MessageSink(blobs, budget), size: 0 };
+  return { ternId: newTernId(), sink: new MessageSink(blobs, budget) };
 }
 
 /** One entry per account the message goes to, each with trace headers naming the RCPT address that led there. */

@@ -135,6 +135,27 @@ async function referenceBlob(sql: Sql, d: NewDelivery, references: number, now: 
   if (upload !== null && r!.upload !== upload) await sql.run('DELETE FROM blob_chunks WHERE upload = ?', [upload]);
 }
 
+/** Charges `bytes` to the account if its quota allows, in one statement against the maintained counter. */
+async function chargeQuota(sql: Sql, accountId: unknown, bytes: number): Promise<boolean> {
+  const charged = await one(
+    sql,
+    'UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ? AND (quota_bytes IS NULL OR used_bytes + ? <= quota_bytes) RETURNING id',
+    [bytes, accountId, bytes],
+  );
+  return charged !== undefined;
+}
+
+/** Takes the mailbox's next uid and modseq for one new message and counts it (messages, unseen, bytes). */
+async function nextSlot(sql: Sql, mailboxId: unknown, seen: boolean, size: number): Promise<{ uid: number; modseq: number }> {
+  const r = (await one(
+    sql,
+    `UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1, messages = messages + 1,
+       unseen = unseen + ?, bytes = bytes + ? WHERE id = ? RETURNING uidnext - 1 AS uid, highestmodseq`,
+    [seen ? 0 : 1, size, mailboxId],
+  ))!;
+  return { uid: Number(r.uid), modseq: Number(r.highestmodseq) };
+}
+
 async function insertMessage(
   sql: Sql,
   mailbox: Row,
@@ -145,12 +166,7 @@ async function insertMessage(
   const parsed = parseFlags(flags);
   const seen = parsed.system.has('\\Seen');
   const size = prefix.length + d.blob.size;
-  const mb = (await one(
-    sql,
-    `UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1, messages = messages + 1,
-       unseen = unseen + ?, bytes = bytes + ? WHERE id = ? RETURNING uidnext - 1 AS uid, highestmodseq`,
-    [seen ? 0 : 1, size, mailbox.id],
-  ))!;
+  const slot = await nextSlot(sql, mailbox.id, seen, size);
   const cols = Object.entries(FLAG_COLUMNS);
   const r = (await one(
     sql,
@@ -158,8 +174,8 @@ async function insertMessage(
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ${placeholders(cols.length)}) RETURNING id`,
     [
       mailbox.id,
-      mb.uid,
-      mb.highestmodseq,
+      slot.uid,
+      slot.modseq,
       d.internalDate.getTime(),
       size,
       d.blob.hash,
@@ -171,7 +187,7 @@ async function insertMessage(
   ))!;
   const messageId = Number(r.id);
   for (const k of parsed.keywords) await sql.run('INSERT INTO keywords (message_id, keyword) VALUES (?, ?)', [messageId, k]);
-  return { messageId, uid: Number(mb.uid), modseq: Number(mb.highestmodseq) };
+  return { messageId, ...slot };
 }
 
 /** Thrown inside a delivery's savepoint to undo it while still returning outcomes (atomic delivery over quota). */
@@ -215,13 +231,7 @@ async function deliver(sql: Sql, d: NewDelivery): Promise<DeliveryOutcome[]> {
       continue; // the account was deleted since RCPT
     }
     const size = rcpt.prefix.length + d.blob.size;
-    // Quota check and charge in one statement, against the maintained counter.
-    const charged = await one(
-      sql,
-      'UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ? AND (quota_bytes IS NULL OR used_bytes + ? <= quota_bytes) RETURNING id',
-      [size, rcpt.accountId, size],
-    );
-    if (!charged) {
+    if (!(await chargeQuota(sql, rcpt.accountId, size))) {
       outcomes[index] = { status: 'over-quota', accountId: rcpt.accountId };
       continue;
     }
@@ -309,30 +319,20 @@ async function copy(sql: Sql, a: { mailboxId: number; uids: number[]; targetMail
   if (rows.length === 0) return [];
   const bytes = rows.reduce((n, r) => n + Number(r.size), 0);
   if (!a.move) {
-    const charged = await one(
-      sql,
-      'UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ? AND (quota_bytes IS NULL OR used_bytes + ? <= quota_bytes) RETURNING id',
-      [bytes, source.account_id, bytes],
-    );
-    if (!charged) throw new QuotaExceededError('the copy would exceed the mailbox quota');
+    if (!(await chargeQuota(sql, source.account_id, bytes))) throw new QuotaExceededError('the copy would exceed the mailbox quota');
   }
   const pairs: Array<[number, number]> = [];
   const cols = Object.values(FLAG_COLUMNS);
   for (const r of rows) {
-    const mb = (await one(
-      sql,
-      `UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1, messages = messages + 1,
-         unseen = unseen + ?, bytes = bytes + ? WHERE id = ? RETURNING uidnext - 1 AS uid, highestmodseq`,
-      [Number(r.seen) ? 0 : 1, r.size, target.id],
-    ))!;
+    const slot = await nextSlot(sql, target.id, Boolean(Number(r.seen)), Number(r.size));
     const inserted = (await one(
       sql,
       `INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, blob_hash, prefix, tern_id, envelope_from, ${cols.join(', ')})
        SELECT ?, ?, ?, internal_date, size, blob_hash, prefix, tern_id, envelope_from, ${cols.join(', ')} FROM messages WHERE id = ? RETURNING id`,
-      [target.id, mb.uid, mb.highestmodseq, r.id],
+      [target.id, slot.uid, slot.modseq, r.id],
     ))!;
     await sql.run('INSERT INTO keywords (message_id, keyword) SELECT ?, keyword FROM keywords WHERE message_id = ?', [inserted.id, r.id]);
-    pairs.push([Number(r.uid), Number(mb.uid)]);
+    pairs.push([Number(r.uid), slot.uid]);
   }
   for (const [hash, n] of countHashes(rows)) await sql.run('UPDATE blobs SET refcount = refcount + ? WHERE hash = ?', [n, hash]);
   if (a.move) {
