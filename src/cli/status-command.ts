@@ -13,8 +13,8 @@ export function registerStatusCommand(program: Command, globals: () => GlobalOpt
       console.log(`store: ${kind}; ${stats.domains} domain(s), ${stats.accounts.length} account(s), ${stats.messages} message(s) in ${stats.blobs} blob(s)`);
       if (stats.accounts.length)
         printTable(
-          ['ACCOUNT', 'MESSAGES'],
-          stats.accounts.map((a) => [a.address, String(a.messages)]),
+          ['ACCOUNT', 'MESSAGES', 'BYTES'],
+          stats.accounts.map((a) => [a.address, String(a.messages), String(a.usedBytes)]),
         );
     });
 }
