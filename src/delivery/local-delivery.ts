@@ -16,9 +16,18 @@ export interface LocalDelivery {
   deliver(message: NewDelivery & { startedAt: number; via: string; rcptCount: number }): Promise<DeliveryOutcome[]>;
 }
 
-/** A short unique id for one accepted transaction (logs, Received header, replies). */
+/** Random bytes drawn 6 at a time; one getrandom call per 680 ids instead of one per id. */
+let pool = Buffer.alloc(0);
+let used = 0;
+
+/** A short unique id for one accepted transaction (logs, Received header, replies): the time and 48 random bits. */
 export function newTernId(): string {
-  return `${Date.now().toString(36)}${randomBytes(6).toString('hex')}`.toUpperCase();
+  if (used + 6 > pool.length) {
+    pool = randomBytes(4080);
+    used = 0;
+  }
+  used += 6;
+  return `${Date.now().toString(36)}${pool.toString('hex', used - 6, used)}`.toUpperCase();
 }
 
 export function createLocalDelivery(store: Store, log: Logger): LocalDelivery {

@@ -13,6 +13,13 @@
  * Quota: an account whose used bytes (a maintained counter, so this is O(1)) plus the
  * announced message size exceed its quota is left out; when every account an address
  * reaches is full, the answer is over-quota. The store checks again at commit.
+ *
+ * Lookups that found an alias or an account without a quota are kept for a second
+ * (LOOKUP_TTL_MS), so a busy address costs one store read per second instead of one per
+ * RCPT. Nothing else is kept: an unknown address is asked again every time (a new account
+ * is reachable at once), and so is an account with a quota (its used bytes change with
+ * every delivery). A deleted account or a changed alias is seen within the second; mail
+ * accepted meanwhile for a deleted account is refused at commit (550 5.1.1).
  */
 import type { Account, AddressLookup, DirectoryStore } from '../store/store.js';
 import { domainOf, normalizeAddress } from '../mail/address.js';
@@ -24,6 +31,8 @@ export type Resolution =
   | { kind: 'not-local'; address: string };
 
 const MAX_ALIAS_DEPTH = 8;
+const LOOKUP_TTL_MS = 1000;
+const MAX_CACHED_LOOKUPS = 10_000;
 
 export interface RecipientResolver {
   /**
@@ -33,12 +42,31 @@ export interface RecipientResolver {
   resolve(address: string, size?: number): Promise<Resolution>;
 }
 
+/** Recent lookups worth keeping (see above); oldest first, so the first entry is the one to evict. */
+function lookupCache(directory: DirectoryStore): (address: string) => Promise<AddressLookup> {
+  const kept = new Map<string, { facts: AddressLookup; until: number }>();
+  const keepable = (f: AddressLookup) => f.aliasTargets.length > 0 || (f.account !== null && f.account.quotaBytes === null);
+  return async (address) => {
+    const now = Date.now();
+    const hit = kept.get(address);
+    if (hit && hit.until > now) return hit.facts;
+    const facts = await directory.lookup(address);
+    kept.delete(address);
+    if (keepable(facts)) {
+      if (kept.size >= MAX_CACHED_LOOKUPS) kept.delete(kept.keys().next().value!);
+      kept.set(address, { facts, until: now + LOOKUP_TTL_MS });
+    }
+    return facts;
+  };
+}
+
 export function createRecipientResolver(directory: DirectoryStore, options: { hostname: string }): RecipientResolver {
+  const lookup = lookupCache(directory);
   /** Adds the accounts `address` reaches; `known` is its lookup when the caller already has it. */
   async function expand(address: string, depth: number, seen: Set<string>, out: Map<number, Account>, known?: AddressLookup): Promise<void> {
     if (seen.has(address) || depth > MAX_ALIAS_DEPTH) return;
     seen.add(address);
-    const facts = known ?? (await directory.lookup(address));
+    const facts = known ?? (await lookup(address));
     if (facts.aliasTargets.length > 0) {
       for (const t of facts.aliasTargets) await expand(t, depth + 1, seen, out);
       return;
@@ -55,7 +83,7 @@ export function createRecipientResolver(directory: DirectoryStore, options: { ho
       if (plus > 0) await expand(normalizeAddress(`${local.slice(0, plus)}@${domain}`), 0, new Set(), out);
     }
     if (out.size === 0) {
-      for (const t of (await directory.lookup(`@${domain}`)).aliasTargets) await expand(t, 1, new Set([address]), out);
+      for (const t of (await lookup(`@${domain}`)).aliasTargets) await expand(t, 1, new Set([address]), out);
     }
     return [...out.values()];
   }
@@ -74,7 +102,7 @@ export function createRecipientResolver(directory: DirectoryStore, options: { ho
       const address = raw.toLowerCase() === 'postmaster' ? postmaster : normalizeAddress(raw);
       const domain = domainOf(address);
       // One round trip for the common case: the domain, an alias, or the account itself.
-      const facts = await directory.lookup(address);
+      const facts = await lookup(address);
       if (facts.localDomain) {
         const accounts = await accountsFor(address, domain, facts);
         if (accounts.length > 0 || address !== postmaster) return decide(address, accounts, size);
