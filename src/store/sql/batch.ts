@@ -1,14 +1,16 @@
 /**
  * Runs a group of write operations in the caller's open transaction. Optimistically first:
- * all of them straight through, which costs no savepoints. If one fails on its own (a
- * conflict, a missing row, a delivery refused for quota), the transaction is restarted
+ * all of them straight through, which costs no savepoints, and a run of deliveries as one
+ * group (sql/deliver.ts). If one fails on its own (a conflict, a missing row), the transaction is restarted
  * and every operation runs in its own savepoint, so the failing one is undone alone and
  * reported as its own error while the others commit. Errors that mean the store itself is
  * in trouble (`isFatal`) abort the whole batch.
  */
 import { serializeError, type SerializedError } from '../../errors.js';
-import { RefusedDelivery, WRITE_OPS, type WriteOp } from './writes.js';
+import { deliverMany } from './deliver.js';
+import { WRITE_OPS, type WriteOp } from './writes.js';
 import type { Sql } from './sql.js';
+import type { NewDelivery } from '../store.js';
 
 export type OpOutcome = { ok: true; value: unknown } | { ok: false; error: SerializedError };
 
@@ -19,7 +21,22 @@ class NeedsSavepoints extends Error {}
 
 async function run(sql: Sql, ops: WriteOp[], isFatal: (err: unknown) => boolean, savepoints: boolean): Promise<OpOutcome[]> {
   const outcomes: OpOutcome[] = [];
-  for (const op of ops) {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    if (!savepoints && op.op === 'deliver') {
+      // A run of deliveries commits as one group; each reports its own failure without writing anything.
+      let end = i + 1;
+      while (end < ops.length && ops[end]!.op === 'deliver') end++;
+      const group = ops.slice(i, end).map((o) => o.args as NewDelivery);
+      try {
+        for (const r of await deliverMany(sql, group)) outcomes.push(r.ok ? { ok: true, value: r.outcomes } : { ok: false, error: serializeError(r.error) });
+      } catch (err) {
+        if (isFatal(err)) throw err;
+        throw new NeedsSavepoints();
+      }
+      i = end - 1;
+      continue;
+    }
     if (savepoints) await sql.run('SAVEPOINT op');
     try {
       const value = await (WRITE_OPS[op.op] as AnyOp)(sql, op.args);
@@ -30,8 +47,7 @@ async function run(sql: Sql, ops: WriteOp[], isFatal: (err: unknown) => boolean,
       if (!savepoints) throw new NeedsSavepoints();
       await sql.run('ROLLBACK TO SAVEPOINT op');
       await sql.run('RELEASE SAVEPOINT op');
-      // An atomic delivery refused for quota is undone but still has outcomes to report.
-      outcomes.push(err instanceof RefusedDelivery ? { ok: true, value: err.outcomes } : { ok: false, error: serializeError(err) });
+      outcomes.push({ ok: false, error: serializeError(err) });
     }
   }
   return outcomes;

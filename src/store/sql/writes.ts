@@ -21,6 +21,7 @@ import {
   type NewAccount,
   type NewDelivery,
 } from '../store.js';
+import { deliverMany } from './deliver.js';
 import { FLAG_COLUMNS, flagList, parseFlags, systemFlagsOf } from './flags.js';
 import { toAccount, toMailbox } from './rows.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
@@ -117,24 +118,6 @@ async function bumpModseq(sql: Sql, mailboxId: number): Promise<number> {
   return Number(r!.highestmodseq);
 }
 
-/**
- * Stores a blob reference: inserts the blob (inline bytes, or a staged upload) or adds to
- * its count. One upsert, so two transactions storing the same new body never conflict:
- * the second waits for the first and then counts its references.
- */
-async function referenceBlob(sql: Sql, d: NewDelivery, references: number, now: number): Promise<void> {
-  const b = d.blob;
-  const upload = 'upload' in b ? b.upload : null;
-  // A chunked blob keeps an empty `data`; its bytes are the upload's chunks.
-  const [r] = await sql.all(
-    `INSERT INTO blobs (hash, size, data, upload, refcount, created_at) VALUES (?, ?, ?, ?, ?, ?)
-     ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount + excluded.refcount RETURNING upload`,
-    [b.hash, b.size, 'data' in b ? b.data : Buffer.alloc(0), upload, references, now],
-  );
-  // The body was already stored: the chunks staged for this copy are not needed.
-  if (upload !== null && r!.upload !== upload) await sql.run('DELETE FROM blob_chunks WHERE upload = ?', [upload]);
-}
-
 /** Charges `bytes` to the account if its quota allows, in one statement against the maintained counter. */
 async function chargeQuota(sql: Sql, accountId: unknown, bytes: number): Promise<boolean> {
   const charged = await one(
@@ -156,102 +139,11 @@ async function nextSlot(sql: Sql, mailboxId: unknown, seen: boolean, size: numbe
   return { uid: Number(r.uid), modseq: Number(r.highestmodseq) };
 }
 
-async function insertMessage(
-  sql: Sql,
-  mailbox: Row,
-  d: NewDelivery,
-  prefix: Buffer,
-  flags: string[],
-): Promise<{ messageId: number; uid: number; modseq: number }> {
-  const parsed = parseFlags(flags);
-  const seen = parsed.system.has('\\Seen');
-  const size = prefix.length + d.blob.size;
-  const slot = await nextSlot(sql, mailbox.id, seen, size);
-  const cols = Object.entries(FLAG_COLUMNS);
-  const r = (await one(
-    sql,
-    `INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, blob_hash, prefix, tern_id, envelope_from, ${cols.map(([, c]) => c).join(', ')})
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ${placeholders(cols.length)}) RETURNING id`,
-    [
-      mailbox.id,
-      slot.uid,
-      slot.modseq,
-      d.internalDate.getTime(),
-      size,
-      d.blob.hash,
-      prefix,
-      d.ternId,
-      d.envelopeFrom,
-      ...cols.map(([f]) => (parsed.system.has(f as never) ? 1 : 0)),
-    ],
-  ))!;
-  const messageId = Number(r.id);
-  for (const k of parsed.keywords) await sql.run('INSERT INTO keywords (message_id, keyword) VALUES (?, ?)', [messageId, k]);
-  return { messageId, ...slot };
-}
-
-/** Thrown inside a delivery's savepoint to undo it while still returning outcomes (atomic delivery over quota). */
-export class RefusedDelivery extends Error {
-  constructor(readonly outcomes: DeliveryOutcome[]) {
-    super('delivery refused');
-  }
-}
-
-/** A recipient whose account an earlier recipient already reached shares that outcome (one copy per account). */
-function perRecipient(d: NewDelivery, outcomes: DeliveryOutcome[]): DeliveryOutcome[] {
-  const first = new Map<number, DeliveryOutcome>();
-  return d.recipients.map((r, i) => {
-    const o = first.get(r.accountId) ?? outcomes[i]!;
-    first.set(r.accountId, o);
-    return o;
-  });
-}
-
-/** True when some recipient group has no account with room and at least one over quota. */
-function someGroupRefused(d: NewDelivery, outcomes: DeliveryOutcome[], withRoom: Set<number>): boolean {
-  const full = new Set(outcomes.flatMap((o) => (o.status === 'over-quota' ? [o.accountId] : [])));
-  const groups = new Map<number, number[]>();
-  d.recipients.forEach((r, i) => groups.set(r.group ?? i, [...(groups.get(r.group ?? i) ?? []), r.accountId]));
-  return [...groups.values()].some((ids) => !ids.some((id) => withRoom.has(id)) && ids.some((id) => full.has(id)));
-}
-
+/** Commits one delivery (several at once: sql/deliver.ts, which batch.ts uses for runs of deliveries). */
 async function deliver(sql: Sql, d: NewDelivery): Promise<DeliveryOutcome[]> {
-  if (d.recipients.length === 0) throw new UserError('a delivery needs at least one recipient');
-  const now = Date.now();
-  const outcomes: DeliveryOutcome[] = [];
-  const stored: Array<{ index: number; mailbox: Row; prefix: Buffer; flags: string[] }> = [];
-  const seen = new Set<number>();
-  for (const [index, rcpt] of d.recipients.entries()) {
-    outcomes.push({ status: 'gone', accountId: rcpt.accountId });
-    if (seen.has(rcpt.accountId)) continue; // one copy per account, whichever addresses led there
-    seen.add(rcpt.accountId);
-    const mailbox = await one(sql, 'SELECT * FROM mailboxes WHERE account_id = ? AND name = ?', [rcpt.accountId, rcpt.mailbox ?? 'INBOX']);
-    if (!mailbox) {
-      if (rcpt.mailbox) throw new NotFoundError(`mailbox ${rcpt.mailbox} does not exist`);
-      continue; // the account was deleted since RCPT
-    }
-    const size = rcpt.prefix.length + d.blob.size;
-    if (!(await chargeQuota(sql, rcpt.accountId, size))) {
-      outcomes[index] = { status: 'over-quota', accountId: rcpt.accountId };
-      continue;
-    }
-    stored.push({ index, mailbox, prefix: rcpt.prefix, flags: rcpt.flags ?? [] });
-  }
-  if (d.atomic && someGroupRefused(d, outcomes, new Set(stored.map((s) => Number(s.mailbox.account_id))))) {
-    throw new RefusedDelivery(
-      perRecipient(
-        d,
-        outcomes.map((o) => (o.status === 'over-quota' ? o : { status: 'gone', accountId: o.accountId })),
-      ),
-    );
-  }
-  if (stored.length === 0) return perRecipient(d, outcomes);
-  await referenceBlob(sql, d, stored.length, now);
-  for (const s of stored) {
-    const m = await insertMessage(sql, s.mailbox, d, s.prefix, s.flags);
-    outcomes[s.index] = { status: 'stored', accountId: Number(s.mailbox.account_id), mailboxId: Number(s.mailbox.id), ...m };
-  }
-  return perRecipient(d, outcomes);
+  const [result] = await deliverMany(sql, [d]);
+  if (!result!.ok) throw result!.error;
+  return result!.outcomes;
 }
 
 async function setFlags(sql: Sql, a: { mailboxId: number; uids: number[]; mode: 'add' | 'remove' | 'replace'; flags: string[] }): Promise<FlagChange[]> {

@@ -135,6 +135,24 @@ export function blobsContract(fx: Fixture): void {
       assert.ok((await readBlob(sha256(data)))!.equals(data));
     });
 
+    it('one body staged twice and delivered in one group is stored once; the second upload is dropped', async () => {
+      const data = randomBytes(200 * 1024);
+      const [first, second] = await Promise.all([stageBody(data, [100 * 1024, 100 * 1024]), stageBody(data, [200 * 1024])]);
+      const [a, b] = await Promise.all([
+        store.mailboxes.deliver(delivery([x.id], { blob: first })),
+        store.mailboxes.deliver(delivery([y.id], { blob: second })),
+      ]);
+      assert.equal(await refcount(first.hash), 2);
+      assert.equal((await stagedChunks(first.upload)) + (await stagedChunks(second.upload)), 2, "one upload's chunks are kept");
+      for (const [o, who] of [
+        [stored(a[0]), x],
+        [stored(b[0]), y],
+      ] as const)
+        assert.ok((await readMessage(o.messageId)).equals(Buffer.concat([prefixFor(who.id), data])));
+      await assertCounters('x@blobs.test');
+      await assertCounters('y@blobs.test');
+    });
+
     it('discard drops an uncommitted upload', async () => {
       const data = randomBytes(300 * 1024);
       const blob = await stageBody(data, [200 * 1024, 100 * 1024]);

@@ -242,6 +242,64 @@ export function messagesContract(fx: Fixture): void {
           await assertCounters(`small-${atomic}@messages.test`);
         });
       }
+      it('commits deliveries submitted together as one group: each gets its own answer, the failing ones store nothing', async () => {
+        const g = await addAccount('group@messages.test');
+        const h = await addAccount('group-quota@messages.test');
+        const shared = inline(body('Subject: shared in a group\r\n\r\nsame bytes\r\n'));
+        const big = inline(body(`Subject: big\r\n\r\n${'y'.repeat(4000)}\r\n`));
+        await store.directory.setQuota('group-quota@messages.test', 2000);
+        const before = await store.stats();
+        const ds: NewDelivery[] = [
+          delivery([g.id], { blob: shared }),
+          delivery([g.id, h.id], { blob: shared }),
+          delivery([]),
+          delivery([{ accountId: g.id, prefix: Buffer.alloc(0), mailbox: 'No such mailbox' }]),
+          delivery([g.id, NO_SUCH_ACCOUNT]),
+          delivery([h.id], { blob: big, atomic: true }),
+          delivery([{ accountId: g.id, prefix: Buffer.alloc(0), flags: ['\\Recent'] }]),
+          delivery([g.id]),
+        ];
+        const results = await Promise.allSettled(ds.map((d) => store.mailboxes.deliver(d)));
+        const rejectedWith = (r: PromiseSettledResult<unknown>, type: new (...a: never[]) => Error) => r.status === 'rejected' && r.reason instanceof type;
+        const value = (i: number) => (results[i] as PromiseFulfilledResult<Awaited<ReturnType<Store['mailboxes']['deliver']>>>).value;
+        assert.ok(rejectedWith(results[2]!, UserError), 'no recipients');
+        assert.ok(rejectedWith(results[3]!, NotFoundError), 'unknown mailbox');
+        assert.ok(rejectedWith(results[6]!, UserError), 'bad flag');
+        assert.deepEqual(
+          value(5).map((o) => o.status),
+          ['over-quota'],
+        );
+        assert.deepEqual(
+          value(4).map((o) => o.status),
+          ['stored', 'gone'],
+        );
+        // Stored for g: uids 1–4 and rising modseqs, none taken by a failed delivery (a backend may order a batch its own way).
+        const forG = [value(0)[0], value(1)[0], value(4)[0], value(7)[0]].map(stored).sort((p, q) => p.uid - q.uid);
+        assert.deepEqual(
+          forG.map((o) => o.uid),
+          [1, 2, 3, 4],
+        );
+        assert.ok(
+          forG.every((o, i) => i === 0 || o.modseq > forG[i - 1]!.modseq),
+          'modseqs rise with the uids',
+        );
+        assert.equal(stored(value(1)[1]).uid, 1);
+        assert.equal(await refcount(shared.hash), 3);
+        assert.equal(await refcount(big.hash), null, 'the refused body was never stored');
+        const after = await store.stats();
+        assert.equal(after.messages, before.messages + 5);
+        const listed = await store.mailboxes.messagesOf('group@messages.test');
+        assert.deepEqual(
+          listed.map((m) => m.uid),
+          [1, 2, 3, 4],
+        );
+        assert.deepEqual(
+          listed.map((m) => [m.id, m.modseq]),
+          forG.map((o) => [o.messageId, o.modseq]),
+        );
+        await assertCounters('group@messages.test');
+        await assertCounters('group-quota@messages.test');
+      });
     });
 
     describe('flags', () => {
