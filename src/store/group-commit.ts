@@ -3,7 +3,11 @@
  * share one transaction, so throughput is not one fsync per message.
  *
  * Items submitted in the same event-loop turn are flushed together on the next
- * `setImmediate`; at most `concurrency` batches are in flight. Bulk items (chunks of
+ * `setImmediate`; at most `concurrency` batches are in flight. With `overlapAfterMs`, a
+ * further batch starts only once the newest one in flight has been running that long:
+ * while commits are quick, waiting items gather into one larger batch (concurrent batches
+ * into one mailbox would only queue on its lock), and a stuck commit still lets the next
+ * batch start on another connection. Bulk items (chunks of
  * large bodies being staged) wait while ordinary items are pending and travel in small
  * batches of their own, so a one-line message never queues behind megabytes of staging.
  * A batch that fails as a whole (the store is unavailable) fails every item in it; one
@@ -22,6 +26,8 @@ export interface GroupCommitOptions {
   /** Bulk items per batch. */
   maxBulkBatch: number;
   concurrency: number;
+  /** Start a further concurrent batch only when the newest in flight has run this long (default 0: at once). */
+  overlapAfterMs?: number;
 }
 
 export class GroupCommit<T, R> {
@@ -29,6 +35,9 @@ export class GroupCommit<T, R> {
   private readonly bulkQueue: Array<Pending<T, R>> = [];
   private inFlight = 0;
   private scheduled = false;
+  /** When the newest batch in flight started (performance.now()). */
+  private newestStart = 0;
+  private overlapTimer: NodeJS.Timeout | null = null;
   private idle: Array<() => void> = [];
 
   constructor(
@@ -63,17 +72,29 @@ export class GroupCommit<T, R> {
   }
 
   private flush(): void {
-    while (this.inFlight < this.options.concurrency) {
+    while (this.inFlight < this.options.concurrency && this.queue.length + this.bulkQueue.length > 0) {
+      if (this.inFlight > 0 && this.mustWaitToOverlap()) break;
       const bulk = this.queue.length === 0;
       const batch = bulk ? this.bulkQueue.splice(0, this.options.maxBulkBatch) : this.queue.splice(0, this.options.maxBatch);
-      if (batch.length === 0) break;
       this.inFlight++;
+      this.newestStart = performance.now();
       void this.write(batch, bulk).finally(() => {
         this.inFlight--;
         if (this.pending() === 0) for (const done of this.idle.splice(0)) done();
         this.schedule();
       });
     }
+  }
+
+  /** True when another batch may not start yet; then a timer flushes once it may. */
+  private mustWaitToOverlap(): boolean {
+    const wait = this.newestStart + (this.options.overlapAfterMs ?? 0) - performance.now();
+    if (wait <= 0) return false;
+    this.overlapTimer ??= setTimeout(() => {
+      this.overlapTimer = null;
+      this.flush();
+    }, Math.ceil(wait));
+    return true;
   }
 
   private async write(batch: Array<Pending<T, R>>, bulk: boolean): Promise<void> {

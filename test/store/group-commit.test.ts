@@ -95,6 +95,31 @@ describe('GroupCommit', () => {
     assert.equal(most, 3);
   });
 
+  it('with overlapAfterMs, starts a further batch only once the one in flight has run that long', async () => {
+    const starts: Array<{ at: number; items: number }> = [];
+    const t0 = performance.now();
+    const gc = new GroupCommit<number, number>(
+      async (items) => {
+        starts.push({ at: performance.now() - t0, items: items.length });
+        await sleep(items[0] === 0 ? 200 : 5); // the first batch is stuck
+        return items;
+      },
+      { maxBatch: 100, maxBulkBatch: 2, concurrency: 4, overlapAfterMs: 60 },
+    );
+    const first = gc.submit(0);
+    await turn();
+    const waiting = Array.from({ length: 10 }, (_, i) => gc.submit(i + 1));
+    await sleep(20);
+    assert.equal(starts.length, 1, 'nothing overlaps a batch that has run less than 60 ms');
+    await Promise.all([first, ...waiting]);
+    assert.deepEqual(
+      starts.map((s) => s.items),
+      [1, 10],
+      'the items that waited went together',
+    );
+    assert.ok(starts[1]!.at >= 55 && starts[1]!.at < 190, `the second batch started at ${starts[1]!.at.toFixed(0)} ms, beside the stuck one`);
+  });
+
   it('writes bulk items in their own batches of at most maxBulkBatch, flagged as bulk', async () => {
     const { gc, batches } = recording();
     await Promise.all(['a', 'b', 'c', 'd', 'e'].map((i) => gc.submit(i, true)));

@@ -1,7 +1,8 @@
 /**
  * PostgreSQL backend (cluster mode): node-postgres Pool, many stateless nodes on one
  * database. Write operations are grouped by GroupCommit into one transaction per batch
- * (several batches in flight, so one stuck connection does not hold every delivery);
+ * (one at a time while commits are quick, so batches grow; up to four once one is slow,
+ * so one stuck connection does not hold every delivery);
  * COMMIT returns once PostgreSQL has flushed its WAL (`SET LOCAL synchronous_commit = on`
  * in every committing transaction, whatever the server's default).
  *
@@ -39,6 +40,8 @@ export interface PostgresStoreOptions {
 /** Key of the advisory lock that serialises migrations between nodes starting together ('tern'). */
 const MIGRATION_LOCK = 0x7465726e;
 const RETRIES = 5;
+/** A batch runs alone unless the one in flight has taken this long (a stuck connection); see group-commit.ts. */
+const OVERLAP_AFTER_MS = 50;
 const ORPHAN_UPLOAD_AGE_MS = 24 * 3600 * 1000;
 
 // BIGINT columns (ids, counters, epoch ms, sizes) parse as numbers, for this pool only.
@@ -220,7 +223,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         }
       }
     },
-    { maxBatch: 256, maxBulkBatch: 4, concurrency: 4 },
+    { maxBatch: 256, maxBulkBatch: 4, concurrency: 4, overlapAfterMs: OVERLAP_AFTER_MS },
   );
 
   const engine: StoreEngine = {
