@@ -48,7 +48,12 @@ export class DataReader {
     this.lastWasCR = piece[piece.length - 1] === CR;
   }
 
-  /** Feeds a chunk; returns the result once the end-of-data marker was seen, else null. */
+  /**
+   * Feeds a chunk; returns the result once the end-of-data marker was seen, else null.
+   * Bytes pass on in runs as long as possible: a run ends only where a byte is dropped (a
+   * stuffed dot, a smuggling marker), a CRLF is inserted (bare LF) or the chunk ends, so
+   * the usual chunk is one piece, hashed and copied once.
+   */
   push(chunk: Buffer): DataResult | null {
     let buf = chunk;
     if (this.carry) {
@@ -56,54 +61,52 @@ export class DataReader {
       this.carry = null;
     }
     let pos = 0;
+    let run = 0; // start of the bytes not yet passed on
     const len = buf.length;
     while (pos < len) {
       if (this.atLineStart && buf[pos] === DOT) {
-        if (pos + 1 >= len) {
+        this.emit(buf.subarray(run, pos));
+        if (pos + 1 >= len || (buf[pos + 1] === CR && pos + 2 >= len)) {
           this.carry = buf.subarray(pos);
           return null;
         }
         const next = buf[pos + 1];
-        if (next === CR) {
-          if (pos + 2 >= len) {
-            this.carry = buf.subarray(pos);
-            return null;
-          }
-          if (buf[pos + 2] === LF) {
-            if (!this.prevEndBare) return this.finish(buf.subarray(pos + 3));
-            this.smuggling = true; // <LF>.<CRLF>
-            pos += 3;
-            this.prevEndBare = false;
-            continue;
-          }
-          pos += 1; // ".<CR>x": an unstuffed dot, drop it
-        } else if (next === LF) {
+        if (next === CR && buf[pos + 2] === LF) {
+          if (!this.prevEndBare) return this.finish(buf.subarray(pos + 3));
+          this.smuggling = true; // <LF>.<CRLF>
+          pos += 3;
+          run = pos;
+          this.prevEndBare = false;
+          continue;
+        }
+        if (next === LF) {
           this.smuggling = true; // <CRLF>.<LF> or <LF>.<LF>
           pos += 2;
+          run = pos;
           this.prevEndBare = true;
           continue;
-        } else {
-          pos += 1; // dot-stuffing: "..x" → ".x"
         }
+        pos += 1; // dot-stuffing ("..x" → ".x") or ".<CR>x": the dot goes
+        run = pos;
       }
       const nl = buf.indexOf(LF, pos);
       if (nl < 0) {
-        this.emit(buf.subarray(pos));
         this.atLineStart = false;
-        return null;
+        break;
       }
-      const crBefore = nl > pos ? buf[nl - 1] === CR : this.lastWasCR;
-      if (crBefore) {
-        this.emit(buf.subarray(pos, nl + 1));
-      } else {
+      // The byte before the LF; at the chunk's first byte, the last byte passed on.
+      const crBefore = nl > 0 ? buf[nl - 1] === CR : this.lastWasCR;
+      if (!crBefore) {
         this.bareLineFeeds++;
-        this.emit(buf.subarray(pos, nl));
+        this.emit(buf.subarray(run, nl));
         this.emit(CRLF);
+        run = nl + 1;
       }
       this.prevEndBare = !crBefore;
       this.atLineStart = true;
       pos = nl + 1;
     }
+    this.emit(buf.subarray(run, len));
     return null;
   }
 

@@ -53,7 +53,58 @@ describe('DataReader', () => {
   });
 });
 
+/** The rules written plainly, line by line, on a whole input: what the streaming reader must agree with. */
+function reference(input: string): { body: string; rest: string; smuggling: boolean; bare: number } | null {
+  let body = '';
+  let smuggling = false;
+  let bare = 0;
+  let prevBare = false;
+  for (let i = 0; ;) {
+    const nl = input.indexOf('\n', i);
+    if (nl < 0) return null;
+    const line = input.slice(i, nl);
+    const hasCr = line.endsWith('\r');
+    let content = hasCr ? line.slice(0, -1) : line;
+    i = nl + 1;
+    if (content === '.') {
+      if (hasCr && !prevBare) return { body, rest: input.slice(i), smuggling, bare };
+      smuggling = true;
+    } else {
+      if (content.startsWith('.')) content = content.slice(1);
+      if (!hasCr) bare++;
+      body += `${content}\r\n`;
+    }
+    prevBare = !hasCr;
+  }
+}
+
 describe('DataReader fuzz', () => {
+  it('agrees with the plain line-by-line rules on random input, whole and in random chunks', () => {
+    const alphabet = ['.', '\r', '\n', 'a', 'b', '\r\n', '\r\n.', '..', '\n.', '.\r', 'text line'];
+    let seed = 777;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    for (let round = 0; round < 3000; round++) {
+      let input = '';
+      const len = rand(60);
+      for (let i = 0; i < len; i++) input += alphabet[rand(alphabet.length)];
+      input += '\r\n.\r\nQUIT\r\n';
+      const want = reference(input);
+      for (const step of [input.length, 1 + rand(9)]) {
+        const got = read(input, step);
+        const what = `${JSON.stringify(input)} in chunks of ${step}`;
+        assert.equal(Boolean(got.result), Boolean(want), `terminated: ${what}`);
+        if (!got.result || !want) continue;
+        assert.equal(got.body, want.body, `body of ${what}`);
+        assert.equal(got.result.smuggling, want.smuggling, `smuggling in ${what}`);
+        assert.equal(got.result.bareLineFeeds, want.bare, `bare LFs in ${what}`);
+        if (step === input.length) assert.equal(got.result.rest.toString('latin1'), want.rest, `rest of ${what}`);
+      }
+    }
+  });
+
   it('any chunking of random input gives the same result as one chunk, and never throws', () => {
     const alphabet = ['.', '\r', '\n', 'a', '\r\n', '\r\n.', '..', '\n.'];
     let seed = 12345;
