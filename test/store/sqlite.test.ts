@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -94,6 +95,42 @@ describe('SQLite store: first run', () => {
       );
     } finally {
       db.close();
+    }
+  });
+});
+
+describe('SQLite store: checkpoints', () => {
+  it('copies the WAL into the database on its own thread while the store is open, long before the 64 MB backstop', async () => {
+    const walFile = path.join(dir, 'checkpoint.db');
+    const store = await openSqliteStore(walFile);
+    try {
+      await store.directory.addDomain('checkpoint.test');
+      const account = await store.directory.addAccount({ address: 'c@checkpoint.test', passwordHash: 'x', isAdmin: false, quotaBytes: null });
+      const before = fs.statSync(walFile).size;
+      // 12 MB of distinct 100 KB bodies, committed in several batches.
+      for (let round = 0; round < 12; round++) {
+        await Promise.all(
+          Array.from({ length: 10 }, () => {
+            const data = crypto.randomBytes(100 * 1024);
+            return store.mailboxes.deliver({
+              ternId: crypto.randomUUID(),
+              blob: { hash: crypto.createHash('sha256').update(data).digest('hex'), size: data.length, data },
+              envelopeFrom: 's@remote.test',
+              recipients: [{ accountId: account.id, prefix: Buffer.alloc(0) }],
+              internalDate: new Date(),
+              atomic: true,
+            });
+          }),
+        );
+      }
+      let grown = 0;
+      for (let i = 0; i < 50 && grown < 8 * 1024 * 1024; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        grown = fs.statSync(walFile).size - before;
+      }
+      assert.ok(grown >= 8 * 1024 * 1024, `the database file grew by ${grown} bytes while open: the WAL was not checkpointed`);
+    } finally {
+      await store.close();
     }
   });
 });

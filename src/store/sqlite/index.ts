@@ -2,7 +2,8 @@
  * SQLite backend (the embedded default): better-sqlite3 in WAL mode with
  * synchronous=FULL. Nothing touches the database on the event loop: writes are batched by
  * GroupCommit and committed by the writer thread (writer-worker.ts), reads run on the
- * reader thread (reader-worker.ts). Migrations run once at open, before serving.
+ * reader thread (reader-worker.ts), and the WAL is checkpointed on a third thread
+ * (checkpoint-worker.ts), so copying it into the database never holds up a commit. Migrations run once at open, before serving.
  */
 import { deserializeError, StoreUnavailableError, type SerializedError } from '../../errors.js';
 import { GroupCommit } from '../group-commit.js';
@@ -13,6 +14,20 @@ import { isHandedOver, type Store } from '../store.js';
 import { isTransientSqliteError, openSqliteConnection, reviveBuffers } from './connection.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { WorkerClient } from './worker-client.js';
+
+/** Bytes committed between two requests to the checkpoint thread (SQLite's own default is 1000 pages, about 4 MB). */
+const CHECKPOINT_EVERY_BYTES = 4 * 1024 * 1024;
+
+/** About what a batch adds to the WAL: its bodies, plus a page per operation for rows and indexes. */
+function walBytes(ops: WriteOp[]): number {
+  let n = 0;
+  for (const op of ops) {
+    n += 4096;
+    if (op.op === 'stage') n += op.args.data.length;
+    else if (op.op === 'deliver' && 'data' in op.args.blob) n += op.args.blob.data.length;
+  }
+  return n;
+}
 
 /** Staged chunks older than this with no blob referring to them are from crashed or dropped transactions. */
 const ORPHAN_UPLOAD_AGE_MS = 24 * 3600 * 1000;
@@ -57,13 +72,29 @@ export async function openSqliteStore(file: string): Promise<Store> {
   migrate(file);
   const reader = new WorkerClient(new URL('./reader-worker.js', import.meta.url), file, 'reader');
   const writer = new WorkerClient(new URL('./writer-worker.js', import.meta.url), file, 'writer');
+  const checkpointer = new WorkerClient(new URL('./checkpoint-worker.js', import.meta.url), file, 'checkpointer');
+  let uncheckpointed = 0;
+  let checkpointing = false;
+  /** Asks for a checkpoint once enough has been committed; one at a time. A failed one is retried later (the writer's backstop covers a dead thread). */
+  const committed = (bytes: number) => {
+    uncheckpointed += bytes;
+    if (checkpointing || uncheckpointed < CHECKPOINT_EVERY_BYTES) return;
+    checkpointing = true;
+    uncheckpointed = 0;
+    void checkpointer
+      .request({})
+      .catch(() => undefined)
+      .finally(() => (checkpointing = false));
+  };
   const commits = new GroupCommit<WriteOp, OpOutcome>(
     async (ops, bulk) => {
+      const bytes = walBytes(ops); // before the transfer empties the bodies
       const res = await writer.request({ kind: 'batch', ops, bulk }, transferable(ops));
       if (!res.ok) throw toError(res.error as SerializedError);
+      committed(bytes);
       return res.outcomes as OpOutcome[];
     },
-    { maxBatch: 256, maxBulkBatch: 4, concurrency: 1 },
+    { maxBatch: 256, maxBulkBatch: 16, concurrency: 1 },
   );
 
   const engine: StoreEngine = {
@@ -85,7 +116,7 @@ export async function openSqliteStore(file: string): Promise<Store> {
     },
     async close() {
       await commits.drain();
-      await Promise.all([reader.close(), writer.close()]);
+      await Promise.all([reader.close(), writer.close(), checkpointer.close()]);
     },
   };
   await engine.write('collectUploads', { before: Date.now() - ORPHAN_UPLOAD_AGE_MS }, { bulk: true });

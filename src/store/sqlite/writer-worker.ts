@@ -23,9 +23,19 @@ export type WriterResponse =
   | { id: number; ok: true; settings: Record<string, string> }
   | { id: number; ok: false; error: SerializedError };
 
+/** WAL pages (4 KB) past which a commit checkpoints by itself. */
+const BACKSTOP_CHECKPOINT_PAGES = 16_384;
+
 const file = (workerData as { file: string }).file;
 const commits = openSqliteConnection(file);
 const staging = openSqliteConnection(file, { synchronous: 'OFF' });
+// Checkpoints run on the checkpoint thread (checkpoint-worker.ts); SQLite's own, inside a
+// commit, only past 64 MB of WAL, in case that thread falls behind. The WAL file is cut
+// back to that size once it has been checkpointed.
+for (const db of [commits, staging]) {
+  db.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+  db.pragma(`journal_size_limit = ${BACKSTOP_CHECKPOINT_PAGES * 4096}`);
+}
 const commitSql = sqliteSql(commits);
 const stagingSql = sqliteSql(staging);
 
