@@ -4,10 +4,11 @@
  *
  * Items submitted in the same event-loop turn are flushed together on the next
  * `setImmediate`; at most `concurrency` batches are in flight. With `overlapAfterMs`, a
- * further batch starts only once the newest one in flight has been running that long:
- * while commits are quick, waiting items gather into one larger batch (concurrent batches
- * into one mailbox would only queue on its lock), and a stuck commit still lets the next
- * batch start on another connection. Bulk items (chunks of
+ * further ordinary batch starts only once the newest ordinary one in flight has been
+ * running that long: while commits are quick, waiting items gather into one larger batch
+ * (concurrent batches into one mailbox would only queue on its lock), and a stuck commit
+ * still lets the next batch start on another connection. Bulk batches take no locks and
+ * never wait for that. Bulk items (chunks of
  * large bodies being staged) wait while ordinary items are pending and travel in small
  * batches of their own, so a one-line message never queues behind megabytes of staging.
  * A batch that fails as a whole (the store is unavailable) fails every item in it; one
@@ -26,7 +27,7 @@ export interface GroupCommitOptions {
   /** Bulk items per batch. */
   maxBulkBatch: number;
   concurrency: number;
-  /** Start a further concurrent batch only when the newest in flight has run this long (default 0: at once). */
+  /** Start a further ordinary batch only when the newest ordinary one in flight has run this long (default 0: at once). */
   overlapAfterMs?: number;
 }
 
@@ -35,7 +36,8 @@ export class GroupCommit<T, R> {
   private readonly bulkQueue: Array<Pending<T, R>> = [];
   private inFlight = 0;
   private scheduled = false;
-  /** When the newest batch in flight started (performance.now()). */
+  private ordinaryInFlight = 0;
+  /** When the newest ordinary batch in flight started (performance.now()). */
   private newestStart = 0;
   private overlapTimer: NodeJS.Timeout | null = null;
   private idle: Array<() => void> = [];
@@ -73,13 +75,17 @@ export class GroupCommit<T, R> {
 
   private flush(): void {
     while (this.inFlight < this.options.concurrency && this.queue.length + this.bulkQueue.length > 0) {
-      if (this.inFlight > 0 && this.mustWaitToOverlap()) break;
       const bulk = this.queue.length === 0;
+      if (!bulk && this.ordinaryInFlight > 0 && this.mustWaitToOverlap()) break;
       const batch = bulk ? this.bulkQueue.splice(0, this.options.maxBulkBatch) : this.queue.splice(0, this.options.maxBatch);
       this.inFlight++;
-      this.newestStart = performance.now();
+      if (!bulk) {
+        this.ordinaryInFlight++;
+        this.newestStart = performance.now();
+      }
       void this.write(batch, bulk).finally(() => {
         this.inFlight--;
+        if (!bulk) this.ordinaryInFlight--;
         if (this.pending() === 0) for (const done of this.idle.splice(0)) done();
         this.schedule();
       });

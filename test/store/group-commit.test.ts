@@ -120,6 +120,30 @@ describe('GroupCommit', () => {
     assert.ok(starts[1]!.at >= 55 && starts[1]!.at < 190, `the second batch started at ${starts[1]!.at.toFixed(0)} ms, beside the stuck one`);
   });
 
+  it('with overlapAfterMs, bulk batches never wait, and an ordinary batch does not wait for a bulk one', async () => {
+    const starts: Array<{ at: number; items: string[] }> = [];
+    const t0 = performance.now();
+    const gc = new GroupCommit<string, string>(
+      async (items) => {
+        starts.push({ at: performance.now() - t0, items });
+        await sleep(100);
+        return items;
+      },
+      { maxBatch: 100, maxBulkBatch: 1, concurrency: 4, overlapAfterMs: 1000 },
+    );
+    const bulk = ['b1', 'b2'].map((i) => gc.submit(i, true));
+    await turn();
+    const ordinary = gc.submit('o1');
+    await sleep(30);
+    assert.deepEqual(
+      starts.map((s) => s.items.join()),
+      ['b1', 'b2', 'o1'],
+      'all three in flight together',
+    );
+    assert.ok(starts.every((s) => s.at < 30));
+    await Promise.all([...bulk, ordinary]);
+  });
+
   it('writes bulk items in their own batches of at most maxBulkBatch, flagged as bulk', async () => {
     const { gc, batches } = recording();
     await Promise.all(['a', 'b', 'c', 'd', 'e'].map((i) => gc.submit(i, true)));

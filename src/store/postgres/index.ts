@@ -223,7 +223,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         }
       }
     },
-    { maxBatch: 256, maxBulkBatch: 4, concurrency: 4, overlapAfterMs: OVERLAP_AFTER_MS },
+    { maxBatch: 256, maxBulkBatch: 16, concurrency: 4, overlapAfterMs: OVERLAP_AFTER_MS },
   );
 
   const engine: StoreEngine = {
