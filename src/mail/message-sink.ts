@@ -52,6 +52,11 @@ export class MessageSink {
     }
   }
 
+  /** True while enough chunks are being staged that the client should wait. */
+  get full(): boolean {
+    return this.inFlight >= MAX_IN_FLIGHT;
+  }
+
   /** Resolves when the client may send more (few enough chunks are being staged). */
   async writable(): Promise<void> {
     while (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => this.waiters.push(r));

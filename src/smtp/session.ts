@@ -204,7 +204,13 @@ export class SmtpSession {
           const data = this.state;
           const result = data.reader.push(chunk);
           if (!result) {
-            await data.body.sink.writable();
+            // Stop reading while the store catches up: what the client sends meanwhile
+            // waits in the kernel's socket buffer, not in our memory.
+            if (data.body.sink.full) {
+              this.socket.pause();
+              await data.body.sink.writable();
+              this.resumeReading();
+            }
             continue;
           }
           this.pending = result.rest;
@@ -245,8 +251,12 @@ export class SmtpSession {
     } finally {
       this.busy = false;
       this.flush();
-      if (!this.waitingForDrain && this.pending.length < MAX_PENDING && this.socket.isPaused()) this.socket.resume();
+      this.resumeReading();
     }
+  }
+
+  private resumeReading(): void {
+    if (!this.waitingForDrain && this.pending.length < MAX_PENDING && this.socket.isPaused()) this.socket.resume();
   }
 
   private waitForDrain(): void {

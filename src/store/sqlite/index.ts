@@ -94,7 +94,9 @@ export async function openSqliteStore(file: string): Promise<Store> {
       committed(bytes);
       return res.outcomes as OpOutcome[];
     },
-    { maxBatch: 256, maxBulkBatch: 16, concurrency: 1 },
+    // Bulk batches of 8 chunks (1 MB): larger ones took 1 MB messages from 96 to 123 msg/s
+    // but held one-line messages behind them for up to 280 ms during a 20 MB flood.
+    { maxBatch: 256, maxBulkBatch: 8, concurrency: 1 },
   );
 
   const engine: StoreEngine = {
