@@ -19,6 +19,7 @@
  */
 import pg from 'pg';
 import { deserializeError, StoreUnavailableError } from '../../errors.js';
+import { copyBytes } from './binary-copy.js';
 import { faultPoint } from '../fault-injection.js';
 import { GroupCommit } from '../group-commit.js';
 import { hasDelivery, runOps, type OpOutcome } from '../sql/batch.js';
@@ -53,8 +54,10 @@ const TYPES: pg.CustomTypesConfig = {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function pgSql(db: pg.Pool | pg.PoolClient): Sql {
+/** The shared SQL on a pool or a transaction's client; `bytes` is given where byte columns are read (outside transactions). */
+function pgSql(db: pg.Pool | pg.PoolClient, bytes: Sql['bytes'] = () => Promise.reject(new Error('byte columns are read outside transactions'))): Sql {
   return {
+    bytes,
     dialect: 'postgres',
     async all(text, params = []) {
       return (await db.query<Row>(numberPlaceholders(text), params)).rows;
@@ -127,8 +130,6 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     application_name: 'tern',
     types: TYPES,
   };
-  // Results come in text format, bytea as hex: node-postgres 8 decodes every field of an
-  // extended-protocol result as UTF-8 even in binary mode, which corrupts binary bytea.
   const pool = new pg.Pool(config);
   const report = (err: Error) => options.onError?.(err);
   pool.on('error', report); // an idle client died (PostgreSQL stopped); the pool reconnects later
@@ -139,7 +140,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     await pool.end().catch(() => undefined);
     throw err;
   }
-  const reads = createReads(pgSql(pool));
+  const reads = createReads(pgSql(pool, (text, params = []) => copyBytes(pool, text, params, dbTimeoutMs)));
 
   /** After a lost COMMIT answer: waits until the old backend is gone, then reads what the batch stored. */
   async function settleAmbiguous(ops: WriteOp[], pid: number): Promise<OpOutcome[] | null> {

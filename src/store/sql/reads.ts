@@ -138,16 +138,19 @@ export function createReads(sql: Sql) {
     },
     /** The blob's inline bytes, or how many chunks it has; null when it does not exist. */
     async blobLayout(hash: string): Promise<{ data: Buffer } | { upload: string; chunks: number } | null> {
-      const r = await one(sql, 'SELECT data, upload FROM blobs WHERE hash = ?', [hash]);
+      const r = await one(sql, 'SELECT upload FROM blobs WHERE hash = ?', [hash]);
       if (!r) return null;
-      if (r.upload == null) return { data: r.data as Buffer };
+      if (r.upload == null) {
+        const [data] = await sql.bytes('SELECT data FROM blobs WHERE hash = ?', [hash]);
+        return data ? { data } : null;
+      }
       const n = await one(sql, 'SELECT count(*) AS n FROM blob_chunks WHERE upload = ?', [r.upload]);
       return { upload: r.upload as string, chunks: Number(n!.n) };
     },
     async blobChunk(upload: string, seq: number): Promise<Buffer> {
-      const r = await one(sql, 'SELECT data FROM blob_chunks WHERE upload = ? AND seq = ?', [upload, seq]);
-      if (!r) throw new NotFoundError(`chunk ${seq} of upload ${upload} is missing`);
-      return r.data as Buffer;
+      const [data] = await sql.bytes('SELECT data FROM blob_chunks WHERE upload = ? AND seq = ?', [upload, seq]);
+      if (!data) throw new NotFoundError(`chunk ${seq} of upload ${upload} is missing`);
+      return data;
     },
 
     async stats(): Promise<StoreStats> {

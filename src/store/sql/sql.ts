@@ -11,6 +11,8 @@ export interface Sql {
   all(sql: string, params?: unknown[]): Promise<Row[]>;
   /** Runs a statement and returns how many rows it changed. */
   run(sql: string, params?: unknown[]): Promise<number>;
+  /** Runs a query of one byte column and returns its values, in order (PostgreSQL reads them in binary: postgres/binary-copy.ts). */
+  bytes(sql: string, params?: unknown[]): Promise<Buffer[]>;
 }
 
 /** `?, ?, ?` for an IN list of `n` values (n ≥ 1). */

@@ -55,5 +55,8 @@ export function sqliteSql(db: Database.Database): Sql {
       const s = statement(text);
       return s.reader ? s.all(...params).length : s.run(...params).changes;
     },
+    async bytes(text, params = []) {
+      return (statement(text).all(...params) as Row[]).map((r) => Object.values(r)[0] as Buffer);
+    },
   };
 }
