@@ -14,6 +14,8 @@ export interface BenchConfig {
   backends: Backend[];
   loads: Load[];
   timeoutMs: number;
+  /** Untimed messages sent to a server before each timed load (at most a fifth of the load); 0: none. */
+  warmup: number;
   keep: boolean;
   ports: { ternSmtp: number; ternLmtp: number; postfix: number; dovecot: number; sink: number };
   fullStore: { preload: number; load: Load };
@@ -113,6 +115,7 @@ function readConfig(argv: string[]): BenchConfig {
     backends: parseList('backend', f.get('backends') ?? env('BENCH_BACKENDS') ?? BACKENDS.join(','), BACKENDS),
     loads: parseLoads(f.get('loads') ?? env('BENCH_LOADS') ?? '4k:5000,100k:2000,1m:500', sessions),
     timeoutMs: envInt('BENCH_TIMEOUT', 600) * 1000,
+    warmup: process.env.BENCH_WARMUP === '0' ? 0 : envInt('BENCH_WARMUP', 1000),
     keep: process.env.BENCH_KEEP === '1',
     ports: {
       ternSmtp: envInt('BENCH_TERN_SMTP_PORT', 22525),

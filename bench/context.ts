@@ -39,6 +39,19 @@ export function loadSpec(ctx: BenchContext, load: Load): LoadSpec {
   return { sessions: load.sessions, messages: load.messages, size: load.size, from: SENDER, to: ADDRESS, timeoutMs: ctx.config.timeoutMs };
 }
 
+/**
+ * Sends an untimed warm-up load (the same size, at most a fifth as many messages) to a
+ * server before its timed run, so every server is measured warm: Tern's JIT-compiled
+ * code, Postfix's and Dovecot's started processes. Returns how many were sent.
+ */
+export async function warmUp(ctx: BenchContext, load: Load, port: number, lmtp: boolean): Promise<number> {
+  const messages = Math.min(ctx.config.warmup, Math.floor(load.messages / 5));
+  if (messages === 0) return 0;
+  const result = await runLoad({ ...loadSpec(ctx, load), messages }, port, lmtp);
+  if (!result.ok) ctx.log(`warm-up on 127.0.0.1:${port} failed: ${result.error}`);
+  return result.ok ? messages : 0;
+}
+
 /** A row from one smtp-source run (ratios are filled in later, by compareRows). */
 export function loadRow(load: Load, protocol: Protocol, server: string, kind: Row['kind'], result: LoadResult): Row {
   return {
@@ -113,6 +126,7 @@ export async function measureTernTimed(
   protocol: Protocol,
 ): Promise<{ row: Row; window: TimeWindow }> {
   const port = protocol === 'lmtp' ? ctx.config.ports.ternLmtp : ctx.config.ports.ternSmtp;
+  await warmUp(ctx, load, port, protocol === 'lmtp');
   const before = await tern.storedMessages().catch(() => null);
   const logBefore = tern.acceptedLogLines();
   const pid = tern.pid();

@@ -2,7 +2,7 @@
 // smtp-sink (the ceiling), Tern on each backend, Postfix (accepted, and delivered into its
 // Maildir) and, for LMTP, Dovecot. Each Tern instance is fresh, so each row starts empty.
 import { join } from 'node:path';
-import { BACKEND_NAMES, errorText, loadRow, loadSpec, measureTern, newTern, withTern, type BenchContext } from './context.js';
+import { BACKEND_NAMES, errorText, loadRow, loadSpec, measureTern, newTern, warmUp, withTern, type BenchContext } from './context.js';
 import type { Protocol } from './config.js';
 import { createDovecot } from './dovecot.js';
 import { createPostfix } from './postfix.js';
@@ -32,6 +32,7 @@ async function ceilingRow(ctx: BenchContext, load: Load, protocol: Protocol): Pr
   }
   const forget = ctx.onCleanup(sink.stop);
   try {
+    await warmUp(ctx, load, port, protocol === 'lmtp');
     ctx.log(`smtp-sink ${protocol.toUpperCase()} ${load.label} x ${load.messages}`);
     return loadRow(load, protocol, server, 'ceiling', await runLoad(loadSpec(ctx, load), port, protocol === 'lmtp'));
   } finally {
@@ -73,6 +74,13 @@ class Reference {
   }
 }
 
+/** Warms a reference server up and waits until its warm-up messages are all in the Maildir, so the timed run starts quiet. */
+async function warmedUp(ctx: BenchContext, server: ReferenceServer, load: Load, port: number, lmtp: boolean): Promise<void> {
+  const before = await countFiles(server.maildirNew);
+  const sent = await warmUp(ctx, load, port, lmtp);
+  if (sent > 0) await waitForFiles(server.maildirNew, before + sent, 120_000);
+}
+
 /**
  * Postfix: one row for the rate smtp-source saw (queued, 250 sent) and one for the rate into the
  * Maildir (from the start of the run until the last message's file is there).
@@ -84,6 +92,7 @@ async function postfixRows(ctx: BenchContext, postfix: Reference, load: Load): P
   } catch (error) {
     return [failed(load, 'smtp', 'Postfix 250', 'reference', errorText(error))];
   }
+  await warmedUp(ctx, server, load, postfix.port, false);
   const filesBefore = await countFiles(server.maildirNew);
   const logBefore = countOccurrences(server.logFile, server.deliveryLogText);
   ctx.log(`Postfix SMTP ${load.label} x ${load.messages} on 127.0.0.1:${postfix.port}`);
@@ -118,6 +127,7 @@ async function dovecotRow(ctx: BenchContext, dovecot: Reference, load: Load): Pr
   } catch (error) {
     return failed(load, 'lmtp', 'Dovecot', 'reference', errorText(error));
   }
+  await warmedUp(ctx, server, load, dovecot.port, true);
   const filesBefore = await countFiles(server.maildirNew);
   const logBefore = countOccurrences(server.logFile, server.deliveryLogText);
   ctx.log(`Dovecot LMTP ${load.label} x ${load.messages} on 127.0.0.1:${dovecot.port}`);
