@@ -59,7 +59,7 @@ export class MessageSink {
 
   /** Resolves when the client may send more (few enough chunks are being staged). */
   async writable(): Promise<void> {
-    while (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => this.waiters.push(r));
+    while (this.full) await new Promise<void>((r) => this.waiters.push(r));
   }
 
   /** Ends the body: the last chunk is staged (or kept inline) and every staging write has committed. */

@@ -370,3 +370,9 @@ export type OpArgs<K extends OpName> = Parameters<WriteOps[K]>[1];
 export type OpResult<K extends OpName> = Awaited<ReturnType<WriteOps[K]>>;
 /** One operation as it travels to the writer. */
 export type WriteOp = { [K in OpName]: { op: K; args: OpArgs<K> } }[OpName];
+
+/** The body bytes an operation carries (a staged chunk, an inline delivery body), if any. */
+export function bodyOf(op: WriteOp): Buffer | null {
+  if (op.op === 'stage') return op.args.data;
+  return op.op === 'deliver' && 'data' in op.args.blob ? op.args.blob.data : null;
+}

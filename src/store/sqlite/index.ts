@@ -9,7 +9,7 @@ import { deserializeError, StoreUnavailableError, type SerializedError } from '.
 import { GroupCommit } from '../group-commit.js';
 import { createStore, type StoreEngine } from '../sql/facade.js';
 import type { OpOutcome } from '../sql/batch.js';
-import type { WriteOp } from '../sql/writes.js';
+import { bodyOf, type WriteOp } from '../sql/writes.js';
 import { isHandedOver, type Store } from '../store.js';
 import { isTransientSqliteError, openSqliteConnection, reviveBuffers } from './connection.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
@@ -20,13 +20,7 @@ const CHECKPOINT_EVERY_BYTES = 4 * 1024 * 1024;
 
 /** About what a batch adds to the WAL: its bodies, plus a page per operation for rows and indexes. */
 function walBytes(ops: WriteOp[]): number {
-  let n = 0;
-  for (const op of ops) {
-    n += 4096;
-    if (op.op === 'stage') n += op.args.data.length;
-    else if (op.op === 'deliver' && 'data' in op.args.blob) n += op.args.blob.data.length;
-  }
-  return n;
+  return ops.reduce((n, op) => n + 4096 + (bodyOf(op)?.length ?? 0), 0);
 }
 
 /** Staged chunks older than this with no blob referring to them are from crashed or dropped transactions. */
@@ -57,7 +51,7 @@ const movable = (b: Buffer) => isHandedOver(b) && b.byteOffset === 0 && b.byteLe
 function transferable(ops: WriteOp[]): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
   for (const op of ops) {
-    const data = op.op === 'stage' ? op.args.data : op.op === 'deliver' && 'data' in op.args.blob ? op.args.blob.data : null;
+    const data = bodyOf(op);
     if (data && movable(data) && !out.includes(data.buffer as ArrayBuffer)) out.push(data.buffer as ArrayBuffer);
   }
   return out;

@@ -13,7 +13,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { serializeError, type SerializedError } from '../../errors.js';
 import { faultPoint } from '../fault-injection.js';
 import { hasDelivery, runOps, type OpOutcome } from '../sql/batch.js';
-import type { WriteOp } from '../sql/writes.js';
+import { bodyOf, type WriteOp } from '../sql/writes.js';
 import { isTransientSqliteError, openSqliteConnection, reviveBuffers, sqliteSql } from './connection.js';
 
 export type WriterRequest = { id: number; kind: 'batch'; ops: WriteOp[]; bulk: boolean } | { id: number; kind: 'settings' };
@@ -68,7 +68,7 @@ async function commitBatch(ops: WriteOp[], bulk: boolean): Promise<OpOutcome[]> 
 function bodyBuffers(ops: WriteOp[]): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
   for (const op of ops) {
-    const data = op.op === 'stage' ? op.args.data : op.op === 'deliver' && 'data' in op.args.blob ? op.args.blob.data : null;
+    const data = bodyOf(op);
     if (data && data.byteLength > 0 && data.buffer instanceof ArrayBuffer) out.add(data.buffer);
   }
   return [...out];
