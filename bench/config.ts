@@ -1,12 +1,37 @@
 // The bench's settings: flags override BENCH_* environment variables, which override
-// the defaults (a full run of every phase in about 15 minutes on 2 cores).
+// the defaults (a full run of every phase in about 30 minutes on 2 cores).
 import type { Load } from './report.js';
 
-export const PHASES = ['throughput', 'full-store', 'large', 'profile'] as const;
+export const PHASES = ['throughput', 'full-store', 'large', 'profile', 'imap'] as const;
 export type Phase = (typeof PHASES)[number];
 export const BACKENDS = ['sqlite', 'postgres'] as const;
 export type Backend = (typeof BACKENDS)[number];
 export type Protocol = 'smtp' | 'lmtp';
+export const IMAP_TARGETS = ['tern', 'dovecot'] as const;
+export type ImapTargetName = (typeof IMAP_TARGETS)[number];
+
+/** The IMAP phase's sizes (bench/imap.ts); 0 for big or idle skips that step. */
+export interface ImapBenchConfig {
+  targets: ImapTargetName[];
+  /** Messages appended to INBOX, one at a time, and their size in bytes. */
+  messages: number;
+  size: number;
+  selects: number;
+  /** Random messages whose body is fetched. */
+  bodies: number;
+  /** Times each search runs. */
+  searches: number;
+  /** Messages in the second mailbox whose SELECT is timed, the connections that fill it, and the most seconds the fill may take. */
+  big: number;
+  fillConnections: number;
+  fillSeconds: number;
+  /** Clients in the mixed workload and how long it runs. */
+  clients: number;
+  mixedSeconds: number;
+  /** Tern only: connections left in IDLE while its RSS is read, and the most seconds opening them may take. */
+  idle: number;
+  idleSeconds: number;
+}
 
 export interface BenchConfig {
   phases: Phase[];
@@ -17,10 +42,11 @@ export interface BenchConfig {
   /** Untimed messages sent to a server before each timed load (at most a fifth of the load); 0: none. */
   warmup: number;
   keep: boolean;
-  ports: { ternSmtp: number; ternLmtp: number; postfix: number; dovecot: number; sink: number };
+  ports: { ternSmtp: number; ternLmtp: number; postfix: number; dovecot: number; sink: number; ternImap: number; dovecotImap: number };
   fullStore: { preload: number; load: Load };
   large: { connections: number; size: number; latencyConnections: number; probes: number; probeDelayMs: number; probeIntervalMs: number };
   profile: { load: Load };
+  imap: ImapBenchConfig;
 }
 
 export const USAGE = `usage: node dist/bench/run.js [options]
@@ -43,6 +69,11 @@ function positiveInt(name: string, raw: string): number {
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
   return raw === undefined || raw === '' ? fallback : positiveInt(name, raw);
+}
+
+/** Like envInt, but 0 is allowed (it turns a step off). */
+function envCount(name: string, fallback: number): number {
+  return process.env[name] === '0' ? 0 : envInt(name, fallback);
 }
 
 /** A flag's value if given, else the environment variable's, else the default. */
@@ -123,6 +154,8 @@ function readConfig(argv: string[]): BenchConfig {
       postfix: envInt('BENCH_POSTFIX_PORT', 2526),
       dovecot: envInt('BENCH_DOVECOT_PORT', 2425),
       sink: envInt('BENCH_SINK_PORT', 2527),
+      ternImap: envInt('BENCH_TERN_IMAP_PORT', 22143),
+      dovecotImap: envInt('BENCH_DOVECOT_IMAP_PORT', 2144),
     },
     fullStore: { preload, load: { label: '4 KB', size: 4096, messages: envInt('BENCH_FULL_MESSAGES', 5000), sessions } },
     large: {
@@ -134,6 +167,21 @@ function readConfig(argv: string[]): BenchConfig {
       probeIntervalMs: envInt('BENCH_PROBE_INTERVAL_MS', 500),
     },
     profile: { load: { label: '1 MB', size: 1024 * 1024, messages: envInt('BENCH_PROFILE_MESSAGES', 300), sessions } },
+    imap: {
+      targets: parseList('IMAP target', env('BENCH_IMAP_TARGETS') ?? IMAP_TARGETS.join(','), IMAP_TARGETS),
+      messages: envInt('BENCH_IMAP_MESSAGES', 10_000),
+      size: parseSize(env('BENCH_IMAP_SIZE') ?? '4k'),
+      selects: envInt('BENCH_IMAP_SELECTS', 100),
+      bodies: envInt('BENCH_IMAP_BODIES', 1000),
+      searches: envInt('BENCH_IMAP_SEARCHES', 5),
+      big: envCount('BENCH_IMAP_BIG', 100_000),
+      fillConnections: envInt('BENCH_IMAP_FILL_CONNECTIONS', 8),
+      fillSeconds: envInt('BENCH_IMAP_FILL_SECONDS', 600),
+      clients: envInt('BENCH_IMAP_CLIENTS', 10),
+      mixedSeconds: envInt('BENCH_IMAP_MIXED_SECONDS', 30),
+      idle: envCount('BENCH_IMAP_IDLE', 10_000),
+      idleSeconds: envInt('BENCH_IMAP_IDLE_SECONDS', 600),
+    },
   };
 }
 

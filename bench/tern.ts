@@ -16,6 +16,12 @@ export interface TernOptions {
   smtpPort: number;
   /** 0 disables the LMTP listener. */
   lmtpPort: number;
+  /** The IMAP listener's port; off when absent. */
+  imapPort?: number;
+  /** The account's password (random when absent). */
+  password?: string;
+  /** Runs the server under `ulimit -n openFiles` (for thousands of connections). */
+  openFiles?: number;
   /** Where `tern serve` writes its log (pino JSON lines at info: one "message accepted" per delivery). */
   logFile: string;
   /** More `tern serve` flags, e.g. ['--max-message-size', '30M']. */
@@ -26,6 +32,8 @@ export interface TernOptions {
 
 export interface TernServer {
   readonly dataDir: string;
+  /** The account's password (for IMAP logins). */
+  readonly password: string;
   /** Creates the domain and mailbox (once). */
   provision(): Promise<void>;
   /** provision(), then runs `tern serve` until it accepts SMTP connections. */
@@ -50,7 +58,8 @@ function serveFlags(o: TernOptions): string[] {
     String(o.smtpPort),
     '--lmtp-port',
     String(o.lmtpPort),
-    ...DISABLED_PORTS.flatMap((name) => [`--${name}-port`, '0']),
+    ...(o.imapPort ? ['--imap-port', String(o.imapPort)] : []),
+    ...DISABLED_PORTS.filter((name) => name !== 'imap' || !o.imapPort).flatMap((name) => [`--${name}-port`, '0']),
     '--log-level',
     'info',
     ...(o.extraFlags ?? []),
@@ -78,7 +87,10 @@ class Serving {
     const args = [...(o.nodeOptions ?? []), o.cli, 'serve', ...store, ...flags];
     const fd = openSync(o.logFile, 'a');
     try {
-      this.child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd] });
+      // With a file limit the shell raises it, then exec keeps the pid: pid() is still node's.
+      this.child = o.openFiles
+        ? spawn('/bin/sh', ['-c', `ulimit -n ${o.openFiles} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', fd, fd] })
+        : spawn(process.execPath, args, { stdio: ['ignore', fd, fd] });
     } finally {
       closeSync(fd);
     }
@@ -127,6 +139,7 @@ export function createTern(o: TernOptions): TernServer {
   let serving: Serving | null = null;
   let provisioned = false;
   const flags = serveFlags(o);
+  const password = o.password ?? randomBytes(12).toString('hex');
   const store = ['--data', o.dataDir, ...(o.dbUrl ? ['--db', o.dbUrl] : [])];
   const cli = (args: string[], input?: string): ReturnType<typeof mustRun> =>
     mustRun(process.execPath, [o.cli, ...args, ...store], { input, timeoutMs: 300_000 });
@@ -135,13 +148,13 @@ export function createTern(o: TernOptions): TernServer {
     if (provisioned) return;
     if (!existsSync(o.cli)) throw new Error(`${o.cli} does not exist (is the Tern CLI built yet?)`);
     await cli(['domain', 'add', o.domain]);
-    await cli(['user', 'add', o.address, '--password-stdin'], `${randomBytes(12).toString('hex')}\n`);
+    await cli(['user', 'add', o.address, '--password-stdin'], `${password}\n`);
     provisioned = true;
   };
 
   const start = async (): Promise<void> => {
     await provision();
-    for (const port of [o.smtpPort, o.lmtpPort]) {
+    for (const port of [o.smtpPort, o.lmtpPort, o.imapPort ?? 0]) {
       if (port && !(await portIsFree(port))) throw new Error(`127.0.0.1:${port} is already in use`);
     }
     serving = new Serving(o, flags, store);
@@ -153,6 +166,7 @@ export function createTern(o: TernOptions): TernServer {
 
   return {
     dataDir: o.dataDir,
+    password,
     provision,
     start,
     stop: async () => {

@@ -3,13 +3,19 @@
  * one store, reloads TLS on SIGHUP and drains on SIGTERM/SIGINT (stop accepting, let
  * open transactions finish, close the store, exit 0).
  */
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { createTlsProvider, type TlsProvider } from './config/tls.js';
 import { ROLE_PORTS, type PortName, type Role } from './config/defaults.js';
 import { createLocalDelivery } from './delivery/local-delivery.js';
 import { createRecipientResolver } from './delivery/recipient-resolver.js';
 import { ByteBudget } from './mail/byte-budget.js';
-import { startSmtpListener, type SmtpListener } from './smtp/listener.js';
+import { createAuthenticator } from './auth/authenticate.js';
+import { RecentTracker } from './imap/recent.js';
+import { ImapSession, type ImapConfig } from './imap/session.js';
+import { startTcpListener } from './net/tcp-listener.js';
+import { Pop3Session, type Pop3Config } from './pop3/session.js';
+import { startSmtpListener } from './smtp/listener.js';
 import type { SessionConfig } from './smtp/session.js';
 import type { Store } from './store/store.js';
 
@@ -19,6 +25,8 @@ export interface ServerOptions {
   roles: Role[];
   ports: Record<PortName, number>;
   tls: { cert: string; key: string };
+  /** Allow passwords in clear text without TLS from any client (loopback may always). */
+  insecureAuth: boolean;
   limits: {
     maxMessageSize: number;
     maxRecipients: number;
@@ -60,15 +68,31 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
   };
   const limits = { maxConnections: options.limits.maxConnections, maxConnectionsPerIp: options.limits.maxConnectionsPerIp };
 
-  const listeners: Array<{ name: PortName; listener: SmtpListener }> = [];
+  const mailboxDeps = { store, auth: createAuthenticator(store.directory, log), tls, log, budget: deps.budget };
+  const imapDeps = { ...mailboxDeps, recent: new RecentTracker() };
+  const mailboxListener = (name: PortName, port: number, open: Parameters<typeof startTcpListener>[0]['open'], refusal: string) =>
+    startTcpListener({ name, host: options.host, port, implicitTls: name === 'imaps' || name === 'pop3s', tls, ...limits, log, open, refusal });
+
+  const listeners: Array<{ name: PortName; listener: { port: number; close(graceMs: number): Promise<void> } }> = [];
   try {
     for (const role of options.roles) {
       for (const name of ROLE_PORTS[role]) {
         const port = options.ports[name];
         if (port === 0) continue;
-        const mode = name === 'lmtp' ? 'lmtp' : 'smtp';
-        const config: SessionConfig = { ...base, mode, greetingDelayMs: mode === 'smtp' ? options.limits.greetingDelayMs : 0 };
-        listeners.push({ name, listener: await startSmtpListener({ host: options.host, port, config, deps, limits }) });
+        const implicitTls = name === 'imaps' || name === 'pop3s';
+        if (role === 'imap') {
+          const config: ImapConfig = { hostname: options.hostname, implicitTls, insecureAuth: options.insecureAuth, maxMessageSize: options.limits.maxMessageSize };
+          const open = (socket: Socket, onClose: () => void) => new ImapSession(socket, config, imapDeps, onClose);
+          listeners.push({ name, listener: await mailboxListener(name, port, open, '* BYE Too many connections, try later\r\n') });
+        } else if (role === 'pop3') {
+          const config: Pop3Config = { hostname: options.hostname, implicitTls, insecureAuth: options.insecureAuth, maxMessageSize: options.limits.maxMessageSize };
+          const open = (socket: Socket, onClose: () => void) => new Pop3Session(socket, config, mailboxDeps, onClose);
+          listeners.push({ name, listener: await mailboxListener(name, port, open, '-ERR [SYS/TEMP] Too many connections, try later\r\n') });
+        } else {
+          const mode = name === 'lmtp' ? 'lmtp' : 'smtp';
+          const config: SessionConfig = { ...base, mode, greetingDelayMs: mode === 'smtp' ? options.limits.greetingDelayMs : 0 };
+          listeners.push({ name, listener: await startSmtpListener({ host: options.host, port, config, deps, limits }) });
+        }
       }
     }
   } catch (err) {

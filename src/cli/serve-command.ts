@@ -73,7 +73,12 @@ export function registerServeCommands(program: Command, globals: Globals): void 
       new Option('--hostname <name>', 'name used in greetings and Received headers (default: saved setting, else the machine name)').env('TERN_HOSTNAME'),
     )
     .addOption(new Option('--tls-cert <file>', 'PEM certificate chain (default: <data>/tls/cert.pem, self-signed on first run)').env('TERN_TLS_CERT'))
-    .addOption(new Option('--tls-key <file>', 'PEM private key (default: <data>/tls/key.pem)').env('TERN_TLS_KEY'));
+    .addOption(new Option('--tls-key <file>', 'PEM private key (default: <data>/tls/key.pem)').env('TERN_TLS_KEY'))
+    .addOption(
+      new Option('--insecure-auth', 'accept passwords without TLS from any client (IMAP LOGIN, POP3 USER/PASS); loopback clients always may').env(
+        'TERN_INSECURE_AUTH',
+      ),
+    );
   const servedPorts = new Set<string>(Object.values(ROLE_PORTS).flat());
   for (const [name, port] of Object.entries(DEFAULT_PORTS)) {
     const help = servedPorts.has(name) ? `${name} port (0 disables)` : `${name} port, used once that role ships (0 disables)`;
@@ -108,7 +113,7 @@ export function registerServeCommands(program: Command, globals: Globals): void 
       }
       const hostname = await siteHostname(store, opts.hostname);
       const tls = opts.tlsCert ? { cert: opts.tlsCert, key: opts.tlsKey! } : defaultTlsPaths(dir);
-      const server = await startServer(store, { host: opts.host!, hostname, roles, ports, tls, limits }, log);
+      const server = await startServer(store, { host: opts.host!, hostname, roles, ports, tls, limits, insecureAuth: Boolean(opts.insecureAuth) }, log);
 
       process.on('SIGHUP', () => {
         try {

@@ -22,12 +22,14 @@ export type PortName = keyof typeof DEFAULT_PORTS;
 export const ROLE_PORTS = {
   smtp: ['smtp'],
   lmtp: ['lmtp'],
+  imap: ['imap', 'imaps'],
+  pop3: ['pop3', 'pop3s'],
 } as const satisfies Record<string, readonly PortName[]>;
 
 export type Role = keyof typeof ROLE_PORTS;
 
 /** Roles that later releases add; asking for them gives a clear error. */
-export const PLANNED_ROLES = ['submission', 'imap', 'pop3', 'http', 'queue'] as const;
+export const PLANNED_ROLES = ['submission', 'http', 'queue'] as const;
 
 export const DEFAULT_LIMITS = {
   maxMessageSize: 25 * 1024 * 1024, // bytes, advertised in EHLO SIZE

@@ -3,11 +3,14 @@
  * arrive and keeps at most one chunk in memory. A body that outgrows one chunk is staged
  * in the store chunk by chunk while it arrives (BlobStore.stage), so a 25 MB message costs
  * no more memory than a 128 KB one. Every buffered byte is charged to the global budget.
+ * Each piece also goes through the MIME parser (mail/mime), so the body's structure and
+ * search text are ready, with the BlobRef, when it ends: no message is parsed again later.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { CHUNK_SIZE } from '../store/sql/reads.js';
 import { handOver, type BlobRef, type BlobStore } from '../store/store.js';
 import type { ByteBudget } from './byte-budget.js';
+import { MimeParser, serializeStructure, type MessageStructure } from './mime/index.js';
 
 /** Staged chunks in flight per message before the session stops reading from its client. */
 const MAX_IN_FLIGHT = 1;
@@ -27,6 +30,9 @@ export class MessageSink {
   private waiters: Array<() => void> = [];
   private charged = 0;
   private done = false;
+  /** Null once parsing failed (a parser bug must never cost a message: the store's backfill parses it later). */
+  private parser: MimeParser | null = new MimeParser();
+  private parsed: MessageStructure | null = null;
 
   constructor(
     private readonly blobs: BlobStore,
@@ -37,9 +43,15 @@ export class MessageSink {
     return this.size;
   }
 
+  /** The body's parsed structure, once finish() has run (null if parsing failed). */
+  get structure(): MessageStructure | null {
+    return this.parsed;
+  }
+
   write(piece: Buffer): void {
     this.hash.update(piece);
     this.size += piece.length;
+    this.parse((p) => p.write(piece));
     let offset = 0;
     while (offset < piece.length) {
       if (this.filled === this.chunk.length) {
@@ -66,26 +78,39 @@ export class MessageSink {
   async finish(): Promise<BlobRef> {
     this.done = true;
     const hash = this.hash.digest('hex');
+    this.parse((p) => (this.parsed = p.end()));
+    const structure = this.parsed ? { json: serializeStructure(this.parsed), text: this.parsed.text } : undefined;
     if (this.upload === null) {
       // Exact size and its own memory, so it can be moved to the writer thread without a copy.
       const data = handOver(Buffer.allocUnsafeSlow(this.filled));
       this.chunk.copy(data, 0, 0, this.filled);
       this.releaseAll();
-      return { hash, size: this.size, data };
+      return { hash, size: this.size, data, structure };
     }
     if (this.filled > 0) this.stageChunk();
     await Promise.all(this.staged);
     if (this.failure) throw this.failure;
-    return { hash, size: this.size, upload: this.upload };
+    return { hash, size: this.size, upload: this.upload, structure };
   }
 
   /** Gives up on the body (refused, reset, connection lost): staged chunks are dropped. */
   abort(): void {
     if (this.done) return;
     this.done = true;
+    this.parser = null;
     this.releaseAll();
     const upload = this.upload;
     if (upload) void Promise.allSettled(this.staged).then(() => this.blobs.discard(upload).catch(() => undefined));
+  }
+
+  private parse(step: (parser: MimeParser) => void): void {
+    if (!this.parser) return;
+    try {
+      step(this.parser);
+    } catch {
+      this.parser = null;
+      this.parsed = null;
+    }
   }
 
   /** A bigger buffer for the current chunk (doubling up to CHUNK_SIZE), or a new one after staging. */

@@ -16,6 +16,7 @@
  *   so no message is ever held whole in memory.
  * - Addresses and domain names are stored lower-case (see mail/address.ts).
  */
+import type { MessageStructure } from '../mail/mime/structure.js';
 
 export interface Domain {
   name: string;
@@ -63,8 +64,18 @@ export interface Mailbox {
 export const SYSTEM_FLAGS = ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft'] as const;
 export type SystemFlag = (typeof SYSTEM_FLAGS)[number];
 
-/** Where a message body lives: inline bytes, or chunks staged under an upload id. */
-export type BlobRef = { hash: string; size: number; data: Buffer } | { hash: string; size: number; upload: string };
+/** A body's parsed MIME structure (mail/mime, serialised without its text) and its decoded search text, stored with the blob. */
+export interface BlobStructure {
+  json: string;
+  text: string;
+}
+
+/**
+ * Where a message body lives: inline bytes, or chunks staged under an upload id. `structure`
+ * is what the MIME parser made of it as it arrived; without one the body is parsed when the
+ * store next opens.
+ */
+export type BlobRef = ({ hash: string; size: number; data: Buffer } | { hash: string; size: number; upload: string }) & { structure?: BlobStructure };
 
 export interface DeliveryRecipient {
   accountId: number;
@@ -119,6 +130,41 @@ export interface FlagChange {
   uid: number;
   modseq: number;
   flags: string[];
+}
+
+/** A STORE's result: the messages it changed, and those it left alone because they changed after `unchangedSince`. */
+export interface FlagUpdate {
+  changes: FlagChange[];
+  /** Uids not changed because their modseq was above `unchangedSince` (RFC 7162 MODIFIED). */
+  modified: number[];
+}
+
+/** What a page of messages read for FETCH or SEARCH carries beyond flags, dates and sizes. */
+export interface MessageWants {
+  /** The stored MIME structure (JSON, see mail/mime), null until parsed. */
+  structure?: boolean;
+  /** The decoded text for SEARCH BODY/TEXT. */
+  text?: boolean;
+  /** The per-recipient trace header lines stored before the body. */
+  prefix?: boolean;
+}
+
+/** One message as FETCH and SEARCH see it. */
+export interface MessageRecord {
+  id: number;
+  uid: number;
+  modseq: number;
+  flags: string[];
+  /** Epoch milliseconds. */
+  internalDate: number;
+  /** Prefix plus body. */
+  size: number;
+  /** Bytes of trace header lines stored before the shared body (offsets in the structure start after them). */
+  prefixLength: number;
+  hash: string;
+  structure?: string | null;
+  text?: string | null;
+  prefix?: Buffer;
 }
 
 export interface Expunged {
@@ -202,6 +248,24 @@ export interface MailboxStore {
   messagesOf(address: string, name?: string): Promise<StoredMessage[]>;
   /** Adds, removes or replaces flags on the given uids; each changed message gets a new modseq. */
   setFlags(mailboxId: number, uids: number[], mode: 'add' | 'remove' | 'replace', flags: string[]): Promise<FlagChange[]>;
+  /** setFlags for IMAP STORE: messages whose modseq is above `unchangedSince` (when given) are left alone and listed. */
+  updateFlags(mailboxId: number, uids: number[], mode: 'add' | 'remove' | 'replace', flags: string[], unchangedSince: number | null): Promise<FlagUpdate>;
+  /** Renames a mailbox and every mailbox below it ("a" → "b" takes "a/x" to "b/x"); renaming INBOX moves its messages to the new mailbox. */
+  rename(accountId: number, from: string, to: string): Promise<void>;
+  /** The uids of a mailbox, ascending. */
+  uids(mailboxId: number): Promise<number[]>;
+  /** Messages by uid (ascending; at most FETCH_PAGE = 500 per call), with what `want` asks for. Uids that are gone are left out. */
+  fetch(mailboxId: number, uids: number[], want: MessageWants): Promise<MessageRecord[]>;
+  /** The lowest uid without \Seen, or null. */
+  firstUnseen(mailboxId: number): Promise<number | null>;
+  /** Uids flagged \Deleted, ascending. */
+  deletedUids(mailboxId: number): Promise<number[]>;
+  /** Messages whose modseq is above `since`, with their flags now. */
+  changedSince(mailboxId: number, since: number): Promise<FlagChange[]>;
+  /** Bytes [start, end) of the stored message (prefix and body), streamed. */
+  readRange(messageId: number, start: number, end: number): AsyncIterable<Buffer>;
+  /** Calls `listener` with the ids of mailboxes whose messages or flags this process changed, after each commit. Returns the unsubscribe function. */
+  watch(listener: (mailboxIds: number[]) => void): () => void;
   /** Removes messages, leaving a tombstone with the expunge modseq (CONDSTORE/QRESYNC). */
   expunge(mailboxId: number, uids: number[]): Promise<Expunged[]>;
   /** Copies (or moves) messages to another mailbox of the same account; returns [source uid, new uid] pairs. */
@@ -223,6 +287,12 @@ export interface BlobStore {
   discard(upload: string): Promise<void>;
   /** The blob's bytes, streamed in chunks; null when no such blob exists. */
   read(hash: string): Promise<AsyncIterable<Buffer> | null>;
+  /**
+   * The blob's stored MIME structure and search text; null when no such blob exists. A blob
+   * not parsed yet (stored without a structure, before the next open's backfill) is parsed
+   * now from its bytes, without storing the result.
+   */
+  structure(hash: string): Promise<{ structure: MessageStructure; text: string } | null>;
 }
 
 export interface Store {

@@ -23,6 +23,7 @@ import { copyBytes } from './binary-copy.js';
 import { faultPoint } from '../fault-injection.js';
 import { GroupCommit } from '../group-commit.js';
 import { hasDelivery, runOps, type OpOutcome } from '../sql/batch.js';
+import { backfillStructures, type StoreLog } from '../sql/backfill-structures.js';
 import { createStore, type StoreEngine } from '../sql/facade.js';
 import { createReads } from '../sql/reads.js';
 import { numberPlaceholders, type Row, type Sql } from '../sql/sql.js';
@@ -36,6 +37,8 @@ export interface PostgresStoreOptions {
   onError?: (err: Error) => void;
   /** Deadline of every query, in ms (default 30 s). */
   dbTimeoutMs?: number;
+  /** Told what the store does at open (parsing bodies stored without a structure); stderr by default. */
+  log?: StoreLog;
 }
 
 /** Key of the advisory lock that serialises migrations between nodes starting together ('tern'). */
@@ -258,6 +261,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   await engine.write('collectUploads', { before: Date.now() - ORPHAN_UPLOAD_AGE_MS }, { bulk: true }).catch((err: unknown) => {
     if (!(err instanceof StoreUnavailableError)) throw err;
   });
+  await backfillStructures(engine, options.log);
   return createStore(engine);
 }
 

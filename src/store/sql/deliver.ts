@@ -180,16 +180,20 @@ async function referenceBlobs(sql: Sql, rows: MessageRow[], now: number): Promis
       const e = entries[i++]!;
       part.push(e);
       const b = e[1].delivery.blob;
-      bytes += 'data' in b ? b.data.length : 0;
+      bytes += ('data' in b ? b.data.length : 0) + (b.structure ? b.structure.json.length + b.structure.text.length : 0);
     }
     const params = part.flatMap(([hash, e]) => {
       const b = e.delivery.blob;
       // A chunked blob keeps an empty `data`; its bytes are the upload's chunks.
-      return [hash, b.size, 'data' in b ? b.data : Buffer.alloc(0), 'upload' in b ? b.upload : null, e.references, now];
+      const s = b.structure;
+      return [hash, b.size, 'data' in b ? b.data : Buffer.alloc(0), 'upload' in b ? b.upload : null, e.references, now, s?.json ?? null, s?.text ?? null];
     });
+    // A body already stored keeps its row; only a structure it lacks (stored before structures were) is filled in.
     const returned = await sql.all(
-      `INSERT INTO blobs (hash, size, data, upload, refcount, created_at) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}
-       ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount + excluded.refcount RETURNING hash, upload`,
+      `INSERT INTO blobs (hash, size, data, upload, refcount, created_at, structure, search_text) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
+       ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount + excluded.refcount,
+         structure = coalesce(blobs.structure, excluded.structure), search_text = coalesce(blobs.search_text, excluded.search_text)
+       RETURNING hash, upload`,
       params,
     );
     for (const r of returned) kept.set(String(r.hash), (r.upload as string | null) ?? null);

@@ -6,8 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { NotFoundError, UserError } from '../../errors.js';
 import type { BlobStore, DirectoryStore, MailboxStore, Store } from '../store.js';
-import type { ReadName, Reads } from './reads.js';
+import { CHUNK_SIZE, type ReadName, type Reads } from './reads.js';
 import type { OpArgs, OpName, OpResult } from './writes.js';
+import { parseStoredStructure } from '../../mail/mime/index.js';
+import { parseStoredBlob } from './backfill-structures.js';
 
 export interface StoreEngine {
   readonly kind: Store['kind'];
@@ -28,7 +30,35 @@ async function* blobChunks(engine: StoreEngine, hash: string): AsyncGenerator<Bu
   for (let seq = 0; seq < layout.chunks; seq++) yield await engine.read('blobChunk', layout.upload, seq);
 }
 
+/** Bytes [start, end) of a message: its prefix, then its blob's chunks (all CHUNK_SIZE but the last), reading only the chunks in range. */
+async function* messageRange(engine: StoreEngine, messageId: number, start: number, end: number): AsyncGenerator<Buffer> {
+  const parts = await engine.read('messageParts', messageId);
+  if (!parts) throw new NotFoundError(`message ${messageId} does not exist`);
+  const prefixLength = parts.prefix.length;
+  if (start < prefixLength) yield parts.prefix.subarray(start, Math.min(end, prefixLength));
+  if (end <= prefixLength) return;
+  const from = Math.max(0, start - prefixLength);
+  const to = end - prefixLength;
+  const layout = await engine.read('blobLayout', parts.hash);
+  if (!layout) throw new NotFoundError(`blob ${parts.hash} does not exist`);
+  if ('data' in layout) {
+    if (from < layout.data.length) yield layout.data.subarray(from, Math.min(to, layout.data.length));
+    return;
+  }
+  for (let seq = Math.floor(from / CHUNK_SIZE); seq < layout.chunks && seq * CHUNK_SIZE < to; seq++) {
+    const chunk = await engine.read('blobChunk', layout.upload, seq);
+    const base = seq * CHUNK_SIZE;
+    yield chunk.subarray(Math.max(0, from - base), Math.min(chunk.length, to - base));
+  }
+}
+
 export function createStore(engine: StoreEngine): Store {
+  const watchers = new Set<(mailboxIds: number[]) => void>();
+  /** Tells watchers (IMAP sessions) which mailboxes a committed write changed. */
+  const changed = <T>(result: T, mailboxIds: number[]): T => {
+    if (mailboxIds.length > 0) for (const w of watchers) w(mailboxIds);
+    return result;
+  };
   const directory: DirectoryStore = {
     addDomain: (name) => engine.write('addDomain', { name }),
     listDomains: () => engine.read('listDomains'),
@@ -55,17 +85,45 @@ export function createStore(engine: StoreEngine): Store {
     list: (accountId) => engine.read('listMailboxes', accountId),
     get: (accountId, name) => engine.read('getMailbox', accountId, name),
     create: (accountId, name, specialUse = null) => engine.write('createMailbox', { accountId, name, specialUse }),
-    delete: (accountId, name) => engine.write('deleteMailbox', { accountId, name }),
+    delete: async (accountId, name) => {
+      const mailbox = await engine.read('getMailbox', accountId, name);
+      await engine.write('deleteMailbox', { accountId, name });
+      changed(undefined, mailbox ? [mailbox.id] : []);
+    },
     subscribe: (accountId, name) => engine.write('subscribe', { accountId, name }),
     unsubscribe: (accountId, name) => engine.write('unsubscribe', { accountId, name }),
     subscriptions: (accountId) => engine.read('subscriptions', accountId),
-    deliver: (delivery) =>
-      delivery.recipients.length === 0 ? Promise.reject(new UserError('a delivery needs at least one recipient')) : engine.write('deliver', delivery),
+    deliver: async (delivery) => {
+      if (delivery.recipients.length === 0) throw new UserError('a delivery needs at least one recipient');
+      const outcomes = await engine.write('deliver', delivery);
+      return changed(
+        outcomes,
+        outcomes.flatMap((o) => (o.status === 'stored' ? [o.mailboxId] : [])),
+      );
+    },
     messages: (mailboxId) => engine.read('messages', mailboxId),
     messagesOf: (address, name = 'INBOX') => engine.read('messagesOf', address, name),
-    setFlags: (mailboxId, uids, mode, flags) => engine.write('setFlags', { mailboxId, uids, mode, flags }),
-    expunge: (mailboxId, uids) => engine.write('expunge', { mailboxId, uids }),
-    copy: (mailboxId, uids, targetMailboxId, move = false) => engine.write('copy', { mailboxId, uids, targetMailboxId, move }),
+    setFlags: async (mailboxId, uids, mode, flags) => changed((await engine.write('setFlags', { mailboxId, uids, mode, flags })).changes, [mailboxId]),
+    updateFlags: async (mailboxId, uids, mode, flags, unchangedSince) =>
+      changed(await engine.write('setFlags', { mailboxId, uids, mode, flags, unchangedSince }), [mailboxId]),
+    expunge: async (mailboxId, uids) => changed(await engine.write('expunge', { mailboxId, uids }), [mailboxId]),
+    copy: async (mailboxId, uids, targetMailboxId, move = false) =>
+      changed(await engine.write('copy', { mailboxId, uids, targetMailboxId, move }), move ? [mailboxId, targetMailboxId] : [targetMailboxId]),
+    rename: async (accountId, from, to) => {
+      const inbox = from === 'INBOX' ? await engine.read('getMailbox', accountId, 'INBOX') : null;
+      await engine.write('renameMailbox', { accountId, from, to });
+      changed(undefined, inbox ? [inbox.id] : []);
+    },
+    uids: (mailboxId) => engine.read('uids', mailboxId),
+    fetch: (mailboxId, uids, want) => engine.read('fetchMessages', mailboxId, uids, want),
+    changedSince: (mailboxId, since) => engine.read('changedSince', mailboxId, since),
+    firstUnseen: (mailboxId) => engine.read('firstUnseen', mailboxId),
+    deletedUids: (mailboxId) => engine.read('deletedUids', mailboxId),
+    readRange: (messageId, start, end) => messageRange(engine, messageId, start, end),
+    watch: (listener) => {
+      watchers.add(listener);
+      return () => watchers.delete(listener);
+    },
     expungedSince: (mailboxId, sinceModseq) => engine.read('expungedSince', mailboxId, sinceModseq),
     findByTernId: (ternId) => engine.read('findByTernId', ternId),
     async *read(messageId) {
@@ -82,6 +140,13 @@ export function createStore(engine: StoreEngine): Store {
     discard: (upload) => engine.write('discard', { upload }, { bulk: true }),
     async read(hash) {
       return (await engine.read('blobLayout', hash)) ? blobChunks(engine, hash) : null;
+    },
+    async structure(hash) {
+      const stored = await engine.read('blobStructure', hash);
+      if (!stored) return null;
+      if (stored.structure !== null) return { structure: parseStoredStructure(stored.structure), text: stored.text ?? '' };
+      const parsed = await parseStoredBlob(engine, hash); // not backfilled yet
+      return parsed && { structure: parsed, text: parsed.text };
     },
   };
 

@@ -7,6 +7,7 @@ import { NotFoundError } from '../../errors.js';
 import type { AddressLookup, AliasRow, DeliveryOutcome, Expunged, Mailbox, StoreStats, StoredMessage } from '../store.js';
 import { flagList, systemFlagsOf } from './flags.js';
 import { INTEGRITY_CHECKS } from './integrity.js';
+import { createMessageReads } from './message-reads.js';
 import { toAccount, toDomain, toMailbox } from './rows.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
 
@@ -45,6 +46,7 @@ const MESSAGE_COLUMNS =
 
 export function createReads(sql: Sql) {
   return {
+    ...createMessageReads(sql),
     async listDomains() {
       return (await sql.all(`SELECT name, created_at FROM domains ORDER BY ${collate(sql, 'name')}`)).map(toDomain);
     },
@@ -151,6 +153,20 @@ export function createReads(sql: Sql) {
       const [data] = await sql.bytes('SELECT data FROM blob_chunks WHERE upload = ? AND seq = ?', [upload, seq]);
       if (!data) throw new NotFoundError(`chunk ${seq} of upload ${upload} is missing`);
       return data;
+    },
+    /** The blob's stored structure (JSON) and search text, null until parsed; null when the blob does not exist. */
+    async blobStructure(hash: string): Promise<{ structure: string | null; text: string | null } | null> {
+      const r = await one(sql, 'SELECT structure, search_text FROM blobs WHERE hash = ?', [hash]);
+      return r ? { structure: r.structure == null ? null : String(r.structure), text: r.search_text == null ? null : String(r.search_text) } : null;
+    },
+    /** How many blobs are not parsed yet (the backfill's work; a partial index keeps this cheap). */
+    async unparsedBlobCount(): Promise<number> {
+      return Number((await one(sql, 'SELECT count(*) AS n FROM blobs WHERE structure IS NULL'))!.n);
+    },
+    /** Up to `limit` hashes of blobs not parsed yet, after `after` in hash order (the backfill's pages). */
+    async unparsedBlobs(after: string, limit: number): Promise<string[]> {
+      const rows = await sql.all('SELECT hash FROM blobs WHERE structure IS NULL AND hash > ? ORDER BY hash LIMIT ?', [after, limit]);
+      return rows.map((r) => String(r.hash));
     },
 
     async stats(): Promise<StoreStats> {

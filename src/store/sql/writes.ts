@@ -16,10 +16,11 @@ import {
   type DeliveryOutcome,
   type Domain,
   type Expunged,
-  type FlagChange,
+  type FlagUpdate,
   type Mailbox,
   type NewAccount,
   type NewDelivery,
+  type SystemFlag,
 } from '../store.js';
 import { deliverMany } from './deliver.js';
 import { FLAG_COLUMNS, flagList, parseFlags, systemFlagsOf } from './flags.js';
@@ -146,50 +147,122 @@ async function deliver(sql: Sql, d: NewDelivery): Promise<DeliveryOutcome[]> {
   return result!.outcomes;
 }
 
-async function setFlags(sql: Sql, a: { mailboxId: number; uids: number[]; mode: 'add' | 'remove' | 'replace'; flags: string[] }): Promise<FlagChange[]> {
+async function keywordsById(sql: Sql, ids: number[]): Promise<Map<number, Set<string>>> {
+  const out = new Map<number, Set<string>>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const part = ids.slice(i, i + 500);
+    for (const k of await sql.all(`SELECT message_id, keyword FROM keywords WHERE message_id IN (${placeholders(part.length)})`, part)) {
+      const id = Number(k.message_id);
+      if (!out.has(id)) out.set(id, new Set());
+      out.get(id)!.add(String(k.keyword));
+    }
+  }
+  return out;
+}
+
+/**
+ * Sets flags set-wise: messages are grouped by their resulting system flags (one UPDATE per
+ * group and 500 ids), keywords removed per keyword and added in multi-row inserts, so
+ * STORE on a whole mailbox costs a few statements per 500 messages.
+ */
+async function setFlags(
+  sql: Sql,
+  a: { mailboxId: number; uids: number[]; mode: 'add' | 'remove' | 'replace'; flags: string[]; unchangedSince?: number | null },
+): Promise<FlagUpdate> {
   const wanted = parseFlags(a.flags);
   const mailbox = await mailboxById(sql, a.mailboxId);
   await lockAccount(sql, mailbox.account_id); // before reading the flags it rewrites: a concurrent change is not lost
-  const rows = await selectByUids(sql, a.mailboxId, a.uids);
-  const changes: Array<{ row: Row; system: Set<string>; keywords: Set<string>; before: Set<string>; oldKeywords: Set<string> }> = [];
+  const rows = await selectByUids(sql, a.mailboxId, a.uids, `id, uid, modseq, ${Object.values(FLAG_COLUMNS).join(', ')}`);
+  const oldKeywords = await keywordsById(
+    sql,
+    rows.map((r) => Number(r.id)),
+  );
+  const modified: number[] = [];
+  const changes: Array<{ id: number; uid: number; system: Set<SystemFlag>; keywords: Set<string>; seenBefore: boolean }> = [];
   for (const row of rows) {
-    const before = systemFlagsOf(row);
-    const oldKeywords = new Set((await sql.all('SELECT keyword FROM keywords WHERE message_id = ?', [row.id])).map((k) => String(k.keyword)));
-    const system = a.mode === 'replace' ? new Set<string>(wanted.system) : new Set<string>(before);
-    const keywords = a.mode === 'replace' ? new Set(wanted.keywords) : new Set(oldKeywords);
-    if (a.mode !== 'replace') {
-      for (const f of wanted.system)
-        if (a.mode === 'add') system.add(f);
-        else system.delete(f);
-      for (const k of wanted.keywords)
-        if (a.mode === 'add') keywords.add(k);
-        else keywords.delete(k);
+    if (a.unchangedSince != null && Number(row.modseq) > a.unchangedSince) {
+      modified.push(Number(row.uid));
+      continue;
     }
-    const same =
-      system.size === before.size &&
-      [...system].every((f) => before.has(f as never)) &&
-      keywords.size === oldKeywords.size &&
-      [...keywords].every((k) => oldKeywords.has(k));
-    if (!same) changes.push({ row, system, keywords, before, oldKeywords });
+    const before = systemFlagsOf(row);
+    const old = oldKeywords.get(Number(row.id)) ?? new Set<string>();
+    const system = a.mode === 'replace' ? new Set(wanted.system) : new Set(before);
+    const keywords = a.mode === 'replace' ? new Set(wanted.keywords) : new Set(old);
+    if (a.mode !== 'replace') {
+      for (const f of wanted.system) a.mode === 'add' ? system.add(f) : system.delete(f);
+      for (const k of wanted.keywords) a.mode === 'add' ? keywords.add(k) : keywords.delete(k);
+    }
+    const same = system.size === before.size && [...system].every((f) => before.has(f)) && keywords.size === old.size && [...keywords].every((k) => old.has(k));
+    if (!same) changes.push({ id: Number(row.id), uid: Number(row.uid), system, keywords, seenBefore: before.has('\\Seen') });
   }
-  if (changes.length === 0) return [];
+  if (changes.length === 0) return { changes: [], modified };
   const modseq = await bumpModseq(sql, Number(mailbox.id));
-  let unseenDelta = 0;
-  const out: FlagChange[] = [];
+  const cols = Object.entries(FLAG_COLUMNS) as Array<[SystemFlag, string]>;
+  const byPattern = new Map<string, number[]>();
   for (const c of changes) {
-    const cols = Object.entries(FLAG_COLUMNS);
-    await sql.run(`UPDATE messages SET modseq = ?, ${cols.map(([, col]) => `${col} = ?`).join(', ')} WHERE id = ?`, [
-      modseq,
-      ...cols.map(([f]) => (c.system.has(f) ? 1 : 0)),
-      c.row.id,
-    ]);
-    for (const k of c.oldKeywords) if (!c.keywords.has(k)) await sql.run('DELETE FROM keywords WHERE message_id = ? AND keyword = ?', [c.row.id, k]);
-    for (const k of c.keywords) if (!c.oldKeywords.has(k)) await sql.run('INSERT INTO keywords (message_id, keyword) VALUES (?, ?)', [c.row.id, k]);
-    unseenDelta += Number(c.before.has('\\Seen')) - Number(c.system.has('\\Seen'));
-    out.push({ uid: Number(c.row.uid), modseq, flags: flagList(c.system as Set<never>, c.keywords) });
+    const pattern = cols.map(([f]) => (c.system.has(f) ? 1 : 0)).join('');
+    if (!byPattern.has(pattern)) byPattern.set(pattern, []);
+    byPattern.get(pattern)!.push(c.id);
   }
+  for (const [pattern, ids] of byPattern) {
+    for (let i = 0; i < ids.length; i += 500) {
+      const part = ids.slice(i, i + 500);
+      await sql.run(`UPDATE messages SET modseq = ?, ${cols.map(([, col]) => `${col} = ?`).join(', ')} WHERE id IN (${placeholders(part.length)})`, [
+        modseq,
+        ...[...pattern].map(Number),
+        ...part,
+      ]);
+    }
+  }
+  const removed = new Map<string, number[]>();
+  const added: Array<[number, string]> = [];
+  for (const c of changes) {
+    const old = oldKeywords.get(c.id) ?? new Set<string>();
+    for (const k of old) if (!c.keywords.has(k)) removed.set(k, [...(removed.get(k) ?? []), c.id]);
+    for (const k of c.keywords) if (!old.has(k)) added.push([c.id, k]);
+  }
+  for (const [keyword, ids] of removed) {
+    for (let i = 0; i < ids.length; i += 500) {
+      const part = ids.slice(i, i + 500);
+      await sql.run(`DELETE FROM keywords WHERE keyword = ? AND message_id IN (${placeholders(part.length)})`, [keyword, ...part]);
+    }
+  }
+  for (let i = 0; i < added.length; i += 400) {
+    const part = added.slice(i, i + 400);
+    await sql.run(`INSERT INTO keywords (message_id, keyword) VALUES ${part.map(() => '(?, ?)').join(', ')}`, part.flat());
+  }
+  const unseenDelta = changes.reduce((n, c) => n + Number(c.seenBefore) - Number(c.system.has('\\Seen')), 0);
   if (unseenDelta !== 0) await sql.run('UPDATE mailboxes SET unseen = unseen + ? WHERE id = ?', [unseenDelta, mailbox.id]);
-  return out;
+  return { changes: changes.map((c) => ({ uid: c.uid, modseq, flags: flagList(c.system, c.keywords) })), modified };
+}
+
+/** Renames a mailbox and the mailboxes below it; renaming INBOX moves its messages to a new mailbox instead (RFC 3501 6.3.5). */
+async function renameMailbox(sql: Sql, a: { accountId: number; from: string; to: string }): Promise<void> {
+  await lockAccount(sql, a.accountId);
+  const source = await one(sql, 'SELECT * FROM mailboxes WHERE account_id = ? AND name = ?', [a.accountId, a.from]);
+  if (!source) throw new NotFoundError(`mailbox ${a.from} does not exist`);
+  if (await one(sql, 'SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?', [a.accountId, a.to])) throw new ConflictError(`mailbox ${a.to} already exists`);
+  if (a.from === 'INBOX') {
+    const target = await insertMailbox(sql, a.accountId, a.to, null);
+    const uids = (await sql.all('SELECT uid FROM messages WHERE mailbox_id = ?', [source.id])).map((r) => Number(r.uid));
+    if (uids.length > 0) await copy(sql, { mailboxId: Number(source.id), uids, targetMailboxId: target.id, move: true });
+    return;
+  }
+  if (a.to.startsWith(`${a.from}/`)) throw new UserError('a mailbox cannot be moved below itself');
+  const prefix = `${a.from}/`;
+  const family = (await sql.all('SELECT id, name FROM mailboxes WHERE account_id = ?', [a.accountId])).filter(
+    (r) => r.name === a.from || String(r.name).startsWith(prefix),
+  );
+  for (const r of family) {
+    const name = a.to + String(r.name).slice(a.from.length);
+    if (r.name !== a.from && (await one(sql, 'SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?', [a.accountId, name]))) {
+      throw new ConflictError(`mailbox ${name} already exists`);
+    }
+    await sql.run('UPDATE mailboxes SET name = ? WHERE id = ?', [name, r.id]);
+    if (await sql.run('DELETE FROM subscriptions WHERE account_id = ? AND name = ?', [a.accountId, r.name])) {
+      await sql.run('INSERT INTO subscriptions (account_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING', [a.accountId, name]);
+    }
+  }
 }
 
 async function expunge(sql: Sql, a: { mailboxId: number; uids: number[] }): Promise<Expunged[]> {
@@ -346,6 +419,7 @@ export const WRITE_OPS = {
 
   deliver,
   setFlags,
+  renameMailbox,
   expunge,
   copy,
 
@@ -356,6 +430,18 @@ export const WRITE_OPS = {
   async discard(sql: Sql, a: { upload: string }): Promise<void> {
     // Only chunks no blob refers to: a committed upload belongs to its blob now.
     await sql.run('DELETE FROM blob_chunks WHERE upload = ? AND NOT EXISTS (SELECT 1 FROM blobs WHERE blobs.upload = ?)', [a.upload, a.upload]);
+  },
+
+  /**
+   * Stores parsed structures (the backfill of bodies stored without one). Only blobs still
+   * lacking one are written, so nodes backfilling at once agree; returns how many were.
+   */
+  async setStructure(sql: Sql, a: { blobs: Array<{ hash: string; structure: string; text: string }> }): Promise<number> {
+    let n = 0;
+    for (const b of [...a.blobs].sort((x, y) => (x.hash < y.hash ? -1 : x.hash > y.hash ? 1 : 0))) {
+      n += await sql.run('UPDATE blobs SET structure = ?, search_text = ? WHERE hash = ? AND structure IS NULL', [b.structure, b.text, b.hash]);
+    }
+    return n;
   },
 
   /** Removes staged chunks that no blob refers to and that are older than `before` (crashes, dropped connections). */

@@ -3,10 +3,12 @@
  * synchronous=FULL. Nothing touches the database on the event loop: writes are batched by
  * GroupCommit and committed by the writer thread (writer-worker.ts), reads run on the
  * reader thread (reader-worker.ts), and the WAL is checkpointed on a third thread
- * (checkpoint-worker.ts), so copying it into the database never holds up a commit. Migrations run once at open, before serving.
+ * (checkpoint-worker.ts), so copying it into the database never holds up a commit. Migrations run once at open, before serving,
+ * then bodies stored without a MIME structure are parsed (sql/backfill-structures.ts).
  */
 import { deserializeError, StoreUnavailableError, type SerializedError } from '../../errors.js';
 import { GroupCommit } from '../group-commit.js';
+import { backfillStructures, type StoreLog } from '../sql/backfill-structures.js';
 import { createStore, type StoreEngine } from '../sql/facade.js';
 import type { OpOutcome } from '../sql/batch.js';
 import { bodyOf, type WriteOp } from '../sql/writes.js';
@@ -62,7 +64,12 @@ function toError(e: SerializedError): Error {
   return deserializeError(e);
 }
 
-export async function openSqliteStore(file: string): Promise<Store> {
+export interface SqliteStoreOptions {
+  /** Told what the store does at open (parsing bodies stored without a structure); stderr by default. */
+  log?: StoreLog;
+}
+
+export async function openSqliteStore(file: string, options: SqliteStoreOptions = {}): Promise<Store> {
   migrate(file);
   const reader = new WorkerClient(new URL('./reader-worker.js', import.meta.url), file, 'reader');
   const writer = new WorkerClient(new URL('./writer-worker.js', import.meta.url), file, 'writer');
@@ -116,5 +123,6 @@ export async function openSqliteStore(file: string): Promise<Store> {
     },
   };
   await engine.write('collectUploads', { before: Date.now() - ORPHAN_UPLOAD_AGE_MS }, { bulk: true });
+  await backfillStructures(engine, options.log);
   return createStore(engine);
 }

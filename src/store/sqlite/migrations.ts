@@ -126,4 +126,15 @@ UPDATE mailboxes SET
 UPDATE accounts SET used_bytes = (SELECT coalesce(sum(mb.bytes), 0) FROM mailboxes mb WHERE mb.account_id = accounts.id);
 `,
   },
+  {
+    // The parsed MIME structure (mail/mime, JSON without the text) and decoded search text
+    // of each body, written at delivery. Bodies stored before this are parsed when the
+    // store opens (sql/backfill-structures.ts); NULL means not parsed yet.
+    version: 3,
+    sql: `
+ALTER TABLE blobs ADD COLUMN structure TEXT;
+ALTER TABLE blobs ADD COLUMN search_text TEXT;
+CREATE INDEX blobs_unparsed ON blobs (hash) WHERE structure IS NULL;
+`,
+  },
 ];

@@ -1,0 +1,57 @@
+/**
+ * Password logins for every protocol (IMAP, POP3, later submission and HTTP): one place
+ * that checks a user name and password against the directory and logs every failure with
+ * the client address (brute-force bans build on these lines).
+ */
+import type { Logger } from 'pino';
+import type { Account, DirectoryStore } from '../store/store.js';
+import { hashPassword, verifyPassword } from './password.js';
+
+export interface LoginContext {
+  protocol: string;
+  remoteAddress: string;
+}
+
+export interface Authenticator {
+  /** The account when `user` and `password` match; null (and a log line) otherwise. */
+  login(user: string, password: string, context: LoginContext): Promise<Account | null>;
+}
+
+/** Longest user name or password accepted; longer ones fail without a lookup. */
+const MAX_CREDENTIAL = 1024;
+
+export function createAuthenticator(directory: DirectoryStore, log: Logger): Authenticator {
+  // Unknown users are checked against a throwaway hash, so a failure takes as long either way.
+  const decoy = hashPassword('decoy password that matches nothing');
+  return {
+    async login(user, password, context) {
+      const address = user.trim().toLowerCase();
+      let account: Account | null = null;
+      if (address.length > 0 && address.length <= MAX_CREDENTIAL && password.length <= MAX_CREDENTIAL) {
+        const stored = await directory.getPasswordHash(address);
+        const ok = await verifyPassword(password, stored ?? (await decoy));
+        if (ok && stored) account = await directory.getAccount(address);
+      }
+      if (account) log.info({ protocol: context.protocol, ip: context.remoteAddress, user: address }, 'login');
+      else log.warn({ protocol: context.protocol, ip: context.remoteAddress, user: address.slice(0, 256) }, 'login failed');
+      return account;
+    },
+  };
+}
+
+/** SASL PLAIN (RFC 4616): `authzid NUL authcid NUL password`, base64; null when malformed. */
+export function decodeSaslPlain(base64: string): { authzid: string; user: string; password: string } | null {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64)) return null;
+  const parts = Buffer.from(base64, 'base64').toString('utf8').split('\0');
+  if (parts.length !== 3 || !parts[1]) return null;
+  return { authzid: parts[0]!, user: parts[1], password: parts[2]! };
+}
+
+/** Whether a client may send a password in clear: over TLS, from loopback, or when the operator allowed it. */
+export function mayUsePlaintext(opts: { secure: boolean; remoteAddress: string; insecureAuth: boolean }): boolean {
+  return opts.secure || opts.insecureAuth || isLoopback(opts.remoteAddress);
+}
+
+export function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}

@@ -1,0 +1,25 @@
+/**
+ * How errors become IMAP answers, in one place: typed store errors map to NO with a
+ * response code (RFC 5530), anything unknown to "NO [SERVERBUG]" (logged by the session).
+ */
+import { ConflictError, NotFoundError, QuotaExceededError, StoreUnavailableError, UserError } from '../errors.js';
+
+/** A refusal a command chooses: answered "NO [code] text". */
+export class ImapNo extends Error {
+  constructor(
+    readonly code: string | null,
+    text: string,
+  ) {
+    super(text);
+  }
+}
+
+export function answerFor(err: unknown): string {
+  if (err instanceof ImapNo) return `NO ${err.code ? `[${err.code}] ` : ''}${err.message}`;
+  if (err instanceof QuotaExceededError) return `NO [OVERQUOTA] ${err.message}`;
+  if (err instanceof NotFoundError) return `NO [NONEXISTENT] ${err.message}`;
+  if (err instanceof ConflictError) return `NO [ALREADYEXISTS] ${err.message}`;
+  if (err instanceof UserError) return `NO ${err.message}`;
+  if (err instanceof StoreUnavailableError) return 'NO [UNAVAILABLE] The mail store is unavailable, try again later';
+  return 'NO [SERVERBUG] Internal error; the problem is logged';
+}

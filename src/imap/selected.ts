@@ -1,0 +1,115 @@
+/**
+ * The selected mailbox of one session: the uid list that gives sequence numbers, the
+ * mod-sequence this session has caught up to, its \Recent uids, and the sync that turns
+ * what other sessions (and deliveries) changed into untagged EXISTS / EXPUNGE / VANISHED /
+ * FETCH responses. Expunges are held back while a FETCH, STORE or SEARCH runs (RFC 3501
+ * 7.4.1) and reported at the next command that allows them.
+ */
+import type { Mailbox, Store } from '../store/store.js';
+import { formatSequenceSet } from './proto/sequence-set.js';
+
+export interface SyncOptions {
+  /** EXPUNGE/VANISHED may be sent now. */
+  expunges: boolean;
+  condstore: boolean;
+  qresync: boolean;
+}
+
+export class SelectedMailbox {
+  /** Uids in sequence order: uids[seq - 1]. */
+  uids: number[];
+  readonly recent: Set<number>;
+  /** Highest modseq whose changes this session has reported. */
+  knownModseq: number;
+  /** Mod-sequences this session's own commands produced (their answers already told the client). */
+  private readonly own = new Set<number>();
+
+  constructor(
+    readonly mailbox: Mailbox,
+    readonly readOnly: boolean,
+    uids: number[],
+    recent: number[],
+  ) {
+    this.uids = uids;
+    this.recent = new Set(recent);
+    this.knownModseq = mailbox.highestModseq;
+  }
+
+  get id(): number {
+    return this.mailbox.id;
+  }
+
+  get exists(): number {
+    return this.uids.length;
+  }
+
+  /** Sequence number of `uid` (1-based), or 0 when it is not in the session's view. */
+  seqOf(uid: number): number {
+    let lo = 0;
+    let hi = this.uids.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = this.uids[mid]!;
+      if (v === uid) return mid + 1;
+      if (v < uid) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return 0;
+  }
+
+  /** Remembers a modseq produced by this session, so the next sync does not repeat it. */
+  noteOwn(modseq: number): void {
+    this.own.add(modseq);
+  }
+
+  /** Removes uids this session expunged itself; returns their sequence numbers, highest first (the order to announce them). */
+  removeOwn(uids: number[]): number[] {
+    const gone = new Set(uids);
+    const seqs: number[] = [];
+    for (let i = this.uids.length - 1; i >= 0; i--) if (gone.has(this.uids[i]!)) seqs.push(i + 1);
+    this.uids = this.uids.filter((u) => !gone.has(u));
+    for (const u of uids) this.recent.delete(u);
+    return seqs;
+  }
+
+  /** Untagged lines for what changed since this session last looked. */
+  async sync(store: Store, claimRecent: (uids: number[]) => number[], opts: SyncOptions): Promise<string[]> {
+    const fresh = await store.mailboxes.get(this.mailbox.accountId, this.mailbox.name);
+    if (!fresh || fresh.id !== this.mailbox.id || fresh.highestModseq <= this.knownModseq) return [];
+    const since = this.knownModseq;
+    const [changes, expunged] = await Promise.all([
+      store.mailboxes.changedSince(this.id, since),
+      opts.expunges ? store.mailboxes.expungedSince(this.id, since) : Promise.resolve([]),
+    ]);
+    const lines: string[] = [];
+    if (opts.expunges) {
+      const gone = expunged.map((e) => e.uid).filter((u) => this.seqOf(u) > 0);
+      if (gone.length > 0) {
+        const seqs = this.removeOwn(gone);
+        if (opts.qresync) lines.push(`VANISHED ${formatSequenceSet(gone.sort((a, b) => a - b))}`);
+        else for (const s of seqs) lines.push(`${s} EXPUNGE`);
+      }
+    }
+    const last = this.uids[this.uids.length - 1] ?? 0;
+    const added = changes.filter((c) => c.uid > last).map((c) => c.uid);
+    if (added.length > 0) {
+      this.uids.push(...added);
+      for (const u of claimRecent(added)) this.recent.add(u);
+      lines.push(`${this.uids.length} EXISTS`, `${this.recent.size} RECENT`);
+    }
+    for (const c of changes) {
+      if (c.uid > last || this.own.has(c.modseq)) continue;
+      const seq = this.seqOf(c.uid);
+      if (seq === 0) continue;
+      const flags = this.recent.has(c.uid) ? [...c.flags, '\\Recent'] : c.flags;
+      const extra = `${opts.qresync ? ` UID ${c.uid}` : ''}${opts.condstore ? ` MODSEQ (${c.modseq})` : ''}`;
+      lines.push(`${seq} FETCH (FLAGS (${flags.join(' ')})${extra})`);
+    }
+    // Without expunges reported, the next sync must look at them again from the same point.
+    if (opts.expunges) {
+      this.knownModseq = fresh.highestModseq;
+      this.own.clear();
+    }
+    return lines;
+  }
+}

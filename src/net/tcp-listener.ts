@@ -1,0 +1,115 @@
+/**
+ * A TCP listener for the mailbox protocols (IMAP, POP3): plain or implicit TLS, limits on
+ * open connections (total and per client IP), one session per connection, and draining on
+ * shutdown (stop accepting, tell sessions to finish, then close what is left).
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import type { TlsProvider } from '../config/tls.js';
+import { UserError } from '../errors.js';
+
+export interface ListenerSession {
+  /** Asked to end: say goodbye at the next safe point. */
+  shutdown(): void;
+  /** Closes the connection now. */
+  destroy(): void;
+}
+
+export interface TcpListenerOptions {
+  name: string;
+  host: string;
+  port: number;
+  /** Implicit TLS (imaps, pop3s): the handshake comes before the first byte of the protocol. */
+  implicitTls: boolean;
+  tls: TlsProvider;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  log: Logger;
+  /** Builds the session for an accepted connection; `onClose` must be called once when it ends. */
+  open(socket: Socket, onClose: () => void): ListenerSession;
+  /** The line sent to a client refused for too many connections. */
+  refusal: string;
+}
+
+export interface TcpListener {
+  readonly server: Server;
+  readonly port: number;
+  close(graceMs: number): Promise<void>;
+}
+
+const HANDSHAKE_MS = 30_000;
+
+/** Wraps an accepted socket as the server side of TLS (implicit TLS, or STARTTLS/STLS after the client asked). */
+export function startTls(socket: Socket, tls: TlsProvider): TLSSocket {
+  return new TLSSocket(socket, { isServer: true, secureContext: tls.context() });
+}
+
+export async function startTcpListener(opts: TcpListenerOptions): Promise<TcpListener> {
+  const sessions = new Set<ListenerSession>();
+  const perIp = new Map<string, number>();
+
+  const accept = (socket: Socket) => {
+    socket.setNoDelay(true);
+    const ip = socket.remoteAddress ?? 'unknown';
+    const fromIp = perIp.get(ip) ?? 0;
+    if (sessions.size >= opts.maxConnections || fromIp >= opts.maxConnectionsPerIp) {
+      socket.on('error', () => undefined);
+      socket.end(opts.refusal);
+      setTimeout(() => socket.destroy(), 2000).unref();
+      return;
+    }
+    perIp.set(ip, fromIp + 1);
+    let closed = false;
+    const session = opts.open(socket, () => {
+      if (closed) return;
+      closed = true;
+      sessions.delete(session);
+      const n = (perIp.get(ip) ?? 1) - 1;
+      if (n <= 0) perIp.delete(ip);
+      else perIp.set(ip, n);
+    });
+    if (!closed) sessions.add(session);
+  };
+
+  const server = createServer((raw) => {
+    if (!opts.implicitTls) return accept(raw);
+    // The handshake must finish within HANDSHAKE_MS; a failed one just closes the socket.
+    const socket = startTls(raw, opts.tls);
+    const timer = setTimeout(() => socket.destroy(), HANDSHAKE_MS);
+    socket.once('secure', () => {
+      clearTimeout(timer);
+      accept(socket);
+    });
+    socket.once('error', () => {
+      clearTimeout(timer);
+      socket.destroy();
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new UserError(`cannot listen on ${opts.host}:${opts.port} (${opts.name}): ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`)),
+    );
+    server.listen(opts.port, opts.host, () => {
+      server.removeAllListeners('error');
+      resolve();
+    });
+  });
+  server.on('error', (err) => opts.log.error({ err, listener: opts.name }, 'listener error'));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+
+  return {
+    server,
+    port,
+    async close(graceMs) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sessions) s.shutdown();
+      const until = Date.now() + graceMs;
+      while (sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      for (const s of sessions) s.destroy();
+      await closed;
+    },
+  };
+}

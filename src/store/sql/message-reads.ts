@@ -1,0 +1,99 @@
+/**
+ * Reads the mailbox protocols run per command: the uids of a mailbox (SELECT), pages of
+ * messages with what FETCH and SEARCH need (flags, dates, sizes, stored structure, search
+ * text), and what changed since a mod-sequence (CONDSTORE, and pushing other sessions'
+ * changes). Part of createReads (sql/reads.ts).
+ */
+import type { FlagChange, MessageRecord, MessageWants } from '../store.js';
+import { flagList, systemFlagsOf } from './flags.js';
+import { placeholders, type Row, type Sql } from './sql.js';
+
+/** Most uids one `fetch` read answers; callers page. */
+export const FETCH_PAGE = 500;
+
+async function keywordsOf(sql: Sql, ids: number[]): Promise<Map<number, string[]>> {
+  const out = new Map<number, string[]>();
+  for (let i = 0; i < ids.length; i += FETCH_PAGE) {
+    const part = ids.slice(i, i + FETCH_PAGE);
+    for (const k of await sql.all(`SELECT message_id, keyword FROM keywords WHERE message_id IN (${placeholders(part.length)})`, part)) {
+      const id = Number(k.message_id);
+      const list = out.get(id);
+      if (list) list.push(String(k.keyword));
+      else out.set(id, [String(k.keyword)]);
+    }
+  }
+  return out;
+}
+
+/** `uid IN (…)`, or a BETWEEN when the uids are one run (the common 1:* case). */
+function uidFilter(uids: number[]): { where: string; params: number[] } {
+  const first = uids[0]!;
+  const last = uids[uids.length - 1]!;
+  if (last - first + 1 === uids.length) return { where: 'm.uid BETWEEN ? AND ?', params: [first, last] };
+  return { where: `m.uid IN (${placeholders(uids.length)})`, params: uids };
+}
+
+export function createMessageReads(sql: Sql) {
+  return {
+    async uids(mailboxId: number): Promise<number[]> {
+      return (await sql.all('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid', [mailboxId])).map((r) => Number(r.uid));
+    },
+
+    /** Messages of the mailbox with these uids (ascending, at most FETCH_PAGE), with what `want` asks for. */
+    async fetchMessages(mailboxId: number, uids: number[], want: MessageWants): Promise<MessageRecord[]> {
+      if (uids.length === 0) return [];
+      if (uids.length > FETCH_PAGE) throw new Error(`fetchMessages takes at most ${FETCH_PAGE} uids`);
+      const { where, params } = uidFilter(uids);
+      const extra = [want.structure ? ', b.structure' : '', want.text ? ', b.search_text' : '', want.prefix ? ', m.prefix' : ''].join('');
+      const rows: Row[] = await sql.all(
+        `SELECT m.id, m.uid, m.modseq, m.internal_date, m.size, b.size AS body_size, m.blob_hash, m.seen, m.answered, m.flagged, m.deleted, m.draft${extra}
+         FROM messages m JOIN blobs b ON b.hash = m.blob_hash WHERE m.mailbox_id = ? AND ${where} ORDER BY m.uid`,
+        [mailboxId, ...params],
+      );
+      const keywords = await keywordsOf(
+        sql,
+        rows.map((r) => Number(r.id)),
+      );
+      return rows.map((r) => {
+        const id = Number(r.id);
+        const record: MessageRecord = {
+          id,
+          uid: Number(r.uid),
+          modseq: Number(r.modseq),
+          flags: flagList(systemFlagsOf(r), keywords.get(id) ?? []),
+          internalDate: Number(r.internal_date),
+          size: Number(r.size),
+          prefixLength: Number(r.size) - Number(r.body_size),
+          hash: String(r.blob_hash),
+        };
+        if (want.structure) record.structure = r.structure == null ? null : String(r.structure);
+        if (want.text) record.text = r.search_text == null ? null : String(r.search_text);
+        if (want.prefix) record.prefix = r.prefix as Buffer;
+        return record;
+      });
+    },
+
+    async firstUnseen(mailboxId: number): Promise<number | null> {
+      const r = await sql.all('SELECT min(uid) AS uid FROM messages WHERE mailbox_id = ? AND seen = 0', [mailboxId]);
+      return r[0]?.uid == null ? null : Number(r[0].uid);
+    },
+
+    /** Uids of the messages flagged \Deleted (EXPUNGE, CLOSE). */
+    async deletedUids(mailboxId: number): Promise<number[]> {
+      return (await sql.all('SELECT uid FROM messages WHERE mailbox_id = ? AND deleted = 1 ORDER BY uid', [mailboxId])).map((r) => Number(r.uid));
+    },
+
+    /** Messages whose modseq is above `since`, by uid: their flags now. */
+    async changedSince(mailboxId: number, since: number): Promise<FlagChange[]> {
+      const rows = await sql.all(
+        'SELECT id, uid, modseq, seen, answered, flagged, deleted, draft FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid',
+        [mailboxId, since],
+      );
+      const keywords = await keywordsOf(
+        sql,
+        rows.map((r) => Number(r.id)),
+      );
+      return rows.map((r) => ({ uid: Number(r.uid), modseq: Number(r.modseq), flags: flagList(systemFlagsOf(r), keywords.get(Number(r.id)) ?? []) }));
+    },
+  };
+}

@@ -1,0 +1,296 @@
+/**
+ * Shared bits of the POP3 tests: a raw line client (plain, STLS or implicit TLS) that
+ * reads exact bytes, `tern serve` with the POP3 ports open, delivering exact bytes over
+ * SMTP (BDAT stores them as they are), and running Python's poplib. Not a test file itself.
+ */
+import { spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { after, before } from 'node:test';
+import { openSession } from '../helpers/raw-smtp.js';
+import { cli, createSite, freePort, startTern, type Site, type TernServer } from '../helpers/tern.js';
+
+/** A POP3 client that sends what a test says and reads replies byte for byte (latin1 strings). */
+export class Pop3Client {
+  private buffer = '';
+  private waiters: Array<() => void> = [];
+  closed = false;
+
+  private constructor(public socket: Socket) {
+    this.listen(socket);
+  }
+
+  private listen(socket: Socket): void {
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      this.buffer += d;
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Connects and reads the greeting (returned in `greeting`). */
+  static async connect(port: number, opts: { tls?: boolean } = {}): Promise<Pop3Client & { greeting: string }> {
+    const socket = opts.tls ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : connect(port, '127.0.0.1');
+    await new Promise<void>((res, rej) => {
+      socket.once(opts.tls ? 'secureConnect' : 'connect', () => res());
+      socket.once('error', rej);
+    });
+    const client = new Pop3Client(socket);
+    return Object.assign(client, { greeting: await client.line() });
+  }
+
+  /** Waits until `n` characters are buffered (or the connection closed). */
+  private async fill(test: () => boolean, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!test()) {
+      if (this.closed) throw new Error(`connection closed; unread: ${JSON.stringify(this.buffer.slice(0, 500))}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out; have ${JSON.stringify(this.buffer.slice(0, 500))}`);
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          res();
+        });
+      });
+    }
+  }
+
+  /** One line without its CRLF. */
+  async line(timeoutMs = 10_000): Promise<string> {
+    await this.fill(() => this.buffer.includes('\r\n'), timeoutMs);
+    const at = this.buffer.indexOf('\r\n');
+    const line = this.buffer.slice(0, at);
+    this.buffer = this.buffer.slice(at + 2);
+    return line;
+  }
+
+  /** The body of a multi-line response as sent (still byte-stuffed), up to and without the final ".CRLF". */
+  async multiline(timeoutMs = 10_000): Promise<string> {
+    const end = () => (this.buffer.startsWith('.\r\n') ? 0 : this.buffer.indexOf('\r\n.\r\n'));
+    await this.fill(() => end() >= 0, timeoutMs);
+    const at = end();
+    const body = at === 0 ? '' : this.buffer.slice(0, at + 2);
+    this.buffer = this.buffer.slice(at === 0 ? 3 : at + 5);
+    return body;
+  }
+
+  send(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** Sends a command line; returns the status line. */
+  async command(line: string): Promise<string> {
+    this.send(`${line}\r\n`);
+    return this.line();
+  }
+
+  /** Upgrades the connection after `+OK` to STLS. */
+  async startTls(): Promise<void> {
+    this.socket.removeAllListeners('data');
+    const secure = tlsConnect({ socket: this.socket, rejectUnauthorized: false });
+    await new Promise<void>((res, rej) => {
+      secure.once('secureConnect', () => res());
+      secure.once('error', rej);
+    });
+    this.socket = secure;
+    this.listen(secure);
+  }
+
+  async waitClosed(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error('server did not close the connection');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Whatever has arrived and not been read. */
+  unread(): string {
+    return this.buffer;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** The password createSite gives its accounts. */
+export const PASSWORD = 'password123';
+
+export interface Pop3Server extends TernServer {
+  pop3Port: number;
+  pop3sPort: number;
+}
+
+/**
+ * A fresh site (alice@ and bob@example.test, "password123", plus `users`, same password)
+ * served with SMTP and POP3 for one describe block.
+ */
+export function servePop3ForSuite(opts: { users?: string[]; args?: string[] } = {}): { readonly site: Site; readonly tern: Pop3Server } {
+  let site: Site | undefined;
+  let tern: Pop3Server | undefined;
+  before(async () => {
+    site = await createSite();
+    for (const user of opts.users ?? []) await cli(['user', 'add', user, '--password-stdin', ...site.args], `${PASSWORD}\n`);
+    const pop3Port = await freePort();
+    const pop3sPort = await freePort();
+    const server = await startTern(site, ['--roles', 'smtp,pop3', '--pop3-port', String(pop3Port), '--pop3s-port', String(pop3sPort), ...(opts.args ?? [])]);
+    tern = Object.assign(server, { pop3Port, pop3sPort });
+  });
+  after(async () => {
+    await tern?.stop();
+  });
+  return {
+    get site() {
+      return site!;
+    },
+    get tern() {
+      return tern!;
+    },
+  };
+}
+
+/** Delivers `message` byte for byte (BDAT LAST) to `to` over SMTP. */
+export async function deliver(smtpPort: number, to: string, message: Buffer | string): Promise<void> {
+  const data = typeof message === 'string' ? Buffer.from(message, 'latin1') : message;
+  const c = await openSession(smtpPort);
+  try {
+    for (const line of ['MAIL FROM:<sender@remote.test> BODY=8BITMIME', `RCPT TO:<${to}>`]) {
+      const r = await c.command(line);
+      if (r.code !== 250) throw new Error(`${line}: ${r.text}`);
+    }
+    c.send(Buffer.concat([Buffer.from(`BDAT ${data.length} LAST\r\n`), data]));
+    const r = await c.read();
+    if (r.code !== 250) throw new Error(`BDAT: ${r.text}`);
+    await c.command('QUIT');
+  } finally {
+    c.close();
+  }
+}
+
+/**
+ * Drives Python's poplib (Debian's python3). Reads a plan as JSON on stdin: where to
+ * connect (`mode` plain, stls or ssl), how to log in (USER/PASS or AUTH PLAIN) and the
+ * steps; prints one JSON object: the greeting, the result of each step (multi-line data as
+ * base64 of the lines joined with CRLF, as poplib returns them un-stuffed), or the error.
+ */
+const POPLIB_DRIVER = String.raw`
+import base64, json, poplib, ssl, sys
+plan = json.load(sys.stdin)
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+out = {"steps": []}
+def data(lines):
+    return base64.b64encode(b"".join(l + b"\r\n" for l in lines)).decode()
+try:
+    if plan["mode"] == "ssl":
+        p = poplib.POP3_SSL("127.0.0.1", plan["port"], context=ctx, timeout=15)
+    else:
+        p = poplib.POP3("127.0.0.1", plan["port"], timeout=15)
+    out["greeting"] = p.getwelcome().decode("latin1")
+    if plan["mode"] == "stls":
+        out["capaBefore"] = sorted(p.capa().keys())
+        out["stls"] = p.stls(ctx).decode("latin1")
+        out["capaAfter"] = sorted(p.capa().keys())
+    if plan.get("auth") == "plain":
+        ir = base64.b64encode(("\0" + plan["user"] + "\0" + plan["password"]).encode()).decode()
+        out["login"] = p._shortcmd("AUTH PLAIN " + ir).decode("latin1")
+    elif plan.get("auth") == "plain-continue":
+        ir = base64.b64encode(("\0" + plan["user"] + "\0" + plan["password"]).encode()).decode()
+        out["continue"] = p._shortcmd("AUTH PLAIN").decode("latin1")
+        out["login"] = p._shortcmd(ir).decode("latin1")
+    else:
+        p.user(plan["user"])
+        out["login"] = p.pass_(plan["password"]).decode("latin1")
+    for step in plan["steps"]:
+        op, args = step[0], step[1:]
+        if op == "stat":
+            out["steps"].append(list(p.stat()))
+        elif op in ("list", "uidl") and args:
+            out["steps"].append(getattr(p, op)(args[0]).decode("latin1"))
+        elif op in ("list", "uidl"):
+            resp, lines, _ = getattr(p, op)()
+            out["steps"].append([l.decode("latin1") for l in lines])
+        elif op in ("retr", "top"):
+            resp, lines, octets = getattr(p, op)(*args)
+            out["steps"].append({"resp": resp.decode("latin1"), "data": data(lines), "octets": octets})
+        elif op in ("dele", "rset", "noop"):
+            out["steps"].append(getattr(p, op)(*args).decode("latin1"))
+        elif op == "raw":
+            try:
+                out["steps"].append(p._shortcmd(args[0]).decode("latin1"))
+            except poplib.error_proto as e:
+                out["steps"].append(str(e.args[0].decode("latin1") if isinstance(e.args[0], bytes) else e.args[0]))
+        elif op == "quit":
+            out["steps"].append(p.quit().decode("latin1"))
+        elif op == "drop":
+            p.sock.close()
+            out["steps"].append("dropped")
+except poplib.error_proto as e:
+    out["error"] = e.args[0].decode("latin1") if isinstance(e.args[0], bytes) else str(e.args[0])
+except Exception as e:
+    out["error"] = type(e).__name__ + ": " + str(e)
+print(json.dumps(out))
+`;
+
+export interface PoplibPlan {
+  port: number;
+  mode: 'plain' | 'stls' | 'ssl';
+  auth?: 'user' | 'plain' | 'plain-continue';
+  user: string;
+  password: string;
+  steps: Array<[string, ...Array<string | number>]>;
+}
+
+export interface PoplibResult {
+  greeting?: string;
+  capaBefore?: string[];
+  capaAfter?: string[];
+  stls?: string;
+  continue?: string;
+  login?: string;
+  steps: unknown[];
+  error?: string;
+}
+
+export interface PoplibMessage {
+  resp: string;
+  /** The lines poplib returned (un-stuffed), joined with CRLF, as base64. */
+  data: string;
+  octets: number;
+}
+
+/** Runs the poplib driver with `plan`; rejects if python3 fails outright. */
+export function poplib(plan: PoplibPlan): Promise<PoplibResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', ['-c', POPLIB_DRIVER], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      try {
+        resolve(JSON.parse(stdout) as PoplibResult);
+      } catch {
+        reject(new Error(`python3 exited ${code}: ${stderr}${stdout}`));
+      }
+    });
+    child.stdin.end(JSON.stringify(plan));
+  });
+}
