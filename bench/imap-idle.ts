@@ -89,7 +89,9 @@ export async function idleConnections(o: IdleOptions): Promise<ImapIdleResult> {
     await sleep(3000);
     const idle = readMemory(o.serverPid);
     result.rssIdleMiB = mib(idle?.rssKiB);
-    o.log(`  ${result.idling} in IDLE after ${result.openSeconds.toFixed(0)} s; Tern VmRSS ${result.rssIdleMiB?.toFixed(0) ?? '?'} MiB; delivering one message`);
+    o.log(
+      `  ${result.idling} in IDLE after ${result.openSeconds.toFixed(0)} s; Tern VmRSS ${result.rssIdleMiB?.toFixed(0) ?? '?'} MiB; delivering one message`,
+    );
 
     const sent = await sendMessage({ port: o.smtpPort, from: SENDER, to: ADDRESS, size: 200, timeoutMs: 60_000 });
     const acceptedAt = performance.now();

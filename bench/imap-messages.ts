@@ -104,7 +104,8 @@ export function benchMessage(index: number, size: number): Buffer {
   const next = random(index * 2654435761 + 12345);
   const [name, address] = SENDERS[index % SENDERS.length]!;
   const topic = pick(next, TOPICS);
-  const subject = index % 8 === 3 ? `Invoice ${10000 + index} for ${topic}` : `${index % 5 === 0 ? 'Re: ' : ''}${topic[0]!.toUpperCase()}${topic.slice(1)} (#${index})`;
+  const subject =
+    index % 8 === 3 ? `Invoice ${10000 + index} for ${topic}` : `${index % 5 === 0 ? 'Re: ' : ''}${topic[0]!.toUpperCase()}${topic.slice(1)} (#${index})`;
   const date = new Date(BASE_DATE + index * 97_000);
   const messageId = `<${index.toString(36)}.${Math.floor(next() * 1e9).toString(36)}@${address.split('@')[1]}>`;
   const headers = [
@@ -116,7 +117,9 @@ export function benchMessage(index: number, size: number): Buffer {
     ...(index % 4 === 1 ? [`Cc: Team <team@bench.test>, ${pick(next, SENDERS)[1]}`] : []),
     `Subject: ${subject}`,
     `Message-ID: ${messageId}`,
-    ...(subject.startsWith('Re: ') ? [`In-Reply-To: <${(index - 1).toString(36)}.thread@bench.test>`, `References: <${(index - 1).toString(36)}.thread@bench.test>`] : []),
+    ...(subject.startsWith('Re: ')
+      ? [`In-Reply-To: <${(index - 1).toString(36)}.thread@bench.test>`, `References: <${(index - 1).toString(36)}.thread@bench.test>`]
+      : []),
     'MIME-Version: 1.0',
     `X-Mailer: BenchMail ${1 + (index % 3)}.${index % 10}`,
   ];

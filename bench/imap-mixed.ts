@@ -34,7 +34,12 @@ function pickOperation(r: number): Operation {
   return 'NOOP';
 }
 
-async function runOperation(client: ImapClient, op: Operation, state: { exists: number; uids: number[]; next: () => number; appendIndex: () => number }, pool: Buffer[]): Promise<void> {
+async function runOperation(
+  client: ImapClient,
+  op: Operation,
+  state: { exists: number; uids: number[]; next: () => number; appendIndex: () => number },
+  pool: Buffer[],
+): Promise<void> {
   const { next } = state;
   const uid = state.uids[Math.floor(next() * state.uids.length)] ?? 1;
   switch (op) {

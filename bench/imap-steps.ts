@@ -72,12 +72,7 @@ export async function allUids(client: ImapClient, mailbox: string): Promise<numb
   await client.select(mailbox);
   const reply = await client.ok('UID SEARCH ALL', { keep: true });
   const line = reply.lines.find((l) => /^\* SEARCH\b/i.test(l)) ?? '';
-  return line
-    .slice(8)
-    .trim()
-    .split(/\s+/)
-    .filter(Boolean)
-    .map(Number);
+  return line.slice(8).trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
 function searchHits(lines: string[]): number {
@@ -167,7 +162,13 @@ export async function inboxSteps(e: ImapEndpoint, cfg: ImapBenchConfig, pool: Bu
       }
       await client.ok('STORE 1:* +FLAGS (\\Flagged)');
       const count = exists * STORE_REPEATS;
-      record('store', { ok: true, count, seconds: storeSeconds, perSecond: count / storeSeconds, note: `${stored / STORE_REPEATS} FETCH responses per command` });
+      record('store', {
+        ok: true,
+        count,
+        seconds: storeSeconds,
+        perSecond: count / storeSeconds,
+        note: `${stored / STORE_REPEATS} FETCH responses per command`,
+      });
     } catch (error) {
       record('store', { ok: false, error: errorText(error) });
     }

@@ -4,6 +4,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProfileSummary } from './cpu-profile.js';
+import type { ImapPhaseResult } from './imap.js';
+import { formatImap } from './imap-report.js';
 import type { ConcurrentResult, ProbeResult, Spread } from './large.js';
 
 /** One load: smtp-source -s sessions -m messages -l size. */
@@ -95,6 +97,7 @@ export interface BenchReport {
   largeMemory?: LargeMemoryResult;
   latency?: LatencyResult;
   profile?: ProfileResult;
+  imap?: ImapPhaseResult;
 }
 
 const fixed = (value: number | null | undefined, digits: number): string =>
@@ -210,6 +213,7 @@ export function formatReport(report: BenchReport): string {
     if (p.dir) lines.push(`  profiles: ${p.dir}`);
     lines.push('');
   }
+  if (report.imap) lines.push(...formatImap(report.imap), '');
   lines.push('Environment:');
   for (const [key, value] of Object.entries(report.environment)) lines.push(`  ${key}: ${value}`);
   for (const [key, value] of Object.entries(report.filesystems)) lines.push(`  filesystem of ${key}: ${value}`);

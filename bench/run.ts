@@ -1,7 +1,8 @@
 // `npm run bench`: Tern against Postfix (SMTP) and Dovecot (LMTP) on loopback at several
 // message sizes, with smtp-sink as the protocol ceiling, Tern on SQLite and on a throwaway
 // PostgreSQL cluster; then the rate with a full store, memory and latency with large
-// messages, and a CPU profile at 1 MB. Prints tables and writes bench/out/results.json.
+// messages, a CPU profile at 1 MB, and IMAP against Dovecot (bench/imap.ts). Prints
+// tables and writes bench/out/results.json.
 // Figures only; nothing is asserted. Settings: bench/config.ts and bench/README.md.
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -13,9 +14,10 @@ import { errorText, type BenchContext } from './context.js';
 import { describeFilesystem } from './filesystem.js';
 import { fullStorePhase, largeMemoryPhase, latencyPhase, profilePhase } from './phases.js';
 import { startBenchPostgres, type BenchPostgres } from './postgres.js';
+import { imapPhase } from './imap.js';
 import { formatReport, writeReport, type BenchReport } from './report.js';
 import { referenceDirs, throughputPhase } from './throughput.js';
-import { ensureMailPackages, ensureSystemUser, runCommand } from './util.js';
+import { ensureImapPackages, ensureMailPackages, ensureSystemUser, runCommand } from './util.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const log = (line: string): void => console.log(`[bench] ${new Date().toISOString().slice(11, 19)} ${line}`);
@@ -57,7 +59,9 @@ async function describeEnvironment(): Promise<Record<string, string>> {
 async function main(): Promise<void> {
   const config = benchConfig(process.argv.slice(2));
   const startedAt = new Date().toISOString();
-  await ensureMailPackages(log);
+  // Every phase but imap drives smtp-source (Postfix's); imap needs Dovecot's IMAP server.
+  if (config.phases.some((phase) => phase !== 'imap')) await ensureMailPackages(log);
+  if (config.phases.includes('imap')) await ensureImapPackages(log);
   const environment = await describeEnvironment();
   const user = await ensureSystemUser('ternbench');
   const root = await mkdtemp(join(os.tmpdir(), 'tern-bench-'));
@@ -90,6 +94,7 @@ async function main(): Promise<void> {
       fullStore: config.fullStore,
       large: config.large,
       profile: config.profile,
+      imap: config.imap,
     },
     ports: config.ports,
     environment,
@@ -103,9 +108,11 @@ async function main(): Promise<void> {
     report.latency = await latencyPhase(ctx);
   }
   if (config.phases.includes('profile')) report.profile = await profilePhase(ctx);
+  if (config.phases.includes('imap')) report.imap = await imapPhase(ctx);
 
   environment.ternServeFlags =
-    '--log-level info (log to a file), unused listeners off; large-message runs add --max-message-size 30M --max-connections-per-ip 1000';
+    '--log-level info (log to a file), unused listeners off; large-message runs add --max-message-size 30M --max-connections-per-ip 1000; ' +
+    'the IMAP run adds --imap-port and raises --max-connections and --max-connections-per-ip for its IDLE connections';
   environment.loadAverageAtEnd = os
     .loadavg()
     .map((load) => load.toFixed(2))

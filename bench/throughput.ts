@@ -194,5 +194,5 @@ export async function throughputPhase(ctx: BenchContext): Promise<Row[]> {
 
 /** Where Postfix and Dovecot keep their queue and Maildirs under the bench temp dir. */
 export function referenceDirs(root: string): Record<string, string> {
-  return { 'Postfix queue and Maildir': join(root, 'postfix'), 'Dovecot Maildir': join(root, 'dovecot') };
+  return { 'Postfix queue and Maildir': join(root, 'postfix'), 'Dovecot Maildir': join(root, 'dovecot'), 'Dovecot IMAP Maildir': join(root, 'dovecot-imap') };
 }

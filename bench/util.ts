@@ -174,19 +174,32 @@ export function countOccurrences(file: string, needle: string): number {
 }
 
 const REQUIRED_BINARIES = ['/usr/sbin/smtp-source', '/usr/sbin/smtp-sink', '/usr/sbin/postfix', '/usr/sbin/dovecot', '/usr/lib/dovecot/lmtp'];
+const IMAP_BINARIES = ['/usr/sbin/dovecot', '/usr/bin/doveadm', '/usr/lib/dovecot/imap', '/usr/lib/dovecot/imap-login'];
 
-/** Installs postfix and dovecot (Debian packages) when their binaries are missing. */
-export async function ensureMailPackages(log: (line: string) => void): Promise<void> {
-  const missing = REQUIRED_BINARIES.filter((path) => !existsSync(path));
+/** Installs Debian packages when any of the binaries they provide is missing (apt-get update only if the first try fails). */
+async function ensurePackages(log: (line: string) => void, binaries: string[], packages: string[]): Promise<void> {
+  const missing = binaries.filter((path) => !existsSync(path));
   if (missing.length === 0) return;
-  log(`missing ${missing.join(', ')}: installing postfix dovecot-core dovecot-lmtpd`);
+  log(`missing ${missing.join(', ')}: installing ${packages.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  await runCommand('debconf-set-selections', [], { input: 'postfix postfix/main_mailer_type select No configuration\n', env });
-  const install = ['install', '-y', 'postfix', 'dovecot-core', 'dovecot-lmtpd'];
+  if (packages.includes('postfix')) {
+    await runCommand('debconf-set-selections', [], { input: 'postfix postfix/main_mailer_type select No configuration\n', env });
+  }
+  const install = ['install', '-y', ...packages];
   const first = await runCommand('apt-get', install, { env, timeoutMs: 600_000 });
   if (first.code === 0) return;
   await mustRun('apt-get', ['update'], { env, timeoutMs: 600_000 });
   await mustRun('apt-get', install, { env, timeoutMs: 600_000 });
+}
+
+/** Installs postfix and dovecot (Debian packages) when their binaries are missing. */
+export async function ensureMailPackages(log: (line: string) => void): Promise<void> {
+  await ensurePackages(log, REQUIRED_BINARIES, ['postfix', 'dovecot-core', 'dovecot-lmtpd']);
+}
+
+/** Installs Dovecot's IMAP server (Debian's dovecot-imapd) when it is missing. */
+export async function ensureImapPackages(log: (line: string) => void): Promise<void> {
+  await ensurePackages(log, IMAP_BINARIES, ['dovecot-core', 'dovecot-imapd']);
 }
 
 /** A throwaway reference server (Postfix, Dovecot) delivering into one Maildir. */

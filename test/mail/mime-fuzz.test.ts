@@ -33,7 +33,7 @@ const INSERTS = [
   'Content-Type: text/html; charset=shift_jis\r\n',
   'Content-Transfer-Encoding: base64\r\n',
   'Content-Transfer-Encoding: quoted-printable\r\n\r\n=E9=\r\n=',
-  'Content-Disposition: attachment; filename*0*=utf-8\'\'%E2; filename*1=x\r\n',
+  "Content-Disposition: attachment; filename*0*=utf-8''%E2; filename*1=x\r\n",
   'Subject: =?utf-8?B?w6k=?= =?iso-2022-jp?B?GyRC?=\r\n',
   'From: "a" <b@c>, grp: d@e;, (comment) <@r:x@y>\r\n',
   ' folded\r\n',

@@ -13,16 +13,7 @@ function named(input: Buffer, section: number[]): string | null {
   return part && `${part.type}/${part.subtype}: ${bytesOf(input, part).body.slice(0, 12)}`;
 }
 
-const messageInMessage = msg([
-  'Content-Type: message/rfc822',
-  '',
-  'Subject: level 1',
-  'Content-Type: message/rfc822',
-  '',
-  'Subject: level 2',
-  '',
-  'deepest',
-]);
+const messageInMessage = msg(['Content-Type: message/rfc822', '', 'Subject: level 1', 'Content-Type: message/rfc822', '', 'Subject: level 2', '', 'deepest']);
 
 describe('findPart (RFC 3501 6.4.5)', () => {
   const cases: Array<[string, Buffer, number[], string | null]> = [

@@ -209,7 +209,14 @@ describe('MIME parser: ENVELOPE addresses', () => {
   const cases: Array<[string, string, Array<[string | null, string | null, string | null, string | null]> | null]> = [
     ['plain', 'a@b.c', [[null, null, 'a', 'b.c']]],
     ['display name', 'Joe Q. Public <john.q.public@example.com>', [['Joe Q. Public', null, 'john.q.public', 'example.com']]],
-    ['quoted display name with a comma', '"Doe, John" <j@x.org>, k@y.org', [['Doe, John', null, 'j', 'x.org'], [null, null, 'k', 'y.org']]],
+    [
+      'quoted display name with a comma',
+      '"Doe, John" <j@x.org>, k@y.org',
+      [
+        ['Doe, John', null, 'j', 'x.org'],
+        [null, null, 'k', 'y.org'],
+      ],
+    ],
     ['encoded words stay raw', '=?utf-8?q?J=C3=B6rg?= <j@x>', [['=?utf-8?q?J=C3=B6rg?=', null, 'j', 'x']]],
     ['comment as name', 'j@x.org (John Doe)', [['John Doe', null, 'j', 'x.org']]],
     ['source route', '<@r1.example,@r2.example:j@x.org>', [[null, '@r1.example,@r2.example', 'j', 'x.org']]],
@@ -240,10 +247,7 @@ describe('MIME parser: ENVELOPE addresses', () => {
   for (const [name, value, expected] of cases) {
     it(name, () => {
       const s = parse(msg([`To: ${value}`, '', '']));
-      assert.deepEqual(
-        s.envelope.to?.map((a) => [a.name, a.adl, a.mailbox, a.host]) ?? null,
-        expected,
-      );
+      assert.deepEqual(s.envelope.to?.map((a) => [a.name, a.adl, a.mailbox, a.host]) ?? null, expected);
     });
   }
 
@@ -280,10 +284,7 @@ describe('MIME parser: malformed input', () => {
   });
 
   it('a multipart without a boundary, or whose boundary never appears, has no parts', () => {
-    for (const input of [
-      msg(['Content-Type: multipart/mixed', '', 'text']),
-      msg(['Content-Type: multipart/mixed; boundary=zz', '', 'no delimiter here']),
-    ]) {
+    for (const input of [msg(['Content-Type: multipart/mixed', '', 'text']), msg(['Content-Type: multipart/mixed; boundary=zz', '', 'no delimiter here'])]) {
       const s = parse(input);
       checkInvariants(s, input.length);
       assert.deepEqual(s.root.children, []);
@@ -351,7 +352,13 @@ describe('MIME parser: malformed input', () => {
   });
 
   it('a header block beyond 64 KiB is counted but not all kept', () => {
-    const input = msg(['Subject: big', ...Array.from({ length: 2000 }, (_, i) => `X-Filler-${i}: ${'y'.repeat(60)}`), 'Content-Type: text/html', '', '<p>b</p>']);
+    const input = msg([
+      'Subject: big',
+      ...Array.from({ length: 2000 }, (_, i) => `X-Filler-${i}: ${'y'.repeat(60)}`),
+      'Content-Type: text/html',
+      '',
+      '<p>b</p>',
+    ]);
     const s = parse(input);
     checkInvariants(s, input.length);
     assert.equal(s.envelope.subject, 'big');

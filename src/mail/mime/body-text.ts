@@ -37,7 +37,10 @@ export class TextSink {
     }
     const size = Buffer.byteLength(text);
     if (size > this.room) {
-      text = Buffer.from(text).subarray(0, this.room).toString().replace(/\uFFFD+$/, '');
+      text = Buffer.from(text)
+        .subarray(0, this.room)
+        .toString()
+        .replace(/\uFFFD+$/, '');
       this.bytes = TEXT_CAP;
     } else this.bytes += size;
     this.pieces.push(text);
@@ -104,8 +107,10 @@ class QuotedPrintableDecoder implements ByteDecoder {
         break;
       }
       const a = data[i + 1]!;
-      if (a === 10) i += 2; // soft line break (bare LF)
-      else if (a === 13 && data[i + 2] === 10) i += 3; // soft line break
+      if (a === 10)
+        i += 2; // soft line break (bare LF)
+      else if (a === 13 && data[i + 2] === 10)
+        i += 3; // soft line break
       else if (hex(a) >= 0 && hex(data[i + 2]) >= 0) {
         out[j++] = hex(a) * 16 + hex(data[i + 2]);
         i += 3;
@@ -152,6 +157,35 @@ class BufferedCharset {
   }
 }
 
+/** Longest run of bytes held back waiting for a line end (see LineAlignedDecoder). */
+const ALIGN_HOLD = 64 * 1024;
+
+/**
+ * An iconv-lite decoder fed whole lines: its double-byte decoders lose a character when a
+ * chunk ends on a lead byte and the next starts with an invalid trail byte, so bytes are
+ * cut only after an LF (never part of a multi-byte character), or past ALIGN_HOLD bytes.
+ * The text then does not depend on how the body arrived in chunks.
+ */
+class LineAlignedDecoder {
+  private held: Buffer | null = null;
+
+  constructor(private readonly decoder: iconv.DecoderStream) {}
+
+  write(buf: Buffer): string {
+    const data = this.held ? Buffer.concat([this.held, buf]) : buf;
+    const lf = data.lastIndexOf(10);
+    const cut = lf !== -1 ? lf + 1 : data.length >= ALIGN_HOLD ? data.length : 0;
+    this.held = cut < data.length ? Buffer.from(data.subarray(cut)) : null;
+    return cut > 0 ? this.decoder.write(data.subarray(0, cut)) : '';
+  }
+
+  end(): string {
+    const rest = this.held ? this.decoder.write(this.held) : '';
+    this.held = null;
+    return rest + (this.decoder.end() ?? '');
+  }
+}
+
 function charsetDecoder(charset: string | null, limit: number): { write(buf: Buffer): string; end(): string } {
   let name: string;
   try {
@@ -160,10 +194,7 @@ function charsetDecoder(charset: string | null, limit: number): { write(buf: Buf
     name = 'UTF-8';
   }
   try {
-    if (iconv.encodingExists(name)) {
-      const d = iconv.getDecoder(name);
-      return { write: (buf) => d.write(buf), end: () => d.end() ?? '' };
-    }
+    if (iconv.encodingExists(name)) return new LineAlignedDecoder(iconv.getDecoder(name));
   } catch {
     // falls through to libmime, which knows the Japanese charsets and falls back to UTF-8
   }

@@ -46,7 +46,6 @@ export function headerText(bytes: Buffer): string {
       text = iconv.decode(bytes, 'win1252');
     }
   }
-  // eslint-disable-next-line no-control-regex
   return text.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '');
 }
 

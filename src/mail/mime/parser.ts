@@ -377,4 +377,3 @@ export function parseMessage(message: Buffer): MessageStructure {
   p.write(message);
   return p.end();
 }
-
