@@ -36,9 +36,17 @@ export interface ImapIdleResult {
 const OPEN_CONCURRENCY = 64;
 const EXISTS_WAIT_MS = 30_000;
 
-/** Raises this process's open-files limit (prlimit, as root); returns the soft limit now in force. */
+/**
+ * Raises this process's open-files limit (prlimit); where the hard limit may not be raised
+ * (no CAP_SYS_RESOURCE, e.g. in a container) the soft one goes up to it. Returns the soft limit in force.
+ */
 async function raiseOpenFiles(wanted: number): Promise<string> {
-  await runCommand('prlimit', ['--pid', String(process.pid), `--nofile=${wanted}:${wanted}`]);
+  const raised = await runCommand('prlimit', ['--pid', String(process.pid), `--nofile=${wanted}:${wanted}`]);
+  if (raised.code !== 0) {
+    const hard = await runCommand('prlimit', ['--pid', String(process.pid), '--nofile', '--output', 'HARD', '--noheadings']);
+    const limit = hard.stdout.trim();
+    if (/^\d+$/.test(limit)) await runCommand('prlimit', ['--pid', String(process.pid), `--nofile=${Math.min(wanted, Number(limit))}:`]);
+  }
   const now = await runCommand('prlimit', ['--pid', String(process.pid), '--nofile', '--output', 'SOFT', '--noheadings']);
   return now.stdout.trim() || '?';
 }

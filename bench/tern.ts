@@ -87,9 +87,11 @@ class Serving {
     const args = [...(o.nodeOptions ?? []), o.cli, 'serve', ...store, ...flags];
     const fd = openSync(o.logFile, 'a');
     try {
-      // With a file limit the shell raises it, then exec keeps the pid: pid() is still node's.
+      // With a file limit the shell raises it (to the hard limit when it may not go further), then
+      // exec keeps the pid: pid() is still node's.
+      const raise = `ulimit -n ${o.openFiles} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"`;
       this.child = o.openFiles
-        ? spawn('/bin/sh', ['-c', `ulimit -n ${o.openFiles} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', fd, fd] })
+        ? spawn('/bin/sh', ['-c', raise, process.execPath, ...args], { stdio: ['ignore', fd, fd] })
         : spawn(process.execPath, args, { stdio: ['ignore', fd, fd] });
     } finally {
       closeSync(fd);

@@ -12,13 +12,16 @@ import type { Store } from '../../src/store/store.js';
 import { blobsContract } from './contract/blobs.js';
 import { concurrencyContract } from './contract/concurrency.js';
 import { directoryContract } from './contract/directory.js';
+import { imapContract } from './contract/imap.js';
 import { durabilityContract } from './contract/durability.js';
 import { integrityContract } from './contract/integrity.js';
 import { mailboxesContract } from './contract/mailboxes.js';
 import { messagesContract } from './contract/messages.js';
+import { structuresContract } from './contract/structures.js';
 import { createFixture, type Inspect } from './contract/support.js';
 
 export { body, delivery, everyKindOfWrite, inline, sha256, WRITES_SEEN, type Row } from './contract/support.js';
+export { backfillScenario } from './contract/structures.js';
 
 export interface ContractOptions {
   /** Skip the whole suite with this reason (e.g. PostgreSQL unreachable and TERN_TEST_SKIP_PG=1). */
@@ -50,6 +53,8 @@ export function storeContract(name: Store['kind'], open: () => Promise<Store>, o
     mailboxesContract(fx);
     messagesContract(fx);
     blobsContract(fx);
+    structuresContract(fx);
+    imapContract(fx);
     durabilityContract(fx);
     concurrencyContract(fx);
     integrityContract(fx);

@@ -12,7 +12,7 @@ import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { numberPlaceholders } from '../../src/store/sql/sql.js';
 import type { DeliveryOutcome, Store } from '../../src/store/store.js';
 import { freshPgDatabase, pgSkipReason, type TestDatabase } from '../helpers/pg.js';
-import { body, delivery, everyKindOfWrite, inline, storeContract, WRITES_SEEN, type Row } from './contract.js';
+import { backfillScenario, body, delivery, everyKindOfWrite, inline, storeContract, WRITES_SEEN, type Row } from './contract.js';
 
 const skip = await pgSkipReason();
 
@@ -184,6 +184,55 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
     nodes = [];
     await ternBackendsGone(admin);
     assert.equal(await deadlockCount(admin), deadlocksBefore, 'no deadlock was detected (the lock order held)');
+  });
+});
+
+describe('PostgreSQL store: parsing bodies stored without a structure', { skip }, () => {
+  for (const how of ['nulled', 'from version 2'] as const) {
+    it(`parses them when the store opens (${how})`, async () => {
+      const db = await freshPgDatabase();
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        await backfillScenario(
+          {
+            open: (log) => openPostgresStore(db.url, { log }),
+            exec: async (sql, params = []) => (await client.query<Row>(numberPlaceholders(sql), params)).rows,
+          },
+          how,
+        );
+      } finally {
+        await client.end();
+        await db.drop();
+      }
+    });
+  }
+
+  it('lets several nodes open at once: each body is parsed and stored once', async () => {
+    const db = await freshPgDatabase();
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const first = await openPostgresStore(db.url);
+      await first.directory.addDomain('nodes.test');
+      const account = await first.directory.addAccount({ address: 'n@nodes.test', passwordHash: 'h' });
+      for (let i = 0; i < 450; i++) await first.mailboxes.deliver(delivery([account.id]));
+      await first.close();
+      assert.equal(Number((await client.query('SELECT count(*) AS n FROM blobs WHERE structure IS NULL')).rows[0].n), 450);
+      const logs: string[][] = [];
+      const nodes = await Promise.all(
+        Array.from({ length: 3 }, (_, i) => {
+          logs[i] = [];
+          return openPostgresStore(db.url, { log: (_fields, message) => logs[i]!.push(message) });
+        }),
+      );
+      await Promise.all(nodes.map((s) => s.close()));
+      assert.equal(Number((await client.query('SELECT count(*) AS n FROM blobs WHERE structure IS NULL')).rows[0].n), 0);
+      assert.ok(logs.some((l) => l.some((m) => /parsed 450 stored message bodies/.test(m))), JSON.stringify(logs));
+    } finally {
+      await client.end();
+      await db.drop();
+    }
   });
 });
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
-import { everyKindOfWrite, storeContract, WRITES_SEEN, type Row } from './contract.js';
+import { backfillScenario, everyKindOfWrite, storeContract, WRITES_SEEN, type Row } from './contract.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-store-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -91,7 +91,7 @@ describe('SQLite store: first run', () => {
       const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as Array<{ version: number }>;
       assert.deepEqual(
         versions.map((v) => v.version),
-        [1, 2],
+        [1, 2, 3],
       );
     } finally {
       db.close();
@@ -133,4 +133,29 @@ describe('SQLite store: checkpoints', () => {
       await store.close();
     }
   });
+});
+
+describe('SQLite store: parsing bodies stored without a structure', () => {
+  for (const how of ['nulled', 'from version 2'] as const) {
+    it(`parses them when the store opens (${how})`, async () => {
+      const backfill = path.join(dir, `backfill-${how.replace(/ /g, '-')}.db`);
+      await backfillScenario(
+        {
+          open: (log) => openSqliteStore(backfill, { log }),
+          async exec(sql, params = []) {
+            const db = new Database(backfill);
+            try {
+              const statement = db.prepare(sql);
+              if (statement.reader) return statement.all(...params) as Row[];
+              statement.run(...params);
+              return [];
+            } finally {
+              db.close();
+            }
+          },
+        },
+        how,
+      );
+    });
+  }
 });

@@ -7,9 +7,9 @@
 import { validConversation } from './conversation.js';
 import type { Mode } from './framing.js';
 import { mutate } from './mutations.js';
-import { Prng } from './prng.js';
+import { Prng } from '../../fuzz/prng.js';
 import { showExpect, type ConversationContext, type Expect, type Limits, type Segment } from './segments.js';
-import { showBytes } from './show-bytes.js';
+import { showBytes } from '../../fuzz/show-bytes.js';
 
 export type Step =
   | { kind: 'write'; bytes: Buffer }

@@ -5,7 +5,7 @@
  * bare CR, smuggling attempts, oversize messages, BDAT chunks (including 0-size and
  * LAST), RSET, NOOP, VRFY, HELP and QUIT. Mutations (mutations.ts) start from these.
  */
-import type { Prng } from './prng.js';
+import type { Prng } from '../../fuzz/prng.js';
 import { line, type ConversationContext, type Segment } from './segments.js';
 
 interface Rcpt {

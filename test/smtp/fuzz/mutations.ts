@@ -5,7 +5,7 @@
  * the server echo control characters, and reordering. Expectations are dropped: only the
  * protocol-level checks apply to a mutated conversation.
  */
-import type { Prng } from './prng.js';
+import type { Prng } from '../../fuzz/prng.js';
 import type { ConversationContext, Segment } from './segments.js';
 
 type Mutation = (r: Prng, segs: Segment[], ctx: ConversationContext) => string;

@@ -5,7 +5,7 @@
  * characters (C0, DEL, C1: a reply must never echo a client's NUL or escape bytes), and
  * an enhanced status code (RFC 3463), when present, of the reply's own class.
  */
-import { showBytes } from './show-bytes.js';
+import { showBytes } from '../../fuzz/show-bytes.js';
 
 export interface ServerReply {
   code: number;

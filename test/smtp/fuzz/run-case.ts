@@ -5,11 +5,11 @@
  * handshake it had to refuse), and valid conversations get the codes they expect.
  */
 import { describeCase, type FuzzCase } from './cases.js';
-import { FuzzConnection } from './connection.js';
+import { FuzzConnection } from '../../fuzz/connection.js';
 import { FramingModel, type Unit } from './framing.js';
 import { ReplyReader, type ServerReply } from './reply-check.js';
 import { expectMatches, showExpect } from './segments.js';
-import { Transcript } from './transcript.js';
+import { Transcript } from '../../fuzz/transcript.js';
 
 export interface CaseTarget {
   smtpPort: number;

@@ -1,6 +1,7 @@
 /**
  * The fuzz client's connection: a plain TCP socket that can be upgraded to TLS in place
- * after a 220 to STARTTLS, with writes that report a server that stopped reading.
+ * once the server agreed to STARTTLS (SMTP 220, IMAP OK), with writes that report a
+ * server that stopped reading.
  */
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
