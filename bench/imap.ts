@@ -81,7 +81,7 @@ async function ternServer(ctx: BenchContext, password: string): Promise<ImapServ
   });
   return {
     endpoint: { port: config.ports.ternImap, user: ADDRESS, password, timeoutMs: config.timeoutMs },
-    describe: `tern serve, SQLite, ${tern.flags().join(' ')}, ulimit -n 65536`,
+    describe: `tern serve, SQLite, ${tern.flags().join(' ')}, ulimit -n 65536 (or the hard limit if lower)`,
     start: tern.start,
     stop: tern.stop,
     pid: async () => tern.pid(),

@@ -185,11 +185,11 @@ export class ImapSession implements ListenerSession {
     if (!this.dirty && !opts.force) return;
     if (opts.expunges) this.dirty = false;
     const selected = this.state.selected;
-    const lines = await selected.sync(
-      this.deps.store,
-      (uids) => (selected.readOnly ? [] : this.deps.recent.claim(selected.id, uids)),
-      { expunges: opts.expunges, condstore: this.condstore, qresync: this.qresync },
-    );
+    const lines = await selected.sync(this.deps.store, (uids) => (selected.readOnly ? [] : this.deps.recent.claim(selected.id, uids)), {
+      expunges: opts.expunges,
+      condstore: this.condstore,
+      qresync: this.qresync,
+    });
     for (const l of lines) this.untagged(l);
   }
 
@@ -376,7 +376,8 @@ export class ImapSession implements ListenerSession {
       this.badInARow = 0;
       if (result === NO_ANSWER) return;
       // Untagged changes from others go out before the tagged answer, where the command allows them.
-      if (this.state.kind === 'selected' && !NO_SYNC.has(commandName)) await this.syncSelected({ expunges: !uid && NO_EXPUNGE.has(commandName) ? false : true });
+      if (this.state.kind === 'selected' && !NO_SYNC.has(commandName))
+        await this.syncSelected({ expunges: !uid && NO_EXPUNGE.has(commandName) ? false : true });
       this.send(`${tag} OK ${result ?? `${uid ? 'UID ' : ''}${commandName} completed`}`);
     } catch (err) {
       this.abortAppend();
@@ -386,7 +387,8 @@ export class ImapSession implements ListenerSession {
         return;
       }
       const answer = answerFor(err);
-      if (!(err instanceof ImapNo) && answer.startsWith('NO [SERVERBUG]')) this.deps.log.error({ err, ip: this.remoteAddress, command: commandName }, 'IMAP command failed');
+      if (!(err instanceof ImapNo) && answer.startsWith('NO [SERVERBUG]'))
+        this.deps.log.error({ err, ip: this.remoteAddress, command: commandName }, 'IMAP command failed');
       this.send(`${tag} ${answer}`);
     } finally {
       if (this.state.kind !== 'not-authenticated') this.resetTimer();

@@ -6,7 +6,7 @@
  * waits for. Not a test file itself.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runProgram, type ProgramResult } from '../smtp/support.js';
 
@@ -155,8 +155,7 @@ export function imaplib(plan: ImaplibPlan): Promise<ImaplibResult> {
 }
 
 /**
- * Runs a program on a pseudo-terminal (80x200 would be wider than curses needs; 40 rows x
- * 132 columns). Steps wait for a regular expression to appear in the screen output written
+ * Runs a program on a pseudo-terminal of 40 rows by 132 columns. Steps wait for a regular expression to appear in the screen output written
  * after the previous step's match (escape sequences removed), then type their keys. Prints
  * the exit code (or "timeout"), the whole output with escapes removed and the steps left.
  */
@@ -265,4 +264,44 @@ export function mbsync(config: string): Promise<ProgramResult> {
 /** The IMAP commands mbsync sent ("F: >>> 12 UID STORE 3 +FLAGS.SILENT (\Seen)" → "UID STORE 3 +FLAGS.SILENT (\Seen)"). */
 export function mbsyncCommands(result: ProgramResult): string[] {
   return [...`${result.stdout}\n${result.stderr}`.matchAll(/F: >>> \d+ ([^\r\n]*)/g)].map((m) => m[1]!);
+}
+
+/** One message file of a Maildir folder as mbsync names them: `base[,U=uid][:2,FLAGS]`. */
+export interface MaildirFile {
+  /** Path relative to the folder, e.g. "cur/1795…,U=3:2,FS". */
+  path: string;
+  uid: number | null;
+  /** Maildir flag letters (D F P R S T), sorted. */
+  flags: string;
+  data: Buffer;
+}
+
+export function readMaildir(folder: string): MaildirFile[] {
+  return ['cur', 'new'].flatMap((sub) =>
+    readdirSync(join(folder, sub)).map((name) => ({
+      path: `${sub}/${name}`,
+      uid: /,U=(\d+)/.test(name) ? Number(/,U=(\d+)/.exec(name)![1]) : null,
+      flags: /:2,([A-Z]*)$/.exec(name)?.[1] ?? '',
+      data: readFileSync(join(folder, sub, name)),
+    })),
+  );
+}
+
+/**
+ * A message as text to compare an IMAP copy with a Maildir copy: LF line ends (mbsync
+ * stores LF, IMAP serves CRLF) and without the X-TUID header field mbsync adds to the
+ * copies it writes (so it can find them again after an interrupted run).
+ */
+export function comparable(message: Buffer): string {
+  const text = message.toString('latin1').replace(/\r\n/g, '\n');
+  const end = text.indexOf('\n\n');
+  const header = end < 0 ? text : text.slice(0, end + 1);
+  return header.replace(/^X-TUID: [^\n]*\n/m, '') + (end < 0 ? '' : text.slice(end + 1));
+}
+
+/** The value of a message's `X-Seq:` header field (how the tests number their messages). */
+export function seqOf(message: Buffer): string {
+  const m = /^X-Seq: ([^\r\n]*)/im.exec(message.toString('latin1'));
+  if (!m) throw new Error(`message without X-Seq: ${message.toString('latin1').slice(0, 300)}`);
+  return m[1]!;
 }

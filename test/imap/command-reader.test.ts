@@ -163,7 +163,17 @@ describe('IMAP argument parsers', () => {
   });
 
   it('parses search criteria', () => {
-    const key = parseSearch([atom('CHARSET'), atom('UTF-8'), atom('OR'), atom('FROM'), str('zoë'), atom('NOT'), atom('SEEN'), atom('SINCE'), atom('1-Feb-2026')]);
+    const key = parseSearch([
+      atom('CHARSET'),
+      atom('UTF-8'),
+      atom('OR'),
+      atom('FROM'),
+      str('zoë'),
+      atom('NOT'),
+      atom('SEEN'),
+      atom('SINCE'),
+      atom('1-Feb-2026'),
+    ]);
     assert.deepEqual(key, {
       op: 'and',
       keys: [

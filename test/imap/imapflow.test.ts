@@ -161,7 +161,7 @@ describe('IMAP with imapflow', () => {
       try {
         const msg = await client.fetchOne(String(appended.uid), { flags: true, internalDate: true, source: true }, { uid: true });
         assert.ok(msg);
-        assert.ok(msg.flags!.has('\\Draft') && msg!.flags!.has('$Label1'));
+        assert.ok(msg.flags!.has('\\Draft') && msg.flags!.has('$Label1'));
         assert.equal(new Date(msg.internalDate!).toISOString(), '2026-02-02T08:00:00.000Z');
         assert.equal(msg.source!.toString(), message);
 

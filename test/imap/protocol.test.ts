@@ -167,7 +167,10 @@ describe('IMAP protocol over raw sockets', () => {
       assert.match(status, /\* STATUS INBOX \(MESSAGES \d+ UIDNEXT \d+ SIZE \d+\)/);
       assert.match(status, /\* STATUS Sent \(MESSAGES 0 UIDNEXT 1 SIZE 0\)/);
       assert.match(await raw.command('j', 'LSUB "" Lists*'), /\* LSUB \(\) "\/" Lists\/Child/);
-      assert.match(await raw.command('k', 'STATUS Lists/Child (MESSAGES RECENT UNSEEN UIDVALIDITY HIGHESTMODSEQ)'), /\* STATUS Lists\/Child \(MESSAGES 0 RECENT 0 UNSEEN 0 UIDVALIDITY \d+ HIGHESTMODSEQ \d+\)/);
+      assert.match(
+        await raw.command('k', 'STATUS Lists/Child (MESSAGES RECENT UNSEEN UIDVALIDITY HIGHESTMODSEQ)'),
+        /\* STATUS Lists\/Child \(MESSAGES 0 RECENT 0 UNSEEN 0 UIDVALIDITY \d+ HIGHESTMODSEQ \d+\)/,
+      );
       assert.match(await raw.command('l', 'STATUS Nowhere (MESSAGES)'), /^l NO \[NONEXISTENT\]/m);
       assert.match(await raw.command('m', 'NAMESPACE'), /\* NAMESPACE \(\("" "\/"\)\) NIL NIL/);
       assert.match(await raw.command('n', 'ID ("name" "test")'), /\* ID \("name" "Tern"/);

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SAMPLES } from '../fixtures/mime-messages.js';
-import { Prng } from '../smtp/fuzz/prng.js';
+import { Prng } from '../fuzz/prng.js';
 import { checkInvariants, parse } from './mime-support.js';
 
 const SEED = process.env.TERN_MIME_FUZZ_SEED ?? 'mime-fuzz-1';

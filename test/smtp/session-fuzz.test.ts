@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FramingModel } from './fuzz/framing.js';
-import { startFuzzServer, serverErrors, stopAndCheck } from './fuzz/fuzz-server.js';
+import { startFuzzServer, serverErrors, stopAndCheck } from '../fuzz/fuzz-server.js';
 import { checkReplyLine, ReplyReader } from './fuzz/reply-check.js';
 import { formatSummary, runFuzz } from './fuzz/runner.js';
 

@@ -105,11 +105,21 @@ async function writeSection(session: ImapSession, rec: MessageRecord, item: Sect
 
 function needsStructure(items: FetchItem[]): boolean {
   return items.some(
-    (i) => i.kind === 'ENVELOPE' || i.kind === 'BODY' || i.kind === 'BODYSTRUCTURE' || (i.kind === 'section' && (i.section.part.length > 0 || i.section.text !== null)),
+    (i) =>
+      i.kind === 'ENVELOPE' ||
+      i.kind === 'BODY' ||
+      i.kind === 'BODYSTRUCTURE' ||
+      (i.kind === 'section' && (i.section.part.length > 0 || i.section.text !== null)),
   );
 }
 
-export async function fetchMessages(session: ImapSession, selected: SelectedMailbox, uids: number[], items: FetchItem[], opts: { uid: boolean; changedSince: number | null }) {
+export async function fetchMessages(
+  session: ImapSession,
+  selected: SelectedMailbox,
+  uids: number[],
+  items: FetchItem[],
+  opts: { uid: boolean; changedSince: number | null },
+) {
   const store = session.deps.store.mailboxes;
   const wantStructure = needsStructure(items);
   const setsSeen = !selected.readOnly && items.some((i) => i.kind === 'section' && !i.peek);

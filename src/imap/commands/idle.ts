@@ -38,4 +38,3 @@ export const IDLE_COMMANDS: Record<string, Command> = {
     },
   },
 };
-

@@ -39,7 +39,14 @@ function atomValues(tokens: Token[], what: string): string[] {
 
 async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
   const { args, session } = ctx;
-  const opts: ListOptions = { subscribedOnly: lsub, specialUseOnly: false, recursiveMatch: false, returnSubscribed: false, returnSpecialUse: false, status: null };
+  const opts: ListOptions = {
+    subscribedOnly: lsub,
+    specialUseOnly: false,
+    recursiveMatch: false,
+    returnSubscribed: false,
+    returnSpecialUse: false,
+    status: null,
+  };
   let extended = false;
   if (!lsub) {
     const selection = args.optionalList();
@@ -80,7 +87,7 @@ async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
       else if (o === 'STATUS') {
         const items = returns[++i];
         if (items?.type !== 'list') throw new BadArgs('STATUS needs a list of items');
-        opts.status = parseStatusItems(items.items as Array<{ type: string; value?: string }>);
+        opts.status = parseStatusItems(items.items);
       } else throw new BadArgs(`Unknown LIST return option ${o.slice(0, 30)}`);
     }
   }

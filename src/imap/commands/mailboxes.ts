@@ -6,6 +6,7 @@ import { ConflictError } from '../../errors.js';
 import type { Mailbox } from '../../store/store.js';
 import { ImapNo } from '../errors.js';
 import { BadArgs } from '../proto/args.js';
+import type { Token } from '../proto/command-reader.js';
 import { astring } from '../proto/format.js';
 import type { ImapSession } from '../session.js';
 import { accountOf, AUTHENTICATED, type Command } from './context.js';
@@ -24,10 +25,10 @@ export function checkNewName(name: string): void {
 
 export const STATUS_ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE'] as const;
 
-export function parseStatusItems(tokens: { type: string; value?: string }[]): string[] {
+export function parseStatusItems(tokens: Token[]): string[] {
   if (tokens.length === 0) throw new BadArgs('STATUS needs at least one item');
   return tokens.map((t) => {
-    const item = t.type === 'atom' ? t.value!.toUpperCase() : '';
+    const item = t.type === 'atom' ? t.value.toUpperCase() : '';
     if (!(STATUS_ITEMS as readonly string[]).includes(item)) throw new BadArgs(`Unknown STATUS item ${item.slice(0, 30)}`);
     return item;
   });

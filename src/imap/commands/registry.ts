@@ -36,4 +36,3 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   ...IDLE_COMMANDS,
   ...QUOTA_COMMANDS,
 };
-

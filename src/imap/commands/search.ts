@@ -50,7 +50,10 @@ function compareDay(day: number, cmp: 'before' | 'on' | 'since', wanted: number)
 function prefixFields(prefix: Buffer | undefined): Array<[string, string]> {
   if (!prefix || prefix.length === 0) return [];
   const out: Array<[string, string]> = [];
-  for (const line of prefix.toString('utf8').replace(/\r?\n[ \t]/g, ' ').split(/\r?\n/)) {
+  for (const line of prefix
+    .toString('utf8')
+    .replace(/\r?\n[ \t]/g, ' ')
+    .split(/\r?\n/)) {
     const colon = line.indexOf(':');
     if (colon > 0) out.push([line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()]);
   }

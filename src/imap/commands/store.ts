@@ -35,7 +35,8 @@ export const STORE_COMMANDS: Record<string, Command> = {
       if (selected.readOnly) throw new ImapNo('READ-ONLY', 'Mailbox is read-only');
       const uids = resolveTargets(selected, set, ctx.uid);
       const wanted = flags.filter((f) => f.toLowerCase() !== '\\recent');
-      const update = uids.length > 0 ? await session.deps.store.mailboxes.updateFlags(selected.id, uids, mode, wanted, unchangedSince) : { changes: [], modified: [] };
+      const update =
+        uids.length > 0 ? await session.deps.store.mailboxes.updateFlags(selected.id, uids, mode, wanted, unchangedSince) : { changes: [], modified: [] };
       for (const c of update.changes) {
         selected.noteOwn(c.modseq);
         if (silent && !session.condstore) continue;

@@ -74,7 +74,8 @@ export function parseSection(text: string): Section {
   while (pieces.length > 0 && /^\d+$/.test(pieces[0]!)) part.push(parseNumber(pieces.shift()!, 'part number', 100_000));
   if (part.some((n) => n === 0)) throw new BadArgs('Invalid part number 0');
   const kind = pieces.length === 0 ? null : pieces.join('.').toUpperCase();
-  if (kind !== null && !['HEADER', 'HEADER.FIELDS', 'HEADER.FIELDS.NOT', 'TEXT', 'MIME'].includes(kind)) throw new BadArgs(`Invalid section ${text.slice(0, 60)}`);
+  if (kind !== null && !['HEADER', 'HEADER.FIELDS', 'HEADER.FIELDS.NOT', 'TEXT', 'MIME'].includes(kind))
+    throw new BadArgs(`Invalid section ${text.slice(0, 60)}`);
   const fieldsText = m[2];
   if ((kind === 'HEADER.FIELDS' || kind === 'HEADER.FIELDS.NOT') !== (fieldsText !== undefined)) throw new BadArgs('Invalid header field list');
   if (kind === 'MIME' && part.length === 0) throw new BadArgs('MIME needs a part number');

@@ -143,8 +143,10 @@ export function searchNeeds(key: SearchKey): { headers: boolean; text: boolean }
     else if (k.op === 'body') out.text = true;
     else if (k.op === 'text') out.text = out.headers = true;
     else if (k.op === 'and') k.keys.forEach(walk);
-    else if (k.op === 'or') (walk(k.a), walk(k.b));
-    else if (k.op === 'not') walk(k.key);
+    else if (k.op === 'or') {
+      walk(k.a);
+      walk(k.b);
+    } else if (k.op === 'not') walk(k.key);
   };
   walk(key);
   return out;

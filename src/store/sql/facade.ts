@@ -146,7 +146,7 @@ export function createStore(engine: StoreEngine): Store {
       if (!stored) return null;
       if (stored.structure !== null) return { structure: parseStoredStructure(stored.structure), text: stored.text ?? '' };
       const parsed = await parseStoredBlob(engine, hash); // not backfilled yet
-      return parsed && { structure: parsed, text: parsed.text };
+      return parsed && { structure: { ...parsed, text: '' }, text: parsed.text };
     },
   };
 

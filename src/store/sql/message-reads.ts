@@ -66,8 +66,8 @@ export function createMessageReads(sql: Sql) {
           prefixLength: Number(r.size) - Number(r.body_size),
           hash: String(r.blob_hash),
         };
-        if (want.structure) record.structure = r.structure == null ? null : String(r.structure);
-        if (want.text) record.text = r.search_text == null ? null : String(r.search_text);
+        if (want.structure) record.structure = typeof r.structure === 'string' ? r.structure : null;
+        if (want.text) record.text = typeof r.search_text === 'string' ? r.search_text : null;
         if (want.prefix) record.prefix = r.prefix as Buffer;
         return record;
       });

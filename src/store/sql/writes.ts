@@ -189,8 +189,14 @@ async function setFlags(
     const system = a.mode === 'replace' ? new Set(wanted.system) : new Set(before);
     const keywords = a.mode === 'replace' ? new Set(wanted.keywords) : new Set(old);
     if (a.mode !== 'replace') {
-      for (const f of wanted.system) a.mode === 'add' ? system.add(f) : system.delete(f);
-      for (const k of wanted.keywords) a.mode === 'add' ? keywords.add(k) : keywords.delete(k);
+      for (const f of wanted.system) {
+        if (a.mode === 'add') system.add(f);
+        else system.delete(f);
+      }
+      for (const k of wanted.keywords) {
+        if (a.mode === 'add') keywords.add(k);
+        else keywords.delete(k);
+      }
     }
     const same = system.size === before.size && [...system].every((f) => before.has(f)) && keywords.size === old.size && [...keywords].every((k) => old.has(k));
     if (!same) changes.push({ id: Number(row.id), uid: Number(row.uid), system, keywords, seenBefore: before.has('\\Seen') });
@@ -241,7 +247,8 @@ async function renameMailbox(sql: Sql, a: { accountId: number; from: string; to:
   await lockAccount(sql, a.accountId);
   const source = await one(sql, 'SELECT * FROM mailboxes WHERE account_id = ? AND name = ?', [a.accountId, a.from]);
   if (!source) throw new NotFoundError(`mailbox ${a.from} does not exist`);
-  if (await one(sql, 'SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?', [a.accountId, a.to])) throw new ConflictError(`mailbox ${a.to} already exists`);
+  if (await one(sql, 'SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?', [a.accountId, a.to]))
+    throw new ConflictError(`mailbox ${a.to} already exists`);
   if (a.from === 'INBOX') {
     const target = await insertMailbox(sql, a.accountId, a.to, null);
     const uids = (await sql.all('SELECT uid FROM messages WHERE mailbox_id = ?', [source.id])).map((r) => Number(r.uid));
