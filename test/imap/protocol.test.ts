@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { mayUsePlaintext } from '../../src/auth/authenticate.js';
+import { cli } from '../helpers/tern.js';
 import { RawImap, serveImap } from './support.js';
 
 const LOGIN = 'LOGIN alice@example.test password123';
@@ -17,7 +18,12 @@ function message(subject: string, body = 'Hello.\r\n'): string {
 }
 
 describe('IMAP protocol over raw sockets', () => {
-  const suite = serveImap({ args: ['--max-message-size', '2M'] });
+  const suite = serveImap({
+    args: ['--max-message-size', '2M'],
+    setup: async (site) => {
+      await cli(['user', 'add', 'quota@example.test', '--password-stdin', '--quota', '50K', ...site.args], 'password123\n');
+    },
+  });
 
   it('refuses passwords in clear from non-loopback clients unless TLS or --insecure-auth', () => {
     assert.equal(mayUsePlaintext({ secure: false, remoteAddress: '192.0.2.7', insecureAuth: false }), false);
@@ -174,6 +180,101 @@ describe('IMAP protocol over raw sockets', () => {
       assert.match(await raw.command('l', 'STATUS Nowhere (MESSAGES)'), /^l NO \[NONEXISTENT\]/m);
       assert.match(await raw.command('m', 'NAMESPACE'), /\* NAMESPACE \(\("" "\/"\)\) NIL NIL/);
       assert.match(await raw.command('n', 'ID ("name" "test")'), /\* ID \("name" "Tern"/);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('evaluates every SEARCH key', async () => {
+    const raw = await RawImap.open(suite.imapPort);
+    try {
+      await raw.command('a', LOGIN);
+      await raw.command('b', 'CREATE Search');
+      const msgs = [
+        'From: Zoë <zoe@one.test>\r\nTo: alice@example.test\r\nCc: carl@cc.test\r\nSubject: =?ISO-8859-1?Q?caf=E9?= order\r\nDate: Mon, 2 Feb 2026 08:00:00 +0000\r\nX-Tag: red\r\n\r\nPlain body about apples.\r\n',
+        'From: max@two.test\r\nTo: alice@example.test\r\nBcc: hidden@bcc.test\r\nSubject: invoice\r\nDate: Tue, 10 Mar 2026 08:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n' +
+          Buffer.from('Bananen und Äpfel\r\n').toString('base64') +
+          '\r\n',
+        `From: zoe@one.test\r\nTo: bob@example.test\r\nSubject: big\r\nDate: Wed, 1 Apr 2026 08:00:00 +0000\r\n\r\n${'z'.repeat(5000)}\r\n`,
+      ];
+      const dates = ['"01-Feb-2026 12:00:00 +0000"', '"10-Mar-2026 12:00:00 +0000"', '"02-Apr-2026 12:00:00 +0000"'];
+      for (const [i, m] of msgs.entries())
+        await raw.command(
+          `c${i}`,
+          `APPEND Search (${i === 0 ? '\\Seen \\Answered $Work' : i === 1 ? '\\Flagged \\Draft' : '\\Deleted'}) ${dates[i]} {${Buffer.byteLength(m)}+}\r\n${m}`,
+        );
+      await raw.command('d', 'SELECT Search');
+      const cases: Array<[string, string]> = [
+        ['ALL', '1 2 3'],
+        ['ANSWERED', '1'],
+        ['UNANSWERED', '2 3'],
+        ['DELETED', '3'],
+        ['UNDELETED', '1 2'],
+        ['DRAFT', '2'],
+        ['UNDRAFT', '1 3'],
+        ['FLAGGED', '2'],
+        ['UNFLAGGED', '1 3'],
+        ['SEEN', '1'],
+        ['UNSEEN', '2 3'],
+        ['KEYWORD $Work', '1'],
+        ['UNKEYWORD $Work', '2 3'],
+        ['RECENT', '1 2 3'],
+        ['NEW', '2 3'],
+        ['OLD', ''],
+        ['BEFORE 10-Mar-2026', '1'],
+        ['ON 10-Mar-2026', '2'],
+        ['SINCE 10-Mar-2026', '2 3'],
+        ['SENTBEFORE 2-Feb-2026', ''],
+        ['SENTON 2-Feb-2026', '1'],
+        ['SENTSINCE 10-Mar-2026', '2 3'],
+        ['FROM zoe@one', '1 3'],
+        ['FROM "Zoë"', '1'],
+        ['TO bob', '3'],
+        ['CC carl', '1'],
+        ['BCC hidden', '2'],
+        ['SUBJECT café', '1'],
+        ['SUBJECT INVOICE', '2'],
+        ['HEADER X-Tag red', '1'],
+        ['HEADER X-Tag ""', '1'],
+        ['HEADER Delivered-To ""', ''],
+        ['BODY apples', '1'],
+        ['BODY "äpfel"', '2'],
+        ['BODY invoice', ''],
+        ['TEXT invoice', '2'],
+        ['TEXT apples', '1'],
+        ['LARGER 4000', '3'],
+        ['SMALLER 4000', '1 2'],
+        ['NOT SEEN', '2 3'],
+        ['OR SEEN FLAGGED', '1 2'],
+        ['(OR DELETED FLAGGED) NOT DRAFT', '3'],
+        ['UID 1:*', '1 2 3'],
+        ['2:*', '2 3'],
+        ['*', '3'],
+        ['1,3', '1 3'],
+        ['CHARSET UTF-8 BODY {6+}\r\näpfel', '2'],
+      ];
+      for (const [i, [criteria, expected]] of cases.entries()) {
+        const answer = await raw.command(`s${i}`, `SEARCH ${criteria}`);
+        assert.match(answer, new RegExp(`\\* SEARCH${expected ? ` ${expected}` : ''}\r\n`), `SEARCH ${criteria}: ${answer}`);
+      }
+      const modseq = await raw.command('m', 'SEARCH MODSEQ 1');
+      assert.match(modseq, /\* SEARCH 1 2 3 \(MODSEQ \d+\)/);
+      assert.match(await raw.command('u', 'UID SEARCH SUBJECT big'), /\* SEARCH \d+\r\n/);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('refuses an APPEND and a COPY past the quota with OVERQUOTA', async () => {
+    const raw = await RawImap.open(suite.imapPort);
+    try {
+      await raw.command('a', 'LOGIN quota@example.test password123');
+      const m = message('quota', `${'q'.repeat(40_000)}\r\n`);
+      assert.match(await raw.command('b', `APPEND INBOX {${m.length}+}\r\n${m}`), /^b OK/m);
+      assert.match(await raw.command('c', `APPEND INBOX {${m.length}+}\r\n${m}`), /^c NO \[OVERQUOTA\]/m);
+      await raw.command('d', 'SELECT INBOX');
+      assert.match(await raw.command('e', 'COPY 1 Archive'), /^e NO \[OVERQUOTA\]/m);
+      assert.match(await raw.command('f', 'GETQUOTAROOT INBOX'), /\* QUOTA "" \(STORAGE \d+ 50\)/);
     } finally {
       raw.close();
     }
