@@ -220,8 +220,22 @@ export function runOnPty(argv: string[], opts: { cwd: string; env: Record<string
   return runPython<PtyResult>(PTY_DRIVER, { argv, cwd: opts.cwd, env: opts.env, steps: opts.steps ?? [], timeoutMs }, timeoutMs + 10_000);
 }
 
-/** Writes an mbsync config syncing every mailbox of `user` (IMAP on `port`, no TLS) with a Maildir tree under `maildir`. */
-export function writeMbsyncConfig(file: string, opts: { port: number; user: string; password: string; maildir: string }): void {
+/** isync's version as [major, minor] ("isync 1.4.4" → [1, 4]). */
+export async function mbsyncVersion(): Promise<[number, number]> {
+  const r = await runProgram(MBSYNC, ['--version'], 10_000);
+  const m = /isync (\d+)\.(\d+)/.exec(r.stdout);
+  if (!m) throw new Error(`mbsync --version said: ${r.stdout}${r.stderr}`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+/**
+ * Writes an mbsync config syncing every mailbox of `user` (IMAP on `port`, no TLS) with a
+ * Maildir tree under `maildir`, in the spelling of the installed version: isync 1.5 renamed
+ * SSLType to TLSType, 1.4 (Debian 12) renamed Master/Slave to Far/Near.
+ */
+export function writeMbsyncConfig(file: string, opts: { port: number; user: string; password: string; maildir: string; version: [number, number] }): void {
+  const [major, minor] = opts.version;
+  const atLeast = (ma: number, mi: number) => major > ma || (major === ma && minor >= mi);
   writeFileSync(
     file,
     [
@@ -230,8 +244,7 @@ export function writeMbsyncConfig(file: string, opts: { port: number; user: stri
       `Port ${opts.port}`,
       `User ${opts.user}`,
       `Pass ${opts.password}`,
-      // isync 1.4 (Debian 12) spells it SSLType; 1.5 renamed it TLSType and keeps SSLType as an alias.
-      'SSLType None',
+      atLeast(1, 5) ? 'TLSType None' : 'SSLType None',
       'AuthMechs LOGIN',
       'Timeout 20',
       '',
@@ -244,8 +257,8 @@ export function writeMbsyncConfig(file: string, opts: { port: number; user: stri
       'SubFolders Verbatim',
       '',
       'Channel tern',
-      'Far :tern-far:',
-      'Near :tern-near:',
+      atLeast(1, 4) ? 'Far :tern-far:' : 'Master :tern-far:',
+      atLeast(1, 4) ? 'Near :tern-near:' : 'Slave :tern-near:',
       'Patterns *',
       'Create Both',
       'Expunge Both',

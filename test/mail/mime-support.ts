@@ -59,5 +59,6 @@ export function checkInvariants(s: MessageStructure, length: number): void {
   checkPart(s.root, 0, length, 'root', count);
   assert.ok(count.parts <= 2001, `at most MAX_PARTS parts (${count.parts})`);
   assert.ok(Buffer.byteLength(s.text) <= TEXT_CAP, 'text within its cap');
+  assert.ok(!s.text.includes('\0'), 'no NUL in the text (PostgreSQL text cannot hold one)');
   for (const [name, value] of s.headers) assert.ok(name === name.toLowerCase() && typeof value === 'string');
 }

@@ -197,6 +197,11 @@ describe('MIME parser: decoded text', () => {
     assert.equal(parse(msg(['Content-Type: text/plain; charset=x-klingon', '', 'plain'])).text, 'plain');
   });
 
+  it('NUL characters are left out of the text', () => {
+    const s = parse(msg(['Content-Type: text/plain; charset=utf-16le', '', 'A\0B\0\0\0']));
+    assert.equal(s.text, 'AB');
+  });
+
   it('text is capped at TEXT_CAP bytes', () => {
     const s = parse(msg(['Content-Type: text/plain; charset=utf-8', '', 'é'.repeat(200_000)]));
     assert.ok(Buffer.byteLength(s.text) <= 256 * 1024);

@@ -46,7 +46,7 @@ export interface ReaderLimits {
 export const DEFAULT_READER_LIMITS: ReaderLimits = { maxLine: 64 * 1024, maxInlineLiteral: 64 * 1024, maxCommand: 1024 * 1024, maxDepth: 16 };
 
 const TAG = /^[\x21\x23\x24\x26\x27\x2c-\x5b\x5d-\x7a\x7c\x7e]+$/; // ASTRING-CHAR without "+" (RFC 3501 9)
-const LITERAL_END = /\{(\d{1,10})(\+?)\}$/;
+const LITERAL_END = /\{(\d{1,20})(\+?)\}$/;
 
 class ParseError extends Error {}
 

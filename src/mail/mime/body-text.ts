@@ -31,6 +31,7 @@ export class TextSink {
 
   push(text: string): void {
     if (!text || this.full) return;
+    text = text.replace(/\0/g, ''); // PostgreSQL text cannot hold NUL
     if (this.separate) {
       this.separate = false;
       this.push('\n');

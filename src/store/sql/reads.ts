@@ -157,7 +157,7 @@ export function createReads(sql: Sql) {
     /** The blob's stored structure (JSON) and search text, null until parsed; null when the blob does not exist. */
     async blobStructure(hash: string): Promise<{ structure: string | null; text: string | null } | null> {
       const r = await one(sql, 'SELECT structure, search_text FROM blobs WHERE hash = ?', [hash]);
-      return r ? { structure: r.structure == null ? null : String(r.structure), text: r.search_text == null ? null : String(r.search_text) } : null;
+      return r ? { structure: (r.structure as string | null) ?? null, text: (r.search_text as string | null) ?? null } : null;
     },
     /** How many blobs are not parsed yet (the backfill's work; a partial index keeps this cheap). */
     async unparsedBlobCount(): Promise<number> {

@@ -45,13 +45,17 @@ export function multipartBody(size = 2000): Buffer {
   );
 }
 
-/** Broken MIME: bare LF, a multipart whose delimiters never close, 8-bit junk in headers, truncated base64. */
+/** Broken MIME: bare LF, a multipart whose delimiters never close, 8-bit junk and NUL in headers and text, truncated base64. */
 export function malformedBody(): Buffer {
   const n = nextSequence();
   return Buffer.concat([
     Buffer.from(`Subject: broken ${n} `),
     Buffer.from([0xff, 0xfe, 0x00, 0xe9]),
-    Buffer.from(`\nContent-Type: multipart/mixed; boundary=zz\n\n--zz\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\naGVsbG8gd29y\n--zz\nno header here ${n}\n--z`),
+    Buffer.from(
+      `\nContent-Type: multipart/mixed; boundary=zz\n\n--zz\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\naGVsbG8gd29y\n--zz\nno header here ${n}\n`,
+    ),
+    Buffer.from([0x00, 0x41, 0x00, 0xc3]),
+    Buffer.from(`\n--zz\nContent-Type: text/plain; charset=utf-16le\nContent-Transfer-Encoding: quoted-printable\n\nA=00=00=00B=00=00\n--z`),
   ]);
 }
 
