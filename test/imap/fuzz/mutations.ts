@@ -215,7 +215,10 @@ const lyingLiteral: Mutation = (r, segs) => {
 
 /** Synchronizing literals made LITERAL+ (or the reverse), or sent without waiting for "+". */
 const literalFlavour: Mutation = (r, segs) => {
-  const i = segs.findIndex((s, j) => j >= pickIndex(r, segs) && (s.awaitContinuation || /\{\d+\+\}\r\n/.test(s.bytes.toString('latin1'))));
+  const hasLiteral = (s: Segment) => s.awaitContinuation || /\{\d+\+\}\r\n/.test(s.bytes.toString('latin1'));
+  const start = pickIndex(r, segs);
+  let i = segs.findIndex((s, j) => j >= start && hasLiteral(s));
+  if (i < 0) i = segs.findIndex(hasLiteral);
   const s = segs[i];
   if (!s) return 'literal flavour: no literal';
   const how = r.pick(['no wait', 'to LITERAL+', 'to sync']);
