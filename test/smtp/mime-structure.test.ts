@@ -23,7 +23,7 @@ interface StoredBody {
 function storedBody(dataDir: string, marker: string): StoredBody {
   const db = new Database(join(dataDir, 'tern.db'), { readonly: true });
   try {
-    for (const r of db.prepare('SELECT hash, data, upload, structure, search_text FROM blobs').all() as Array<Record<string, unknown>>) {
+    for (const r of db.prepare('SELECT b.hash, b.data, b.upload, s.structure, s.search_text FROM blobs b LEFT JOIN blob_structures s ON s.hash = b.hash').all() as Array<Record<string, unknown>>) {
       let body = r.data as Buffer;
       if (r.upload != null) {
         const chunks = db.prepare('SELECT data FROM blob_chunks WHERE upload = ? ORDER BY seq').all(r.upload) as Array<{ data: Buffer }>;

@@ -218,7 +218,7 @@ describe('PostgreSQL store: parsing bodies stored without a structure', { skip }
       const account = await first.directory.addAccount({ address: 'n@nodes.test', passwordHash: 'h' });
       for (let i = 0; i < 450; i++) await first.mailboxes.deliver(delivery([account.id]));
       await first.close();
-      assert.equal(Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM blobs WHERE structure IS NULL')).rows[0]!.n), 450);
+      assert.equal(Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM blobs WHERE parsed = 0')).rows[0]!.n), 450);
       const logs: string[][] = [];
       const nodes = await Promise.all(
         Array.from({ length: 3 }, (_, i) => {
@@ -227,7 +227,7 @@ describe('PostgreSQL store: parsing bodies stored without a structure', { skip }
         }),
       );
       await Promise.all(nodes.map((s) => s.close()));
-      assert.equal(Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM blobs WHERE structure IS NULL')).rows[0]!.n), 0);
+      assert.equal(Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM blobs WHERE parsed = 0')).rows[0]!.n), 0);
       assert.ok(
         logs.some((l) => l.some((m) => /parsed 450 stored message bodies/.test(m))),
         JSON.stringify(logs),

@@ -185,18 +185,23 @@ async function referenceBlobs(sql: Sql, rows: MessageRow[], now: number): Promis
     const params = part.flatMap(([hash, e]) => {
       const b = e.delivery.blob;
       // A chunked blob keeps an empty `data`; its bytes are the upload's chunks.
-      const s = b.structure;
-      return [hash, b.size, 'data' in b ? b.data : Buffer.alloc(0), 'upload' in b ? b.upload : null, e.references, now, s?.json ?? null, s?.text ?? null];
+      return [hash, b.size, 'data' in b ? b.data : Buffer.alloc(0), 'upload' in b ? b.upload : null, e.references, now, b.structure ? 1 : 0];
     });
     // A body already stored keeps its row; only a structure it lacks (stored before structures were) is filled in.
     const returned = await sql.all(
-      `INSERT INTO blobs (hash, size, data, upload, refcount, created_at, structure, search_text) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
-       ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount + excluded.refcount,
-         structure = coalesce(blobs.structure, excluded.structure), search_text = coalesce(blobs.search_text, excluded.search_text)
+      `INSERT INTO blobs (hash, size, data, upload, refcount, created_at, parsed) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}
+       ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount + excluded.refcount, parsed = CASE WHEN excluded.parsed > blobs.parsed THEN excluded.parsed ELSE blobs.parsed END
        RETURNING hash, upload`,
       params,
     );
     for (const r of returned) kept.set(String(r.hash), (r.upload as string | null) ?? null);
+    const parsed = part.filter(([, e]) => e.delivery.blob.structure);
+    if (parsed.length > 0) {
+      await sql.run(
+        `INSERT INTO blob_structures (hash, structure, search_text) VALUES ${parsed.map(() => '(?, ?, ?)').join(', ')} ON CONFLICT (hash) DO NOTHING`,
+        parsed.flatMap(([hash, e]) => [hash, e.delivery.blob.structure!.json, e.delivery.blob.structure!.text]),
+      );
+    }
   }
   for (const [hash, e] of entries) {
     for (const upload of e.uploads) if (kept.get(hash) !== upload) await sql.run('DELETE FROM blob_chunks WHERE upload = ?', [upload]);

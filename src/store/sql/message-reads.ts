@@ -44,10 +44,11 @@ export function createMessageReads(sql: Sql) {
       if (uids.length === 0) return [];
       if (uids.length > FETCH_PAGE) throw new Error(`fetchMessages takes at most ${FETCH_PAGE} uids`);
       const { where, params } = uidFilter(uids);
-      const extra = [want.structure ? ', b.structure' : '', want.text ? ', b.search_text' : '', want.prefix ? ', m.prefix' : ''].join('');
+      const extra = [want.structure ? ', s.structure' : '', want.text ? ', s.search_text' : '', want.prefix ? ', m.prefix' : ''].join('');
+      const join = want.structure || want.text ? 'LEFT JOIN blob_structures s ON s.hash = m.blob_hash' : '';
       const rows: Row[] = await sql.all(
         `SELECT m.id, m.uid, m.modseq, m.internal_date, m.size, b.size AS body_size, m.blob_hash, m.seen, m.answered, m.flagged, m.deleted, m.draft${extra}
-         FROM messages m JOIN blobs b ON b.hash = m.blob_hash WHERE m.mailbox_id = ? AND ${where} ORDER BY m.uid`,
+         FROM messages m JOIN blobs b ON b.hash = m.blob_hash ${join} WHERE m.mailbox_id = ? AND ${where} ORDER BY m.uid`,
         [mailboxId, ...params],
       );
       const keywords = await keywordsOf(

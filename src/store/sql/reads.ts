@@ -156,16 +156,16 @@ export function createReads(sql: Sql) {
     },
     /** The blob's stored structure (JSON) and search text, null until parsed; null when the blob does not exist. */
     async blobStructure(hash: string): Promise<{ structure: string | null; text: string | null } | null> {
-      const r = await one(sql, 'SELECT structure, search_text FROM blobs WHERE hash = ?', [hash]);
+      const r = await one(sql, 'SELECT s.structure, s.search_text FROM blobs b LEFT JOIN blob_structures s ON s.hash = b.hash WHERE b.hash = ?', [hash]);
       return r ? { structure: (r.structure as string | null) ?? null, text: (r.search_text as string | null) ?? null } : null;
     },
     /** How many blobs are not parsed yet (the backfill's work; a partial index keeps this cheap). */
     async unparsedBlobCount(): Promise<number> {
-      return Number((await one(sql, 'SELECT count(*) AS n FROM blobs WHERE structure IS NULL'))!.n);
+      return Number((await one(sql, 'SELECT count(*) AS n FROM blobs WHERE parsed = 0'))!.n);
     },
     /** Up to `limit` hashes of blobs not parsed yet, after `after` in hash order (the backfill's pages). */
     async unparsedBlobs(after: string, limit: number): Promise<string[]> {
-      const rows = await sql.all('SELECT hash FROM blobs WHERE structure IS NULL AND hash > ? ORDER BY hash LIMIT ?', [after, limit]);
+      const rows = await sql.all('SELECT hash FROM blobs WHERE parsed = 0 AND hash > ? ORDER BY hash LIMIT ?', [after, limit]);
       return rows.map((r) => String(r.hash));
     },
 

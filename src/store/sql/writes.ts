@@ -446,7 +446,14 @@ export const WRITE_OPS = {
   async setStructure(sql: Sql, a: { blobs: Array<{ hash: string; structure: string; text: string }> }): Promise<number> {
     let n = 0;
     for (const b of [...a.blobs].sort((x, y) => (x.hash < y.hash ? -1 : x.hash > y.hash ? 1 : 0))) {
-      n += await sql.run('UPDATE blobs SET structure = ?, search_text = ? WHERE hash = ? AND structure IS NULL', [b.structure, b.text, b.hash]);
+      const marked = await sql.run('UPDATE blobs SET parsed = 1 WHERE hash = ? AND parsed = 0', [b.hash]);
+      if (marked > 0)
+        await sql.run('INSERT INTO blob_structures (hash, structure, search_text) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING', [
+          b.hash,
+          b.structure,
+          b.text,
+        ]);
+      n += marked;
     }
     return n;
   },

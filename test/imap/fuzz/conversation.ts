@@ -14,7 +14,7 @@
  * CLOSE, UNSELECT, IDLE…DONE, GETQUOTAROOT and LOGOUT.
  */
 import type { Prng } from '../../fuzz/prng.js';
-import { astring, dateTime, fetchItems, flagList, imapString, listArguments, searchKey, sequenceSet, spaced, statusItems } from './grammar.js';
+import { astring, dateTime, fetchItems, flagList, imapString, listArguments, searchKey, sequenceSet, statusItems } from './grammar.js';
 import { messageSize, randomMessage } from './messages.js';
 import { commandSegments, continuationLine, type Part, type Segment, type Status } from './segments.js';
 

@@ -57,8 +57,6 @@ export class ImapFramingModel {
   private unframed: Buffer = EMPTY;
   private current: ImapUnit | null = null;
   private nextIndex = 0;
-  /** The start of a line not complete yet (kept for the unit's tag and head). */
-  private lineStart: Buffer | null = null;
   phase: SessionPhase = 'greeting';
   /** The server said BYE: it owes nothing more and may close. */
   bye = false;

@@ -24,16 +24,6 @@ export function imapString(r: Prng, value: string, literalChance = 0.1): Part {
   return `"${value.replace(/[\\"]/g, '\\$&')}"`;
 }
 
-/** Joins parts with single spaces. */
-export function spaced(parts: Part[]): Part[] {
-  const out: Part[] = [];
-  for (const [i, p] of parts.entries()) {
-    if (i > 0) out.push(' ');
-    out.push(p);
-  }
-  return out;
-}
-
 const numberIn = (r: Prng, lo: number, hi: number) => (hi < lo ? lo : r.int(lo, hi));
 
 /**

@@ -199,6 +199,6 @@ export function formatFailure(c: FuzzCase, outcome: CaseOutcome): string {
     ...outcome.problems.slice(0, 10).map((p) => `    - ${p}`),
     '  transcript (last lines):',
     ...outcome.transcript.map((t) => `    ${t}`),
-    `  reproduce: FUZZ_SEED=${JSON.stringify(c.runSeed)} FUZZ_CASE=${c.index} npm run fuzz`,
+    `  reproduce: FUZZ_SEED=${JSON.stringify(c.runSeed)} FUZZ_CASE=${c.index} npm run fuzz -- --protocol smtp`,
   ].join('\n');
 }

@@ -78,7 +78,8 @@ export function expectedStructure(body: Buffer): { structure: ReturnType<typeof 
 export function structuresContract(fx: Fixture): void {
   let store: Store;
   let account: Account;
-  const column = async (hash: string): Promise<Row | undefined> => (await fx.inspect('SELECT structure, search_text FROM blobs WHERE hash = ?', [hash]))[0];
+  const column = async (hash: string): Promise<Row | undefined> =>
+    (await fx.inspect('SELECT s.structure, s.search_text, b.parsed FROM blobs b LEFT JOIN blob_structures s ON s.hash = b.hash WHERE b.hash = ?', [hash]))[0];
 
   describe('parsed structures', () => {
     before(async () => {
@@ -99,7 +100,7 @@ export function structuresContract(fx: Fixture): void {
         assert.equal('upload' in blob, body.length > 128 * 1024);
         await fx.deliverOne(delivery([account.id], { blob }));
         const stored = await column(blob.hash);
-        assert.ok(stored?.structure != null && stored.search_text != null, 'stored in the blobs row');
+        assert.ok(stored?.structure != null && stored.search_text != null && Number(stored.parsed) === 1, 'stored beside the blob, which is marked parsed');
         assert.deepEqual(await store.blobs.structure(blob.hash), expectedStructure(body));
       });
     }
@@ -183,12 +184,13 @@ export async function backfillScenario(target: BackfillTarget, how: 'nulled' | '
   const [upload] = await target.exec('SELECT upload FROM blobs WHERE hash = ?', [broken]);
   await target.exec('DELETE FROM blob_chunks WHERE upload = ? AND seq = 1', [upload!.upload]);
   if (how === 'nulled') {
-    await target.exec(`UPDATE blobs SET structure = NULL, search_text = NULL WHERE hash IN (${hashes.map(() => '?').join(', ')})`, hashes);
+    await target.exec(`DELETE FROM blob_structures WHERE hash IN (${hashes.map(() => '?').join(', ')})`, hashes);
+    await target.exec(`UPDATE blobs SET parsed = 0 WHERE hash IN (${hashes.map(() => '?').join(', ')})`, hashes);
   } else {
     // The database as schema version 2 left it (with these bodies in it); opening it migrates and parses.
     await target.exec('DROP INDEX blobs_unparsed');
-    await target.exec('ALTER TABLE blobs DROP COLUMN search_text');
-    await target.exec('ALTER TABLE blobs DROP COLUMN structure');
+    await target.exec('DROP TABLE blob_structures');
+    await target.exec('ALTER TABLE blobs DROP COLUMN parsed');
     await target.exec('DELETE FROM schema_migrations WHERE version = 3');
   }
 
@@ -207,10 +209,13 @@ export async function backfillScenario(target: BackfillTarget, how: 'nulled' | '
       logged.some((m) => /parsed 4 stored message bodies/.test(m)),
       logged.join('\n'),
     );
-    const rows = await target.exec(`SELECT hash, structure, search_text FROM blobs WHERE hash IN (${hashes.map(() => '?').join(', ')})`, hashes);
+    const rows = await target.exec(
+      `SELECT b.hash, s.structure, s.search_text, b.parsed FROM blobs b LEFT JOIN blob_structures s ON s.hash = b.hash WHERE b.hash IN (${hashes.map(() => '?').join(', ')})`,
+      hashes,
+    );
     assert.equal(rows.length, 4);
     assert.ok(
-      rows.every((r) => r.structure != null && r.search_text != null),
+      rows.every((r) => r.structure != null && r.search_text != null && Number(r.parsed) === 1),
       'every body has its structure again',
     );
     for (const i of [0, 1, 2]) assert.deepEqual(await store.blobs.structure(hashes[i]!), expectedStructure(bodies[i]!), `body ${i}`);
