@@ -48,7 +48,8 @@ const MAX_PENDING_INPUT = 1024 * 1024;
 const MAX_BAD = 50;
 
 export class ImapSession implements ListenerSession {
-  state: SessionState = { kind: 'not-authenticated' };
+  private current: SessionState = { kind: 'not-authenticated' };
+  private unwatch: (() => void) | null = null;
   /** Extensions the client turned on (ENABLE, or implicitly by using CONDSTORE features). */
   readonly enabled = new Set<'CONDSTORE' | 'QRESYNC'>();
   secure: boolean;
@@ -67,7 +68,6 @@ export class ImapSession implements ListenerSession {
   /** Set by the store's watch when the selected mailbox changed; IDLE waits on it. */
   private mailboxChanged: (() => void) | null = null;
   private dirty = false;
-  private readonly unwatch: () => void;
 
   constructor(
     socket: Socket,
@@ -78,16 +78,32 @@ export class ImapSession implements ListenerSession {
     this.socket = socket;
     this.secure = config.implicitTls;
     this.remoteAddress = socket.remoteAddress ?? 'unknown';
-    this.unwatch = deps.store.mailboxes.watch((ids) => {
-      if (this.state.kind !== 'selected' || !ids.includes(this.state.selected.id)) return;
-      this.dirty = true;
-      this.mailboxChanged?.();
-    });
     this.attach(socket);
     this.send(`* OK [CAPABILITY ${this.capabilities()}] ${config.hostname} Tern IMAP4rev1 ready`);
     this.flushNow();
     this.resetTimer();
     void this.run();
+  }
+
+  get state(): SessionState {
+    return this.current;
+  }
+
+  /** Changes state; selecting a mailbox watches it for changes committed by others. */
+  set state(next: SessionState) {
+    const before = this.current.kind === 'selected' ? this.current.selected.id : null;
+    const after = next.kind === 'selected' ? next.selected.id : null;
+    this.current = next;
+    if (before === after && (after === null || this.unwatch)) return;
+    this.unwatch?.();
+    this.unwatch = null;
+    this.dirty = false;
+    if (after !== null && !this.closed) {
+      this.unwatch = this.deps.store.mailboxes.watch(after, () => {
+        this.dirty = true;
+        this.mailboxChanged?.();
+      });
+    }
   }
 
   capabilities(): string {
@@ -264,7 +280,8 @@ export class ImapSession implements ListenerSession {
       if (this.closed) return;
       this.closed = true;
       if (this.timer) clearTimeout(this.timer);
-      this.unwatch();
+      this.unwatch?.();
+      this.unwatch = null;
       this.abortAppend();
       const w = this.waiter;
       this.waiter = null;

@@ -264,8 +264,8 @@ export interface MailboxStore {
   changedSince(mailboxId: number, since: number): Promise<FlagChange[]>;
   /** Bytes [start, end) of the stored message (prefix and body), streamed. */
   readRange(messageId: number, start: number, end: number): AsyncIterable<Buffer>;
-  /** Calls `listener` with the ids of mailboxes whose messages or flags this process changed, after each commit. Returns the unsubscribe function. */
-  watch(listener: (mailboxIds: number[]) => void): () => void;
+  /** Calls `listener` after each commit by this process that changed the mailbox's messages or flags. Returns the unsubscribe function. */
+  watch(mailboxId: number, listener: () => void): () => void;
   /** Removes messages, leaving a tombstone with the expunge modseq (CONDSTORE/QRESYNC). */
   expunge(mailboxId: number, uids: number[]): Promise<Expunged[]>;
   /** Copies (or moves) messages to another mailbox of the same account; returns [source uid, new uid] pairs. */

@@ -53,10 +53,10 @@ async function* messageRange(engine: StoreEngine, messageId: number, start: numb
 }
 
 export function createStore(engine: StoreEngine): Store {
-  const watchers = new Set<(mailboxIds: number[]) => void>();
-  /** Tells watchers (IMAP sessions) which mailboxes a committed write changed. */
+  const watchers = new Map<number, Set<() => void>>();
+  /** Tells the watchers of each mailbox a committed write changed (IMAP sessions). */
   const changed = <T>(result: T, mailboxIds: number[]): T => {
-    if (mailboxIds.length > 0) for (const w of watchers) w(mailboxIds);
+    for (const id of new Set(mailboxIds)) for (const w of watchers.get(id) ?? []) w();
     return result;
   };
   const directory: DirectoryStore = {
@@ -120,9 +120,13 @@ export function createStore(engine: StoreEngine): Store {
     firstUnseen: (mailboxId) => engine.read('firstUnseen', mailboxId),
     deletedUids: (mailboxId) => engine.read('deletedUids', mailboxId),
     readRange: (messageId, start, end) => messageRange(engine, messageId, start, end),
-    watch: (listener) => {
-      watchers.add(listener);
-      return () => watchers.delete(listener);
+    watch: (mailboxId, listener) => {
+      const set = watchers.get(mailboxId) ?? new Set();
+      watchers.set(mailboxId, set.add(listener));
+      return () => {
+        set.delete(listener);
+        if (set.size === 0 && watchers.get(mailboxId) === set) watchers.delete(mailboxId);
+      };
     },
     expungedSince: (mailboxId, sinceModseq) => engine.read('expungedSince', mailboxId, sinceModseq),
     findByTernId: (ternId) => engine.read('findByTernId', ternId),

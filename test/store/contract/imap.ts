@@ -128,15 +128,20 @@ export function imapContract(fx: Fixture): void {
     });
 
     it('tells watchers which mailboxes a commit changed', async () => {
-      const seen: number[][] = [];
-      const stop = store.mailboxes.watch((ids) => seen.push(ids));
       const inbox = await mailbox(a.id);
+      const other = await mailbox(a.id, 'Cond');
+      let seen = 0;
+      let elsewhere = 0;
+      const stop = store.mailboxes.watch(inbox.id, () => seen++);
+      const stopOther = store.mailboxes.watch(other.id, () => elsewhere++);
       const d = await deliverOne(delivery([a.id]));
       await store.mailboxes.setFlags(inbox.id, [d.uid], 'add', ['\\Seen']);
       await store.mailboxes.expunge(inbox.id, [d.uid]);
       stop();
       await deliverOne(delivery([a.id]));
-      assert.deepEqual(seen, [[inbox.id], [inbox.id], [inbox.id]]);
+      assert.equal(seen, 3, 'delivery, flags and expunge each told the watcher');
+      assert.equal(elsewhere, 0, 'a watcher of another mailbox is not told');
+      stopOther();
     });
   });
 }
