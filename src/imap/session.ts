@@ -54,6 +54,9 @@ export class ImapSession implements ListenerSession {
   readonly enabled = new Set<'CONDSTORE' | 'QRESYNC'>();
   secure: boolean;
   readonly remoteAddress: string;
+  failedLogins = 0;
+  /** Set when the connection ends after the current answer ("* BYE" with this text). */
+  private closing: string | null = null;
   private socket: Socket;
   private reader = new CommandReader(DEFAULT_READER_LIMITS);
   private output: Array<string | Buffer> = [];
@@ -247,6 +250,11 @@ export class ImapSession implements ListenerSession {
     this.state = { kind: 'logout' };
   }
 
+  /** Ends the connection once the current command is answered. */
+  closeAfterAnswer(text: string): void {
+    this.closing = text;
+  }
+
   shutdown(): void {
     if (this.closed) return;
     this.shuttingDown = true;
@@ -324,8 +332,8 @@ export class ImapSession implements ListenerSession {
           this.socket.end();
           break;
         }
-        if (this.badInARow >= MAX_BAD) {
-          this.bye('Too many bad commands');
+        if (this.badInARow >= MAX_BAD || this.closing) {
+          this.bye(this.closing ?? 'Too many bad commands');
           break;
         }
         await this.flushIfFull();

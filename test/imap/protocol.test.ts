@@ -78,6 +78,15 @@ describe('IMAP protocol over raw sockets', () => {
     } finally {
       raw.close();
     }
+    const guesser = await RawImap.open(suite.imapPort);
+    try {
+      for (const tag of ['a', 'b'])
+        assert.match(await guesser.command(tag, 'LOGIN alice@example.test wrong'), new RegExp(`^${tag} NO \\[AUTHENTICATIONFAILED\\]`, 'm'));
+      guesser.write('c LOGIN alice@example.test wrong\r\n');
+      assert.match(await guesser.until(/^\* BYE/m), /c NO \[AUTHENTICATIONFAILED\][^]*\* BYE Too many failed logins/);
+    } finally {
+      guesser.close();
+    }
   });
 
   it('takes synchronizing and non-synchronizing literals, streams APPEND bodies and refuses one too large', async () => {

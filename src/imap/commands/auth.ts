@@ -11,9 +11,15 @@ import { type Command } from './context.js';
 
 const NOT_AUTHENTICATED = ['not-authenticated'] as const;
 
+/** Failed logins before the connection is closed. */
+const MAX_FAILED_LOGINS = 3;
+
 async function login(session: ImapSession, user: string, password: string): Promise<string> {
   const account = await session.deps.auth.login(user, password, { protocol: 'imap', remoteAddress: session.remoteAddress });
-  if (!account) throw new ImapNo('AUTHENTICATIONFAILED', 'Authentication failed');
+  if (!account) {
+    if (++session.failedLogins >= MAX_FAILED_LOGINS) session.closeAfterAnswer('Too many failed logins');
+    throw new ImapNo('AUTHENTICATIONFAILED', 'Authentication failed');
+  }
   session.state = { kind: 'authenticated', account };
   return `[CAPABILITY ${session.capabilities()}] Logged in`;
 }
