@@ -23,6 +23,8 @@ export interface ImapBenchConfig {
   searches: number;
   /** Messages in the second mailbox whose SELECT is timed, the connections that fill it, and the most seconds the fill may take. */
   big: number;
+  /** The first messages of the fill, APPENDed and timed on every server (the rest may be written behind the server's back). */
+  fillTimed: number;
   fillConnections: number;
   fillSeconds: number;
   /** Clients in the mixed workload and how long it runs. */
@@ -175,6 +177,7 @@ function readConfig(argv: string[]): BenchConfig {
       bodies: envInt('BENCH_IMAP_BODIES', 1000),
       searches: envInt('BENCH_IMAP_SEARCHES', 5),
       big: envCount('BENCH_IMAP_BIG', 100_000),
+      fillTimed: envInt('BENCH_IMAP_FILL_TIMED', 10_000),
       fillConnections: envInt('BENCH_IMAP_FILL_CONNECTIONS', 8),
       fillSeconds: envInt('BENCH_IMAP_FILL_SECONDS', 600),
       clients: envInt('BENCH_IMAP_CLIENTS', 10),

@@ -4,6 +4,7 @@
 // unprivileged user, no TLS, and Dovecot's default durability (mail_fsync = optimized).
 // The master runs as root, as a packaged Dovecot does; stop() uses doveadm stop, then a signal.
 import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isProgram, mustRun, runCommand, terminateIfProgram, waitForExit, waitForPort, type SystemUser } from './util.js';
 
@@ -26,6 +27,11 @@ export interface DovecotImap {
   maildir: string;
   /** The master process id (0 when not running). */
   pid(): Promise<number>;
+  /**
+   * Writes messages straight into an existing folder's Maildir cur/ (LF line ends, as Dovecot
+   * saves them; no fsync), owned by the mail user: Dovecot indexes them at the next SELECT.
+   */
+  writeMaildir(folder: string, count: number, message: (i: number) => Buffer): Promise<void>;
   start(): Promise<void>;
   /** Safe to call whether or not start() ran or succeeded. */
   stop: () => Promise<void>;
@@ -134,5 +140,22 @@ export async function createDovecotImap(o: DovecotImapOptions): Promise<DovecotI
       throw new Error(`${error instanceof Error ? error.message : String(error)} ${detail}`.trim());
     }
   };
-  return { version, logFile, maildir: join(home, 'Maildir'), pid, start, stop };
+  const maildir = join(home, 'Maildir');
+  const writeMaildir = async (folder: string, count: number, message: (i: number) => Buffer): Promise<void> => {
+    const cur = join(maildir, `.${folder}`, 'cur');
+    const host = hostname().replace(/[/:]/g, '_');
+    const seconds = Math.floor(Date.now() / 1000);
+    let next = 0;
+    const writer = async (): Promise<void> => {
+      for (let i = next++; i < count; i = next++) {
+        const crlf = message(i);
+        const lf = Buffer.from(crlf.toString('latin1').replace(/\r\n/g, '\n'), 'latin1');
+        const file = join(cur, `${seconds}.M${i}P${process.pid}.${host},S=${lf.length},W=${crlf.length}:2,`);
+        await writeFile(file, lf);
+        await chown(file, o.owner.uid, o.owner.gid);
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, writer));
+  };
+  return { version, logFile, maildir, pid, start, stop, writeMaildir };
 }

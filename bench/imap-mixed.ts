@@ -20,8 +20,9 @@ const SEARCH_WORDS = ['invoice', 'report', 'meeting', 'release', 'lunch', 'revie
 const RANGE = 50;
 
 export interface MixedResult extends ImapMeasure {
-  /** Operations done, by kind. */
+  /** Operations done, by kind, and their mean time in ms. */
   byOperation?: Record<string, number>;
+  meanMs?: Record<string, number>;
   failures?: number;
 }
 
@@ -72,6 +73,7 @@ async function runOperation(
 /** Runs `clients` sessions on INBOX for `seconds`; uids are INBOX's at the start. */
 export async function mixedWorkload(e: ImapEndpoint, clients: number, seconds: number, uids: number[], pool: Buffer[]): Promise<MixedResult> {
   const byOperation: Record<string, number> = {};
+  const totalMs: Record<string, number> = {};
   let failures = 0;
   let firstError: string | undefined;
   let appended = 0;
@@ -91,9 +93,11 @@ export async function mixedWorkload(e: ImapEndpoint, clients: number, seconds: n
     };
     while (performance.now() < deadline && !client.closed) {
       const op = pickOperation(next());
+      const opStartedAt = performance.now();
       try {
         await runOperation(client, op, state, pool);
         byOperation[op] = (byOperation[op] ?? 0) + 1;
+        totalMs[op] = (totalMs[op] ?? 0) + performance.now() - opStartedAt;
       } catch (error) {
         failures += 1;
         firstError ??= `${op}: ${errorText(error)}`;
@@ -107,13 +111,17 @@ export async function mixedWorkload(e: ImapEndpoint, clients: number, seconds: n
   }
   const elapsed = (performance.now() - startedAt) / 1000;
   const count = Object.values(byOperation).reduce((sum, n) => sum + n, 0);
-  const mix = MIX.map(([op]) => `${op} ${byOperation[op] ?? 0}`).join(', ');
+  const meanMs = Object.fromEntries(Object.entries(byOperation).map(([op, n]) => [op, (totalMs[op] ?? 0) / n]));
+  const mix = MIX.map(([op]) => `${op} ${byOperation[op] ?? 0}${meanMs[op] === undefined ? '' : ` (${meanMs[op].toFixed(meanMs[op] < 10 ? 1 : 0)} ms)`}`).join(
+    ', ',
+  );
   return {
     ok: failures === 0,
     count,
     seconds: elapsed,
     perSecond: count / elapsed,
     byOperation,
+    meanMs,
     failures,
     note: mix,
     error: firstError ? `${failures} failed; first: ${firstError}` : undefined,

@@ -14,6 +14,15 @@ export class ImapNo extends Error {
   }
 }
 
+/**
+ * The text of a status response, safe to send: printable ASCII only (RFC 3501 TEXT-CHAR; a
+ * client's CR, LF, NUL, escapes or 8-bit bytes echoed in a message never reach the wire) and
+ * never ending like a literal announcement.
+ */
+export function responseText(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?').replace(/\{\d+\+?\}$/, '$&.');
+}
+
 export function answerFor(err: unknown): string {
   if (err instanceof ImapNo) return `NO ${err.code ? `[${err.code}] ` : ''}${err.message}`;
   if (err instanceof QuotaExceededError) return `NO [OVERQUOTA] ${err.message}`;

@@ -18,7 +18,7 @@ import type { Account } from '../store/store.js';
 import { capabilities } from './capabilities.js';
 import { NO_ANSWER } from './commands/auth.js';
 import { COMMANDS, type CommandContext } from './commands/registry.js';
-import { answerFor, ImapNo } from './errors.js';
+import { answerFor, ImapNo, responseText } from './errors.js';
 import { ArgReader, BadArgs } from './proto/args.js';
 import { CommandReader, DEFAULT_READER_LIMITS, type ReaderEvent, type Token } from './proto/command-reader.js';
 import type { RecentTracker } from './recent.js';
@@ -182,7 +182,8 @@ export class ImapSession implements ListenerSession {
     const event = await this.nextEvent();
     if (!event) return null;
     if (event.kind === 'line') return event.text;
-    return null;
+    // A line the reader refused (too long) stands in as an unusable one: the command still gets its answer.
+    return event.kind === 'error' ? '' : null;
   }
 
   /** Resolves when the selected mailbox changes (watch), or at once if it already has. */
@@ -349,7 +350,7 @@ export class ImapSession implements ListenerSession {
       case 'error':
         this.abortAppend();
         this.badInARow++;
-        this.send(`${event.tag ?? '*'} ${event.answer ?? `BAD ${event.text}`}`);
+        this.send(`${event.tag ?? '*'} ${responseText(event.answer ?? `BAD ${event.text}`)}`);
         return;
       case 'line':
         return; // a raw line nobody asked for any more (after a closed IDLE): ignored
@@ -403,18 +404,18 @@ export class ImapSession implements ListenerSession {
       // Untagged changes from others go out before the tagged answer, where the command allows them.
       if (this.state.kind === 'selected' && !NO_SYNC.has(commandName))
         await this.syncSelected({ expunges: !uid && NO_EXPUNGE.has(commandName) ? false : true });
-      this.send(`${tag} OK ${result ?? `${uid ? 'UID ' : ''}${commandName} completed`}`);
+      this.send(`${tag} OK ${responseText(result ?? `${uid ? 'UID ' : ''}${commandName} completed`)}`);
     } catch (err) {
       this.abortAppend();
       if (err instanceof BadArgs) {
         this.badInARow++;
-        this.send(`${tag} BAD ${err.message}`);
+        this.send(`${tag} BAD ${responseText(err.message)}`);
         return;
       }
       const answer = answerFor(err);
       if (!(err instanceof ImapNo) && answer.startsWith('NO [SERVERBUG]'))
         this.deps.log.error({ err, ip: this.remoteAddress, command: commandName }, 'IMAP command failed');
-      this.send(`${tag} ${answer}`);
+      this.send(`${tag} ${responseText(answer)}`);
     } finally {
       if (this.state.kind !== 'not-authenticated') this.resetTimer();
     }

@@ -10,7 +10,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { CHUNK_SIZE } from '../store/sql/reads.js';
 import { handOver, type BlobRef, type BlobStore } from '../store/store.js';
 import type { ByteBudget } from './byte-budget.js';
-import { MimeParser, serializeStructure, type MessageStructure } from './mime/index.js';
+import { MimeParser, storedForm, type MessageStructure } from './mime/index.js';
 
 /** Staged chunks in flight per message before the session stops reading from its client. */
 const MAX_IN_FLIGHT = 1;
@@ -79,7 +79,7 @@ export class MessageSink {
     this.done = true;
     const hash = this.hash.digest('hex');
     this.parse((p) => (this.parsed = p.end()));
-    const structure = this.parsed ? { json: serializeStructure(this.parsed), text: this.parsed.text } : undefined;
+    const structure = this.parsed ? storedForm(this.parsed) : undefined;
     if (this.upload === null) {
       // Exact size and its own memory, so it can be moved to the writer thread without a copy.
       const data = handOver(Buffer.allocUnsafeSlow(this.filled));

@@ -64,10 +64,13 @@ export interface Mailbox {
 export const SYSTEM_FLAGS = ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft'] as const;
 export type SystemFlag = (typeof SYSTEM_FLAGS)[number];
 
-/** A body's parsed MIME structure (mail/mime, serialised without its text) and its decoded search text, stored with the blob. */
+/** A body's parsed MIME structure (mail/mime, serialised without its text) and what SEARCH matches, stored with the blob (mail/mime storedForm). */
 export interface BlobStructure {
   json: string;
+  /** Decoded text, lower-cased. */
   text: string;
+  /** Decoded top-level header fields as "name: value" lines, lower-cased. */
+  headers: string;
 }
 
 /**
@@ -147,6 +150,13 @@ export interface MessageWants {
   text?: boolean;
   /** The per-recipient trace header lines stored before the body. */
   prefix?: boolean;
+  /** The decoded top-level header fields ("name: value" lines, lower-cased). */
+  headers?: boolean;
+  /**
+   * Only messages whose decoded text contains every string in `text` and whose header lines
+   * contain every string in `headers` (lower-case needles; matched in the database).
+   */
+  containing?: { text: string[]; headers: string[] };
 }
 
 /** One message as FETCH and SEARCH see it. */
@@ -163,7 +173,10 @@ export interface MessageRecord {
   prefixLength: number;
   hash: string;
   structure?: string | null;
+  /** Decoded text, lower-cased (null until parsed). */
   text?: string | null;
+  /** Decoded header fields, "name: value" lines, lower-cased (null until parsed). */
+  headers?: string | null;
   prefix?: Buffer;
 }
 

@@ -4,7 +4,7 @@
  * decoded text kept at delivery (mail/mime), so TEXT and BODY match decoded content
  * (quoted-printable, base64, charsets) without re-parsing a message.
  */
-import { parseStoredStructure, type MessageStructure } from '../../mail/mime/index.js';
+import { storedForm } from '../../mail/mime/index.js';
 import type { MessageRecord } from '../../store/store.js';
 import { ImapNo } from '../errors.js';
 import { inSet } from '../proto/sequence-set.js';
@@ -20,13 +20,17 @@ const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', '
 interface Candidate {
   rec: MessageRecord;
   seq: number;
-  structure: MessageStructure | null;
-  /** Header fields: the stored top-level ones plus the trace lines before the body, lower-case names. */
-  headers: Array<[string, string]> | null;
+  /** Header fields, lower-cased: the decoded top-level ones and the trace lines stored before the body. */
+  headers: Array<[string, string]>;
+  /** Decoded text, lower-cased. */
+  text: string;
 }
 
+/** Header fields stored before the body (per recipient), not in the stored structure. */
+const TRACE_FIELDS = new Set(['return-path', 'delivered-to', 'received']);
+
 /** The day (UTC midnight, ms) a Date header names, disregarding time and zone (RFC 3501 SENT*); null when unreadable. */
-export function sentDay(date: string | null): number | null {
+export function sentDay(date: string | undefined): number | null {
   if (!date) return null;
   const m = /(\d{1,2})\s+([a-z]{3})[a-z]*\s+(\d{2,4})/i.exec(date);
   if (!m) return null;
@@ -46,21 +50,22 @@ function compareDay(day: number, cmp: 'before' | 'on' | 'since', wanted: number)
   return cmp === 'before' ? day < wanted : cmp === 'on' ? day === wanted : day >= wanted;
 }
 
-/** Trace header lines (Return-Path, Received…) stored before the body, unfolded. */
-function prefixFields(prefix: Buffer | undefined): Array<[string, string]> {
-  if (!prefix || prefix.length === 0) return [];
+/** "name: value" lines (as stored, or trace lines) as lower-cased [name, value] pairs. */
+function fieldsOf(lines: string): Array<[string, string]> {
   const out: Array<[string, string]> = [];
-  for (const line of prefix
-    .toString('utf8')
-    .replace(/\r?\n[ \t]/g, ' ')
-    .split(/\r?\n/)) {
+  for (const line of lines.split('\n')) {
     const colon = line.indexOf(':');
-    if (colon > 0) out.push([line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()]);
+    if (colon > 0)
+      out.push([
+        line.slice(0, colon).trim().toLowerCase(),
+        line
+          .slice(colon + 1)
+          .trim()
+          .toLowerCase(),
+      ]);
   }
   return out;
 }
-
-const contains = (haystack: string, needle: string) => haystack.toLowerCase().includes(needle.toLowerCase());
 
 function matches(key: SearchKey, c: Candidate, selected: SelectedMailbox, largestUid: number): boolean {
   switch (key.op) {
@@ -84,14 +89,18 @@ function matches(key: SearchKey, c: Candidate, selected: SelectedMailbox, larges
       return selected.recent.has(c.rec.uid) && !c.rec.flags.includes('\\Seen');
     case 'old':
       return !selected.recent.has(c.rec.uid);
-    case 'header':
-      return c.headers!.some(([name, value]) => name === key.field && (key.value === '' || contains(value, key.value)));
+    case 'header': {
+      const needle = key.value.toLowerCase();
+      return c.headers.some(([name, value]) => name === key.field && value.includes(needle));
+    }
     case 'body':
-      return contains(c.rec.text ?? '', key.value);
-    case 'text':
-      return contains(c.rec.text ?? '', key.value) || c.headers!.some(([name, value]) => contains(`${name}: ${value}`, key.value));
+      return c.text.includes(key.value.toLowerCase());
+    case 'text': {
+      const needle = key.value.toLowerCase();
+      return c.text.includes(needle) || c.headers.some(([name, value]) => `${name}: ${value}`.includes(needle));
+    }
     case 'date': {
-      const day = key.field === 'internal' ? utcDay(c.rec.internalDate) : sentDay(c.structure?.envelope.date ?? null);
+      const day = key.field === 'internal' ? utcDay(c.rec.internalDate) : sentDay(c.headers.find(([name]) => name === 'date')?.[1]);
       return day !== null && compareDay(day, key.cmp, key.day);
     }
     case 'size':
@@ -101,25 +110,74 @@ function matches(key: SearchKey, c: Candidate, selected: SelectedMailbox, larges
   }
 }
 
+/**
+ * Strings every match must contain, from the terms that must all hold (a top-level AND):
+ * the store filters on them in SQL, so only candidates travel; `matches` then decides.
+ */
+function requiredStrings(key: SearchKey, out = { text: [] as string[], headers: [] as string[] }) {
+  if (key.op === 'and') for (const k of key.keys) requiredStrings(k, out);
+  else if (key.op === 'body' && key.value) out.text.push(key.value.toLowerCase());
+  else if (key.op === 'header' && key.value && !TRACE_FIELDS.has(key.field)) out.headers.push(key.value.toLowerCase());
+  return out;
+}
+
+/** Whether the criteria look at the trace lines stored before the body. */
+function needsPrefix(key: SearchKey): boolean {
+  switch (key.op) {
+    case 'header':
+      return TRACE_FIELDS.has(key.field);
+    case 'text':
+      return true;
+    case 'and':
+      return key.keys.some(needsPrefix);
+    case 'or':
+      return needsPrefix(key.a) || needsPrefix(key.b);
+    case 'not':
+      return needsPrefix(key.key);
+    default:
+      return false;
+  }
+}
+
 export async function search(session: ImapSession, selected: SelectedMailbox, key: SearchKey): Promise<MessageRecord[]> {
   const needs = searchNeeds(key);
+  const prefix = needsPrefix(key);
+  const containing = requiredStrings(key);
   const found: MessageRecord[] = [];
   const largestUid = selected.uids[selected.uids.length - 1] ?? 0;
   const uids = [...selected.uids];
   for (let p = 0; p < uids.length; p += PAGE) {
     const page = await session.deps.store.mailboxes.fetch(selected.id, uids.slice(p, p + PAGE), {
-      structure: needs.headers,
+      headers: needs.headers,
       text: needs.text,
-      prefix: needs.headers,
+      prefix,
+      containing,
     });
     for (const rec of page) {
       const seq = selected.seqOf(rec.uid);
       if (seq === 0) continue;
-      let structure: MessageStructure | null = null;
-      if (needs.headers) structure = rec.structure ? parseStoredStructure(rec.structure) : await structureOf(session, rec);
-      if (needs.text && rec.text == null) rec.text = (await structureOf(session, rec)).text;
-      const headers = structure ? [...prefixFields(rec.prefix), ...structure.headers] : null;
-      if (matches(key, { rec, seq, structure, headers }, selected, largestUid)) found.push(rec);
+      let headers = rec.headers;
+      let text = rec.text;
+      if ((needs.headers && headers == null) || (needs.text && text == null)) {
+        // Not parsed yet (a backfill still running): parse this one now.
+        const stored = storedForm(await structureOf(session, rec));
+        headers = stored.headers;
+        text = stored.text;
+      }
+      const fields = needs.headers
+        ? [
+            ...(rec.prefix
+              ? fieldsOf(
+                  rec.prefix
+                    .toString('utf8')
+                    .replace(/\r?\n[ \t]/g, ' ')
+                    .replace(/\r/g, ''),
+                )
+              : []),
+            ...fieldsOf(headers ?? ''),
+          ]
+        : [];
+      if (matches(key, { rec, seq, headers: fields, text: text ?? '' }, selected, largestUid)) found.push(rec);
     }
   }
   return found;

@@ -45,7 +45,7 @@ export interface ReaderLimits {
 
 export const DEFAULT_READER_LIMITS: ReaderLimits = { maxLine: 64 * 1024, maxInlineLiteral: 64 * 1024, maxCommand: 1024 * 1024, maxDepth: 16 };
 
-const TAG = /^[\x21\x23\x24\x26\x27\x2c-\x5b\x5d-\x7a\x7c\x7e]+$/; // ASTRING-CHAR without "+" (RFC 3501 9)
+const TAG = /^[\x21\x23\x24\x26\x27\x2c-\x5b\x5d-\x7a\x7c-\x7e]+$/; // ASTRING-CHAR without "+" (RFC 3501 9)
 const LITERAL_END = /\{(\d{1,20})(\+?)\}$/;
 
 class ParseError extends Error {}
@@ -144,11 +144,19 @@ export class CommandReader {
         const tag = this.command?.tag ?? tagOf(this.buffer);
         this.buffer = this.buffer.subarray(eol + 1);
         this.resetCommand();
+        this.rawLine = false; // a raw line asked for (DONE, a SASL response) was this one
         return { kind: 'error', tag, text: 'Command line too long' };
       }
       const line = this.buffer.subarray(0, eol > 0 && this.buffer[eol - 1] === 13 ? eol - 1 : eol).toString('utf8');
       this.buffer = this.buffer.subarray(eol + 1);
       if (s.mode === 'skip-line') {
+        // A refused command goes on after its dropped literal: its further LITERAL+ literals are dropped too, never read as commands.
+        const more = this.skipRestAfterLiteral ? LITERAL_END.exec(line) : null;
+        if (more && more[2] === '+') {
+          this.state = { mode: 'skip-literal', remaining: Number(more[1]) };
+          continue;
+        }
+        this.rawLine = false;
         this.state = { mode: 'line' };
         this.skipRestAfterLiteral = false;
         const error = this.skippedError;

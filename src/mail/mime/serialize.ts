@@ -8,6 +8,19 @@ export function serializeStructure(s: MessageStructure): string {
   return JSON.stringify({ version: s.version, root: s.root, envelope: s.envelope, headers: s.headers });
 }
 
+/**
+ * What the store keeps of a parsed body: the structure as JSON, and for SEARCH the decoded
+ * text and top-level header fields ("name: value" lines), both lower-cased once here so the
+ * store can match them case-insensitively in SQL (instr/strpos) with a lower-cased needle.
+ */
+export function storedForm(s: MessageStructure): { json: string; text: string; headers: string } {
+  return {
+    json: serializeStructure(s),
+    text: s.text.toLowerCase(),
+    headers: s.headers.map(([name, value]) => `${name}: ${value.replace(/[\r\n]+/g, ' ')}`.toLowerCase()).join('\n'),
+  };
+}
+
 /** Reads what serializeStructure wrote (`text` comes back empty); throws on anything else. */
 export function parseStoredStructure(json: string): MessageStructure {
   const value = JSON.parse(json) as Partial<MessageStructure> | null;

@@ -7,7 +7,8 @@
  * could be, so the backfill always ends. Nodes opening one PostgreSQL database together
  * may parse the same blobs; only the first structure written is kept.
  */
-import { MimeParser, serializeStructure, type MessageStructure } from '../../mail/mime/index.js';
+import { MimeParser, storedForm, type MessageStructure } from '../../mail/mime/index.js';
+import type { BlobStructure } from '../store.js';
 import type { StoreEngine } from './facade.js';
 
 /** Blobs listed, and at most written, per round. */
@@ -52,14 +53,14 @@ export async function backfillStructures(engine: StoreEngine, log: StoreLog = st
       const hashes = await engine.read('unparsedBlobs', after, BACKFILL_ROUND);
       if (hashes.length === 0) break;
       after = hashes[hashes.length - 1]!;
-      let round: Array<{ hash: string; structure: string; text: string }> = [];
+      let round: Array<{ hash: string } & BlobStructure> = [];
       let chars = 0;
       for (const hash of hashes) {
         const parsed = await parseStoredBlob(engine, hash);
         if (!parsed) continue; // deleted meanwhile
-        const structure = serializeStructure(parsed);
-        round.push({ hash, structure, text: parsed.text });
-        chars += structure.length + parsed.text.length;
+        const stored = storedForm(parsed);
+        round.push({ hash, ...stored });
+        chars += stored.json.length + stored.text.length + stored.headers.length;
         if (chars >= ROUND_CHARS) {
           await engine.write('setStructure', { blobs: round }, { bulk: true });
           round = [];

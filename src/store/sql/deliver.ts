@@ -180,7 +180,7 @@ async function referenceBlobs(sql: Sql, rows: MessageRow[], now: number): Promis
       const e = entries[i++]!;
       part.push(e);
       const b = e[1].delivery.blob;
-      bytes += ('data' in b ? b.data.length : 0) + (b.structure ? b.structure.json.length + b.structure.text.length : 0);
+      bytes += ('data' in b ? b.data.length : 0) + (b.structure ? b.structure.json.length + b.structure.text.length + b.structure.headers.length : 0);
     }
     const params = part.flatMap(([hash, e]) => {
       const b = e.delivery.blob;
@@ -198,8 +198,11 @@ async function referenceBlobs(sql: Sql, rows: MessageRow[], now: number): Promis
     const parsed = part.filter(([, e]) => e.delivery.blob.structure);
     if (parsed.length > 0) {
       await sql.run(
-        `INSERT INTO blob_structures (hash, structure, search_text) VALUES ${parsed.map(() => '(?, ?, ?)').join(', ')} ON CONFLICT (hash) DO NOTHING`,
-        parsed.flatMap(([hash, e]) => [hash, e.delivery.blob.structure!.json, e.delivery.blob.structure!.text]),
+        `INSERT INTO blob_structures (hash, structure, search_text, search_headers) VALUES ${parsed.map(() => '(?, ?, ?, ?)').join(', ')} ON CONFLICT (hash) DO NOTHING`,
+        parsed.flatMap(([hash, e]) => {
+          const s = e.delivery.blob.structure!;
+          return [hash, s.json, s.text, s.headers];
+        }),
       );
     }
   }

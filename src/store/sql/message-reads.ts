@@ -44,12 +44,24 @@ export function createMessageReads(sql: Sql) {
       if (uids.length === 0) return [];
       if (uids.length > FETCH_PAGE) throw new Error(`fetchMessages takes at most ${FETCH_PAGE} uids`);
       const { where, params } = uidFilter(uids);
-      const extra = [want.structure ? ', s.structure' : '', want.text ? ', s.search_text' : '', want.prefix ? ', m.prefix' : ''].join('');
-      const join = want.structure || want.text ? 'LEFT JOIN blob_structures s ON s.hash = m.blob_hash' : '';
+      const extra = [
+        want.structure ? ', s.structure' : '',
+        want.text ? ', s.search_text' : '',
+        want.headers ? ', s.search_headers' : '',
+        want.prefix ? ', m.prefix' : '',
+      ].join('');
+      const containing = want.containing ?? { text: [], headers: [] };
+      const contains = (column: string) => (sql.dialect === 'postgres' ? `strpos(${column}, ?) > 0` : `instr(${column}, ?) > 0`);
+      // A body not parsed yet (no row) stays a candidate; the caller parses it to decide.
+      const filters = [
+        ...containing.text.map(() => ` AND (s.hash IS NULL OR ${contains('s.search_text')})`),
+        ...containing.headers.map(() => ` AND (s.hash IS NULL OR ${contains('s.search_headers')})`),
+      ].join('');
+      const join = want.structure || want.text || want.headers || filters ? 'LEFT JOIN blob_structures s ON s.hash = m.blob_hash' : '';
       const rows: Row[] = await sql.all(
         `SELECT m.id, m.uid, m.modseq, m.internal_date, m.size, b.size AS body_size, m.blob_hash, m.seen, m.answered, m.flagged, m.deleted, m.draft${extra}
-         FROM messages m JOIN blobs b ON b.hash = m.blob_hash ${join} WHERE m.mailbox_id = ? AND ${where} ORDER BY m.uid`,
-        [mailboxId, ...params],
+         FROM messages m JOIN blobs b ON b.hash = m.blob_hash ${join} WHERE m.mailbox_id = ? AND ${where}${filters} ORDER BY m.uid`,
+        [mailboxId, ...params, ...containing.text, ...containing.headers],
       );
       const keywords = await keywordsOf(
         sql,
@@ -69,6 +81,7 @@ export function createMessageReads(sql: Sql) {
         };
         if (want.structure) record.structure = typeof r.structure === 'string' ? r.structure : null;
         if (want.text) record.text = typeof r.search_text === 'string' ? r.search_text : null;
+        if (want.headers) record.headers = typeof r.search_headers === 'string' ? r.search_headers : null;
         if (want.prefix) record.prefix = r.prefix as Buffer;
         return record;
       });

@@ -13,6 +13,7 @@ import { domainOf } from '../../mail/address.js';
 import {
   DEFAULT_MAILBOXES,
   type Account,
+  type BlobStructure,
   type DeliveryOutcome,
   type Domain,
   type Expunged,
@@ -443,16 +444,18 @@ export const WRITE_OPS = {
    * Stores parsed structures (the backfill of bodies stored without one). Only blobs still
    * lacking one are written, so nodes backfilling at once agree; returns how many were.
    */
-  async setStructure(sql: Sql, a: { blobs: Array<{ hash: string; structure: string; text: string }> }): Promise<number> {
+  async setStructure(sql: Sql, a: { blobs: Array<{ hash: string } & BlobStructure> }): Promise<number> {
     let n = 0;
     for (const b of [...a.blobs].sort((x, y) => (x.hash < y.hash ? -1 : x.hash > y.hash ? 1 : 0))) {
       const marked = await sql.run('UPDATE blobs SET parsed = 1 WHERE hash = ? AND parsed = 0', [b.hash]);
-      if (marked > 0)
-        await sql.run('INSERT INTO blob_structures (hash, structure, search_text) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING', [
+      if (marked > 0) {
+        await sql.run('INSERT INTO blob_structures (hash, structure, search_text, search_headers) VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING', [
           b.hash,
-          b.structure,
+          b.json,
           b.text,
+          b.headers,
         ]);
+      }
       n += marked;
     }
     return n;

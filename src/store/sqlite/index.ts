@@ -6,6 +6,7 @@
  * (checkpoint-worker.ts), so copying it into the database never holds up a commit. Migrations run once at open, before serving,
  * then bodies stored without a MIME structure are parsed (sql/backfill-structures.ts).
  */
+import { availableParallelism } from 'node:os';
 import { deserializeError, StoreUnavailableError, type SerializedError } from '../../errors.js';
 import { GroupCommit } from '../group-commit.js';
 import { backfillStructures, type StoreLog } from '../sql/backfill-structures.js';
@@ -64,6 +65,9 @@ function toError(e: SerializedError): Error {
   return deserializeError(e);
 }
 
+/** Reader threads: one per core is enough; reads are short and the cores are shared with the event loop and the writer. */
+const READER_THREADS = Math.max(2, Math.min(4, availableParallelism()));
+
 export interface SqliteStoreOptions {
   /** Told what the store does at open (parsing bodies stored without a structure); stderr by default. */
   log?: StoreLog;
@@ -71,7 +75,10 @@ export interface SqliteStoreOptions {
 
 export async function openSqliteStore(file: string, options: SqliteStoreOptions = {}): Promise<Store> {
   migrate(file);
-  const reader = new WorkerClient(new URL('./reader-worker.js', import.meta.url), file, 'reader');
+  // Several reader threads (WAL lets them read at once), so one long read — a SEARCH page,
+  // a big FETCH — does not hold up every other session's reads.
+  const readers = Array.from({ length: READER_THREADS }, (_, i) => new WorkerClient(new URL('./reader-worker.js', import.meta.url), file, `reader ${i + 1}`));
+  const reader = () => readers.reduce((best, r) => (r.busy < best.busy ? r : best));
   const writer = new WorkerClient(new URL('./writer-worker.js', import.meta.url), file, 'writer');
   const checkpointer = new WorkerClient(new URL('./checkpoint-worker.js', import.meta.url), file, 'checkpointer');
   let uncheckpointed = 0;
@@ -103,7 +110,7 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
   const engine: StoreEngine = {
     kind: 'sqlite',
     async read(name, ...args) {
-      const res = await reader.request({ name, args });
+      const res = await reader().request({ name, args });
       if (!res.ok) throw toError(res.error as SerializedError);
       return reviveBuffers(res.value) as never;
     },
@@ -119,7 +126,7 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
     },
     async close() {
       await commits.drain();
-      await Promise.all([reader.close(), writer.close(), checkpointer.close()]);
+      await Promise.all([...readers.map((r) => r.close()), writer.close(), checkpointer.close()]);
     },
   };
   await engine.write('collectUploads', { before: Date.now() - ORPHAN_UPLOAD_AGE_MS }, { bulk: true });

@@ -42,6 +42,11 @@ export class WorkerClient {
     return worker;
   }
 
+  /** Requests sent and not yet answered. */
+  get busy(): number {
+    return this.pending.size;
+  }
+
   /** Sends `request` (plus a fresh id); `transfer` lists ArrayBuffers to move instead of copy. */
   request(request: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<Record<string, unknown>> {
     this.worker ??= this.spawn();

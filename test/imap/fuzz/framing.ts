@@ -46,7 +46,7 @@ type SessionPhase = 'greeting' | 'commands' | 'tls' | 'closing';
 const EMPTY = Buffer.alloc(0);
 const LF = 10;
 const CR = 13;
-const LITERAL = /\{(\d{1,10})(\+?)\}$/;
+const LITERAL = /\{(\d+)(\+?)\}$/;
 
 /** tag = 1*<any ASTRING-CHAR except "+"> (RFC 3501 9): printable ASCII but ( ) { SP % * " \ and +. */
 export function validTag(tag: string): boolean {
@@ -164,19 +164,21 @@ export class ImapFramingModel {
   }
 
   private newUnit(firstBytes: Buffer): ImapUnit {
-    const text = firstBytes.subarray(0, 300).toString('latin1');
-    const words = text.split(' ', 3);
-    const tag = validTag(words[0] ?? '') ? words[0]! : null;
+    const sp = firstBytes.indexOf(0x20);
+    const tagText = firstBytes.subarray(0, sp < 0 ? firstBytes.length : sp).toString('latin1');
+    const tag = validTag(tagText) ? tagText : null;
+    const text = firstBytes.subarray(sp < 0 ? 0 : sp + 1, (sp < 0 ? 0 : sp + 1) + 300).toString('latin1');
+    const words = ['', ...text.split(' ', 2)];
     const name = (words[1] ?? '').toUpperCase();
     const verb = name === 'UID' ? `UID ${(words[2] ?? '').toUpperCase()}` : name;
-    return { index: this.nextIndex++, tag, head: text.slice(0, 80), verb, phase: 'framing', size: 0, overlong: false, partial: false, answered: null };
+    return { index: this.nextIndex++, tag, head: `${tagText.slice(0, 40)}${tagText.length > 40 ? '…' : ''} ${text.slice(0, 60)}`, verb, phase: 'framing', size: 0, overlong: false, partial: false, answered: null };
   }
 
   /** A command line (or the line after a literal) is complete. */
   private afterLine(u: ImapUnit, line: Buffer): void {
     u.partial = false;
     if (line.length > this.maxLine) u.overlong = true;
-    const literal = u.overlong ? null : LITERAL.exec(line.subarray(Math.max(0, line.length - 14)).toString('latin1'));
+    const literal = u.overlong ? null : LITERAL.exec(line.toString('latin1'));
     if (literal && literal[2] === '+') {
       u.phase = 'literal';
       u.size = Number(literal[1]);
