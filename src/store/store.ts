@@ -152,6 +152,8 @@ export interface MessageWants {
   prefix?: boolean;
   /** The decoded top-level header fields ("name: value" lines, lower-cased). */
   headers?: boolean;
+  /** The body bytes when the body is stored inline and small (INLINE_READ_LIMIT), so a FETCH of it needs no further read. */
+  body?: boolean;
   /**
    * Only messages whose decoded text contains every string in `text` and whose header lines
    * contain every string in `headers` (lower-case needles; matched in the database).
@@ -177,6 +179,8 @@ export interface MessageRecord {
   text?: string | null;
   /** Decoded header fields, "name: value" lines, lower-cased (null until parsed). */
   headers?: string | null;
+  /** The body (without the prefix) when asked for and small enough; null otherwise. */
+  body?: Buffer | null;
   prefix?: Buffer;
 }
 

@@ -34,6 +34,7 @@ export async function structureOf(session: ImapSession, rec: MessageRecord): Pro
 }
 
 async function readBytes(session: ImapSession, rec: MessageRecord, start: number, end: number): Promise<Buffer> {
+  if (rec.body && rec.prefix) return Buffer.concat([rec.prefix, rec.body]).subarray(start, end);
   const parts: Buffer[] = [];
   for await (const c of session.deps.store.mailboxes.readRange(rec.id, start, end)) parts.push(c);
   return Buffer.concat(parts);
@@ -97,6 +98,13 @@ async function writeSection(session: ImapSession, rec: MessageRecord, item: Sect
     return;
   }
   if (end <= start) return;
+  if (rec.body && rec.prefix) {
+    // A small body came with the page: no further read.
+    const P = rec.prefix.length;
+    if (start < P) session.write(rec.prefix.subarray(start, Math.min(end, P)));
+    if (end > P) session.write(rec.body.subarray(Math.max(0, start - P), end - P));
+    return;
+  }
   for await (const chunk of session.deps.store.mailboxes.readRange(rec.id, start, end)) {
     session.write(chunk);
     await session.flushIfFull();
@@ -126,7 +134,7 @@ export async function fetchMessages(
   const showModseq = items.some((i) => i.kind === 'MODSEQ') || opts.changedSince !== null;
   const showFlags = items.some((i) => i.kind === 'FLAGS');
   for (let p = 0; p < uids.length; p += PAGE) {
-    let page = await store.fetch(selected.id, uids.slice(p, p + PAGE), { structure: wantStructure });
+    let page = await store.fetch(selected.id, uids.slice(p, p + PAGE), { structure: wantStructure, body: items.some((i) => i.kind === 'section') });
     if (opts.changedSince !== null) page = page.filter((r) => r.modseq > opts.changedSince!);
     const seenNow = new Set<number>();
     if (setsSeen) {

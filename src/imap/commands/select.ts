@@ -56,7 +56,10 @@ async function select(ctx: CommandContext, readOnly: boolean): Promise<string> {
   }
   const mailbox = await session.deps.store.mailboxes.get(account.id, name);
   if (!mailbox) throw new ImapNo('NONEXISTENT', `Mailbox ${name} does not exist`);
-  const uids = await session.deps.store.mailboxes.uids(mailbox.id);
+  const [uids, firstUnseen] = await Promise.all([
+    session.deps.store.mailboxes.uids(mailbox.id),
+    mailbox.unseen > 0 ? session.deps.store.mailboxes.firstUnseen(mailbox.id) : Promise.resolve(null),
+  ]);
   const recent = readOnly ? [] : session.deps.recent.claim(mailbox.id, uids);
   const selected = new SelectedMailbox(mailbox, readOnly, uids, recent);
   const recentCount = readOnly ? session.deps.recent.unclaimed(mailbox.id, uids) : recent.length;
@@ -65,10 +68,7 @@ async function select(ctx: CommandContext, readOnly: boolean): Promise<string> {
   session.untagged(`OK [PERMANENTFLAGS (${readOnly ? '' : `${SYSTEM_FLAGS.join(' ')} \\*`})] Flags permitted`);
   session.untagged(`${uids.length} EXISTS`);
   session.untagged(`${recentCount} RECENT`);
-  if (mailbox.unseen > 0) {
-    const first = await session.deps.store.mailboxes.firstUnseen(mailbox.id);
-    if (first !== null) session.untagged(`OK [UNSEEN ${selected.seqOf(first)}] First unseen`);
-  }
+  if (firstUnseen !== null && selected.seqOf(firstUnseen) > 0) session.untagged(`OK [UNSEEN ${selected.seqOf(firstUnseen)}] First unseen`);
   session.untagged(`OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid`);
   session.untagged(`OK [UIDNEXT ${mailbox.uidNext}] Predicted next UID`);
   session.untagged(`OK [HIGHESTMODSEQ ${mailbox.highestModseq}] Highest`);

@@ -10,6 +10,8 @@ import { placeholders, type Row, type Sql } from './sql.js';
 
 /** Most uids one `fetch` read answers; callers page. */
 export const FETCH_PAGE = 500;
+/** Bodies up to this size come with a page when asked (`want.body`): a small message's FETCH BODY[] then costs no further read. */
+export const INLINE_READ_LIMIT = 16 * 1024;
 
 async function keywordsOf(sql: Sql, ids: number[]): Promise<Map<number, string[]>> {
   const out = new Map<number, string[]>();
@@ -48,7 +50,8 @@ export function createMessageReads(sql: Sql) {
         want.structure ? ', s.structure' : '',
         want.text ? ', s.search_text' : '',
         want.headers ? ', s.search_headers' : '',
-        want.prefix ? ', m.prefix' : '',
+        want.prefix || want.body ? ', m.prefix' : '',
+        want.body ? `, CASE WHEN b.upload IS NULL AND b.size <= ${INLINE_READ_LIMIT} THEN b.data END AS inline_body` : '',
       ].join('');
       const containing = want.containing ?? { text: [], headers: [] };
       const contains = (column: string) => (sql.dialect === 'postgres' ? `strpos(${column}, ?) > 0` : `instr(${column}, ?) > 0`);
@@ -82,7 +85,8 @@ export function createMessageReads(sql: Sql) {
         if (want.structure) record.structure = typeof r.structure === 'string' ? r.structure : null;
         if (want.text) record.text = typeof r.search_text === 'string' ? r.search_text : null;
         if (want.headers) record.headers = typeof r.search_headers === 'string' ? r.search_headers : null;
-        if (want.prefix) record.prefix = r.prefix as Buffer;
+        if (want.prefix || want.body) record.prefix = r.prefix as Buffer;
+        if (want.body) record.body = r.inline_body == null ? null : (r.inline_body as Buffer);
         return record;
       });
     },
