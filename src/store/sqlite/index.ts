@@ -1,10 +1,11 @@
 /**
  * SQLite backend (the embedded default): better-sqlite3 in WAL mode with
  * synchronous=FULL. Nothing touches the database on the event loop: writes are batched by
- * GroupCommit and committed by the writer thread (writer-worker.ts), reads run on the
- * reader thread (reader-worker.ts), and the WAL is checkpointed on a third thread
- * (checkpoint-worker.ts), so copying it into the database never holds up a commit. Migrations run once at open, before serving,
- * then bodies stored without a MIME structure are parsed (sql/backfill-structures.ts).
+ * GroupCommit and committed by the writer thread (writer-worker.ts), reads run on
+ * reader threads (reader-worker.ts; each read goes to the least busy one), and the WAL is
+ * checkpointed on another thread (checkpoint-worker.ts), so copying it into the database
+ * never holds up a commit. Migrations run once at open, before serving, then bodies
+ * stored without a MIME structure are parsed (sql/backfill-structures.ts).
  */
 import { availableParallelism } from 'node:os';
 import { deserializeError, StoreUnavailableError, type SerializedError } from '../../errors.js';
