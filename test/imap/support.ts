@@ -16,13 +16,13 @@ export interface ImapSuite {
 }
 
 /** A fresh site served with IMAP (and SMTP for delivering test mail) for one describe block. */
-export function serveImap(opts: { args?: string[]; setup?: (site: Site) => Promise<void> } = {}): ImapSuite {
+export function serveImap(opts: { args?: string[]; setup?: (site: Site) => Promise<void>; db?: () => Promise<string> } = {}): ImapSuite {
   let site: Site | undefined;
   let tern: TernServer | undefined;
   let imapPort = 0;
   let imapsPort = 0;
   before(async () => {
-    site = await createSite();
+    site = await createSite(opts.db ? { db: await opts.db() } : {});
     await opts.setup?.(site);
     imapPort = await freePort();
     imapsPort = await freePort();
