@@ -11,6 +11,7 @@ import { createLocalDelivery } from './delivery/local-delivery.js';
 import { createRecipientResolver } from './delivery/recipient-resolver.js';
 import { ByteBudget } from './mail/byte-budget.js';
 import { createAuthenticator } from './auth/authenticate.js';
+import { MailboxViews } from './imap/mailbox-views.js';
 import { RecentTracker } from './imap/recent.js';
 import { ImapSession, type ImapConfig } from './imap/session.js';
 import { startTcpListener } from './net/tcp-listener.js';
@@ -69,7 +70,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
   const limits = { maxConnections: options.limits.maxConnections, maxConnectionsPerIp: options.limits.maxConnectionsPerIp };
 
   const mailboxDeps = { store, auth: createAuthenticator(store.directory, log), tls, log, budget: deps.budget };
-  const imapDeps = { ...mailboxDeps, recent: new RecentTracker() };
+  const imapDeps = { ...mailboxDeps, recent: new RecentTracker(), views: new MailboxViews(store) };
   const mailboxListener = (name: PortName, port: number, open: Parameters<typeof startTcpListener>[0]['open'], refusal: string) =>
     startTcpListener({ name, host: options.host, port, implicitTls: name === 'imaps' || name === 'pop3s', tls, ...limits, log, open, refusal });
 
@@ -81,11 +82,21 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
         if (port === 0) continue;
         const implicitTls = name === 'imaps' || name === 'pop3s';
         if (role === 'imap') {
-          const config: ImapConfig = { hostname: options.hostname, implicitTls, insecureAuth: options.insecureAuth, maxMessageSize: options.limits.maxMessageSize };
+          const config: ImapConfig = {
+            hostname: options.hostname,
+            implicitTls,
+            insecureAuth: options.insecureAuth,
+            maxMessageSize: options.limits.maxMessageSize,
+          };
           const open = (socket: Socket, onClose: () => void) => new ImapSession(socket, config, imapDeps, onClose);
           listeners.push({ name, listener: await mailboxListener(name, port, open, '* BYE Too many connections, try later\r\n') });
         } else if (role === 'pop3') {
-          const config: Pop3Config = { hostname: options.hostname, implicitTls, insecureAuth: options.insecureAuth, maxMessageSize: options.limits.maxMessageSize };
+          const config: Pop3Config = {
+            hostname: options.hostname,
+            implicitTls,
+            insecureAuth: options.insecureAuth,
+            maxMessageSize: options.limits.maxMessageSize,
+          };
           const open = (socket: Socket, onClose: () => void) => new Pop3Session(socket, config, mailboxDeps, onClose);
           listeners.push({ name, listener: await mailboxListener(name, port, open, '-ERR [SYS/TEMP] Too many connections, try later\r\n') });
         } else {

@@ -3,25 +3,25 @@
  * mailbox selected read-write. Kept per process, as the highest uid each mailbox has handed
  * out as recent; a restart forgets it (IMAP4rev2 dropped \Recent for this reason).
  */
+import type { UidList } from './uid-list.js';
+
 export class RecentTracker {
   private readonly claimed = new Map<number, number>();
 
-  /** Claims the uids above the mailbox's mark for the caller; returns them. `uids` ascend. */
-  claim(mailboxId: number, uids: readonly number[]): number[] {
+  /** Claims the uids above the mailbox's mark for the caller; returns them. */
+  claim(mailboxId: number, uids: UidList | readonly number[]): number[] {
     const mark = this.claimed.get(mailboxId) ?? 0;
-    const last = uids[uids.length - 1] ?? 0;
+    const list = Array.isArray(uids) ? uids : null;
+    const last = list ? (list[list.length - 1] ?? 0) : (uids as UidList).last;
     if (last <= mark) return [];
     this.claimed.set(mailboxId, last);
-    let i = uids.length;
-    while (i > 0 && uids[i - 1]! > mark) i--;
-    return uids.slice(i);
+    if (list) return list.filter((u) => u > mark);
+    const l = uids as UidList;
+    return l.slice(l.lowerBound(mark + 1), l.length);
   }
 
   /** How many of `uids` nobody has claimed yet (STATUS RECENT, EXAMINE). */
-  unclaimed(mailboxId: number, uids: readonly number[]): number {
-    const mark = this.claimed.get(mailboxId) ?? 0;
-    let n = 0;
-    for (let i = uids.length - 1; i >= 0 && uids[i]! > mark; i--) n++;
-    return n;
+  unclaimed(mailboxId: number, uids: UidList): number {
+    return uids.length - uids.lowerBound((this.claimed.get(mailboxId) ?? 0) + 1);
   }
 }

@@ -1,23 +1,28 @@
 /**
- * The selected mailbox of one session: the uid list that gives sequence numbers, the
- * mod-sequence this session has caught up to, its \Recent uids, and the sync that turns
- * what other sessions (and deliveries) changed into untagged EXISTS / EXPUNGE / VANISHED /
- * FETCH responses. Expunges are held back while a FETCH, STORE or SEARCH runs (RFC 3501
- * 7.4.1) and reported at the next command that allows them.
+ * The selected mailbox of one session: the uid list that gives sequence numbers (shared
+ * with other sessions while it is the same, see uid-list.ts), the mod-sequence this
+ * session has caught up to, its \Recent uids, and the sync that turns what other sessions
+ * (and deliveries) changed into untagged EXISTS / EXPUNGE / VANISHED / FETCH responses.
+ * Expunges are held back while a FETCH, STORE or SEARCH runs (RFC 3501 7.4.1) and
+ * reported at the next command that allows them.
  */
-import type { Mailbox, Store } from '../store/store.js';
+import type { Mailbox } from '../store/store.js';
+import type { MailboxViews } from './mailbox-views.js';
 import { formatSequenceSet } from './proto/sequence-set.js';
+import type { UidList } from './uid-list.js';
 
 export interface SyncOptions {
   /** EXPUNGE/VANISHED may be sent now. */
   expunges: boolean;
   condstore: boolean;
   qresync: boolean;
+  /** Only a mailbox row read after this moment (performance.now()) will do. */
+  fresherThan: number;
 }
 
 export class SelectedMailbox {
-  /** Uids in sequence order: uids[seq - 1]. */
-  uids: number[];
+  /** Uids in sequence order: uids.at(seq - 1). */
+  uids: UidList;
   readonly recent: Set<number>;
   /** Highest modseq whose changes this session has reported. */
   knownModseq: number;
@@ -27,7 +32,7 @@ export class SelectedMailbox {
   constructor(
     readonly mailbox: Mailbox,
     readonly readOnly: boolean,
-    uids: number[],
+    uids: UidList,
     recent: number[],
   ) {
     this.uids = uids;
@@ -43,18 +48,14 @@ export class SelectedMailbox {
     return this.uids.length;
   }
 
+  /** The highest uid in the session's view (0 when empty). */
+  get lastUid(): number {
+    return this.uids.last;
+  }
+
   /** Sequence number of `uid` (1-based), or 0 when it is not in the session's view. */
   seqOf(uid: number): number {
-    let lo = 0;
-    let hi = this.uids.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const v = this.uids[mid]!;
-      if (v === uid) return mid + 1;
-      if (v < uid) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return 0;
+    return this.uids.indexOf(uid) + 1;
   }
 
   /** Remembers a modseq produced by this session, so the next sync does not repeat it. */
@@ -62,38 +63,32 @@ export class SelectedMailbox {
     this.own.add(modseq);
   }
 
-  /** Removes uids this session expunged itself; returns their sequence numbers, highest first (the order to announce them). */
+  /** Removes uids from the view; returns their sequence numbers, highest first (the order to announce them). */
   removeOwn(uids: number[]): number[] {
-    const gone = new Set(uids);
-    const seqs: number[] = [];
-    for (let i = this.uids.length - 1; i >= 0; i--) if (gone.has(this.uids[i]!)) seqs.push(i + 1);
-    this.uids = this.uids.filter((u) => !gone.has(u));
+    const { list, removed } = this.uids.without(new Set(uids));
+    this.uids = list;
     for (const u of uids) this.recent.delete(u);
-    return seqs;
+    return removed.map((i) => i + 1).reverse();
   }
 
   /** Untagged lines for what changed since this session last looked. */
-  async sync(store: Store, claimRecent: (uids: number[]) => number[], opts: SyncOptions): Promise<string[]> {
-    const fresh = await store.mailboxes.get(this.mailbox.accountId, this.mailbox.name);
+  async sync(views: MailboxViews, claimRecent: (uids: number[]) => number[], opts: SyncOptions): Promise<string[]> {
+    const fresh = await views.mailbox(this.mailbox, opts.fresherThan);
     if (!fresh || fresh.id !== this.mailbox.id || fresh.highestModseq <= this.knownModseq) return [];
-    const since = this.knownModseq;
-    const [changes, expunged] = await Promise.all([
-      store.mailboxes.changedSince(this.id, since),
-      opts.expunges ? store.mailboxes.expungedSince(this.id, since) : Promise.resolve([]),
-    ]);
+    const { changes, expunged } = await views.changes(this.id, this.knownModseq, fresh.highestModseq, opts.expunges);
     const lines: string[] = [];
     if (opts.expunges) {
       const gone = expunged.map((e) => e.uid).filter((u) => this.seqOf(u) > 0);
       if (gone.length > 0) {
         const seqs = this.removeOwn(gone);
-        if (opts.qresync) lines.push(`VANISHED ${formatSequenceSet(gone.sort((a, b) => a - b))}`);
+        if (opts.qresync) lines.push(`VANISHED ${formatSequenceSet([...gone].sort((a, b) => a - b))}`);
         else for (const s of seqs) lines.push(`${s} EXPUNGE`);
       }
     }
-    const last = this.uids[this.uids.length - 1] ?? 0;
+    const last = this.uids.last;
     const added = changes.filter((c) => c.uid > last).map((c) => c.uid);
     if (added.length > 0) {
-      this.uids.push(...added);
+      this.uids = this.uids.appended(added);
       for (const u of claimRecent(added)) this.recent.add(u);
       lines.push(`${this.uids.length} EXISTS`, `${this.recent.size} RECENT`);
     }

@@ -21,6 +21,7 @@ import { COMMANDS, type CommandContext } from './commands/registry.js';
 import { answerFor, ImapNo, responseText } from './errors.js';
 import { ArgReader, BadArgs } from './proto/args.js';
 import { CommandReader, DEFAULT_READER_LIMITS, type ReaderEvent, type Token } from './proto/command-reader.js';
+import type { MailboxViews } from './mailbox-views.js';
 import type { RecentTracker } from './recent.js';
 import type { SelectedMailbox } from './selected.js';
 
@@ -28,6 +29,7 @@ export type ImapConfig = MailboxConfig;
 
 export interface ImapDeps extends MailboxDeps {
   recent: RecentTracker;
+  views: MailboxViews;
 }
 
 export type SessionState =
@@ -71,6 +73,8 @@ export class ImapSession implements ListenerSession {
   /** Set by the store's watch when the selected mailbox changed; IDLE waits on it. */
   private mailboxChanged: (() => void) | null = null;
   private dirty = false;
+  /** When the watch last said the selected mailbox changed (performance.now()). */
+  private dirtyAt = 0;
 
   constructor(
     socket: Socket,
@@ -104,6 +108,7 @@ export class ImapSession implements ListenerSession {
     if (after !== null && !this.closed) {
       this.unwatch = this.deps.store.mailboxes.watch(after, () => {
         this.dirty = true;
+        this.dirtyAt = performance.now();
         this.mailboxChanged?.();
       });
     }
@@ -203,12 +208,15 @@ export class ImapSession implements ListenerSession {
   async syncSelected(opts: { expunges: boolean; force?: boolean }): Promise<void> {
     if (this.state.kind !== 'selected') return;
     if (!this.dirty && !opts.force) return;
+    // A forced sync (NOOP, CHECK, IDLE's poll) must see commits by other processes too.
+    const fresherThan = opts.force ? performance.now() : this.dirtyAt;
     if (opts.expunges) this.dirty = false;
     const selected = this.state.selected;
-    const lines = await selected.sync(this.deps.store, (uids) => (selected.readOnly ? [] : this.deps.recent.claim(selected.id, uids)), {
+    const lines = await selected.sync(this.deps.views, (uids) => (selected.readOnly ? [] : this.deps.recent.claim(selected.id, uids)), {
       expunges: opts.expunges,
       condstore: this.condstore,
       qresync: this.qresync,
+      fresherThan,
     });
     for (const l of lines) this.untagged(l);
   }

@@ -31,7 +31,7 @@ export const EXPUNGE_COMMANDS: Record<string, Command> = {
       const set = ctx.uid ? parseSequenceSet(args.atom('uid set')) : null;
       args.end();
       if (selected.readOnly) throw new ImapNo('READ-ONLY', 'Mailbox is read-only');
-      const largest = selected.uids[selected.uids.length - 1] ?? 0;
+      const largest = selected.lastUid;
       const gone = await expungeDeleted(session, selected, set ? (u) => inSet(set, u, largest) : null);
       announceExpunged(session, selected, gone);
     },

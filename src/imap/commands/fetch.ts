@@ -224,7 +224,7 @@ export const FETCH_COMMANDS: Record<string, Command> = {
       const set = parseSequenceSet(setText);
       const uids = resolveTargets(selected, set, ctx.uid);
       if (modifiers.vanished) {
-        const last = selected.uids[selected.uids.length - 1] ?? 0;
+        const last = selected.lastUid;
         const gone = (await session.deps.store.mailboxes.expungedSince(selected.id, modifiers.changedSince!))
           .map((e) => e.uid)
           .filter((u) => inSet(set, u, Math.max(last, u)));

@@ -9,11 +9,35 @@ import { astring } from '../proto/format.js';
 import { accountOf, AUTHENTICATED, type Command, type CommandContext } from './context.js';
 import { parseStatusItems, statusLine } from './mailboxes.js';
 
-/** A pattern as a regular expression; "INBOX" in any case matches INBOX. */
-export function patternRegex(pattern: string): RegExp {
+/**
+ * A pattern as a matcher; "INBOX" in any case matches INBOX. Matching is a table walk,
+ * linear in name × pattern (a backtracking regular expression lets a pattern such as
+ * "%%%%…x" stall the whole server).
+ */
+export function patternMatcher(pattern: string): (name: string) => boolean {
   const normal = /^inbox(\/|$)/i.test(pattern) ? `INBOX${pattern.slice(5)}` : pattern;
-  const body = [...normal].map((c) => (c === '*' ? '.*' : c === '%' ? '[^/]*' : c.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))).join('');
-  return new RegExp(`^${body}$`, 's');
+  // Runs of wildcards are one wildcard: "*" if the run has one, else "%".
+  const p = normal.replace(/[*%]{2,}/g, (run) => (run.includes('*') ? '*' : '%'));
+  const literalChars = p.replace(/[*%]/g, '').length;
+  return (name) => {
+    if (literalChars > name.length) return false;
+    // reach[j]: the part of the name read so far matches the first j pattern characters.
+    let reach = new Uint8Array(p.length + 1);
+    reach[0] = 1;
+    for (let j = 1; j <= p.length && (p[j - 1] === '*' || p[j - 1] === '%'); j++) reach[j] = 1;
+    for (let i = 0; i < name.length; i++) {
+      const c = name[i];
+      const next = new Uint8Array(p.length + 1);
+      for (let j = 1; j <= p.length; j++) {
+        const w = p[j - 1];
+        if (w === '*' || (w === '%' && c !== '/')) next[j] = reach[j]! | next[j - 1]!;
+        else if (w === '%') next[j] = next[j - 1]!;
+        else next[j] = w === c ? reach[j - 1]! : 0;
+      }
+      reach = next;
+    }
+    return reach[p.length] === 1;
+  };
 }
 
 function joinReference(reference: string, pattern: string): string {
@@ -105,8 +129,8 @@ async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
   ]);
   const byName = new Map<string, Mailbox>(mailboxes.map((m) => [m.name, m]));
   const subscribed = new Set(subscriptions.map(mailboxName));
-  const regexes = patterns.map((p) => patternRegex(joinReference(reference, p)));
-  const matches = (name: string) => regexes.some((r) => r.test(name));
+  const matchers = patterns.map((p) => patternMatcher(joinReference(reference, p)));
+  const matches = (name: string) => matchers.some((m) => m(name));
   const hasChildren = (name: string) => mailboxes.some((m) => m.name.startsWith(`${name}/`));
   const percent = patterns.some((p) => p.includes('%'));
 

@@ -36,10 +36,9 @@ export function parseStatusItems(tokens: Token[]): string[] {
 
 /** The "* STATUS name (…)" line for a mailbox. */
 export async function statusLine(session: ImapSession, mailbox: Mailbox, items: string[]): Promise<string> {
-  const uids = items.includes('RECENT') ? await session.deps.store.mailboxes.uids(mailbox.id) : [];
   const values: Record<string, number> = {
     MESSAGES: mailbox.messages,
-    RECENT: session.deps.recent.unclaimed(mailbox.id, uids),
+    RECENT: items.includes('RECENT') ? session.deps.recent.unclaimed(mailbox.id, await session.deps.views.uids(mailbox)) : 0,
     UIDNEXT: mailbox.uidNext,
     UIDVALIDITY: mailbox.uidValidity,
     UNSEEN: mailbox.unseen,

@@ -144,8 +144,8 @@ export async function search(session: ImapSession, selected: SelectedMailbox, ke
   const prefix = needsPrefix(key);
   const containing = requiredStrings(key);
   const found: MessageRecord[] = [];
-  const largestUid = selected.uids[selected.uids.length - 1] ?? 0;
-  const uids = [...selected.uids];
+  const largestUid = selected.lastUid;
+  const uids = selected.uids;
   for (let p = 0; p < uids.length; p += PAGE) {
     const page = await session.deps.store.mailboxes.fetch(selected.id, uids.slice(p, p + PAGE), {
       headers: needs.headers,

@@ -57,7 +57,7 @@ async function select(ctx: CommandContext, readOnly: boolean): Promise<string> {
   const mailbox = await session.deps.store.mailboxes.get(account.id, name);
   if (!mailbox) throw new ImapNo('NONEXISTENT', `Mailbox ${name} does not exist`);
   const [uids, firstUnseen] = await Promise.all([
-    session.deps.store.mailboxes.uids(mailbox.id),
+    session.deps.views.uids(mailbox),
     mailbox.unseen > 0 ? session.deps.store.mailboxes.firstUnseen(mailbox.id) : Promise.resolve(null),
   ]);
   const recent = readOnly ? [] : session.deps.recent.claim(mailbox.id, uids);
@@ -75,7 +75,7 @@ async function select(ctx: CommandContext, readOnly: boolean): Promise<string> {
 
   if (params.qresync && params.qresync.uidValidity === mailbox.uidValidity) {
     const q = params.qresync;
-    const last = uids[uids.length - 1] ?? 0;
+    const last = uids.last;
     const vanished = (await session.deps.store.mailboxes.expungedSince(mailbox.id, q.modseq))
       .map((e) => e.uid)
       .filter((u) => !q.knownUids || inSet(q.knownUids, u, last));

@@ -7,23 +7,18 @@ export function resolveTargets(selected: SelectedMailbox, set: SequenceSet, uid:
   const all = selected.uids;
   const out: number[] = [];
   if (uid) {
-    const largest = all[all.length - 1] ?? 0;
-    for (const [a, b] of resolveRanges(set, largest)) {
-      // Binary search for the first uid >= a, then walk to b.
-      let lo = 0;
-      let hi = all.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (all[mid]! < a) lo = mid + 1;
-        else hi = mid;
+    for (const [a, b] of resolveRanges(set, all.last)) {
+      for (let i = all.lowerBound(a); i < all.length; i++) {
+        const u = all.at(i);
+        if (u > b) break;
+        out.push(u);
       }
-      for (let i = lo; i < all.length && all[i]! <= b; i++) out.push(all[i]!);
     }
     return out;
   }
   for (const [a, b] of resolveRanges(set, all.length)) {
     if (b > all.length) throw new BadArgs(`No message with sequence number ${b} (${all.length} exist)`);
-    for (let s = a; s <= b; s++) out.push(all[s - 1]!);
+    for (const u of all.slice(a - 1, b)) out.push(u);
   }
   return out;
 }
