@@ -271,8 +271,11 @@ export interface MailboxStore {
   rename(accountId: number, from: string, to: string): Promise<void>;
   /** The uids of a mailbox, ascending. */
   uids(mailboxId: number): Promise<number[]>;
-  /** Messages by uid (ascending; at most FETCH_PAGE = 500 per call), with what `want` asks for. Uids that are gone are left out. */
-  fetch(mailboxId: number, uids: number[], want: MessageWants): Promise<MessageRecord[]>;
+  /**
+   * Messages by uid, ascending, with what `want` asks for: the given uids (at most
+   * FETCH_PAGE = 500 per call), or every message in a uid range. Uids that are gone are left out.
+   */
+  fetch(mailboxId: number, uids: number[] | { from: number; to: number }, want: MessageWants): Promise<MessageRecord[]>;
   /** The lowest uid without \Seen, or null. */
   firstUnseen(mailboxId: number): Promise<number | null>;
   /** Uids flagged \Deleted, ascending. */

@@ -14,7 +14,8 @@ import type { ImapSession } from '../session.js';
 import { SELECTED, selectedOf, type Command } from './context.js';
 import { structureOf } from './fetch.js';
 
-const PAGE = 500;
+/** Messages of the view per store read. */
+const PAGE = 2000;
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 
 interface Candidate {
@@ -147,12 +148,17 @@ export async function search(session: ImapSession, selected: SelectedMailbox, ke
   const largestUid = selected.lastUid;
   const uids = selected.uids;
   for (let p = 0; p < uids.length; p += PAGE) {
-    const page = await session.deps.store.mailboxes.fetch(selected.id, uids.slice(p, p + PAGE), {
-      headers: needs.headers,
-      text: needs.text,
-      prefix,
-      containing,
-    });
+    // A page is the uid range of the next PAGE messages of the view: one query, whatever the gaps.
+    const page = await session.deps.store.mailboxes.fetch(
+      selected.id,
+      { from: uids.at(p), to: uids.at(Math.min(p + PAGE, uids.length) - 1) },
+      {
+        headers: needs.headers,
+        text: needs.text,
+        prefix,
+        containing,
+      },
+    );
     for (const rec of page) {
       const seq = selected.seqOf(rec.uid);
       if (seq === 0) continue;

@@ -30,7 +30,7 @@ export const STORE_COMMANDS: Record<string, Command> = {
       if (!mode) throw new BadArgs(`Unknown STORE item ${item.slice(0, 30)}`);
       const list = args.optionalList();
       const flags: string[] = list ? flagsOf(list) : [];
-      while (!list && !args.done) flags.push(args.atom('flag'));
+      while (!list && !args.done) flags.push(...flagsOf([args.token('flag')]));
       args.end();
       if (selected.readOnly) throw new ImapNo('READ-ONLY', 'Mailbox is read-only');
       const uids = resolveTargets(selected, set, ctx.uid);

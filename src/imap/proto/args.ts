@@ -83,6 +83,8 @@ export function mailboxName(name: string): string {
 export function flagsOf(tokens: Token[]): string[] {
   return tokens.map((t) => {
     if (t.type !== 'atom') throw new BadArgs('Flags must be atoms');
+    // flag-keyword = atom, or "\" atom (RFC 3501 9): 7-bit, no specials; stored flags are echoed in every FETCH.
+    if (!/^\\?[^\x00-\x20\x7f-\uffff(){%*"\\\]]+$/.test(t.value)) throw new BadArgs('Invalid flag name');
     return t.value;
   });
 }

@@ -305,7 +305,7 @@ function literalToken(bytes: Buffer): Token {
 
 function tagOf(buffer: Buffer): string | null {
   const text = buffer.subarray(0, 256).toString('latin1');
-  const end = text.search(/[ \r\n]/);
+  const end = text.indexOf(' ');
   if (end < 0 && buffer.length > 256) return null; // the tag goes on past what is looked at: answer untagged, never with a cut tag
   const tag = end < 0 ? text : text.slice(0, end);
   return TAG.test(tag) ? tag : null;

@@ -42,10 +42,10 @@ export function createMessageReads(sql: Sql) {
     },
 
     /** Messages of the mailbox with these uids (ascending, at most FETCH_PAGE), with what `want` asks for. */
-    async fetchMessages(mailboxId: number, uids: number[], want: MessageWants): Promise<MessageRecord[]> {
-      if (uids.length === 0) return [];
-      if (uids.length > FETCH_PAGE) throw new Error(`fetchMessages takes at most ${FETCH_PAGE} uids`);
-      const { where, params } = uidFilter(uids);
+    async fetchMessages(mailboxId: number, uids: number[] | { from: number; to: number }, want: MessageWants): Promise<MessageRecord[]> {
+      if (Array.isArray(uids) && uids.length === 0) return [];
+      if (Array.isArray(uids) && uids.length > FETCH_PAGE) throw new Error(`fetchMessages takes at most ${FETCH_PAGE} uids`);
+      const { where, params } = Array.isArray(uids) ? uidFilter(uids) : { where: 'm.uid BETWEEN ? AND ?', params: [uids.from, uids.to] };
       const extra = [
         want.structure ? ', s.structure' : '',
         want.text ? ', s.search_text' : '',
