@@ -13,6 +13,7 @@ import { ByteBudget } from './mail/byte-budget.js';
 import { createAuthenticator } from './auth/authenticate.js';
 import { MailboxViews } from './imap/mailbox-views.js';
 import { RecentTracker } from './imap/recent.js';
+import { RenderedStructures } from './imap/render/cache.js';
 import { ImapSession, type ImapConfig } from './imap/session.js';
 import { startTcpListener } from './net/tcp-listener.js';
 import { Pop3Session, type Pop3Config } from './pop3/session.js';
@@ -70,7 +71,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
   const limits = { maxConnections: options.limits.maxConnections, maxConnectionsPerIp: options.limits.maxConnectionsPerIp };
 
   const mailboxDeps = { store, auth: createAuthenticator(store.directory, log), tls, log, budget: deps.budget };
-  const imapDeps = { ...mailboxDeps, recent: new RecentTracker(), views: new MailboxViews(store) };
+  const imapDeps = { ...mailboxDeps, recent: new RecentTracker(), views: new MailboxViews(store), rendered: new RenderedStructures() };
   const mailboxListener = (name: PortName, port: number, open: Parameters<typeof startTcpListener>[0]['open'], refusal: string) =>
     startTcpListener({ name, host: options.host, port, implicitTls: name === 'imaps' || name === 'pop3s', tls, ...limits, log, open, refusal });
 

@@ -103,7 +103,12 @@ export function registerServeCommands(program: Command, globals: Globals): void 
 
     const log = createLogger(g.logLevel);
     const dir = dataDir(g);
-    const store = await openStore({ dataDir: dir, dbUrl: g.db, dbTimeoutMs: limits.dbTimeoutSeconds * 1000, log: (fields, message) => log.info(fields, message) });
+    const store = await openStore({
+      dataDir: dir,
+      dbUrl: g.db,
+      dbTimeoutMs: limits.dbTimeoutSeconds * 1000,
+      log: (fields, message) => log.info(fields, message),
+    });
     let stopping = false;
     try {
       const init = await initDataDir(store, dir, opts.hostname);

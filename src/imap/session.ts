@@ -23,6 +23,7 @@ import { ArgReader, BadArgs } from './proto/args.js';
 import { CommandReader, DEFAULT_READER_LIMITS, type ReaderEvent, type Token } from './proto/command-reader.js';
 import type { MailboxViews } from './mailbox-views.js';
 import type { RecentTracker } from './recent.js';
+import type { RenderedStructures } from './render/cache.js';
 import type { SelectedMailbox } from './selected.js';
 
 export type ImapConfig = MailboxConfig;
@@ -30,6 +31,7 @@ export type ImapConfig = MailboxConfig;
 export interface ImapDeps extends MailboxDeps {
   recent: RecentTracker;
   views: MailboxViews;
+  rendered: RenderedStructures;
 }
 
 export type SessionState =

@@ -10,7 +10,7 @@ import type { MessageRecord } from '../../store/store.js';
 import { BadArgs, formatDateTime } from '../proto/args.js';
 import { parseFetchItems, parseFetchModifiers, type FetchItem, type Section } from '../proto/fetch-items.js';
 import { formatSequenceSet, inSet, parseSequenceSet } from '../proto/sequence-set.js';
-import { renderBodyStructure, renderEnvelope } from '../render/structure.js';
+import type { Rendered } from '../render/cache.js';
 import type { SelectedMailbox } from '../selected.js';
 import type { ImapSession } from '../session.js';
 import { SELECTED, selectedOf, type Command } from './context.js';
@@ -111,14 +111,34 @@ async function writeSection(session: ImapSession, rec: MessageRecord, item: Sect
   }
 }
 
-function needsStructure(items: FetchItem[]): boolean {
-  return items.some(
-    (i) =>
-      i.kind === 'ENVELOPE' ||
-      i.kind === 'BODY' ||
-      i.kind === 'BODYSTRUCTURE' ||
-      (i.kind === 'section' && (i.section.part.length > 0 || i.section.text !== null)),
-  );
+/** Whether the items need the stored structure: for part offsets always, for ENVELOPE/BODY/BODYSTRUCTURE unless already rendered. */
+function structureNeeds(items: FetchItem[]): { sections: boolean; rendered: boolean } {
+  return {
+    sections: items.some((i) => i.kind === 'section' && (i.section.part.length > 0 || i.section.text !== null)),
+    rendered: items.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODY' || i.kind === 'BODYSTRUCTURE'),
+  };
+}
+
+/** The rendered strings of each record's structure: from the cache, else from the stored structures (read once for all missing). */
+async function renderedFor(session: ImapSession, selected: SelectedMailbox, page: MessageRecord[]): Promise<Map<number, Rendered>> {
+  const cache = session.deps.rendered;
+  const out = new Map<number, Rendered>();
+  const missing: MessageRecord[] = [];
+  for (const rec of page) {
+    const hit = cache.get(rec.hash);
+    if (hit) out.set(rec.uid, hit);
+    else if (rec.structure !== undefined) out.set(rec.uid, cache.add(rec.hash, await structureOf(session, rec)));
+    else missing.push(rec);
+  }
+  if (missing.length > 0) {
+    const withStructure = await session.deps.store.mailboxes.fetch(
+      selected.id,
+      missing.map((r) => r.uid),
+      { structure: true },
+    );
+    for (const rec of withStructure) out.set(rec.uid, cache.add(rec.hash, await structureOf(session, rec)));
+  }
+  return out;
 }
 
 export async function fetchMessages(
@@ -129,12 +149,12 @@ export async function fetchMessages(
   opts: { uid: boolean; changedSince: number | null },
 ) {
   const store = session.deps.store.mailboxes;
-  const wantStructure = needsStructure(items);
+  const needs = structureNeeds(items);
   const setsSeen = !selected.readOnly && items.some((i) => i.kind === 'section' && !i.peek);
   const showModseq = items.some((i) => i.kind === 'MODSEQ') || opts.changedSince !== null;
   const showFlags = items.some((i) => i.kind === 'FLAGS');
   for (let p = 0; p < uids.length; p += PAGE) {
-    let page = await store.fetch(selected.id, uids.slice(p, p + PAGE), { structure: wantStructure, body: items.some((i) => i.kind === 'section') });
+    let page = await store.fetch(selected.id, uids.slice(p, p + PAGE), { structure: needs.sections, body: items.some((i) => i.kind === 'section') });
     if (opts.changedSince !== null) page = page.filter((r) => r.modseq > opts.changedSince!);
     const seenNow = new Set<number>();
     if (setsSeen) {
@@ -152,10 +172,12 @@ export async function fetchMessages(
         });
       }
     }
+    const rendered = needs.rendered ? await renderedFor(session, selected, page) : null;
     for (const rec of page) {
       const seq = selected.seqOf(rec.uid);
       if (seq === 0) continue;
-      const structure = wantStructure ? await structureOf(session, rec) : null;
+      const structure = needs.sections ? await structureOf(session, rec) : null;
+      const strings = rendered?.get(rec.uid);
       const parts: string[] = [];
       session.write(`* ${seq} FETCH (`);
       const emit = (text: string) => {
@@ -180,11 +202,11 @@ export async function fetchMessages(
           case 'MODSEQ':
             break;
           case 'ENVELOPE':
-            emit(`ENVELOPE ${renderEnvelope(structure!.envelope)}`);
+            if (strings) emit(`ENVELOPE ${strings.envelope}`);
             break;
           case 'BODYSTRUCTURE':
           case 'BODY':
-            emit(`${item.kind} ${renderBodyStructure(structure!.root, item.kind === 'BODYSTRUCTURE')}`);
+            if (strings) emit(`${item.kind} ${item.kind === 'BODY' ? strings.body : strings.bodystructure}`);
             break;
           case 'section': {
             const data = await sectionData(session, rec, item.section, structure);

@@ -60,15 +60,18 @@ export function createMessageReads(sql: Sql) {
         ...containing.text.map(() => ` AND (s.hash IS NULL OR ${contains('s.search_text')})`),
         ...containing.headers.map(() => ` AND (s.hash IS NULL OR ${contains('s.search_headers')})`),
       ].join('');
-      const join = want.structure || want.text || want.headers || filters ? 'LEFT JOIN blob_structures s ON s.hash = m.blob_hash' : '';
+      const joins = [
+        want.body ? 'JOIN blobs b ON b.hash = m.blob_hash' : '',
+        want.structure || want.text || want.headers || filters ? 'LEFT JOIN blob_structures s ON s.hash = m.blob_hash' : '',
+      ].join(' ');
+      // Keywords come in the same query, space-separated (a keyword has no spaces).
+      const keywords = `(SELECT ${sql.dialect === 'postgres' ? "string_agg(k.keyword, ' ')" : "group_concat(k.keyword, ' ')"} FROM keywords k WHERE k.message_id = m.id)`;
+      const prefixLength = sql.dialect === 'postgres' ? 'octet_length(m.prefix)' : 'length(m.prefix)';
       const rows: Row[] = await sql.all(
-        `SELECT m.id, m.uid, m.modseq, m.internal_date, m.size, b.size AS body_size, m.blob_hash, m.seen, m.answered, m.flagged, m.deleted, m.draft${extra}
-         FROM messages m JOIN blobs b ON b.hash = m.blob_hash ${join} WHERE m.mailbox_id = ? AND ${where}${filters} ORDER BY m.uid`,
+        `SELECT m.id, m.uid, m.modseq, m.internal_date, m.size, ${prefixLength} AS prefix_length, m.blob_hash, m.seen, m.answered, m.flagged, m.deleted, m.draft,
+           ${keywords} AS keywords${extra}
+         FROM messages m ${joins} WHERE m.mailbox_id = ? AND ${where}${filters} ORDER BY m.uid`,
         [mailboxId, ...params, ...containing.text, ...containing.headers],
-      );
-      const keywords = await keywordsOf(
-        sql,
-        rows.map((r) => Number(r.id)),
       );
       return rows.map((r) => {
         const id = Number(r.id);
@@ -76,10 +79,10 @@ export function createMessageReads(sql: Sql) {
           id,
           uid: Number(r.uid),
           modseq: Number(r.modseq),
-          flags: flagList(systemFlagsOf(r), keywords.get(id) ?? []),
+          flags: flagList(systemFlagsOf(r), typeof r.keywords === 'string' && r.keywords ? r.keywords.split(' ') : []),
           internalDate: Number(r.internal_date),
           size: Number(r.size),
-          prefixLength: Number(r.size) - Number(r.body_size),
+          prefixLength: Number(r.prefix_length),
           hash: String(r.blob_hash),
         };
         if (want.structure) record.structure = typeof r.structure === 'string' ? r.structure : null;

@@ -190,6 +190,7 @@ export async function backfillScenario(target: BackfillTarget, how: 'nulled' | '
   } else {
     // The database as schema version 2 left it (with these bodies in it); opening it migrates and parses.
     await target.exec('DROP INDEX blobs_unparsed');
+    await target.exec('DROP INDEX messages_unseen');
     await target.exec('DROP TABLE blob_structures');
     await target.exec('ALTER TABLE blobs DROP COLUMN parsed');
     await target.exec('DELETE FROM schema_migrations WHERE version = 3');
