@@ -71,7 +71,7 @@ describe('tern CLI', () => {
     assertUserError(await runCli(['frobnicate']), /unknown command/);
     assertUserError(await runCli(['serve', '--smtp-port', 'abc', ...a]), /--smtp-port: expected a whole number/);
     assertUserError(await runCli(['serve', '--max-message-size', 'huge', ...a]), /--max-message-size: expected a size/);
-    assertUserError(await runCli(['serve', '--roles', 'imap', ...a]), /role imap is not available/);
+    assertUserError(await runCli(['serve', '--roles', 'submission', ...a]), /role submission is not available/);
     assertUserError(await runCli(['serve', '--roles', 'smtp,bogus', ...a]), /unknown role "bogus"/);
     assertUserError(await runCli(['status', '--db', 'mysql://x', ...a]), /unsupported database URL scheme/);
     assertUserError(

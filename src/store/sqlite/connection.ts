@@ -16,10 +16,11 @@ export function isTransientSqliteError(err: unknown): boolean {
 
 export function openSqliteConnection(file: string, options: { synchronous?: 'FULL' | 'OFF'; readonly?: boolean } = {}): Database.Database {
   const db = new Database(file, { readonly: options.readonly ?? false });
+  // First: switching a new database to WAL takes a lock that other processes opening it at the same moment must wait for.
+  db.pragma('busy_timeout = 5000');
   if (!options.readonly) db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
   db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
   return db;
 }
 
