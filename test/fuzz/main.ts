@@ -8,8 +8,8 @@
  *
  * Options (or FUZZ_* variables): --protocol smtp|imap|all (default all), --cases (per
  * protocol), --seed, --case, --first, --concurrency, --timeout (ms of silence while an
- * answer is due), --max-rss-mb, --max-seconds (per protocol: stop starting cases after this
- * long). Exits 1 on any failure.
+ * answer is due), --max-rss-mb (default 400 for SMTP, 512 for IMAP), --max-seconds (per
+ * protocol: stop starting cases after this long). Exits 1 on any failure.
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -28,7 +28,7 @@ const { values } = parseArgs({
     first: { type: 'string', default: process.env.FUZZ_FIRST ?? '0' },
     concurrency: { type: 'string', default: process.env.FUZZ_CONCURRENCY ?? '8' },
     timeout: { type: 'string', default: process.env.FUZZ_TIMEOUT ?? '10000' },
-    'max-rss-mb': { type: 'string', default: process.env.FUZZ_MAX_RSS_MB ?? '400' },
+    'max-rss-mb': { type: 'string', default: process.env.FUZZ_MAX_RSS_MB },
     'max-seconds': { type: 'string', default: process.env.FUZZ_MAX_SECONDS ?? '0' },
   },
 });
@@ -47,7 +47,6 @@ const common = {
   maxSeconds: Number(values['max-seconds']),
   concurrency: single ? 1 : Number(values.concurrency),
   timeoutMs: Number(values.timeout),
-  maxRssBytes: Number(values['max-rss-mb']) * 2 ** 20,
   progress: (line: string) => console.log(line),
   ...(single ? { verbose: (text: string) => console.log(text) } : {}),
 };
@@ -58,7 +57,9 @@ async function fuzz(protocol: 'smtp' | 'imap'): Promise<boolean> {
   const ports = protocol === 'imap' ? `IMAP :${server.imapPort}` : `SMTP :${server.tern.smtpPort} and LMTP :${server.tern.lmtpPort}`;
   console.log(`fuzzing tern serve (pid ${server.tern.proc.pid}) on ${ports}, seed ${JSON.stringify(seed)}`);
   try {
-    const watch = { pid: server.tern.proc.pid!, serverAlive: () => serverAlive(server) };
+    // IMAP keeps rendered ENVELOPE/BODYSTRUCTURE strings of up to 50,000 bodies (render/cache.ts): a long run fills that cache.
+    const maxRssMb = Number(values['max-rss-mb'] ?? (protocol === 'imap' ? 512 : 400));
+    const watch = { pid: server.tern.proc.pid!, serverAlive: () => serverAlive(server), maxRssBytes: maxRssMb * 2 ** 20 };
     let summary: FuzzSummary;
     if (protocol === 'smtp') {
       summary = await runFuzz({

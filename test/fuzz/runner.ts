@@ -149,6 +149,7 @@ export async function runLoop(opts: RunLoopOptions): Promise<FuzzSummary> {
         sinceHousekeeping = 0;
         const lowest = Math.min(next, ...running);
         summary.runProblems.push(...(await opts.housekeeping.run(lowest)).map((p) => `housekeeping: ${p}`));
+        continue; // other workers went on meanwhile
       }
       const index = next++;
       running.add(index);

@@ -137,7 +137,7 @@ export class CommandReader {
           this.resetCommand();
           this.state = { mode: 'skip-line' };
           this.skippedError = { kind: 'error', tag, text: 'Command line too long' };
-        } else if (s.mode === 'skip-line') this.buffer = Buffer.alloc(0);
+        } else if (s.mode === 'skip-line') this.buffer = this.buffer.subarray(Math.max(0, this.buffer.length - 24)); // keeps room for a "{n+}" at its end
         return null;
       }
       if (eol > this.limits.maxLine && s.mode === 'line') {

@@ -68,7 +68,8 @@ function planSteps(r: Prng, c: Pick<ImapFuzzCase, 'sending' | 'segments'>): Step
   const pieces = c.sending === 'one at a time' ? 1 : c.sending === 'pipelined' ? 2 : 8;
   const writes = (bytes: Buffer, skip?: number) => {
     if (c.sending === 'byte by byte' && bytes.length <= 400) {
-      for (let i = 0; i < bytes.length; i++) steps.push({ kind: 'write', bytes: bytes.subarray(i, i + 1), ...(skip !== undefined ? { skipIfRefused: skip } : {}) });
+      for (let i = 0; i < bytes.length; i++)
+        steps.push({ kind: 'write', bytes: bytes.subarray(i, i + 1), ...(skip !== undefined ? { skipIfRefused: skip } : {}) });
     } else steps.push(...splitWrites(r, bytes, c.sending === 'one at a time' && r.chance(0.1) ? 3 : pieces, skip));
   };
   let group: Segment[] = [];

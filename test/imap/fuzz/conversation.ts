@@ -50,7 +50,8 @@ class Conversation {
     readonly r: Prng,
     readonly ctx: ConversationContext,
   ) {
-    this.root = `c${ctx.index}`;
+    // A random part, so a mutated case that flips a digit of its own names cannot make another case's.
+    this.root = `c${ctx.index}-${r.text(5)}`;
     const prefix = r.pick(['a', 'A', 'tag', 'x.', 'T-', '$', '~q', 'z]', 'a}']);
     const width = r.pick([0, 3]);
     this.tagStyle = (n) => `${prefix}${String(n).padStart(width, '0')}`;
@@ -440,11 +441,15 @@ function wrongState(c: Conversation): void {
 export function validConversation(r: Prng, ctx: ConversationContext): Segment[] {
   const c = new Conversation(r, ctx);
   if (r.chance(0.06)) c.add(['STARTTLS'], 'STARTTLS', ['OK'], { syncAfter: true });
-  for (let i = r.weighted([
-    [6, 0],
-    [3, 1],
-    [1, 2],
-  ]); i > 0; i--) {
+  for (
+    let i = r.weighted([
+      [6, 0],
+      [3, 1],
+      [1, 2],
+    ]);
+    i > 0;
+    i--
+  ) {
     r.weighted<() => void>([
       [3, () => c.add(['CAPABILITY'], 'CAPABILITY', ['OK'])],
       [2, () => c.add(['NOOP'], 'NOOP', ['OK'])],
@@ -460,12 +465,16 @@ export function validConversation(r: Prng, ctx: ConversationContext): Segment[] 
   if (r.chance(0.85)) {
     c.add(['CREATE ', astring(r, c.root)], 'CREATE own mailbox', ['OK']);
     c.own.set(c.root, { uids: [], deleted: new Set(), uidNext: 1 });
-    for (let i = r.weighted([
-      [2, 0],
-      [4, 1],
-      [2, 3],
-      [1, 6],
-    ]); i > 0; i--) {
+    for (
+      let i = r.weighted([
+        [2, 0],
+        [4, 1],
+        [2, 3],
+        [1, 6],
+      ]);
+      i > 0;
+      i--
+    ) {
       const body = randomMessage(r, r.chance(0.8) ? 0 : r.int(1000, 20_000));
       const flags = r.chance(0.4) ? ` (${flagList(r).join(' ')})` : '';
       c.add([`APPEND ${c.root}${flags} `, { literal: body, sync: r.chance(0.4) }], `APPEND of ${body.length} bytes`, ['OK']);

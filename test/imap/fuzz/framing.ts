@@ -9,7 +9,8 @@
  * - a line ending in `{n}` announces a synchronizing literal: the server must answer at once,
  *   with "+" (then the next n bytes are the literal and the command goes on after them) or
  *   with the command's tagged answer (the literal is never sent);
- * - `{n+}` (LITERAL+) is followed by its n bytes whatever the server thinks of the command;
+ * - `{n+}` (LITERAL+) is followed by its n bytes whatever the server thinks of the command
+ *   (unless n is no valid number: then the server may answer at once and read on);
  * - a complete command gets one tagged answer, in the order commands were sent; a "+" to a
  *   complete command (IDLE, AUTHENTICATE) makes the next line part of it (DONE, a response);
  * - a line longer than the server's limit may be refused as soon as the limit is passed, with
@@ -30,7 +31,8 @@ export interface ImapUnit {
   head: string;
   /** Upper-cased command name, with "UID " before the UID forms. */
   verb: string;
-  phase: 'framing' | 'decide' | 'literal' | 'complete' | 'raw';
+  /** 'unsure': a LITERAL+ of a size no literal can have (over 2^32 - 1); whether the server reads it shows in whether it answers. */
+  phase: 'framing' | 'decide' | 'literal' | 'unsure' | 'complete' | 'raw';
   /** Announced size of a synchronizing literal ('decide'), or bytes of a literal still to come ('literal'). */
   size: number;
   /** Longer than the server's line limit. */
@@ -47,6 +49,8 @@ const EMPTY = Buffer.alloc(0);
 const LF = 10;
 const CR = 13;
 const LITERAL = /\{(\d+)(\+?)\}$/;
+/** RFC 3501 9: number = unsigned 32-bit integer. */
+const MAX_LITERAL = 4294967295;
 
 /** tag = 1*<any ASTRING-CHAR except "+"> (RFC 3501 9): printable ASCII but ( ) { SP % * " \ and +. */
 export function validTag(tag: string): boolean {
@@ -87,6 +91,16 @@ export class ImapFramingModel {
   /** The unit being read or answered (for what untagged data may be sent during it). */
   get currentUnit(): ImapUnit | null {
     return this.current;
+  }
+
+  /**
+   * A STARTTLS among the commands not yet answered, with bytes sent after it: clear text the
+   * server's TLS layer must refuse, and the reset that follows may discard answers unread.
+   */
+  startTlsWithPipelinedBytes(): boolean {
+    this.advance();
+    if (this.current?.verb === 'STARTTLS' && this.unframed.length > 0) return true;
+    return /(?:^|\n)[^ \r\n]+ starttls\r?\n[\s\S]/i.test(this.unframed.toString('latin1'));
   }
 
   /** The client finished the TLS handshake after an OK to STARTTLS. */
@@ -136,7 +150,7 @@ export class ImapFramingModel {
   }
 
   private answer(u: ImapUnit, status: Status): string[] {
-    if (u.phase === 'decide' || u.phase === 'complete' || u.phase === 'raw') {
+    if (u.phase === 'decide' || u.phase === 'complete' || u.phase === 'raw' || u.phase === 'unsure') {
       this.current = null;
       if (status === 'OK' && u.verb === 'STARTTLS') {
         this.tainted = this.unframed.length > 0;
@@ -171,17 +185,27 @@ export class ImapFramingModel {
     const words = ['', ...text.split(' ', 2)];
     const name = (words[1] ?? '').toUpperCase();
     const verb = name === 'UID' ? `UID ${(words[2] ?? '').toUpperCase()}` : name;
-    return { index: this.nextIndex++, tag, head: `${tagText.slice(0, 40)}${tagText.length > 40 ? '…' : ''} ${text.slice(0, 60)}`, verb, phase: 'framing', size: 0, overlong: false, partial: false, answered: null };
+    return {
+      index: this.nextIndex++,
+      tag,
+      head: `${tagText.slice(0, 40)}${tagText.length > 40 ? '…' : ''} ${text.slice(0, 60)}`,
+      verb,
+      phase: 'framing',
+      size: 0,
+      overlong: false,
+      partial: false,
+      answered: null,
+    };
   }
 
   /** A command line (or the line after a literal) is complete. */
   private afterLine(u: ImapUnit, line: Buffer): void {
     u.partial = false;
-    if (line.length > this.maxLine) u.overlong = true;
+    if (line.length + 1 > this.maxLine) u.overlong = true; // with its CR: where a server counts it is its choice
     const literal = u.overlong ? null : LITERAL.exec(line.toString('latin1'));
     if (literal && literal[2] === '+') {
-      u.phase = 'literal';
       u.size = Number(literal[1]);
+      u.phase = u.size > MAX_LITERAL && !u.answered ? 'unsure' : 'literal';
     } else if (literal && !u.answered) {
       u.phase = 'decide';
       u.size = Number(literal[1]);
@@ -235,7 +259,7 @@ export class ImapFramingModel {
         u.phase = 'complete';
         continue;
       }
-      return; // 'decide' or 'complete': the server must answer
+      return; // 'decide' or 'complete': the server must answer ('unsure': it may)
     }
   }
 }

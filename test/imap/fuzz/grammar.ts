@@ -187,7 +187,14 @@ export function listArguments(r: Prng, root: string): Part[] {
   if (r.chance(0.15)) parts.push(`(${[pattern(), pattern()].map((p) => `"${p}"`).join(' ')})`);
   else parts.push(astring(r, reference ? r.pick(['%', '*', 'sub']) : pattern()));
   if (r.chance(0.25)) {
-    const returns = r.pick(['CHILDREN', 'SUBSCRIBED', 'SPECIAL-USE', 'STATUS (MESSAGES UIDNEXT)', 'STATUS (UNSEEN SIZE HIGHESTMODSEQ)', 'CHILDREN STATUS (RECENT)']);
+    const returns = r.pick([
+      'CHILDREN',
+      'SUBSCRIBED',
+      'SPECIAL-USE',
+      'STATUS (MESSAGES UIDNEXT)',
+      'STATUS (UNSEEN SIZE HIGHESTMODSEQ)',
+      'CHILDREN STATUS (RECENT)',
+    ]);
     parts.push(` RETURN (${returns})`);
   }
   return parts;

@@ -73,12 +73,15 @@ function attachment(r: Prng): { head: string[]; body: string } {
 
 /** One MIME entity: its header lines and body, nested up to `depth`. */
 function entity(r: Prng, depth: number, eightBit: boolean): { head: string[]; body: string } {
-  const kind = depth <= 0 ? r.pick(['text', 'text', 'attachment']) : r.weighted<string>([
-        [4, 'text'],
-        [2, 'attachment'],
-        [3, 'multipart'],
-        [1, 'message'],
-      ]);
+  const kind =
+    depth <= 0
+      ? r.pick(['text', 'text', 'attachment'])
+      : r.weighted<string>([
+          [4, 'text'],
+          [2, 'attachment'],
+          [3, 'multipart'],
+          [1, 'message'],
+        ]);
   if (kind === 'text') return textBody(r, eightBit);
   if (kind === 'attachment') return attachment(r);
   if (kind === 'message') {
@@ -105,7 +108,8 @@ export function randomMessage(r: Prng, size = 0): Buffer {
   const top = entity(r, r.int(0, 3), eightBit);
   const head = [...headers(r, eightBit), 'MIME-Version: 1.0', ...top.head];
   let text: string;
-  if (r.chance(0.03)) text = `${head.join('\r\n')}\r\n`; // no body, no blank line
+  if (r.chance(0.03))
+    text = `${head.join('\r\n')}\r\n`; // no body, no blank line
   else text = `${head.join('\r\n')}\r\n\r\n${top.body}\r\n`;
   if (r.chance(0.05)) text = text.replace(/\r\n/g, '\n');
   const bytes = Buffer.from(text, 'utf8');

@@ -20,6 +20,7 @@ export interface MutationContext {
 
 type Mutation = (r: Prng, segs: Segment[], ctx: MutationContext) => string;
 
+/** Ids of the commands mutations add (above any a conversation has); reset for each case. */
 let extraIds = 1_000_000;
 
 /** A new command (its segments) with a fresh id and a tag of its own. */
@@ -164,7 +165,8 @@ const hugeLine: Mutation = (r, segs, ctx) => {
 };
 
 const hugeNumbers: Mutation = (r, segs) => {
-  const big = () => r.pick(['0', '4294967295', '4294967296', '18446744073709551615', '18446744073709551616', '99999999999999999999999', '-1', '00000000000000000001']);
+  const big = () =>
+    r.pick(['0', '4294967295', '4294967296', '18446744073709551615', '18446744073709551616', '99999999999999999999999', '-1', '00000000000000000001']);
   const text = r.pick([
     `FETCH ${big()} FLAGS`,
     `FETCH 1:${big()} UID`,
@@ -240,12 +242,51 @@ const garbage: Mutation = (r, segs) => {
 
 const randomCommand: Mutation = (r, segs) => {
   const verb = r.chance(0.5)
-    ? r.pick(['FETCH', 'STORE', 'SEARCH', 'LIST', 'STATUS', 'APPEND', 'SELECT', 'UID', 'LOGIN', 'AUTHENTICATE', 'ENABLE', 'ID', 'IDLE', 'COPY', 'MOVE', 'RENAME', 'XYZZY'])
+    ? r.pick([
+        'FETCH',
+        'STORE',
+        'SEARCH',
+        'LIST',
+        'STATUS',
+        'APPEND',
+        'SELECT',
+        'UID',
+        'LOGIN',
+        'AUTHENTICATE',
+        'ENABLE',
+        'ID',
+        'IDLE',
+        'COPY',
+        'MOVE',
+        'RENAME',
+        'XYZZY',
+      ])
     : r.text(r.int(1, 12), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ.-');
   const tokens: string[] = [];
   for (let i = r.int(0, 6); i > 0; i--) {
     tokens.push(
-      r.pick(['()', '(', ')', '""', '"a b"', 'NIL', '*', '1:*', '[', ']', 'BODY[', 'BODY[]<', '\\Seen', 'INBOX', '{', '}', '%', '"\\x"', 'UID', r.text(r.int(1, 10))]),
+      r.pick([
+        '()',
+        '(',
+        ')',
+        '""',
+        '"a b"',
+        'NIL',
+        '*',
+        '1:*',
+        '[',
+        ']',
+        'BODY[',
+        'BODY[]<',
+        '\\Seen',
+        'INBOX',
+        '{',
+        '}',
+        '%',
+        '"\\x"',
+        'UID',
+        r.text(r.int(1, 10)),
+      ]),
     );
   }
   insertAt(r, segs, extra(r, [`${verb}${tokens.length ? ' ' : ''}${tokens.join(r.pick([' ', ' ', '']))}`], `random command ${verb}`));
@@ -285,7 +326,25 @@ const wrongState: Mutation = (r, segs) => {
 };
 
 const oddTag: Mutation = (r, segs) => {
-  const tag = r.pick(['*', '+', '', ' ', 'a+b', 'a"b', 'a(b', 'a{b', 'a}b', 'a]b', 'a%b', 'a\\b', 'ñ', 'x'.repeat(r.int(200, 3000)), 'DONE', 'a\x01b', 'a\x7fb']);
+  const tag = r.pick([
+    '*',
+    '+',
+    '',
+    ' ',
+    'a+b',
+    'a"b',
+    'a(b',
+    'a{b',
+    'a}b',
+    'a]b',
+    'a%b',
+    'a\\b',
+    'ñ',
+    'x'.repeat(r.int(200, 3000)),
+    'DONE',
+    'a\x01b',
+    'a\x7fb',
+  ]);
   const command = r.pick(['NOOP', 'CAPABILITY', 'LOGIN {5}', 'LOGIN {5+}\r\nalice x', 'FETCH 1 UID', '']);
   insertAt(r, segs, [raw(`${tag} ${command}\r\n`, `odd tag ${JSON.stringify(tag.slice(0, 20))}`)]);
   return `odd tag ${JSON.stringify(tag.slice(0, 20))}${tag.length > 20 ? `… (${tag.length})` : ''}`;
@@ -296,7 +355,13 @@ const nesting: Mutation = (r, segs) => {
   const balanced = r.chance(0.7);
   const open = '('.repeat(depth);
   const close = balanced ? ')'.repeat(depth) : ')'.repeat(r.int(0, depth - 1));
-  const text = r.pick([`SEARCH ${open}ALL${close}`, `FETCH 1 ${open}FLAGS${close}`, `ID ${open}${close}`, `STATUS INBOX ${open}MESSAGES${close}`, `LIST ${open}${close} "" *`]);
+  const text = r.pick([
+    `SEARCH ${open}ALL${close}`,
+    `FETCH 1 ${open}FLAGS${close}`,
+    `ID ${open}${close}`,
+    `STATUS INBOX ${open}MESSAGES${close}`,
+    `LIST ${open}${close} "" *`,
+  ]);
   insertAt(r, segs, extra(r, [text], `nesting ${depth}${balanced ? '' : ' (unbalanced)'}`));
   return `nesting of ${depth}${balanced ? '' : ', unbalanced'}`;
 };
@@ -306,8 +371,33 @@ const echoProbe: Mutation = (r, segs, ctx) => {
   const bad = r.pick(['\r\n* OK injected\r\nz9 OK', '\x00', '\x1b[31m', '\r', '\n', '\x7f', '\xff\xfe', 'ü', '\u2028', '"', '\\', ')', '{5}', '}']);
   const name = `${ctx.root}/${bad}x`;
   const literal: Part = { literal: Buffer.from(name, r.chance(0.5) ? 'utf8' : 'latin1'), sync: r.chance(0.5) };
-  const verb = r.pick(['SELECT ', 'EXAMINE ', 'STATUS ', 'CREATE ', 'DELETE ', 'SUBSCRIBE ', 'GETQUOTAROOT ', 'RENAME ', 'APPEND ', 'LIST "" ', 'COPY 1 ', 'LOGIN ', 'SEARCH CHARSET ']);
-  const after = verb === 'STATUS ' ? ' (MESSAGES)' : verb === 'RENAME ' ? ` ${ctx.root}/y` : verb === 'APPEND ' ? ' {3+}\r\nabc' : verb === 'LOGIN ' ? ' pw' : verb === 'SEARCH CHARSET ' ? ' ALL' : '';
+  const verb = r.pick([
+    'SELECT ',
+    'EXAMINE ',
+    'STATUS ',
+    'CREATE ',
+    'DELETE ',
+    'SUBSCRIBE ',
+    'GETQUOTAROOT ',
+    'RENAME ',
+    'APPEND ',
+    'LIST "" ',
+    'COPY 1 ',
+    'LOGIN ',
+    'SEARCH CHARSET ',
+  ]);
+  const after =
+    verb === 'STATUS '
+      ? ' (MESSAGES)'
+      : verb === 'RENAME '
+        ? ` ${ctx.root}/y`
+        : verb === 'APPEND '
+          ? ' {3+}\r\nabc'
+          : verb === 'LOGIN '
+            ? ' pw'
+            : verb === 'SEARCH CHARSET '
+              ? ' ALL'
+              : '';
   insertAt(r, segs, extra(r, [verb, literal, after], `echo probe ${verb.trim()} ${JSON.stringify(bad)}`));
   return `echo probe ${verb.trim()} ${JSON.stringify(bad)}`;
 };
@@ -410,6 +500,7 @@ const MUTATIONS: ReadonlyArray<readonly [number, Mutation]> = [
 
 /** Applies 1–5 mutations in place; returns what was done. */
 export function mutate(r: Prng, segs: Segment[], ctx: MutationContext): string[] {
+  extraIds = 1_000_000;
   const done: string[] = [];
   const n = r.weighted([
     [5, 1],

@@ -25,7 +25,21 @@ const RUNAWAY_LINE = 1024 * 1024;
 const KEEP_LITERAL = 64;
 
 const STATUS_NAMES = new Set(['OK', 'NO', 'BAD', 'BYE', 'PREAUTH']);
-const DATA_NAMES = new Set(['CAPABILITY', 'FLAGS', 'LIST', 'LSUB', 'STATUS', 'SEARCH', 'ESEARCH', 'ENABLED', 'ID', 'NAMESPACE', 'QUOTA', 'QUOTAROOT', 'VANISHED']);
+const DATA_NAMES = new Set([
+  'CAPABILITY',
+  'FLAGS',
+  'LIST',
+  'LSUB',
+  'STATUS',
+  'SEARCH',
+  'ESEARCH',
+  'ENABLED',
+  'ID',
+  'NAMESPACE',
+  'QUOTA',
+  'QUOTAROOT',
+  'VANISHED',
+]);
 const NUMBERED_NAMES = new Set(['EXISTS', 'RECENT', 'EXPUNGE', 'FETCH']);
 
 /** The text pieces of one response (between literals) and the literals' sizes. */
