@@ -23,6 +23,9 @@ export function responseText(text: string): string {
   return text.replace(/[^\x20-\x7e]/g, '?').replace(/\{\d+\+?\}$/, '$&.');
 }
 
+/** An answer already half written (a literal announced) cannot be completed: the session closes the connection. */
+export class BrokenAnswer extends Error {}
+
 export function answerFor(err: unknown): string {
   if (err instanceof ImapNo) return `NO ${err.code ? `[${err.code}] ` : ''}${err.message}`;
   if (err instanceof QuotaExceededError) return `NO [OVERQUOTA] ${err.message}`;

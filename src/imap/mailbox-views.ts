@@ -5,7 +5,8 @@
  * - the uid list of a mailbox as of a mod-sequence (SELECT), shared by reference;
  * - the mailbox row, read once for every session that was told of the same commit;
  * - the changes and expunges since a mod-sequence, read once per (since, up to) pair.
- * Entries live for a few seconds at most.
+ * Entries live for a few seconds at most. Keys carry the UIDVALIDITY as well as the id: a
+ * database may give a deleted mailbox's id to a new one, never its UIDVALIDITY.
  */
 import type { Expunged, FlagChange, Mailbox, Store } from '../store/store.js';
 import { UidList } from './uid-list.js';
@@ -41,20 +42,22 @@ export class MailboxViews {
 
   /** The mailbox row, from a read started no earlier than `fresherThan` (performance.now()). */
   mailbox(mailbox: Mailbox, fresherThan: number): Promise<Mailbox | null> {
-    return this.memo(`mailbox:${mailbox.id}`, () => this.store.mailboxes.get(mailbox.accountId, mailbox.name), fresherThan);
+    return this.memo(`mailbox:${mailbox.id}:${mailbox.uidValidity}`, () => this.store.mailboxes.get(mailbox.accountId, mailbox.name), fresherThan);
   }
 
   /** The mailbox's uids as of `modseq` (its highest mod-sequence when read). */
   uids(mailbox: Mailbox): Promise<UidList> {
-    return this.memo(`uids:${mailbox.id}:${mailbox.highestModseq}:${mailbox.uidNext}`, async () => UidList.from(await this.store.mailboxes.uids(mailbox.id)));
+    return this.memo(`uids:${mailbox.id}:${mailbox.uidValidity}:${mailbox.highestModseq}:${mailbox.uidNext}`, async () =>
+      UidList.from(await this.store.mailboxes.uids(mailbox.id)),
+    );
   }
 
   /** Changes and (when asked) expunges above `since`, for a mailbox whose highest mod-sequence is now `upTo`. */
-  changes(mailboxId: number, since: number, upTo: number, expunges: boolean): Promise<{ changes: FlagChange[]; expunged: Expunged[] }> {
-    return this.memo(`changes:${mailboxId}:${since}:${upTo}:${expunges}`, async () => {
+  changes(mailbox: Mailbox, since: number, upTo: number, expunges: boolean): Promise<{ changes: FlagChange[]; expunged: Expunged[] }> {
+    return this.memo(`changes:${mailbox.id}:${mailbox.uidValidity}:${since}:${upTo}:${expunges}`, async () => {
       const [changes, expunged] = await Promise.all([
-        this.store.mailboxes.changedSince(mailboxId, since),
-        expunges ? this.store.mailboxes.expungedSince(mailboxId, since) : Promise.resolve([]),
+        this.store.mailboxes.changedSince(mailbox.id, since),
+        expunges ? this.store.mailboxes.expungedSince(mailbox.id, since) : Promise.resolve([]),
       ]);
       return { changes, expunged };
     });

@@ -74,8 +74,9 @@ export class SelectedMailbox {
   /** Untagged lines for what changed since this session last looked. */
   async sync(views: MailboxViews, claimRecent: (uids: number[]) => number[], opts: SyncOptions): Promise<string[]> {
     const fresh = await views.mailbox(this.mailbox, opts.fresherThan);
-    if (!fresh || fresh.id !== this.mailbox.id || fresh.highestModseq <= this.knownModseq) return [];
-    const { changes, expunged } = await views.changes(this.id, this.knownModseq, fresh.highestModseq, opts.expunges);
+    // Gone, or another mailbox by now (deleted and created again under its name): nothing to report.
+    if (!fresh || fresh.id !== this.mailbox.id || fresh.uidValidity !== this.mailbox.uidValidity || fresh.highestModseq <= this.knownModseq) return [];
+    const { changes, expunged } = await views.changes(this.mailbox, this.knownModseq, fresh.highestModseq, opts.expunges);
     const lines: string[] = [];
     if (opts.expunges) {
       const gone = expunged.map((e) => e.uid).filter((u) => this.seqOf(u) > 0);

@@ -18,7 +18,7 @@ import type { Account } from '../store/store.js';
 import { capabilities } from './capabilities.js';
 import { NO_ANSWER } from './commands/auth.js';
 import { COMMANDS, type CommandContext } from './commands/registry.js';
-import { answerFor, ImapNo, responseText } from './errors.js';
+import { answerFor, BrokenAnswer, ImapNo, responseText } from './errors.js';
 import { ArgReader, BadArgs } from './proto/args.js';
 import { CommandReader, DEFAULT_READER_LIMITS, type ReaderEvent, type Token } from './proto/command-reader.js';
 import type { MailboxViews } from './mailbox-views.js';
@@ -214,7 +214,7 @@ export class ImapSession implements ListenerSession {
     const fresherThan = opts.force ? performance.now() : this.dirtyAt;
     if (opts.expunges) this.dirty = false;
     const selected = this.state.selected;
-    const lines = await selected.sync(this.deps.views, (uids) => (selected.readOnly ? [] : this.deps.recent.claim(selected.id, uids)), {
+    const lines = await selected.sync(this.deps.views, (uids) => (selected.readOnly ? [] : this.deps.recent.claim(selected.mailbox, uids)), {
       expunges: opts.expunges,
       condstore: this.condstore,
       qresync: this.qresync,
@@ -420,6 +420,12 @@ export class ImapSession implements ListenerSession {
       if (err instanceof BadArgs) {
         this.badInARow++;
         this.send(`${tag} BAD ${responseText(err.message)}`);
+        return;
+      }
+      if (err instanceof BrokenAnswer) {
+        // Part of an answer is on the wire and the rest cannot follow: only closing keeps the client from misreading.
+        this.deps.log.warn({ err, ip: this.remoteAddress, command: commandName }, 'IMAP answer broken off; closing the connection');
+        this.socket.destroy();
         return;
       }
       const answer = answerFor(err);

@@ -157,6 +157,30 @@ describe('IMAP protocol over raw sockets', () => {
     }
   });
 
+  it('tells a new mailbox from a deleted one that had its id (UIDVALIDITY keys the shared state)', async () => {
+    const a = await RawImap.open(suite.imapPort);
+    const b = await RawImap.open(suite.imapPort);
+    try {
+      const m = message('reuse');
+      await a.command('a', LOGIN);
+      await a.command('b', 'CREATE Reuse/Old');
+      await a.command('c', `APPEND Reuse/Old {${m.length}+}\r\n${m}`);
+      await a.command('d', 'SELECT Reuse/Old');
+      await a.command('e', `APPEND Reuse/Old {${m.length}+}\r\n${m}`);
+      await a.command('f', 'DELETE Reuse/Old');
+      await b.command('a', LOGIN);
+      await b.command('b', 'CREATE Reuse/New');
+      await b.command('c', `APPEND Reuse/New {${m.length}+}\r\n${m}`);
+      const selected = await b.command('d', 'SELECT Reuse/New');
+      assert.match(selected, /\* 1 EXISTS\r\n\* 1 RECENT/);
+      const appended = await b.command('e', `APPEND Reuse/New {${m.length}+}\r\n${m}`);
+      assert.match(appended, /\* 2 EXISTS\r\n\* 2 RECENT/);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
   it('answers LIST-EXTENDED, LIST-STATUS, LSUB, STATUS, NAMESPACE and ID', async () => {
     const raw = await RawImap.open(suite.imapPort);
     try {

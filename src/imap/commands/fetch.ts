@@ -7,6 +7,8 @@
  */
 import { findPart, MimeParser, parseStoredStructure, type MessageStructure, type MimePart } from '../../mail/mime/index.js';
 import type { MessageRecord } from '../../store/store.js';
+import { NotFoundError } from '../../errors.js';
+import { BrokenAnswer, ImapNo } from '../errors.js';
 import { BadArgs, formatDateTime } from '../proto/args.js';
 import { parseFetchItems, parseFetchModifiers, type FetchItem, type Section } from '../proto/fetch-items.js';
 import { formatSequenceSet, inSet, parseSequenceSet } from '../proto/sequence-set.js';
@@ -83,8 +85,15 @@ async function sectionData(session: ImapSession, rec: MessageRecord, s: Section,
   return { bytes: filterHeader(header, s.fields, s.text === 'HEADER.FIELDS.NOT') };
 }
 
-/** Writes one section as a literal, streaming ranges from the store. */
-async function writeSection(session: ImapSession, rec: MessageRecord, item: SectionItem, data: SectionData): Promise<void> {
+/** Sections up to this size are read before the message's answer starts; larger ones stream while it is written. */
+const READ_AHEAD_LIMIT = 1024 * 1024;
+
+/** One section's answer: its bytes at hand, or a range of the stored message to stream. */
+type PreparedSection = { label: string; bytes: Buffer } | { label: string; start: number; end: number };
+
+/** Resolves a section (and its partial range) to bytes read now, or a range to stream when large. */
+async function prepareSection(session: ImapSession, rec: MessageRecord, item: SectionItem, structure: MessageStructure | null): Promise<PreparedSection> {
+  const data = await sectionData(session, rec, item.section, structure);
   let start = 'bytes' in data ? 0 : data.start;
   let end = 'bytes' in data ? data.bytes.length : data.end;
   if (item.partial) {
@@ -92,22 +101,26 @@ async function writeSection(session: ImapSession, rec: MessageRecord, item: Sect
     end = Math.min(from + item.partial.length, end);
     start = from;
   }
-  session.write(`${item.label} {${end - start}}\r\n`);
-  if ('bytes' in data) {
-    session.write(data.bytes.subarray(start, end));
+  if ('bytes' in data) return { label: item.label, bytes: data.bytes.subarray(start, end) };
+  if (end - start <= READ_AHEAD_LIMIT) return { label: item.label, bytes: end > start ? await readBytes(session, rec, start, end) : Buffer.alloc(0) };
+  return { label: item.label, start, end };
+}
+
+/** Writes one prepared section as a literal. A streamed one that cannot be read to its end breaks the answer: the connection is closed. */
+async function writeSection(session: ImapSession, rec: MessageRecord, section: PreparedSection): Promise<void> {
+  if ('bytes' in section) {
+    session.write(`${section.label} {${section.bytes.length}}\r\n`);
+    session.write(section.bytes);
     return;
   }
-  if (end <= start) return;
-  if (rec.body && rec.prefix) {
-    // A small body came with the page: no further read.
-    const P = rec.prefix.length;
-    if (start < P) session.write(rec.prefix.subarray(start, Math.min(end, P)));
-    if (end > P) session.write(rec.body.subarray(Math.max(0, start - P), end - P));
-    return;
-  }
-  for await (const chunk of session.deps.store.mailboxes.readRange(rec.id, start, end)) {
-    session.write(chunk);
-    await session.flushIfFull();
+  session.write(`${section.label} {${section.end - section.start}}\r\n`);
+  try {
+    for await (const chunk of session.deps.store.mailboxes.readRange(rec.id, section.start, section.end)) {
+      session.write(chunk);
+      await session.flushIfFull();
+    }
+  } catch (err) {
+    throw new BrokenAnswer(`message ${rec.id} could not be read to the end of its literal`, { cause: err });
   }
 }
 
@@ -153,6 +166,7 @@ export async function fetchMessages(
   const setsSeen = !selected.readOnly && items.some((i) => i.kind === 'section' && !i.peek);
   const showModseq = items.some((i) => i.kind === 'MODSEQ') || opts.changedSince !== null;
   const showFlags = items.some((i) => i.kind === 'FLAGS');
+  let vanished = false;
   for (let p = 0; p < uids.length; p += PAGE) {
     let page = await store.fetch(selected.id, uids.slice(p, p + PAGE), { structure: needs.sections, body: items.some((i) => i.kind === 'section') });
     if (opts.changedSince !== null) page = page.filter((r) => r.modseq > opts.changedSince!);
@@ -176,7 +190,17 @@ export async function fetchMessages(
     for (const rec of page) {
       const seq = selected.seqOf(rec.uid);
       if (seq === 0) continue;
-      const structure = needs.sections ? await structureOf(session, rec) : null;
+      // Everything that can fail (the message expunged meanwhile) is read before its answer starts.
+      let structure: MessageStructure | null = null;
+      const sections = new Map<SectionItem, PreparedSection>();
+      try {
+        structure = needs.sections ? await structureOf(session, rec) : null;
+        for (const item of items) if (item.kind === 'section') sections.set(item, await prepareSection(session, rec, item, structure));
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+        vanished = true;
+        continue;
+      }
       const strings = rendered?.get(rec.uid);
       const parts: string[] = [];
       session.write(`* ${seq} FETCH (`);
@@ -209,10 +233,9 @@ export async function fetchMessages(
             if (strings) emit(`${item.kind} ${item.kind === 'BODY' ? strings.body : strings.bodystructure}`);
             break;
           case 'section': {
-            const data = await sectionData(session, rec, item.section, structure);
             if (parts.length > 0) session.write(' ');
             parts.push(item.label);
-            await writeSection(session, rec, item, data);
+            await writeSection(session, rec, sections.get(item)!);
             break;
           }
         }
@@ -223,6 +246,8 @@ export async function fetchMessages(
       await session.flushIfFull();
     }
   }
+  // RFC 5530: some messages were expunged by another session while this FETCH ran.
+  if (vanished) throw new ImapNo('EXPUNGEISSUED', 'Some of the requested messages no longer exist');
 }
 
 function flagsOf(selected: SelectedMailbox, rec: MessageRecord): string[] {

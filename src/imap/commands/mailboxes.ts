@@ -38,7 +38,7 @@ export function parseStatusItems(tokens: Token[]): string[] {
 export async function statusLine(session: ImapSession, mailbox: Mailbox, items: string[]): Promise<string> {
   const values: Record<string, number> = {
     MESSAGES: mailbox.messages,
-    RECENT: items.includes('RECENT') ? session.deps.recent.unclaimed(mailbox.id, await session.deps.views.uids(mailbox)) : 0,
+    RECENT: items.includes('RECENT') ? session.deps.recent.unclaimed(mailbox, await session.deps.views.uids(mailbox)) : 0,
     UIDNEXT: mailbox.uidNext,
     UIDVALIDITY: mailbox.uidValidity,
     UNSEEN: mailbox.unseen,

@@ -60,9 +60,9 @@ async function select(ctx: CommandContext, readOnly: boolean): Promise<string> {
     session.deps.views.uids(mailbox),
     mailbox.unseen > 0 ? session.deps.store.mailboxes.firstUnseen(mailbox.id) : Promise.resolve(null),
   ]);
-  const recent = readOnly ? [] : session.deps.recent.claim(mailbox.id, uids);
+  const recent = readOnly ? [] : session.deps.recent.claim(mailbox, uids);
   const selected = new SelectedMailbox(mailbox, readOnly, uids, recent);
-  const recentCount = readOnly ? session.deps.recent.unclaimed(mailbox.id, uids) : recent.length;
+  const recentCount = readOnly ? session.deps.recent.unclaimed(mailbox, uids) : recent.length;
 
   session.untagged(`FLAGS (${SYSTEM_FLAGS.join(' ')})`);
   session.untagged(`OK [PERMANENTFLAGS (${readOnly ? '' : `${SYSTEM_FLAGS.join(' ')} \\*`})] Flags permitted`);
