@@ -131,11 +131,12 @@ UPDATE accounts SET used_bytes = (SELECT coalesce(sum(mb.bytes), 0) FROM mailbox
 `,
   },
   {
-    // The parsed MIME structure (mail/mime, JSON without the text) and decoded search text
-    // of each body (text and header fields lower-cased for SEARCH), written at delivery, in a table of their own so reading them never
-    // walks a body's pages. Bodies stored before this are parsed when the store opens
-    // (sql/backfill-structures.ts); `parsed` = 0 marks those not parsed yet. A partial index
-    // finds a mailbox's first unseen message (IMAP SELECT) without a scan.
+    // Each body's parsed MIME structure (mail/mime, JSON) and, lower-cased for SEARCH, its
+    // decoded header lines and text, written at delivery in a table of their own so reading
+    // them never walks a body's pages; the short header lines come first and the long text
+    // last, as SQLite reads a row's columns in order. `parsed` = 0 marks bodies stored
+    // before this; they are parsed when the store opens (sql/backfill-structures.ts). A
+    // partial index finds a mailbox's first unseen message (IMAP SELECT) without a scan.
     version: 3,
     sql: `
 ALTER TABLE blobs ADD COLUMN parsed SMALLINT NOT NULL DEFAULT 0;
@@ -143,9 +144,9 @@ CREATE INDEX blobs_unparsed ON blobs (hash) WHERE parsed = 0;
 CREATE INDEX messages_unseen ON messages (mailbox_id, uid) WHERE seen = 0;
 CREATE TABLE blob_structures (
   hash TEXT PRIMARY KEY REFERENCES blobs(hash) ON DELETE CASCADE,
+  search_headers TEXT NOT NULL,
   structure TEXT NOT NULL,
-  search_text TEXT NOT NULL,
-  search_headers TEXT NOT NULL
+  search_text TEXT NOT NULL
 );
 `,
   },
