@@ -4,6 +4,7 @@
  * extended response code in brackets (RFC 2449 8, RFC 3206). Sessions send these, never
  * literals. Pure: no sockets.
  */
+import { safeReplyText } from '../net/reply-text.js';
 
 /** Extended response codes (RFC 2449 8.1, RFC 3206 4-5, RFC 5034 AUTH-RESP-CODE). */
 export type RespCode = 'AUTH' | 'SYS/TEMP' | 'SYS/PERM' | 'IN-USE' | 'LOGIN-DELAY';
@@ -78,19 +79,10 @@ export const Replies = {
 /** Longest status line we send (RFC 2449 4: 512 octets with CRLF). */
 const MAX_REPLY_LINE = 510;
 
-/** Control characters become '?', and the text is cut to `room` octets. */
-function safeText(text: string, room: number): string {
-  const clean = text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, '?');
-  if (Buffer.byteLength(clean) <= room) return clean;
-  let cut = clean.slice(0, room);
-  while (Buffer.byteLength(cut) > room - 3) cut = cut.slice(0, -1);
-  return `${cut}...`;
-}
-
 /** Serialises a status line: `+OK text` or `-ERR [CODE] text`, CRLF-terminated. */
 export function formatReply(reply: Pop3Reply): string {
   const prefix = reply.ok ? '+OK ' : `-ERR ${reply.code ? `[${reply.code}] ` : ''}`;
-  return `${prefix}${safeText(reply.text, MAX_REPLY_LINE - prefix.length)}\r\n`;
+  return `${prefix}${safeReplyText(reply.text, MAX_REPLY_LINE - prefix.length)}\r\n`;
 }
 
 /**
@@ -98,5 +90,5 @@ export function formatReply(reply: Pop3Reply): string {
  * line, each line byte-stuffed (RFC 1939 3: a leading "." is doubled), then ".".
  */
 export function formatMultiline(first: Pop3Reply, lines: readonly string[]): string {
-  return formatReply(first) + lines.map((l) => `${l.startsWith('.') ? '.' : ''}${safeText(l, MAX_REPLY_LINE)}\r\n`).join('') + '.\r\n';
+  return formatReply(first) + lines.map((l) => `${l.startsWith('.') ? '.' : ''}${safeReplyText(l, MAX_REPLY_LINE)}\r\n`).join('') + '.\r\n';
 }

@@ -2,6 +2,7 @@
  * SMTP/LMTP reply codes as named constants, with the RFC section they come from.
  * Enhanced status codes follow RFC 3463. Sessions send these, never literals.
  */
+import { safeReplyText } from '../net/reply-text.js';
 
 export interface Reply {
   code: number;
@@ -67,25 +68,13 @@ export const Replies = {
 /** Longest reply line (RFC 5321 4.5.3.1.5: 512 octets with CRLF); longer client text is cut. */
 const MAX_REPLY_LINE = 510;
 
-/**
- * The one place client text enters a reply: control characters (C0, DEL, C1, line
- * separators) become '?', and the line is cut to fit 512 octets.
- */
-function safeText(text: string, room: number): string {
-  const clean = text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, '?');
-  if (Buffer.byteLength(clean) <= room) return clean;
-  let cut = clean.slice(0, room);
-  while (Buffer.byteLength(cut) > room - 3) cut = cut.slice(0, -1);
-  return `${cut}...`;
-}
-
 /** Serialises a one-line reply. */
 export function formatReply(reply: Reply): string {
   const prefix = `${reply.code} ${reply.status ? `${reply.status} ` : ''}`;
-  return `${prefix}${safeText(reply.text, MAX_REPLY_LINE - prefix.length)}\r\n`;
+  return `${prefix}${safeReplyText(reply.text, MAX_REPLY_LINE - prefix.length)}\r\n`;
 }
 
 /** Serialises a multi-line reply (EHLO): `250-…` lines, then `250 …`. */
 export function formatMultiline(code: number, lines: string[]): string {
-  return lines.map((l, i) => `${code}${i === lines.length - 1 ? ' ' : '-'}${safeText(l, MAX_REPLY_LINE - 4)}\r\n`).join('');
+  return lines.map((l, i) => `${code}${i === lines.length - 1 ? ' ' : '-'}${safeReplyText(l, MAX_REPLY_LINE - 4)}\r\n`).join('');
 }
