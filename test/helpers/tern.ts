@@ -140,20 +140,35 @@ export async function status(site: Site): Promise<StatusJson> {
   return JSON.parse(await cli(['status', '--json', ...site.args])) as StatusJson;
 }
 
+export interface SuiteOptions {
+  args?: string[];
+  setup?: (site: Site) => Promise<void>;
+  stopSignal?: NodeJS.Signals;
+  /** Listeners to open on free ports besides SMTP and LMTP (e.g. ['imap', 'imaps']); see `port(name)`. */
+  ports?: string[];
+  /** A database URL for the site (PostgreSQL), made when the suite starts. */
+  db?: () => Promise<string>;
+}
+
 /**
  * A fresh site (prepared by `setup`, if given) served by `tern serve` for one describe
  * block: started before its tests, stopped after them.
  */
-export function serveForSuite(opts: { args?: string[]; setup?: (site: Site) => Promise<void>; stopSignal?: NodeJS.Signals } = {}): {
+export function serveForSuite(opts: SuiteOptions = {}): {
   readonly site: Site;
   readonly tern: TernServer;
+  /** The port of a listener named in `opts.ports`. */
+  port(name: string): number;
 } {
   let site: Site | undefined;
   let tern: TernServer | undefined;
+  const ports = new Map<string, number>();
   before(async () => {
-    site = await createSite();
+    site = await createSite(opts.db ? { db: await opts.db() } : {});
     await opts.setup?.(site);
-    tern = await startTern(site, opts.args);
+    for (const name of opts.ports ?? []) ports.set(name, await freePort());
+    const portArgs = [...ports].flatMap(([name, port]) => [`--${name}-port`, String(port)]);
+    tern = await startTern(site, [...portArgs, ...(opts.args ?? [])]);
   });
   after(async () => {
     await tern?.stop(opts.stopSignal);
@@ -164,6 +179,11 @@ export function serveForSuite(opts: { args?: string[]; setup?: (site: Site) => P
     },
     get tern() {
       return tern!;
+    },
+    port(name) {
+      const port = ports.get(name);
+      if (port === undefined) throw new Error(`no ${name} listener in this suite`);
+      return port;
     },
   };
 }

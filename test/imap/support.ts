@@ -4,9 +4,8 @@
  */
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { after, before } from 'node:test';
 import { ImapFlow } from 'imapflow';
-import { createSite, freePort, startTern, type Site, type TernServer } from '../helpers/tern.js';
+import { serveForSuite, type Site, type SuiteOptions, type TernServer } from '../helpers/tern.js';
 
 export interface ImapSuite {
   readonly site: Site;
@@ -16,33 +15,20 @@ export interface ImapSuite {
 }
 
 /** A fresh site served with IMAP (and SMTP for delivering test mail) for one describe block. */
-export function serveImap(opts: { args?: string[]; setup?: (site: Site) => Promise<void>; db?: () => Promise<string> } = {}): ImapSuite {
-  let site: Site | undefined;
-  let tern: TernServer | undefined;
-  let imapPort = 0;
-  let imapsPort = 0;
-  before(async () => {
-    site = await createSite(opts.db ? { db: await opts.db() } : {});
-    await opts.setup?.(site);
-    imapPort = await freePort();
-    imapsPort = await freePort();
-    tern = await startTern(site, ['--imap-port', String(imapPort), '--imaps-port', String(imapsPort), ...(opts.args ?? [])]);
-  });
-  after(async () => {
-    await tern?.stop();
-  });
+export function serveImap(opts: Omit<SuiteOptions, 'ports'> = {}): ImapSuite {
+  const suite = serveForSuite({ ...opts, ports: ['imap', 'imaps'] });
   return {
     get site() {
-      return site!;
+      return suite.site;
     },
     get tern() {
-      return tern!;
+      return suite.tern;
     },
     get imapPort() {
-      return imapPort;
+      return suite.port('imap');
     },
     get imapsPort() {
-      return imapsPort;
+      return suite.port('imaps');
     },
   };
 }

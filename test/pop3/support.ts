@@ -6,9 +6,8 @@
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { after, before } from 'node:test';
 import { openSession } from '../helpers/raw-smtp.js';
-import { cli, createSite, freePort, startTern, type Site, type TernServer } from '../helpers/tern.js';
+import { cli, serveForSuite, type Site, type TernServer } from '../helpers/tern.js';
 
 /** A POP3 client that sends what a test says and reads replies byte for byte (latin1 strings). */
 export class Pop3Client {
@@ -139,25 +138,19 @@ export interface Pop3Server extends TernServer {
  * served with SMTP and POP3 for one describe block.
  */
 export function servePop3ForSuite(opts: { users?: string[]; args?: string[] } = {}): { readonly site: Site; readonly tern: Pop3Server } {
-  let site: Site | undefined;
-  let tern: Pop3Server | undefined;
-  before(async () => {
-    site = await createSite();
-    for (const user of opts.users ?? []) await cli(['user', 'add', user, '--password-stdin', ...site.args], `${PASSWORD}\n`);
-    const pop3Port = await freePort();
-    const pop3sPort = await freePort();
-    const server = await startTern(site, ['--roles', 'smtp,pop3', '--pop3-port', String(pop3Port), '--pop3s-port', String(pop3sPort), ...(opts.args ?? [])]);
-    tern = Object.assign(server, { pop3Port, pop3sPort });
-  });
-  after(async () => {
-    await tern?.stop();
+  const suite = serveForSuite({
+    ports: ['pop3', 'pop3s'],
+    args: ['--roles', 'smtp,pop3', ...(opts.args ?? [])],
+    setup: async (site) => {
+      for (const user of opts.users ?? []) await cli(['user', 'add', user, '--password-stdin', ...site.args], `${PASSWORD}\n`);
+    },
   });
   return {
     get site() {
-      return site!;
+      return suite.site;
     },
     get tern() {
-      return tern!;
+      return Object.assign(suite.tern, { pop3Port: suite.port('pop3'), pop3sPort: suite.port('pop3s') });
     },
   };
 }
