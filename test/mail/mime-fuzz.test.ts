@@ -83,7 +83,7 @@ function mutate(input: Buffer, rng: Prng): Buffer {
 }
 
 describe('MIME parser fuzz', () => {
-  it(`${CASES} mutated messages: no throw, sane offsets, chunking-independent (seed ${SEED})`, () => {
+  it(`${CASES} mutated messages: no throw, sane offsets, chunking-independent, fast path as line by line (seed ${SEED})`, () => {
     for (let i = 0; i < CASES; i++) {
       const rng = Prng.forCase(SEED, i);
       const input = rng.chance(0.05) ? Buffer.from(Array.from({ length: rng.int(0, 400) }, () => rng.int(0, 255))) : mutate(rng.pick(SAMPLES)[1], rng);
@@ -92,6 +92,7 @@ describe('MIME parser fuzz', () => {
         checkInvariants(whole, input.length);
         const sizes = Array.from({ length: rng.int(1, 5) }, () => rng.int(1, 64));
         assert.deepEqual(parse(input, sizes), whole, `chunks of ${sizes.join(',')}`);
+        assert.deepEqual(parse(input, sizes, true), whole, `line by line, chunks of ${sizes.join(',')}`);
       } catch (err) {
         assert.fail(`case ${i} (seed ${SEED}), input ${JSON.stringify(input.toString('latin1'))}: ${err instanceof Error ? err.message : String(err)}`);
       }

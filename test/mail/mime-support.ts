@@ -9,9 +9,12 @@ import { MimeParser, TEXT_CAP, type MessageStructure, type MimePart } from '../.
 /** A message from its lines, CRLF line ends (or bare LF with `lf`). */
 export const msg = (lines: string[], lf = false): Buffer => Buffer.from(lines.join(lf ? '\n' : '\r\n'));
 
-/** Parses `input` fed in pieces of `sizes` (cycled); the whole input at once when none are given. */
-export function parse(input: Buffer, sizes: number[] = []): MessageStructure {
-  const p = new MimeParser();
+/**
+ * Parses `input` fed in pieces of `sizes` (cycled); the whole input at once when none are
+ * given. `lineByLine` turns off the parser's fast path for runs of body lines.
+ */
+export function parse(input: Buffer, sizes: number[] = [], lineByLine = false): MessageStructure {
+  const p = new MimeParser(lineByLine);
   if (sizes.length === 0) p.write(input);
   else {
     for (let i = 0, k = 0; i < input.length; k++) {

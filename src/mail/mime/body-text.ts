@@ -5,6 +5,7 @@
  * HTML reduced to its text. Everything lands in one TextSink capped at TEXT_CAP bytes;
  * once it is full no more decoding is done.
  */
+import { isAscii } from 'node:buffer';
 import iconv from 'iconv-lite';
 import { decode as decodeCharset, normalizeCharset } from 'libmime/lib/charset.js';
 import { TEXT_CAP } from './structure.js';
@@ -170,14 +171,21 @@ const ALIGN_HOLD = 64 * 1024;
 class LineAlignedDecoder {
   private held: Buffer | null = null;
 
-  constructor(private readonly decoder: iconv.DecoderStream) {}
+  /** `asciiSafe`: the charset is stateless and ASCII bytes are ASCII characters, so all-ASCII text skips iconv-lite (most mail). */
+  constructor(
+    private readonly decoder: iconv.DecoderStream,
+    private asciiSafe: boolean,
+  ) {}
 
   write(buf: Buffer): string {
     const data = this.held ? Buffer.concat([this.held, buf]) : buf;
     const lf = data.lastIndexOf(10);
     const cut = lf !== -1 ? lf + 1 : data.length >= ALIGN_HOLD ? data.length : 0;
     this.held = cut < data.length ? Buffer.from(data.subarray(cut)) : null;
-    return cut > 0 ? this.decoder.write(data.subarray(0, cut)) : '';
+    if (cut === 0) return '';
+    if (lf === -1) this.asciiSafe = false; // cut inside a line: the decoder may now hold part of a character
+    const lines = data.subarray(0, cut);
+    return this.asciiSafe && isAscii(lines) ? lines.toString('latin1') : this.decoder.write(lines);
   }
 
   end(): string {
@@ -187,6 +195,9 @@ class LineAlignedDecoder {
   }
 }
 
+/** Charsets whose decoders keep no state and map bytes below 0x80 to the same characters. */
+const ASCII_SAFE = /^(utf-?8|us-ascii|windows-125\d|iso-8859-\d+|koi8-[ru])$/i;
+
 function charsetDecoder(charset: string | null, limit: number): { write(buf: Buffer): string; end(): string } {
   let name: string;
   try {
@@ -195,7 +206,7 @@ function charsetDecoder(charset: string | null, limit: number): { write(buf: Buf
     name = 'UTF-8';
   }
   try {
-    if (iconv.encodingExists(name)) return new LineAlignedDecoder(iconv.getDecoder(name));
+    if (iconv.encodingExists(name)) return new LineAlignedDecoder(iconv.getDecoder(name), ASCII_SAFE.test(name));
   } catch {
     // falls through to libmime, which knows the Japanese charsets and falls back to UTF-8
   }

@@ -34,6 +34,8 @@ const MAX_BOUNDARY = HEAD_CAP - 8;
 const CR = Buffer.from('\r');
 const CRLF = Buffer.from('\r\n');
 const LF = Buffer.from('\n');
+/** Where a line starting with '-' (perhaps a boundary delimiter) begins, one byte on. */
+const LF_DASH = Buffer.from('\n-');
 
 interface Frame {
   part: MimePart;
@@ -106,7 +108,8 @@ export class MimeParser {
   private delimiter: { index: number; close: boolean } | null = null;
   private target: Target = { kind: 'discard' };
 
-  constructor() {
+  /** `lineByLine` turns off the fast path for runs of body lines (tests compare both). */
+  constructor(private readonly lineByLine = false) {
     this.stack.push(this.frame(this.root, 0, { enclosure: null, inMultipart: false, inDigest: false }));
   }
 
@@ -114,6 +117,13 @@ export class MimeParser {
     if (this.result) return;
     let i = 0;
     while (i < chunk.length) {
+      if (!this.lineByLine && chunk[i] !== 45 && this.contentLength === 0 && !this.crHeld && this.top.kind !== 'header') {
+        const end = this.bodyRun(chunk, i);
+        if (end > i) {
+          i = end;
+          continue;
+        }
+      }
       const lf = chunk.indexOf(10, i);
       if (lf === -1) {
         this.data(chunk, i, chunk.length);
@@ -125,6 +135,37 @@ export class MimeParser {
       this.lineEnd();
       i = lf + 1;
     }
+  }
+
+  /**
+   * The fast path for a body: from a line start, the complete lines before the next one
+   * that starts with '-' (the only lines that can be delimiters) are all content of the
+   * innermost part, so they go to its text in one piece and are only counted. Returns
+   * where the run ends (`from` when there is no complete line to take).
+   */
+  private bodyRun(chunk: Buffer, from: number): number {
+    const dash = chunk.indexOf(LF_DASH, from);
+    const end = dash !== -1 ? dash + 1 : chunk.lastIndexOf(10) + 1;
+    if (end <= from) return from;
+    let lines = 0;
+    let last = from; // start of the run's last line
+    for (let lf = chunk.indexOf(10, from); lf !== -1 && lf < end; lf = chunk.indexOf(10, lf + 1)) {
+      lines++;
+      if (lf + 1 < end) last = lf + 1;
+    }
+    const eolLength = end - 2 >= last && chunk[end - 2] === 13 ? 2 : 1;
+    const f = this.top;
+    if (f.kind === 'leaf' && f.text) {
+      if (f.pendingEol) f.text.write(f.pendingEol);
+      if (end - eolLength > from) f.text.write(chunk.subarray(from, end - eolLength));
+      f.pendingEol = eolLength === 2 ? CRLF : LF;
+    }
+    this.offset += end - from;
+    this.lineNo += lines;
+    this.lineStart = this.offset;
+    this.prevEolLength = eolLength;
+    this.prevContentLength = end - eolLength - last;
+    return end;
   }
 
   end(): MessageStructure {
