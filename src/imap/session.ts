@@ -63,7 +63,9 @@ export class ImapSession implements ListenerSession {
   private closing: string | null = null;
   private socket: Socket;
   private reader = new CommandReader(DEFAULT_READER_LIMITS);
-  private output: Array<string | Buffer> = [];
+  /** The answer so far: Buffers (literals) and, between them, text joined as it is written (one conversion per flush, not per piece). */
+  private output: Buffer[] = [];
+  private outputText = '';
   private outputBytes = 0;
   private waiter: (() => void) | null = null;
   private closed = false;
@@ -148,7 +150,12 @@ export class ImapSession implements ListenerSession {
 
   /** Queues raw bytes or text (literals). */
   write(data: string | Buffer): void {
-    this.output.push(data);
+    if (typeof data === 'string') this.outputText += data;
+    else {
+      if (this.outputText) this.output.push(Buffer.from(this.outputText));
+      this.outputText = '';
+      this.output.push(data);
+    }
     this.outputBytes += data.length;
   }
 
@@ -162,9 +169,11 @@ export class ImapSession implements ListenerSession {
   }
 
   private flushNow(): boolean {
-    if (this.output.length === 0 || this.closed) return true;
-    const data = this.output.length === 1 ? this.output[0]! : Buffer.concat(this.output.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
+    if ((this.output.length === 0 && !this.outputText) || this.closed) return true;
+    if (this.outputText) this.output.push(Buffer.from(this.outputText));
+    const data = this.output.length === 1 ? this.output[0]! : Buffer.concat(this.output);
     this.output = [];
+    this.outputText = '';
     this.outputBytes = 0;
     return this.socket.write(data);
   }

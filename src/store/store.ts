@@ -155,10 +155,12 @@ export interface MessageWants {
   /** The body bytes when the body is stored inline and small (INLINE_READ_LIMIT), so a FETCH of it needs no further read. */
   body?: boolean;
   /**
-   * Only messages whose decoded text contains every string in `text` and whose header lines
-   * contain every string in `headers` (lower-case needles; matched in the database).
+   * Only messages whose decoded text contains every string in `text` and that have, for
+   * each of `headers`, a field of that name whose value contains that string (lower-case;
+   * matched in the database as mail/mime's headerHas does). Messages not parsed yet are
+   * included too, with `parsed: false`, for the caller to decide.
    */
-  containing?: { text: string[]; headers: string[] };
+  matching?: { text: string[]; headers: Array<{ field: string; value: string }> };
 }
 
 /** One message as FETCH and SEARCH see it. */
@@ -182,6 +184,8 @@ export interface MessageRecord {
   /** The body (without the prefix) when asked for and small enough; null otherwise. */
   body?: Buffer | null;
   prefix?: Buffer;
+  /** With `matching`: false for a message whose body is not parsed yet (it matched nothing in the database). */
+  parsed?: boolean;
 }
 
 export interface Expunged {

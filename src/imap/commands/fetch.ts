@@ -27,6 +27,12 @@ type SectionItem = Extract<FetchItem, { kind: 'section' }>;
 /** What to send for a body section: a byte range of the message, or bytes already at hand. */
 type SectionData = { start: number; end: number } | { bytes: Buffer };
 
+/** A read started ahead of its use: if the command fails before awaiting it, its failure is not an unhandled rejection. */
+export function prefetch<T>(read: Promise<T>): Promise<T> {
+  read.catch(() => undefined);
+  return read;
+}
+
 export async function structureOf(session: ImapSession, rec: MessageRecord): Promise<MessageStructure> {
   if (rec.structure) return parseStoredStructure(rec.structure);
   // Not parsed yet (a backfill still running): parse this once from the body, skipping the prefix.
@@ -167,8 +173,13 @@ export async function fetchMessages(
   const showModseq = items.some((i) => i.kind === 'MODSEQ') || opts.changedSince !== null;
   const showFlags = items.some((i) => i.kind === 'FLAGS');
   let vanished = false;
+  const want = { structure: needs.sections, body: items.some((i) => i.kind === 'section') };
+  const read = (p: number) => (p < uids.length ? prefetch(store.fetch(selected.id, uids.slice(p, p + PAGE), want)) : null);
+  // The next page is read while this one is written (two pages at most in memory).
+  let next = read(0);
   for (let p = 0; p < uids.length; p += PAGE) {
-    let page = await store.fetch(selected.id, uids.slice(p, p + PAGE), { structure: needs.sections, body: items.some((i) => i.kind === 'section') });
+    let page = await next!;
+    next = read(p + PAGE);
     if (opts.changedSince !== null) page = page.filter((r) => r.modseq > opts.changedSince!);
     const seenNow = new Set<number>();
     if (setsSeen) {

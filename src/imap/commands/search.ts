@@ -4,7 +4,7 @@
  * decoded text kept at delivery (mail/mime), so TEXT and BODY match decoded content
  * (quoted-printable, base64, charsets) without re-parsing a message.
  */
-import { storedForm } from '../../mail/mime/index.js';
+import { headerHas, storedForm } from '../../mail/mime/index.js';
 import type { MessageRecord } from '../../store/store.js';
 import { ImapNo } from '../errors.js';
 import { inSet } from '../proto/sequence-set.js';
@@ -12,17 +12,20 @@ import { parseSearch, searchNeeds, UnsupportedCharset, usesModseq, type SearchKe
 import type { SelectedMailbox } from '../selected.js';
 import type { ImapSession } from '../session.js';
 import { SELECTED, selectedOf, type Command } from './context.js';
-import { structureOf } from './fetch.js';
+import { prefetch, structureOf } from './fetch.js';
 
-/** Messages of the view per store read. */
-const PAGE = 2000;
+/** Messages of the view per store read; fewer when each brings its decoded text (up to 256 KiB). */
+const PAGE = 1000;
+const TEXT_PAGE = 100;
+/** Store reads in flight at once (the reader threads work on them together). */
+const READ_AHEAD = 2;
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 
 interface Candidate {
   rec: MessageRecord;
   seq: number;
-  /** Header fields, lower-cased: the decoded top-level ones and the trace lines stored before the body. */
-  headers: Array<[string, string]>;
+  /** Header fields as "name: value" lines, lower-cased: the trace lines stored before the body, then the decoded top-level ones. */
+  headers: string;
   /** Decoded text, lower-cased. */
   text: string;
 }
@@ -51,21 +54,26 @@ function compareDay(day: number, cmp: 'before' | 'on' | 'since', wanted: number)
   return cmp === 'before' ? day < wanted : cmp === 'on' ? day === wanted : day >= wanted;
 }
 
-/** "name: value" lines (as stored, or trace lines) as lower-cased [name, value] pairs. */
-function fieldsOf(lines: string): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (const line of lines.split('\n')) {
+/** The trace lines stored before the body ("Received: …", folded) as stored header lines: "name: value", lower-cased. */
+function traceLines(prefix: Buffer): string {
+  const out: string[] = [];
+  for (const line of prefix
+    .toString('utf8')
+    .replace(/\r?\n[ \t]/g, ' ')
+    .replace(/\r/g, '')
+    .split('\n')) {
     const colon = line.indexOf(':');
-    if (colon > 0)
-      out.push([
-        line.slice(0, colon).trim().toLowerCase(),
-        line
-          .slice(colon + 1)
-          .trim()
-          .toLowerCase(),
-      ]);
+    if (colon > 0) out.push(`${line.slice(0, colon).trim()}: ${line.slice(colon + 1).trim()}`.toLowerCase());
   }
-  return out;
+  return out.join('\n');
+}
+
+/** The value of the first `field` line of stored header lines. */
+function firstValue(lines: string, field: string): string | undefined {
+  const at = `\n${lines}`.indexOf(`\n${field}: `);
+  if (at === -1) return undefined;
+  const eol = lines.indexOf('\n', at);
+  return lines.slice(at + field.length + 2, eol === -1 ? lines.length : eol);
 }
 
 function matches(key: SearchKey, c: Candidate, selected: SelectedMailbox, largestUid: number): boolean {
@@ -90,18 +98,16 @@ function matches(key: SearchKey, c: Candidate, selected: SelectedMailbox, larges
       return selected.recent.has(c.rec.uid) && !c.rec.flags.includes('\\Seen');
     case 'old':
       return !selected.recent.has(c.rec.uid);
-    case 'header': {
-      const needle = key.value.toLowerCase();
-      return c.headers.some(([name, value]) => name === key.field && value.includes(needle));
-    }
+    case 'header':
+      return headerHas(c.headers, key.field, key.value.toLowerCase());
     case 'body':
       return c.text.includes(key.value.toLowerCase());
     case 'text': {
       const needle = key.value.toLowerCase();
-      return c.text.includes(needle) || c.headers.some(([name, value]) => `${name}: ${value}`.includes(needle));
+      return c.text.includes(needle) || (!needle.includes('\n') && c.headers.includes(needle));
     }
     case 'date': {
-      const day = key.field === 'internal' ? utcDay(c.rec.internalDate) : sentDay(c.headers.find(([name]) => name === 'date')?.[1]);
+      const day = key.field === 'internal' ? utcDay(c.rec.internalDate) : sentDay(firstValue(c.headers, 'date'));
       return day !== null && compareDay(day, key.cmp, key.day);
     }
     case 'size':
@@ -111,15 +117,27 @@ function matches(key: SearchKey, c: Candidate, selected: SelectedMailbox, larges
   }
 }
 
-/**
- * Strings every match must contain, from the terms that must all hold (a top-level AND):
- * the store filters on them in SQL, so only candidates travel; `matches` then decides.
- */
-function requiredStrings(key: SearchKey, out = { text: [] as string[], headers: [] as string[] }) {
-  if (key.op === 'and') for (const k of key.keys) requiredStrings(k, out);
-  else if (key.op === 'body' && key.value) out.text.push(key.value.toLowerCase());
-  else if (key.op === 'header' && key.value && !TRACE_FIELDS.has(key.field)) out.headers.push(key.value.toLowerCase());
-  return out;
+/** What the database decides for a search: the terms every match must satisfy (a top-level AND) that it can test exactly. */
+interface Pushed {
+  matching: { text: string[]; headers: Array<{ field: string; value: string }> };
+  /** The criteria left for the session. */
+  rest: SearchKey;
+}
+
+/** Splits off BODY terms and HEADER terms on fields stored with the body (not the trace lines before it). */
+function pushDown(key: SearchKey): Pushed {
+  const matching: Pushed['matching'] = { text: [], headers: [] };
+  const push = (k: SearchKey): boolean => {
+    if (k.op === 'body' && k.value) matching.text.push(k.value.toLowerCase());
+    else if (k.op === 'header' && !TRACE_FIELDS.has(k.field)) matching.headers.push({ field: k.field, value: k.value.toLowerCase() });
+    else return false;
+    return true;
+  };
+  if (key.op === 'and') {
+    const keys = key.keys.filter((k) => !push(k));
+    return { matching, rest: keys.length === 0 ? { op: 'all' } : { op: 'and', keys } };
+  }
+  return push(key) ? { matching, rest: { op: 'all' } } : { matching, rest: key };
 }
 
 /** Whether the criteria look at the trace lines stored before the body. */
@@ -141,49 +159,39 @@ function needsPrefix(key: SearchKey): boolean {
 }
 
 export async function search(session: ImapSession, selected: SelectedMailbox, key: SearchKey): Promise<MessageRecord[]> {
-  const needs = searchNeeds(key);
-  const prefix = needsPrefix(key);
-  const containing = requiredStrings(key);
+  const { matching, rest } = pushDown(key);
+  const pushed = matching.text.length + matching.headers.length > 0;
+  const needs = searchNeeds(rest);
   const found: MessageRecord[] = [];
   const largestUid = selected.lastUid;
   const uids = selected.uids;
-  for (let p = 0; p < uids.length; p += PAGE) {
-    // A page is the uid range of the next PAGE messages of the view: one query, whatever the gaps.
-    const page = await session.deps.store.mailboxes.fetch(
-      selected.id,
-      { from: uids.at(p), to: uids.at(Math.min(p + PAGE, uids.length) - 1) },
-      {
-        headers: needs.headers,
-        text: needs.text,
-        prefix,
-        containing,
-      },
-    );
+  const want = { headers: needs.headers, text: needs.text, prefix: needsPrefix(rest), matching: pushed ? matching : undefined };
+  const size = needs.text ? TEXT_PAGE : PAGE;
+  // A page is the uid range of the next `size` messages of the view: one query, whatever the gaps.
+  const read = (p: number) =>
+    p < uids.length
+      ? prefetch(session.deps.store.mailboxes.fetch(selected.id, { from: uids.at(p), to: uids.at(Math.min(p + size, uids.length) - 1) }, want))
+      : null;
+  const ahead = Array.from({ length: READ_AHEAD }, (_, i) => read(i * size));
+  for (let p = 0; p < uids.length; p += size) {
+    const page = await ahead.shift()!;
+    ahead.push(read(p + READ_AHEAD * size));
     for (const rec of page) {
       const seq = selected.seqOf(rec.uid);
       if (seq === 0) continue;
+      // The database could not test a body not parsed yet: the session tests all of the criteria.
+      const criteria = rec.parsed === false ? key : rest;
+      const wants = rec.parsed === false ? searchNeeds(key) : needs;
       let headers = rec.headers;
       let text = rec.text;
-      if ((needs.headers && headers == null) || (needs.text && text == null)) {
+      if ((wants.headers && headers == null) || (wants.text && text == null)) {
         // Not parsed yet (a backfill still running): parse this one now.
         const stored = storedForm(await structureOf(session, rec));
         headers = stored.headers;
         text = stored.text;
       }
-      const fields = needs.headers
-        ? [
-            ...(rec.prefix
-              ? fieldsOf(
-                  rec.prefix
-                    .toString('utf8')
-                    .replace(/\r?\n[ \t]/g, ' ')
-                    .replace(/\r/g, ''),
-                )
-              : []),
-            ...fieldsOf(headers ?? ''),
-          ]
-        : [];
-      if (matches(key, { rec, seq, headers: fields, text: text ?? '' }, selected, largestUid)) found.push(rec);
+      const lines = wants.headers ? [rec.prefix ? traceLines(rec.prefix) : '', headers ?? ''].filter(Boolean).join('\n') : '';
+      if (matches(criteria, { rec, seq, headers: lines, text: text ?? '' }, selected, largestUid)) found.push(rec);
     }
   }
   return found;

@@ -21,6 +21,36 @@ export function storedForm(s: MessageStructure): { json: string; text: string; h
   };
 }
 
+/**
+ * Whether stored header lines (storedForm's `headers`: "name: value", lower-cased, one per
+ * line) have a field `field` whose value contains `needle` (both lower-case; an empty
+ * needle asks only that the field exists). The one definition of SEARCH HEADER matching:
+ * the IMAP session calls it, SQLite calls it from SQL, and the PostgreSQL query's regular
+ * expression (headerPattern) says the same.
+ */
+export function headerHas(lines: string, field: string, needle: string): boolean {
+  if (needle.includes('\n')) return false;
+  const start = `${field}: `;
+  const next = (from: number) => {
+    const i = lines.indexOf(`\n${start}`, from);
+    return i === -1 ? -1 : i + 1;
+  };
+  for (let at = lines.startsWith(start) ? 0 : next(0); at !== -1; ) {
+    const eol = lines.indexOf('\n', at);
+    const end = eol === -1 ? lines.length : eol;
+    const value = at + start.length;
+    if (needle === '' || lines.slice(value, end).includes(needle)) return true;
+    at = eol === -1 ? -1 : next(eol);
+  }
+  return false;
+}
+
+/** A POSIX regular expression (PostgreSQL `~`) true exactly where headerHas is. */
+export function headerPattern(field: string, needle: string): string {
+  const quote = (s: string) => s.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&');
+  return needle.includes('\n') ? '$.^' : `(^|\n)${quote(field)}: [^\n]*${quote(needle)}`;
+}
+
 /** Reads what serializeStructure wrote (`text` comes back empty); throws on anything else. */
 export function parseStoredStructure(json: string): MessageStructure {
   const value = JSON.parse(json) as Partial<MessageStructure> | null;

@@ -4,6 +4,7 @@
  * text), and what changed since a mod-sequence (CONDSTORE, and pushing other sessions'
  * changes). Part of createReads (sql/reads.ts).
  */
+import { headerPattern } from '../../mail/mime/index.js';
 import type { FlagChange, MessageRecord, MessageWants } from '../store.js';
 import { flagList, systemFlagsOf } from './flags.js';
 import { placeholders, type Row, type Sql } from './sql.js';
@@ -52,14 +53,19 @@ export function createMessageReads(sql: Sql) {
         want.headers ? ', s.search_headers' : '',
         want.prefix || want.body ? ', m.prefix' : '',
         want.body ? `, CASE WHEN b.upload IS NULL AND b.size <= ${INLINE_READ_LIMIT} THEN b.data END AS inline_body` : '',
+        want.matching ? ', s.hash IS NOT NULL AS parsed' : '',
       ].join('');
-      const containing = want.containing ?? { text: [], headers: [] };
-      const contains = (column: string) => (sql.dialect === 'postgres' ? `strpos(${column}, ?) > 0` : `instr(${column}, ?) > 0`);
+      const matching = want.matching ?? { text: [], headers: [] };
+      const pg = sql.dialect === 'postgres';
       // A body not parsed yet (no row) stays a candidate; the caller parses it to decide.
       const filters = [
-        ...containing.text.map(() => ` AND (s.hash IS NULL OR ${contains('s.search_text')})`),
-        ...containing.headers.map(() => ` AND (s.hash IS NULL OR ${contains('s.search_headers')})`),
+        ...matching.text.map(() => ` AND (s.hash IS NULL OR ${pg ? 'strpos(s.search_text, ?) > 0' : 'instr(s.search_text, ?) > 0'})`),
+        ...matching.headers.map(() => ` AND (s.hash IS NULL OR ${pg ? 's.search_headers ~ ?' : 'tern_header_has(s.search_headers, ?, ?) = 1'})`),
       ].join('');
+      const filterParams = [
+        ...matching.text,
+        ...matching.headers.flatMap(({ field, value }) => (pg ? [headerPattern(field, value)] : [field, value])),
+      ];
       const joins = [
         want.body ? 'JOIN blobs b ON b.hash = m.blob_hash' : '',
         want.structure || want.text || want.headers || filters ? 'LEFT JOIN blob_structures s ON s.hash = m.blob_hash' : '',
@@ -71,7 +77,7 @@ export function createMessageReads(sql: Sql) {
         `SELECT m.id, m.uid, m.modseq, m.internal_date, m.size, ${prefixLength} AS prefix_length, m.blob_hash, m.seen, m.answered, m.flagged, m.deleted, m.draft,
            ${keywords} AS keywords${extra}
          FROM messages m ${joins} WHERE m.mailbox_id = ? AND ${where}${filters} ORDER BY m.uid`,
-        [mailboxId, ...params, ...containing.text, ...containing.headers],
+        [mailboxId, ...params, ...filterParams],
       );
       return rows.map((r) => {
         const id = Number(r.id);
@@ -90,6 +96,7 @@ export function createMessageReads(sql: Sql) {
         if (want.headers) record.headers = typeof r.search_headers === 'string' ? r.search_headers : null;
         if (want.prefix || want.body) record.prefix = r.prefix as Buffer;
         if (want.body) record.body = r.inline_body == null ? null : (r.inline_body as Buffer);
+        if (want.matching) record.parsed = Boolean(r.parsed);
         return record;
       });
     },

@@ -4,6 +4,7 @@
  * writes run on (statements prepared once and cached).
  */
 import Database from 'better-sqlite3';
+import { headerHas } from '../../mail/mime/index.js';
 import type { Row, Sql } from '../sql/sql.js';
 
 /** Error codes that mean "the disk or file is in trouble, try later", not a bad request. */
@@ -21,15 +22,27 @@ export function openSqliteConnection(file: string, options: { synchronous?: 'FUL
   if (!options.readonly) db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
   db.pragma('foreign_keys = ON');
+  // SEARCH HEADER in SQL (sql/message-reads.ts), with the session's own definition.
+  db.function('tern_header_has', { deterministic: true }, (lines, field, needle) => (headerHas(String(lines ?? ''), String(field), String(needle)) ? 1 : 0));
   return db;
 }
 
-/** Worker threads receive Buffers as Uint8Arrays; better-sqlite3 binds only Buffers as BLOBs. */
+/**
+ * Worker threads receive Buffers as Uint8Arrays; better-sqlite3 binds only Buffers as
+ * BLOBs, and callers expect Buffers. Turns them back in place (the value is a fresh clone
+ * from a message), so a page of records costs no copies.
+ */
 export function reviveBuffers<T>(value: T): T {
   if (value instanceof Uint8Array) return (Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)) as T;
-  if (Array.isArray(value)) return value.map(reviveBuffers) as T;
-  if (value && typeof value === 'object' && !(value instanceof Date)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, reviveBuffers(v)])) as T;
+  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = reviveBuffers(value[i] as unknown);
+    return value;
+  }
+  const o = value as Record<string, unknown>;
+  for (const k in o) {
+    const v = o[k];
+    if (v !== null && typeof v === 'object') o[k] = reviveBuffers(v);
   }
   return value;
 }

@@ -144,6 +144,75 @@ export function structuresContract(fx: Fixture): void {
       assert.deepEqual(await column(first.hash), before);
     });
 
+    it('fetch with `matching` keeps the messages whose text and header fields match, and the unparsed ones marked', async () => {
+      const box = await store.mailboxes.create(account.id, `Matching ${nextSequence()}`);
+      const bodies = [
+        'From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: Invoice 7 (paid)\r\nX-Tag: a.b*c\r\n\r\nThe kittiwake flew.\r\n',
+        'From: Bob <bob@example.net>\r\nTo: alice@example.org\r\nSubject: lunch\r\nX-Tag: abxc\r\n\r\nAn invoice is attached.\r\n',
+        'From: carol@example.com\r\nSubject: =?utf-8?q?Caf=C3=A9_invoice?=\r\nSubject: second subject\r\n\r\nnothing\r\n',
+      ];
+      const uids: number[] = [];
+      for (const b of bodies) {
+        const blob = await sinkBody(store, Buffer.from(b.replace('7', String(nextSequence()))));
+        uids.push((await fx.deliverOne(delivery([{ accountId: account.id, prefix: Buffer.alloc(0), mailbox: box.name }], { blob }))).uid);
+      }
+      const unparsed = Buffer.from(`Subject: invoice ${nextSequence()}\r\n\r\nkittiwake\r\n`);
+      uids.push((await fx.deliverOne(delivery([{ accountId: account.id, prefix: Buffer.alloc(0), mailbox: box.name }], { blob: inline(unparsed) }))).uid);
+      const found = async (matching: { text: string[]; headers: Array<{ field: string; value: string }> }) =>
+        (await store.mailboxes.fetch(box.id, { from: uids[0]!, to: uids.at(-1)! }, { matching })).map((r) => [uids.indexOf(r.uid), r.parsed]);
+      assert.deepEqual(await found({ text: [], headers: [{ field: 'subject', value: 'invoice' }] }), [
+        [0, true],
+        [2, true],
+        [3, false],
+      ]);
+      assert.deepEqual(
+        await found({ text: [], headers: [{ field: 'subject', value: 'café' }] }),
+        [
+          [2, true],
+          [3, false],
+        ],
+        'decoded words',
+      );
+      assert.deepEqual(
+        await found({ text: [], headers: [{ field: 'subject', value: 'second' }] }),
+        [
+          [2, true],
+          [3, false],
+        ],
+        'a repeated field',
+      );
+      assert.deepEqual(
+        await found({ text: [], headers: [{ field: 'from', value: 'alice' }] }),
+        [
+          [0, true],
+          [3, false],
+        ],
+        'not the To field',
+      );
+      assert.deepEqual(
+        await found({ text: [], headers: [{ field: 'x-tag', value: 'a.b*c' }] }),
+        [
+          [0, true],
+          [3, false],
+        ],
+        'no pattern characters',
+      );
+      assert.deepEqual(
+        await found({ text: [], headers: [{ field: 'x-tag', value: '' }] }),
+        [
+          [0, true],
+          [1, true],
+          [3, false],
+        ],
+        'the field exists',
+      );
+      assert.deepEqual(await found({ text: [], headers: [{ field: 'subject', value: 'paid)\nx-tag' }] }), [[3, false]], 'never across lines');
+      assert.deepEqual(await found({ text: ['kittiwake'], headers: [{ field: 'subject', value: 'invoice' }] }), [
+        [0, true],
+        [3, false],
+      ]);
+    });
+
     it('has no structure for a blob that does not exist', async () => {
       assert.equal(await store.blobs.structure(sha256(Buffer.from(`none ${nextSequence()}`))), null);
     });
