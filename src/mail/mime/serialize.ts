@@ -35,7 +35,7 @@ export function headerHas(lines: string, field: string, needle: string): boolean
     const i = lines.indexOf(`\n${start}`, from);
     return i === -1 ? -1 : i + 1;
   };
-  for (let at = lines.startsWith(start) ? 0 : next(0); at !== -1; ) {
+  for (let at = lines.startsWith(start) ? 0 : next(0); at !== -1;) {
     const eol = lines.indexOf('\n', at);
     const end = eol === -1 ? lines.length : eol;
     const value = at + start.length;

@@ -62,10 +62,7 @@ export function createMessageReads(sql: Sql) {
         ...matching.text.map(() => ` AND (s.hash IS NULL OR ${pg ? 'strpos(s.search_text, ?) > 0' : 'instr(s.search_text, ?) > 0'})`),
         ...matching.headers.map(() => ` AND (s.hash IS NULL OR ${pg ? 's.search_headers ~ ?' : 'tern_header_has(s.search_headers, ?, ?) = 1'})`),
       ].join('');
-      const filterParams = [
-        ...matching.text,
-        ...matching.headers.flatMap(({ field, value }) => (pg ? [headerPattern(field, value)] : [field, value])),
-      ];
+      const filterParams = [...matching.text, ...matching.headers.flatMap(({ field, value }) => (pg ? [headerPattern(field, value)] : [field, value]))];
       const joins = [
         want.body ? 'JOIN blobs b ON b.hash = m.blob_hash' : '',
         want.structure || want.text || want.headers || filters ? 'LEFT JOIN blob_structures s ON s.hash = m.blob_hash' : '',
