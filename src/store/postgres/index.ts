@@ -65,6 +65,9 @@ function pgSql(db: pg.Pool | pg.PoolClient, bytes: Sql['bytes'] = () => Promise.
     async all(text, params = []) {
       return (await db.query<Row>(numberPlaceholders(text), params)).rows;
     },
+    async arrays(text, params = []) {
+      return (await db.query<unknown[]>({ text: numberPlaceholders(text), values: params, rowMode: 'array' })).rows;
+    },
     async run(text, params = []) {
       return (await db.query(numberPlaceholders(text), params)).rowCount ?? 0;
     },

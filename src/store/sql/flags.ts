@@ -39,6 +39,14 @@ export function systemFlagsOf(row: Row): Set<SystemFlag> {
   return new Set(SYSTEM_FLAGS.filter((f) => Boolean(Number(row[FLAG_COLUMNS[f]]))));
 }
 
+/** Flags for presentation from the five flag columns' values (in SYSTEM_FLAGS order) and the space-separated keywords, without sets. */
+export function flagsOfValues(system: unknown[], keywords: unknown): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < SYSTEM_FLAGS.length; i++) if (Number(system[i])) out.push(SYSTEM_FLAGS[i]!);
+  if (typeof keywords === 'string' && keywords) out.push(...keywords.split(' ').sort());
+  return out;
+}
+
 /** Flags for presentation: system flags first, then keywords in order. */
 export function flagList(system: Iterable<SystemFlag>, keywords: Iterable<string>): string[] {
   const s = new Set(system);

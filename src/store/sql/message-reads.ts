@@ -5,9 +5,9 @@
  * changes). Part of createReads (sql/reads.ts).
  */
 import { headerPattern } from '../../mail/mime/index.js';
-import type { FlagChange, MessageRecord, MessageWants } from '../store.js';
-import { flagList, systemFlagsOf } from './flags.js';
-import { placeholders, type Row, type Sql } from './sql.js';
+import { SYSTEM_FLAGS, type FlagChange, type MessageRecord, type MessageWants } from '../store.js';
+import { FLAG_COLUMNS, flagList, flagsOfValues, systemFlagsOf } from './flags.js';
+import { placeholders, type Sql } from './sql.js';
 
 /** Most uids one `fetch` read answers; callers page. */
 export const FETCH_PAGE = 500;
@@ -47,16 +47,29 @@ export function createMessageReads(sql: Sql) {
       if (Array.isArray(uids) && uids.length === 0) return [];
       if (Array.isArray(uids) && uids.length > FETCH_PAGE) throw new Error(`fetchMessages takes at most ${FETCH_PAGE} uids`);
       const { where, params } = Array.isArray(uids) ? uidFilter(uids) : { where: 'm.uid BETWEEN ? AND ?', params: [uids.from, uids.to] };
-      const extra = [
-        want.structure ? ', s.structure' : '',
-        want.text ? ', s.search_text' : '',
-        want.headers ? ', s.search_headers' : '',
-        want.prefix || want.body ? ', m.prefix' : '',
-        want.body ? `, CASE WHEN b.upload IS NULL AND b.size <= ${INLINE_READ_LIMIT} THEN b.data END AS inline_body` : '',
-        want.matching ? ', s.hash IS NOT NULL AS parsed' : '',
-      ].join('');
-      const matching = want.matching ?? { text: [], headers: [] };
       const pg = sql.dialect === 'postgres';
+      // Columns by name; a row comes back as an array in this order (a page can be thousands of rows).
+      const columns: Record<string, string> = {
+        id: 'm.id',
+        uid: 'm.uid',
+        modseq: 'm.modseq',
+        internalDate: 'm.internal_date',
+        size: 'm.size',
+        prefixLength: pg ? 'octet_length(m.prefix)' : 'length(m.prefix)',
+        hash: 'm.blob_hash',
+        // Keywords space-separated (a keyword has no spaces).
+        keywords: `(SELECT ${pg ? "string_agg(k.keyword, ' ')" : "group_concat(k.keyword, ' ')"} FROM keywords k WHERE k.message_id = m.id)`,
+        ...Object.fromEntries(SYSTEM_FLAGS.map((f) => [f, `m.${FLAG_COLUMNS[f]}`])),
+        ...(want.structure ? { structure: 's.structure' } : {}),
+        ...(want.text ? { text: 's.search_text' } : {}),
+        ...(want.headers ? { headers: 's.search_headers' } : {}),
+        ...(want.prefix || want.body ? { prefix: 'm.prefix' } : {}),
+        ...(want.body ? { body: `CASE WHEN b.upload IS NULL AND b.size <= ${INLINE_READ_LIMIT} THEN b.data END` } : {}),
+        ...(want.matching ? { parsed: 's.hash IS NOT NULL' } : {}),
+      };
+      const names = Object.keys(columns);
+      const at = (name: string) => names.indexOf(name);
+      const matching = want.matching ?? { text: [], headers: [] };
       // A body not parsed yet (no row) stays a candidate; the caller parses it to decide.
       const filters = [
         ...matching.text.map(() => ` AND (s.hash IS NULL OR ${pg ? 'strpos(s.search_text, ?) > 0' : 'instr(s.search_text, ?) > 0'})`),
@@ -67,33 +80,32 @@ export function createMessageReads(sql: Sql) {
         want.body ? 'JOIN blobs b ON b.hash = m.blob_hash' : '',
         want.structure || want.text || want.headers || filters ? 'LEFT JOIN blob_structures s ON s.hash = m.blob_hash' : '',
       ].join(' ');
-      // Keywords come in the same query, space-separated (a keyword has no spaces).
-      const keywords = `(SELECT ${sql.dialect === 'postgres' ? "string_agg(k.keyword, ' ')" : "group_concat(k.keyword, ' ')"} FROM keywords k WHERE k.message_id = m.id)`;
-      const prefixLength = sql.dialect === 'postgres' ? 'octet_length(m.prefix)' : 'length(m.prefix)';
-      const rows: Row[] = await sql.all(
-        `SELECT m.id, m.uid, m.modseq, m.internal_date, m.size, ${prefixLength} AS prefix_length, m.blob_hash, m.seen, m.answered, m.flagged, m.deleted, m.draft,
-           ${keywords} AS keywords${extra}
-         FROM messages m ${joins} WHERE m.mailbox_id = ? AND ${where}${filters} ORDER BY m.uid`,
+      const rows = await sql.arrays(
+        `SELECT ${names.map((n) => columns[n]).join(', ')} FROM messages m ${joins} WHERE m.mailbox_id = ? AND ${where}${filters} ORDER BY m.uid`,
         [mailboxId, ...params, ...filterParams],
       );
+      const [id, uid, modseq, internalDate, size, prefixLength, hash, keywords, firstFlag, structure, text, headers, prefix, body, parsed] = [
+        ...['id', 'uid', 'modseq', 'internalDate', 'size', 'prefixLength', 'hash', 'keywords', SYSTEM_FLAGS[0]],
+        ...['structure', 'text', 'headers', 'prefix', 'body', 'parsed'],
+      ].map(at);
+      const str = (v: unknown) => (typeof v === 'string' ? v : null);
       return rows.map((r) => {
-        const id = Number(r.id);
         const record: MessageRecord = {
-          id,
-          uid: Number(r.uid),
-          modseq: Number(r.modseq),
-          flags: flagList(systemFlagsOf(r), typeof r.keywords === 'string' && r.keywords ? r.keywords.split(' ') : []),
-          internalDate: Number(r.internal_date),
-          size: Number(r.size),
-          prefixLength: Number(r.prefix_length),
-          hash: String(r.blob_hash),
+          id: Number(r[id!]),
+          uid: Number(r[uid!]),
+          modseq: Number(r[modseq!]),
+          flags: flagsOfValues(r.slice(firstFlag, firstFlag! + SYSTEM_FLAGS.length), r[keywords!]),
+          internalDate: Number(r[internalDate!]),
+          size: Number(r[size!]),
+          prefixLength: Number(r[prefixLength!]),
+          hash: String(r[hash!]),
         };
-        if (want.structure) record.structure = typeof r.structure === 'string' ? r.structure : null;
-        if (want.text) record.text = typeof r.search_text === 'string' ? r.search_text : null;
-        if (want.headers) record.headers = typeof r.search_headers === 'string' ? r.search_headers : null;
-        if (want.prefix || want.body) record.prefix = r.prefix as Buffer;
-        if (want.body) record.body = r.inline_body == null ? null : (r.inline_body as Buffer);
-        if (want.matching) record.parsed = Boolean(r.parsed);
+        if (want.structure) record.structure = str(r[structure!]);
+        if (want.text) record.text = str(r[text!]);
+        if (want.headers) record.headers = str(r[headers!]);
+        if (want.prefix || want.body) record.prefix = r[prefix!] as Buffer;
+        if (want.body) record.body = r[body!] == null ? null : (r[body!] as Buffer);
+        if (want.matching) record.parsed = Boolean(r[parsed!]);
         return record;
       });
     },

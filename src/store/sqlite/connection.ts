@@ -49,11 +49,14 @@ export function reviveBuffers<T>(value: T): T {
 
 export function sqliteSql(db: Database.Database): Sql {
   const cache = new Map<string, Database.Statement>();
-  const statement = (text: string) => {
-    let s = cache.get(text);
+  const arrayCache = new Map<string, Database.Statement>();
+  const statement = (text: string, arrays = false) => {
+    const c = arrays ? arrayCache : cache;
+    let s = c.get(text);
     if (!s) {
       s = db.prepare(text);
-      cache.set(text, s);
+      if (arrays) s.raw(true);
+      c.set(text, s);
     }
     return s;
   };
@@ -64,6 +67,9 @@ export function sqliteSql(db: Database.Database): Sql {
       if (s.reader) return s.all(...params) as Row[];
       s.run(...params);
       return [];
+    },
+    async arrays(text, params = []) {
+      return statement(text, true).all(...params) as unknown[][];
     },
     async run(text, params = []) {
       const s = statement(text);
