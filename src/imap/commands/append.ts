@@ -57,6 +57,9 @@ export const APPEND_COMMANDS: Record<string, Command> = {
           if (outcome?.status === 'over-quota') throw new ImapNo('OVERQUOTA', 'Quota exceeded');
           if (outcome?.status !== 'stored') throw new ImapNo('TRYCREATE', `Mailbox ${name} does not exist`);
           uids.push(outcome.uid);
+          // The structure is at hand: a client's first FETCH ENVELOPE/BODYSTRUCTURE of it then reads no stored one.
+          const structure = m.sink.structure;
+          if (structure) session.deps.rendered.add(blobs[i]!.hash, structure);
         }
         return `[APPENDUID ${mailbox.uidValidity} ${uids.join(',')}] APPEND completed`;
       } finally {

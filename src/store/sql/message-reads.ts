@@ -36,6 +36,9 @@ function uidFilter(uids: number[]): { where: string; params: number[] } {
   return { where: `m.uid IN (${placeholders(uids.length)})`, params: uids };
 }
 
+/** `text` matched literally inside a GLOB pattern. */
+const globQuote = (text: string) => text.replace(/[*?[]/g, '[$&]');
+
 export function createMessageReads(sql: Sql) {
   return {
     async uids(mailboxId: number): Promise<number[]> {
@@ -73,9 +76,15 @@ export function createMessageReads(sql: Sql) {
       // A body not parsed yet (no row) stays a candidate; the caller parses it to decide.
       const filters = [
         ...matching.text.map(() => ` AND (s.hash IS NULL OR ${pg ? 'strpos(s.search_text, ?) > 0' : 'instr(s.search_text, ?) > 0'})`),
-        ...matching.headers.map(() => ` AND (s.hash IS NULL OR ${pg ? 's.search_headers ~ ?' : 'tern_header_has(s.search_headers, ?, ?) = 1'})`),
+        // SQLite: a GLOB (in C) first, so the exact test (a JavaScript function) runs only on likely rows.
+        ...matching.headers.map(
+          () => ` AND (s.hash IS NULL OR ${pg ? 's.search_headers ~ ?' : '(s.search_headers GLOB ? AND tern_header_has(s.search_headers, ?, ?) = 1)'})`,
+        ),
       ].join('');
-      const filterParams = [...matching.text, ...matching.headers.flatMap(({ field, value }) => (pg ? [headerPattern(field, value)] : [field, value]))];
+      const filterParams = [
+        ...matching.text,
+        ...matching.headers.flatMap(({ field, value }) => (pg ? [headerPattern(field, value)] : [`*${globQuote(field)}: *${globQuote(value)}*`, field, value])),
+      ];
       const joins = [
         want.body ? 'JOIN blobs b ON b.hash = m.blob_hash' : '',
         want.structure || want.text || want.headers || filters ? 'LEFT JOIN blob_structures s ON s.hash = m.blob_hash' : '',
