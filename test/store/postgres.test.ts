@@ -188,7 +188,7 @@ describe('PostgreSQL store: many nodes, one database', { skip }, () => {
 });
 
 describe('PostgreSQL store: parsing bodies stored without a structure', { skip }, () => {
-  for (const how of ['nulled', 'from version 2'] as const) {
+  for (const how of ['nulled', 'from version 2', 'from version 3'] as const) {
     it(`parses them when the store opens (${how})`, async () => {
       const db = await freshPgDatabase();
       const client = new pg.Client({ connectionString: db.url });

@@ -136,7 +136,7 @@ describe('SQLite store: checkpoints', () => {
 });
 
 describe('SQLite store: parsing bodies stored without a structure', () => {
-  for (const how of ['nulled', 'from version 2'] as const) {
+  for (const how of ['nulled', 'from version 2', 'from version 3'] as const) {
     it(`parses them when the store opens (${how})`, async () => {
       const backfill = path.join(dir, `backfill-${how.replace(/ /g, '-')}.db`);
       await backfillScenario(

@@ -7,7 +7,7 @@
  */
 export { MimeParser, parseMessage } from './parser.js';
 export { findPart } from './sections.js';
-export { headerHas, headerPattern, parseStoredStructure, serializeStructure, storedForm } from './serialize.js';
+export { headerHas, headerPattern, headerValues, parseStoredStructure, SEARCH_FIELDS, serializeStructure, storedForm } from './serialize.js';
 export { parseAddressList } from './envelope.js';
 export {
   emptyEnvelope,

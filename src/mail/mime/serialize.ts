@@ -45,6 +45,21 @@ export function headerHas(lines: string, field: string, needle: string): boolean
   return false;
 }
 
+/** The header fields SEARCH has keys of their own for (RFC 3501 FROM, TO, CC, BCC, SUBJECT): the store keeps their values in short columns. */
+export const SEARCH_FIELDS = ['from', 'to', 'cc', 'bcc', 'subject'] as const;
+
+/**
+ * The values of every `field` line of stored header lines, joined by line breaks; null when
+ * there is none. For a needle without a line break, `values.includes(needle)` is exactly
+ * headerHas (the store matches SEARCH FROM … SUBJECT on these, with instr/strpos).
+ */
+export function headerValues(lines: string, field: string): string | null {
+  const start = `${field}: `;
+  const out: string[] = [];
+  for (const line of lines.split('\n')) if (line.startsWith(start)) out.push(line.slice(start.length));
+  return out.length > 0 ? out.join('\n') : null;
+}
+
 /** A POSIX regular expression (PostgreSQL `~`) true exactly where headerHas is. */
 export function headerPattern(field: string, needle: string): string {
   const quote = (s: string) => s.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&');

@@ -150,4 +150,28 @@ CREATE TABLE blob_structures (
 );
 `,
   },
+  {
+    // The values of the header fields SEARCH has keys for, in short columns of their own
+    // (sql/search-fields.ts), filled here from the stored header lines: every "field: value"
+    // line's value, joined by line breaks, NULL without one (mail/mime headerValues).
+    version: 4,
+    sql: `
+CREATE TABLE blob_search (
+  hash TEXT PRIMARY KEY REFERENCES blobs(hash) ON DELETE CASCADE,
+  hdr_from TEXT,
+  hdr_to TEXT,
+  hdr_cc TEXT,
+  hdr_bcc TEXT,
+  hdr_subject TEXT
+);
+INSERT INTO blob_search (hash, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject)
+SELECT hash,
+  CASE WHEN search_headers ~ '(^|\\n)from: ' THEN array_to_string(ARRAY(SELECT v[1] FROM regexp_matches(search_headers, '(?:^|\\n)from: ([^\\n]*)', 'g') AS v), E'\\n') END,
+  CASE WHEN search_headers ~ '(^|\\n)to: ' THEN array_to_string(ARRAY(SELECT v[1] FROM regexp_matches(search_headers, '(?:^|\\n)to: ([^\\n]*)', 'g') AS v), E'\\n') END,
+  CASE WHEN search_headers ~ '(^|\\n)cc: ' THEN array_to_string(ARRAY(SELECT v[1] FROM regexp_matches(search_headers, '(?:^|\\n)cc: ([^\\n]*)', 'g') AS v), E'\\n') END,
+  CASE WHEN search_headers ~ '(^|\\n)bcc: ' THEN array_to_string(ARRAY(SELECT v[1] FROM regexp_matches(search_headers, '(?:^|\\n)bcc: ([^\\n]*)', 'g') AS v), E'\\n') END,
+  CASE WHEN search_headers ~ '(^|\\n)subject: ' THEN array_to_string(ARRAY(SELECT v[1] FROM regexp_matches(search_headers, '(?:^|\\n)subject: ([^\\n]*)', 'g') AS v), E'\\n') END
+FROM blob_structures;
+`,
+  },
 ];

@@ -15,6 +15,7 @@
 import { NotFoundError, UserError } from '../../errors.js';
 import type { DeliveryOutcome, NewDelivery } from '../store.js';
 import { FLAG_COLUMNS, parseFlags, type FlagSet } from './flags.js';
+import { insertSearchFields } from './search-fields.js';
 import { placeholders, type Sql } from './sql.js';
 
 export type DeliveryResult = { ok: true; outcomes: DeliveryOutcome[] } | { ok: false; error: Error };
@@ -203,6 +204,10 @@ async function referenceBlobs(sql: Sql, rows: MessageRow[], now: number): Promis
           const s = e.delivery.blob.structure!;
           return [hash, s.json, s.text, s.headers];
         }),
+      );
+      await insertSearchFields(
+        sql,
+        parsed.map(([hash, e]) => ({ hash, headers: e.delivery.blob.structure!.headers })),
       );
     }
   }

@@ -7,6 +7,7 @@
 import { headerPattern } from '../../mail/mime/index.js';
 import { SYSTEM_FLAGS, type FlagChange, type MessageRecord, type MessageWants } from '../store.js';
 import { FLAG_COLUMNS, flagList, flagsOfValues, systemFlagsOf } from './flags.js';
+import { isSearchField, SEARCH_COLUMNS, type SearchField } from './search-fields.js';
 import { placeholders, type Sql } from './sql.js';
 
 /** Most uids one `fetch` read answers; callers page. */
@@ -51,6 +52,36 @@ export function createMessageReads(sql: Sql) {
       if (Array.isArray(uids) && uids.length > FETCH_PAGE) throw new Error(`fetchMessages takes at most ${FETCH_PAGE} uids`);
       const { where, params } = Array.isArray(uids) ? uidFilter(uids) : { where: 'm.uid BETWEEN ? AND ?', params: [uids.from, uids.to] };
       const pg = sql.dialect === 'postgres';
+      const matching = want.matching ?? { text: [], headers: [] };
+      // FROM, TO, CC, BCC and SUBJECT are tested on their short columns (sql/search-fields.ts), other fields on the header lines.
+      const short = matching.headers.filter((h) => isSearchField(h.field));
+      const other = matching.headers.filter((h) => !isSearchField(h.field));
+      const useS = want.structure || want.text || want.headers || matching.text.length > 0 || other.length > 0;
+      const useF = short.length > 0;
+      // A body not parsed yet (no row) stays a candidate; the caller parses it to decide.
+      const unparsed = useS ? 's.hash IS NULL' : 'f.hash IS NULL';
+      const filters = [
+        ...matching.text.map(() => ` AND (${unparsed} OR ${pg ? 'strpos(s.search_text, ?) > 0' : 'instr(s.search_text, ?) > 0'})`),
+        ...short.map(({ field, value }) => {
+          const column = `f.${SEARCH_COLUMNS[field as SearchField]}`;
+          const test = value.includes('\n') ? '1 = 0' : value === '' ? `${column} IS NOT NULL` : pg ? `strpos(${column}, ?) > 0` : `instr(${column}, ?) > 0`;
+          return ` AND (${unparsed} OR ${test})`;
+        }),
+        // SQLite: a GLOB (in C) first, so the exact test (a JavaScript function) runs only on likely rows.
+        ...other.map(
+          () => ` AND (${unparsed} OR ${pg ? 's.search_headers ~ ?' : '(s.search_headers GLOB ? AND tern_header_has(s.search_headers, ?, ?) = 1)'})`,
+        ),
+      ].join('');
+      const filterParams = [
+        ...matching.text,
+        ...short.flatMap(({ value }) => (value === '' || value.includes('\n') ? [] : [value])),
+        ...other.flatMap(({ field, value }) => (pg ? [headerPattern(field, value)] : [`*${globQuote(field)}: *${globQuote(value)}*`, field, value])),
+      ];
+      const joins = [
+        want.body ? 'JOIN blobs b ON b.hash = m.blob_hash' : '',
+        useS ? 'LEFT JOIN blob_structures s ON s.hash = m.blob_hash' : '',
+        useF ? 'LEFT JOIN blob_search f ON f.hash = m.blob_hash' : '',
+      ].join(' ');
       // Columns by name; a row comes back as an array in this order (a page can be thousands of rows).
       const columns: Record<string, string> = {
         id: 'm.id',
@@ -68,27 +99,10 @@ export function createMessageReads(sql: Sql) {
         ...(want.headers ? { headers: 's.search_headers' } : {}),
         ...(want.prefix || want.body ? { prefix: 'm.prefix' } : {}),
         ...(want.body ? { body: `CASE WHEN b.upload IS NULL AND b.size <= ${INLINE_READ_LIMIT} THEN b.data END` } : {}),
-        ...(want.matching ? { parsed: 's.hash IS NOT NULL' } : {}),
+        ...(want.matching ? { parsed: `NOT (${unparsed})` } : {}),
       };
       const names = Object.keys(columns);
       const at = (name: string) => names.indexOf(name);
-      const matching = want.matching ?? { text: [], headers: [] };
-      // A body not parsed yet (no row) stays a candidate; the caller parses it to decide.
-      const filters = [
-        ...matching.text.map(() => ` AND (s.hash IS NULL OR ${pg ? 'strpos(s.search_text, ?) > 0' : 'instr(s.search_text, ?) > 0'})`),
-        // SQLite: a GLOB (in C) first, so the exact test (a JavaScript function) runs only on likely rows.
-        ...matching.headers.map(
-          () => ` AND (s.hash IS NULL OR ${pg ? 's.search_headers ~ ?' : '(s.search_headers GLOB ? AND tern_header_has(s.search_headers, ?, ?) = 1)'})`,
-        ),
-      ].join('');
-      const filterParams = [
-        ...matching.text,
-        ...matching.headers.flatMap(({ field, value }) => (pg ? [headerPattern(field, value)] : [`*${globQuote(field)}: *${globQuote(value)}*`, field, value])),
-      ];
-      const joins = [
-        want.body ? 'JOIN blobs b ON b.hash = m.blob_hash' : '',
-        want.structure || want.text || want.headers || filters ? 'LEFT JOIN blob_structures s ON s.hash = m.blob_hash' : '',
-      ].join(' ');
       const rows = await sql.arrays(
         `SELECT ${names.map((n) => columns[n]).join(', ')} FROM messages m ${joins} WHERE m.mailbox_id = ? AND ${where}${filters} ORDER BY m.uid`,
         [mailboxId, ...params, ...filterParams],

@@ -27,6 +27,7 @@ import { deliverMany } from './deliver.js';
 import { FLAG_COLUMNS, flagList, parseFlags, systemFlagsOf } from './flags.js';
 import { toAccount, toMailbox } from './rows.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
+import { insertSearchFields } from './search-fields.js';
 
 async function domainId(sql: Sql, name: string): Promise<number> {
   const r = await one(sql, 'SELECT id FROM domains WHERE name = ?', [name]);
@@ -455,6 +456,7 @@ export const WRITE_OPS = {
           b.text,
           b.headers,
         ]);
+        await insertSearchFields(sql, [{ hash: b.hash, headers: b.headers }]);
       }
       n += marked;
     }

@@ -4,7 +4,7 @@
  * writes run on (statements prepared once and cached).
  */
 import Database from 'better-sqlite3';
-import { headerHas } from '../../mail/mime/index.js';
+import { headerHas, headerValues } from '../../mail/mime/index.js';
 import type { Row, Sql } from '../sql/sql.js';
 
 /** Error codes that mean "the disk or file is in trouble, try later", not a bad request. */
@@ -24,6 +24,8 @@ export function openSqliteConnection(file: string, options: { synchronous?: 'FUL
   db.pragma('foreign_keys = ON');
   // SEARCH HEADER in SQL (sql/message-reads.ts), with the session's own definition.
   db.function('tern_header_has', { deterministic: true }, (lines, field, needle) => (headerHas(String(lines ?? ''), String(field), String(needle)) ? 1 : 0));
+  // Fills blob_search in migration 4 (sql/search-fields.ts).
+  db.function('tern_header_values', { deterministic: true }, (lines, field) => headerValues(String(lines ?? ''), String(field)));
   return db;
 }
 

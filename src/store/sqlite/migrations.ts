@@ -146,4 +146,24 @@ CREATE TABLE blob_structures (
 );
 `,
   },
+  {
+    // The values of the header fields SEARCH has keys for, in short columns of their own
+    // (sql/search-fields.ts), filled here from the stored header lines by the function the
+    // connection registers (the same code delivery runs).
+    version: 4,
+    sql: `
+CREATE TABLE blob_search (
+  hash TEXT PRIMARY KEY REFERENCES blobs(hash) ON DELETE CASCADE,
+  hdr_from TEXT,
+  hdr_to TEXT,
+  hdr_cc TEXT,
+  hdr_bcc TEXT,
+  hdr_subject TEXT
+);
+INSERT INTO blob_search (hash, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject)
+SELECT hash, tern_header_values(search_headers, 'from'), tern_header_values(search_headers, 'to'), tern_header_values(search_headers, 'cc'),
+  tern_header_values(search_headers, 'bcc'), tern_header_values(search_headers, 'subject')
+FROM blob_structures;
+`,
+  },
 ];
