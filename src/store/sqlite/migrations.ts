@@ -149,7 +149,8 @@ CREATE TABLE blob_structures (
   {
     // The values of the header fields SEARCH has keys for, in short columns of their own
     // (sql/search-fields.ts), filled here from the stored header lines by the function the
-    // connection registers (the same code delivery runs).
+    // connection registers (the same code delivery runs). WITHOUT ROWID: the rows are
+    // small, and one B-tree instead of a table and its key's index costs a delivery less.
     version: 4,
     sql: `
 CREATE TABLE blob_search (
@@ -159,7 +160,7 @@ CREATE TABLE blob_search (
   hdr_cc TEXT,
   hdr_bcc TEXT,
   hdr_subject TEXT
-);
+) WITHOUT ROWID;
 INSERT INTO blob_search (hash, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_subject)
 SELECT hash, tern_header_values(search_headers, 'from'), tern_header_values(search_headers, 'to'), tern_header_values(search_headers, 'cc'),
   tern_header_values(search_headers, 'bcc'), tern_header_values(search_headers, 'subject')
