@@ -7,9 +7,11 @@
  * parameters): every IMAP case logs in, and the real cost (about 50 ms of CPU each) would
  * make password hashing, not the session code, what a run spends its time on.
  */
+import assert from 'node:assert/strict';
 import { randomBytes, scryptSync } from 'node:crypto';
 import { openStore } from '../../src/store/open.js';
 import { createSite, freePort, startTern, type TernServer } from '../helpers/tern.js';
+import { formatSummary, type FuzzSummary } from './runner.js';
 
 export const FUZZ_LIMITS = { maxLineLength: 4096, maxMessageSize: 100_000, maxRecipients: 20 };
 
@@ -83,4 +85,28 @@ export function serverErrors(output: string): string[] {
 /** Whether the server process still runs. */
 export function serverAlive(server: FuzzServer): boolean {
   return server.tern.proc.exitCode === null && server.tern.proc.signalCode === null;
+}
+
+/**
+ * Ends a fuzz test's run: reports the summary, then asserts every case passed, the run had
+ * no problem of its own, the server logged no error, stopped cleanly and left the store intact.
+ */
+export async function assertFuzzRun(
+  server: FuzzServer,
+  summary: FuzzSummary,
+  o: { seed: string; cases: number; diagnostic: (line: string) => void },
+): Promise<void> {
+  const errors = serverErrors(server.tern.output());
+  const check = await stopAndCheck(server);
+  for (const line of formatSummary(summary, o.seed).split('\n')) o.diagnostic(line);
+  assert.deepEqual(summary.runProblems, [], `${summary.runProblems.join('\n')}\n${server.tern.output().slice(-3000)}`);
+  assert.equal(
+    summary.failed,
+    0,
+    `${summary.failed} of ${summary.cases} cases failed:\n${summary.failureLines.join('\n')}\n\n${summary.failures.slice(0, 3).join('\n\n')}`,
+  );
+  assert.equal(summary.cases, o.cases);
+  assert.deepEqual(errors, [], 'the server logged errors');
+  assert.equal(check.exitCode, 0, 'the server stops cleanly');
+  assert.deepEqual(check.integrity, [], 'integrity check');
 }

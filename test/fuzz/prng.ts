@@ -86,6 +86,15 @@ export class Prng {
     return choices[choices.length - 1]![1];
   }
 
+  /** 0, 1 or 2, mostly 0 (weights 6:3:1): how many optional extras a case gets. */
+  few(): number {
+    return this.weighted([
+      [6, 0],
+      [3, 1],
+      [1, 2],
+    ]);
+  }
+
   /** `n` random bytes. */
   bytes(n: number): Buffer {
     const out = Buffer.allocUnsafe(n);

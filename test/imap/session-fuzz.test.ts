@@ -10,8 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FUZZ_ACCOUNTS, FUZZ_PASSWORD, serverAlive, serverErrors, startFuzzServer, stopAndCheck } from '../fuzz/fuzz-server.js';
-import { formatSummary } from '../fuzz/runner.js';
+import { assertFuzzRun, FUZZ_ACCOUNTS, FUZZ_PASSWORD, serverAlive, startFuzzServer } from '../fuzz/fuzz-server.js';
 import { MAX_LINE } from './fuzz/cases.js';
 import { ImapFramingModel } from './fuzz/framing.js';
 import { ResponseReader, type ImapResponse } from './fuzz/response-check.js';
@@ -154,19 +153,7 @@ describe('IMAP session fuzzing', () => {
         maxRssBytes: MAX_RSS_MB * 2 ** 20,
         serverAlive: () => serverAlive(server),
       });
-      const errors = serverErrors(server.tern.output());
-      const check = await stopAndCheck(server);
-      for (const line of formatSummary(summary, SEED).split('\n')) t.diagnostic(line);
-      assert.deepEqual(summary.runProblems, [], `${summary.runProblems.join('\n')}\n${server.tern.output().slice(-3000)}`);
-      assert.equal(
-        summary.failed,
-        0,
-        `${summary.failed} of ${summary.cases} cases failed:\n${summary.failureLines.join('\n')}\n\n${summary.failures.slice(0, 3).join('\n\n')}`,
-      );
-      assert.equal(summary.cases, CASES);
-      assert.deepEqual(errors, [], 'the server logged errors');
-      assert.equal(check.exitCode, 0, 'the server stops cleanly');
-      assert.deepEqual(check.integrity, [], 'integrity check');
+      await assertFuzzRun(server, summary, { seed: SEED, cases: CASES, diagnostic: (line) => t.diagnostic(line) });
     } finally {
       await server.tern.stop('SIGKILL');
     }

@@ -10,9 +10,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FramingModel } from './fuzz/framing.js';
-import { startFuzzServer, serverErrors, stopAndCheck } from '../fuzz/fuzz-server.js';
+import { assertFuzzRun, serverAlive, startFuzzServer } from '../fuzz/fuzz-server.js';
 import { checkReplyLine, ReplyReader } from './fuzz/reply-check.js';
-import { formatSummary, runFuzz } from './fuzz/runner.js';
+import { runFuzz } from './fuzz/runner.js';
 
 const SEED = 'tern-session-fuzz-1';
 const CASES = 5000;
@@ -110,21 +110,9 @@ describe('SMTP/LMTP session fuzzing', () => {
         timeoutMs: 10_000,
         pid: server.tern.proc.pid!,
         maxRssBytes: MAX_RSS_MB * 2 ** 20,
-        serverAlive: () => server.tern.proc.exitCode === null && server.tern.proc.signalCode === null,
+        serverAlive: () => serverAlive(server),
       });
-      const errors = serverErrors(server.tern.output());
-      const check = await stopAndCheck(server);
-      for (const line of formatSummary(summary, SEED).split('\n')) t.diagnostic(line);
-      assert.deepEqual(summary.runProblems, [], `${summary.runProblems.join('\n')}\n${server.tern.output().slice(-3000)}`);
-      assert.equal(
-        summary.failed,
-        0,
-        `${summary.failed} of ${summary.cases} cases failed:\n${summary.failureLines.join('\n')}\n\n${summary.failures.slice(0, 3).join('\n\n')}`,
-      );
-      assert.equal(summary.cases, CASES);
-      assert.deepEqual(errors, [], 'the server logged errors');
-      assert.equal(check.exitCode, 0, 'the server stops cleanly');
-      assert.deepEqual(check.integrity, [], 'integrity check');
+      await assertFuzzRun(server, summary, { seed: SEED, cases: CASES, diagnostic: (line) => t.diagnostic(line) });
     } finally {
       await server.tern.stop('SIGKILL');
     }

@@ -441,15 +441,7 @@ function wrongState(c: Conversation): void {
 export function validConversation(r: Prng, ctx: ConversationContext): Segment[] {
   const c = new Conversation(r, ctx);
   if (r.chance(0.06)) c.add(['STARTTLS'], 'STARTTLS', ['OK'], { syncAfter: true });
-  for (
-    let i = r.weighted([
-      [6, 0],
-      [3, 1],
-      [1, 2],
-    ]);
-    i > 0;
-    i--
-  ) {
+  for (let i = r.few(); i > 0; i--) {
     r.weighted<() => void>([
       [3, () => c.add(['CAPABILITY'], 'CAPABILITY', ['OK'])],
       [2, () => c.add(['NOOP'], 'NOOP', ['OK'])],

@@ -151,15 +151,7 @@ function message(r: Prng, ctx: ConversationContext, segs: Segment[], accepted: n
 
 /** Harmless commands; RSET only outside a transaction. */
 function chatter(r: Prng, segs: Segment[], inTransaction: boolean): void {
-  for (
-    let i = r.weighted([
-      [6, 0],
-      [3, 1],
-      [1, 2],
-    ]);
-    i > 0;
-    i--
-  ) {
+  for (let i = r.few(); i > 0; i--) {
     const choices = [line('NOOP', 'NOOP', [250]), line('HELP', 'HELP', [214]), line('VRFY alice', 'VRFY', [252]), line('noop', 'noop (lower case)', [250])];
     if (!inTransaction) choices.push(line('RSET', 'RSET', [250]));
     segs.push(r.pick(choices));
