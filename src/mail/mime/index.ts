@@ -7,7 +7,17 @@
  */
 export { MimeParser, parseMessage } from './parser.js';
 export { findPart } from './sections.js';
-export { headerHas, headerPattern, headerValues, parseStoredStructure, SEARCH_FIELDS, serializeStructure, storedForm } from './serialize.js';
+export {
+  headerHas,
+  headerPattern,
+  isSearchField,
+  parseStoredStructure,
+  SEARCH_FIELDS,
+  searchValues,
+  serializeStructure,
+  storedForm,
+  type SearchField,
+} from './serialize.js';
 export { parseAddressList } from './envelope.js';
 export {
   emptyEnvelope,

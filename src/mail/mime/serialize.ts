@@ -47,17 +47,25 @@ export function headerHas(lines: string, field: string, needle: string): boolean
 
 /** The header fields SEARCH has keys of their own for (RFC 3501 FROM, TO, CC, BCC, SUBJECT): the store keeps their values in short columns. */
 export const SEARCH_FIELDS = ['from', 'to', 'cc', 'bcc', 'subject'] as const;
+export type SearchField = (typeof SEARCH_FIELDS)[number];
+
+export const isSearchField = (field: string): field is SearchField => (SEARCH_FIELDS as readonly string[]).includes(field);
 
 /**
- * The values of every `field` line of stored header lines, joined by line breaks; null when
- * there is none. For a needle without a line break, `values.includes(needle)` is exactly
- * headerHas (the store matches SEARCH FROM … SUBJECT on these, with instr/strpos).
+ * For each of SEARCH_FIELDS, the values of its lines in stored header lines, joined by line
+ * breaks; null when it has none. For a needle without a line break, `values.includes(needle)`
+ * is exactly headerHas (the store matches SEARCH FROM … SUBJECT on these, with instr/strpos).
  */
-export function headerValues(lines: string, field: string): string | null {
-  const start = `${field}: `;
-  const out: string[] = [];
-  for (const line of lines.split('\n')) if (line.startsWith(start)) out.push(line.slice(start.length));
-  return out.length > 0 ? out.join('\n') : null;
+export function searchValues(lines: string): Record<SearchField, string | null> {
+  const found: Record<SearchField, string[]> = { from: [], to: [], cc: [], bcc: [], subject: [] };
+  for (const line of lines.split('\n')) {
+    const colon = line.indexOf(': ');
+    const name = colon === -1 ? '' : line.slice(0, colon);
+    if (isSearchField(name)) found[name].push(line.slice(colon + 2));
+  }
+  const out = {} as Record<SearchField, string | null>;
+  for (const f of SEARCH_FIELDS) out[f] = found[f].length > 0 ? found[f].join('\n') : null;
+  return out;
 }
 
 /** A POSIX regular expression (PostgreSQL `~`) true exactly where headerHas is. */

@@ -153,7 +153,7 @@ CREATE TABLE blob_structures (
   {
     // The values of the header fields SEARCH has keys for, in short columns of their own
     // (sql/search-fields.ts), filled here from the stored header lines: every "field: value"
-    // line's value, joined by line breaks, NULL without one (mail/mime headerValues).
+    // line's value, joined by line breaks, NULL without one (mail/mime searchValues).
     version: 4,
     sql: `
 CREATE TABLE blob_search (

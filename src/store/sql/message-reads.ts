@@ -4,10 +4,10 @@
  * text), and what changed since a mod-sequence (CONDSTORE, and pushing other sessions'
  * changes). Part of createReads (sql/reads.ts).
  */
-import { headerPattern } from '../../mail/mime/index.js';
+import { headerPattern, isSearchField, type SearchField } from '../../mail/mime/index.js';
 import { SYSTEM_FLAGS, type FlagChange, type MessageRecord, type MessageWants } from '../store.js';
 import { FLAG_COLUMNS, flagList, flagsOfValues, systemFlagsOf } from './flags.js';
-import { isSearchField, SEARCH_COLUMNS, type SearchField } from './search-fields.js';
+import { SEARCH_COLUMNS } from './search-fields.js';
 import { placeholders, type Sql } from './sql.js';
 
 /** Most uids one `fetch` read answers; callers page. */
@@ -54,7 +54,7 @@ export function createMessageReads(sql: Sql) {
       const pg = sql.dialect === 'postgres';
       const matching = want.matching ?? { text: [], headers: [] };
       // FROM, TO, CC, BCC and SUBJECT are tested on their short columns (sql/search-fields.ts), other fields on the header lines.
-      const short = matching.headers.filter((h) => isSearchField(h.field));
+      const short = matching.headers.filter((h): h is { field: SearchField; value: string } => isSearchField(h.field));
       const other = matching.headers.filter((h) => !isSearchField(h.field));
       const useS = want.structure || want.text || want.headers || matching.text.length > 0 || other.length > 0;
       const useF = short.length > 0;
@@ -63,7 +63,7 @@ export function createMessageReads(sql: Sql) {
       const filters = [
         ...matching.text.map(() => ` AND (${unparsed} OR ${pg ? 'strpos(s.search_text, ?) > 0' : 'instr(s.search_text, ?) > 0'})`),
         ...short.map(({ field, value }) => {
-          const column = `f.${SEARCH_COLUMNS[field as SearchField]}`;
+          const column = `f.${SEARCH_COLUMNS[field]}`;
           const test = value.includes('\n') ? '1 = 0' : value === '' ? `${column} IS NOT NULL` : pg ? `strpos(${column}, ?) > 0` : `instr(${column}, ?) > 0`;
           return ` AND (${unparsed} OR ${test})`;
         }),

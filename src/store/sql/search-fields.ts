@@ -5,14 +5,10 @@
  * per message with instr/strpos rather than every header line (about half the time on
  * 10,000 messages).
  */
-import { headerValues, SEARCH_FIELDS } from '../../mail/mime/index.js';
+import { SEARCH_FIELDS, searchValues, type SearchField } from '../../mail/mime/index.js';
 import { placeholders, type Sql } from './sql.js';
 
-export type SearchField = (typeof SEARCH_FIELDS)[number];
-
 export const SEARCH_COLUMNS: Record<SearchField, string> = { from: 'hdr_from', to: 'hdr_to', cc: 'hdr_cc', bcc: 'hdr_bcc', subject: 'hdr_subject' };
-
-export const isSearchField = (field: string): field is SearchField => (SEARCH_FIELDS as readonly string[]).includes(field);
 
 /** Inserts the rows of bodies given with their stored header lines (at most a statement's worth). */
 export async function insertSearchFields(sql: Sql, bodies: Array<{ hash: string; headers: string }>): Promise<void> {
@@ -20,6 +16,9 @@ export async function insertSearchFields(sql: Sql, bodies: Array<{ hash: string;
   const columns = ['hash', ...SEARCH_FIELDS.map((f) => SEARCH_COLUMNS[f])];
   await sql.run(
     `INSERT INTO blob_search (${columns.join(', ')}) VALUES ${bodies.map(() => `(${placeholders(columns.length)})`).join(', ')} ON CONFLICT (hash) DO NOTHING`,
-    bodies.flatMap((b) => [b.hash, ...SEARCH_FIELDS.map((f) => headerValues(b.headers, f))]),
+    bodies.flatMap((b) => {
+      const values = searchValues(b.headers);
+      return [b.hash, ...SEARCH_FIELDS.map((f) => values[f])];
+    }),
   );
 }

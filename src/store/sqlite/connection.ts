@@ -4,7 +4,7 @@
  * writes run on (statements prepared once and cached).
  */
 import Database from 'better-sqlite3';
-import { headerHas, headerValues } from '../../mail/mime/index.js';
+import { headerHas, isSearchField, searchValues } from '../../mail/mime/index.js';
 import type { Row, Sql } from '../sql/sql.js';
 
 /** Error codes that mean "the disk or file is in trouble, try later", not a bad request. */
@@ -25,7 +25,10 @@ export function openSqliteConnection(file: string, options: { synchronous?: 'FUL
   // SEARCH HEADER in SQL (sql/message-reads.ts), with the session's own definition.
   db.function('tern_header_has', { deterministic: true }, (lines, field, needle) => (headerHas(String(lines ?? ''), String(field), String(needle)) ? 1 : 0));
   // Fills blob_search in migration 4 (sql/search-fields.ts).
-  db.function('tern_header_values', { deterministic: true }, (lines, field) => headerValues(String(lines ?? ''), String(field)));
+  db.function('tern_header_values', { deterministic: true }, (lines, field) => {
+    const name = String(field);
+    return isSearchField(name) ? searchValues(String(lines ?? ''))[name] : null;
+  });
   return db;
 }
 
