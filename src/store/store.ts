@@ -1,7 +1,7 @@
 /**
  * The Store contract: everything Tern keeps, in cohesive parts — the directory (domains,
  * accounts, aliases, settings), mailboxes and messages, and content-addressed blobs.
- * Protocol code talks to these interfaces only; the backends (sqlite/, postgres/) share
+ * and the outbound queue. Protocol code talks to these interfaces only; the backends (sqlite/, postgres/) share
  * their SQL (sql/) and pass one contract suite (test/store/contract.ts).
  *
  * Rules every backend keeps:
@@ -106,6 +106,27 @@ export interface NewDelivery {
    * (LMTP, a reply per recipient): each account on its own.
    */
   atomic: boolean;
+  /** Recipients in other domains: queued for delivery in the same transaction (none refused with the local ones). */
+  outbound?: OutboundMessage;
+}
+
+/** What a delivery queues for other hosts: one queue entry per destination domain. */
+export interface OutboundMessage {
+  /** Trace header lines sent before the shared body (Received for this hop; later DKIM-Signature). */
+  prefix: Buffer;
+  domains: Array<{ domain: string; recipients: OutboundRecipient[] }>;
+  /** RFC 3461 RET and ENVID from MAIL FROM. */
+  dsn?: { ret: 'FULL' | 'HDRS' | null; envid: string | null };
+  /** A delivery status notification: when it fails, nothing bounces (never a bounce to a bounce). */
+  isBounce?: boolean;
+}
+
+export interface OutboundRecipient {
+  address: string;
+  /** RFC 3461 NOTIFY (NEVER, or some of SUCCESS, FAILURE, DELAY); null: the default (FAILURE). */
+  notify?: string | null;
+  /** RFC 3461 ORCPT as given ("rfc822;user@example.com"). */
+  orcpt?: string | null;
 }
 
 /** What happened to one recipient of a delivery, in the order they were given. */
@@ -319,11 +340,103 @@ export interface BlobStore {
   structure(hash: string): Promise<{ structure: MessageStructure; text: string } | null>;
 }
 
+export type QueueState = 'queued' | 'held' | 'bounce';
+export type RecipientStatus = 'pending' | 'delivered' | 'failed';
+
+export interface QueueRecipient {
+  address: string;
+  status: RecipientStatus;
+  /** The last remote reply (or local reason) for this recipient. */
+  reply: string | null;
+  notify: string | null;
+  orcpt: string | null;
+}
+
+/** One queued message for one destination domain. */
+export interface QueueEntry {
+  id: number;
+  ternId: string;
+  envelopeFrom: string;
+  domain: string;
+  /** Prefix plus body, in bytes. */
+  size: number;
+  hash: string;
+  state: QueueState;
+  isBounce: boolean;
+  dsn: { ret: string | null; envid: string | null };
+  attempts: number;
+  nextAttemptAt: Date;
+  createdAt: Date;
+  recipients: QueueRecipient[];
+}
+
+/** Which entries a list or a bulk action covers; every given condition must hold. */
+export interface QueueFilter {
+  ids?: number[];
+  state?: QueueState;
+  domain?: string;
+  sender?: string;
+  recipient?: string;
+  /** Entries created before this time. */
+  olderThan?: Date;
+}
+
+/** One attempt's result for a recipient: final (delivered, failed) or to be tried again. */
+export interface AttemptResult {
+  address: string;
+  status: 'delivered' | 'failed' | 'deferred';
+  reply: string;
+}
+
+export type QueueEventKind = 'queued' | 'deferred' | 'delivered' | 'failed' | 'bounced' | 'deleted' | 'held' | 'released';
+
+export interface QueueEvent {
+  ternId: string;
+  queueId: number;
+  recipient: string;
+  at: Date;
+  event: QueueEventKind;
+  reply: string | null;
+}
+
+export interface QueueStore {
+  /**
+   * Leases up to `limit` due entries to `owner` for `leaseMs` (entries whose lease expired,
+   * a crashed worker's, are due again). Only pending recipients are returned.
+   */
+  claim(owner: string, options: { limit: number; leaseMs: number; now?: Date }): Promise<QueueEntry[]>;
+  /**
+   * Records one attempt. Deferred recipients are tried again at `retryAt`; with `retryAt`
+   * null (given up) they fail. When no recipient is pending any more, the entry is removed,
+   * or, when a recipient failed and a bounce is owed, kept in state `bounce` for `bounced`.
+   */
+  settle(id: number, results: AttemptResult[], retryAt: Date | null): Promise<QueueState | 'done'>;
+  /** Removes an entry in state `bounce` once its DSN is committed. */
+  bounced(id: number): Promise<void>;
+  /** Entries matching the filter, by id, after `after` (cursor paging). */
+  list(filter: QueueFilter, page: { after?: number; limit: number }): Promise<QueueEntry[]>;
+  get(id: number): Promise<QueueEntry | null>;
+  /** Makes matching queued (and held, which are released) entries due now; returns how many. */
+  retry(filter: QueueFilter): Promise<number>;
+  /** Removes matching entries without delivering or bouncing them; returns how many. */
+  delete(filter: QueueFilter): Promise<number>;
+  /** Holds matching queued entries (never delivered until released); returns how many. */
+  hold(filter: QueueFilter): Promise<number>;
+  release(filter: QueueFilter): Promise<number>;
+  /** The message as it is sent: the entry's prefix, then the body. */
+  read(id: number): AsyncIterable<Buffer>;
+  /** Every recipient event of a Tern id (or of a recipient address), oldest first. */
+  events(query: { ternId?: string; recipient?: string; limit?: number }): Promise<QueueEvent[]>;
+  /** How many entries a delivery queued (settles an ambiguous commit of a message with only remote recipients). */
+  countByTernId(ternId: string): Promise<number>;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   readonly directory: DirectoryStore;
   readonly mailboxes: MailboxStore;
   readonly blobs: BlobStore;
+  readonly queue: QueueStore;
 
   stats(): Promise<StoreStats>;
   /** Problems found by the backend's integrity check; empty when healthy. */

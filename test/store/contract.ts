@@ -1,7 +1,7 @@
 /**
  * The Store contract suite: every backend runs exactly these tests (sqlite.test.ts,
- * postgres.test.ts), one section per Store part — directory, mailboxes, messages, blobs
- * (contract/*.ts) — then durability, concurrency and, last, integrity over everything the
+ * postgres.test.ts), one section per Store part — directory, mailboxes, messages, blobs,
+ * queue (contract/*.ts) — then durability, concurrency and, last, integrity over everything the
  * sections left behind. One fresh store per run; each section works in its own domain so
  * the sections do not see each other's data. `inspect` reads the database behind the
  * store's back, only for what the Store API cannot show (reference counts, staged chunks).
@@ -17,6 +17,7 @@ import { durabilityContract } from './contract/durability.js';
 import { integrityContract } from './contract/integrity.js';
 import { mailboxesContract } from './contract/mailboxes.js';
 import { messagesContract } from './contract/messages.js';
+import { queueContract } from './contract/queue.js';
 import { structuresContract } from './contract/structures.js';
 import { createFixture, type Inspect } from './contract/support.js';
 
@@ -53,6 +54,7 @@ export function storeContract(name: Store['kind'], open: () => Promise<Store>, o
     mailboxesContract(fx);
     messagesContract(fx);
     blobsContract(fx);
+    queueContract(fx);
     structuresContract(fx);
     imapContract(fx);
     durabilityContract(fx);

@@ -15,6 +15,7 @@
 import { NotFoundError, UserError } from '../../errors.js';
 import type { DeliveryOutcome, NewDelivery } from '../store.js';
 import { FLAG_COLUMNS, parseFlags, type FlagSet } from './flags.js';
+import { enqueue } from './queue.js';
 import { insertSearchFields } from './search-fields.js';
 import { placeholders, type Sql } from './sql.js';
 
@@ -115,8 +116,14 @@ async function readState(sql: Sql, deliveries: NewDelivery[]): Promise<{ account
 }
 
 /** Decides one delivery against the state so far and, unless it is refused, takes its uids and quota from that state. */
-function plan(d: NewDelivery, accounts: Map<number, AccountState>, mailboxes: Map<string, MailboxState>, rows: MessageRow[]): DeliveryResult {
-  if (d.recipients.length === 0) return { ok: false, error: new UserError('a delivery needs at least one recipient') };
+function plan(
+  d: NewDelivery,
+  accounts: Map<number, AccountState>,
+  mailboxes: Map<string, MailboxState>,
+  rows: MessageRow[],
+  queued: NewDelivery[],
+): DeliveryResult {
+  if (d.recipients.length === 0 && !d.outbound?.domains.length) return { ok: false, error: new UserError('a delivery needs at least one recipient') };
   const outcomes: DeliveryOutcome[] = [];
   const wanted: Array<{ index: number; account: AccountState; mailbox: MailboxState; prefix: Buffer; flags: FlagSet; size: number }> = [];
   const seen = new Set<number>();
@@ -159,11 +166,12 @@ function plan(d: NewDelivery, accounts: Map<number, AccountState>, mailboxes: Ma
     rows.push({ mailboxId: m.id, uid: outcome.uid, modseq: outcome.modseq, size: w.size, prefix: w.prefix, flags: w.flags, delivery: d, outcome });
     outcomes[w.index] = outcome;
   }
+  if (d.outbound?.domains.length) queued.push(d);
   return { ok: true, outcomes: perRecipient(d, outcomes) };
 }
 
-/** Adds the group's references to each body: a new blob row, or more references to an existing one. Staged chunks of a body already stored are deleted. */
-async function referenceBlobs(sql: Sql, rows: MessageRow[], now: number): Promise<void> {
+/** Adds the group's references (message rows, queue entries) to each body: a new blob row, or more references to an existing one. Staged chunks of a body already stored are deleted. */
+async function referenceBlobs(sql: Sql, rows: Array<{ delivery: NewDelivery }>, now: number): Promise<void> {
   const byHash = new Map<string, { delivery: NewDelivery; references: number; uploads: Set<string> }>();
   for (const r of rows) {
     const b = r.delivery.blob;
@@ -250,8 +258,9 @@ async function insertMessages(sql: Sql, rows: MessageRow[]): Promise<void> {
 export async function deliverMany(sql: Sql, deliveries: NewDelivery[]): Promise<DeliveryResult[]> {
   const { accounts, mailboxes } = await readState(sql, deliveries);
   const rows: MessageRow[] = [];
-  const results = deliveries.map((d) => plan(d, accounts, mailboxes, rows));
-  if (rows.length === 0) return results;
+  const queued: NewDelivery[] = [];
+  const results = deliveries.map((d) => plan(d, accounts, mailboxes, rows, queued));
+  if (rows.length === 0 && queued.length === 0) return results;
 
   const charged = [...accounts.values()].filter((a) => a.charged > 0).sort((a, b) => a.id - b.id);
   for (const part of chunks(charged, ROWS_PER_STATEMENT)) {
@@ -270,7 +279,11 @@ export async function deliverMany(sql: Sql, deliveries: NewDelivery[]): Promise<
       part.flatMap((m) => [m.id, m.added, m.unseen, m.bytes]),
     );
   }
-  await referenceBlobs(sql, rows, Date.now());
+  const now = Date.now();
+  const queueReferences = queued.flatMap((d) => d.outbound!.domains.map(() => ({ delivery: d })));
+  await referenceBlobs(sql, [...rows, ...queueReferences], now);
   await insertMessages(sql, rows);
+  for (const d of queued)
+    await enqueue(sql, { ternId: d.ternId, hash: d.blob.hash, size: d.blob.size, envelopeFrom: d.envelopeFrom, outbound: d.outbound! }, now);
   return results;
 }

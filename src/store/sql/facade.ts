@@ -1,11 +1,11 @@
 /**
- * Builds the Store's parts (directory, mailboxes, blobs) on top of a backend engine that
+ * Builds the Store's parts (directory, mailboxes, blobs, queue) on top of a backend engine that
  * can run the shared reads and write operations. Both backends use this; they differ
  * only in how reads run (a reader thread, a pool) and how operations are committed.
  */
 import { randomUUID } from 'node:crypto';
 import { NotFoundError, UserError } from '../../errors.js';
-import type { BlobStore, DirectoryStore, MailboxStore, Store } from '../store.js';
+import type { BlobStore, DirectoryStore, MailboxStore, QueueStore, Store } from '../store.js';
 import { CHUNK_SIZE, type ReadName, type Reads } from './reads.js';
 import type { OpArgs, OpName, OpResult } from './writes.js';
 import { parseStoredStructure } from '../../mail/mime/index.js';
@@ -94,7 +94,7 @@ export function createStore(engine: StoreEngine): Store {
     unsubscribe: (accountId, name) => engine.write('unsubscribe', { accountId, name }),
     subscriptions: (accountId) => engine.read('subscriptions', accountId),
     deliver: async (delivery) => {
-      if (delivery.recipients.length === 0) throw new UserError('a delivery needs at least one recipient');
+      if (delivery.recipients.length === 0 && !delivery.outbound?.domains.length) throw new UserError('a delivery needs at least one recipient');
       const outcomes = await engine.write('deliver', delivery);
       return changed(
         outcomes,
@@ -154,11 +154,33 @@ export function createStore(engine: StoreEngine): Store {
     },
   };
 
+  const now = () => Date.now();
+  const queue: QueueStore = {
+    claim: (owner, o) => engine.write('claimQueue', { owner, limit: o.limit, leaseMs: o.leaseMs, now: (o.now ?? new Date()).getTime() }),
+    settle: (id, results, retryAt) => engine.write('settleQueue', { id, results, retryAt: retryAt?.getTime() ?? null, now: now() }),
+    bounced: (id) => engine.write('bouncedQueue', { id, now: now() }),
+    list: (filter, page) => engine.read('listQueue', filter, page),
+    get: (id) => engine.read('getQueueEntry', id),
+    retry: (filter) => engine.write('retryQueue', { filter, now: now() }),
+    delete: (filter) => engine.write('deleteQueue', { filter, now: now() }),
+    hold: (filter) => engine.write('holdQueue', { filter, now: now() }),
+    release: (filter) => engine.write('releaseQueue', { filter, now: now() }),
+    async *read(id) {
+      const parts = await engine.read('queueParts', id);
+      if (!parts) throw new NotFoundError(`queue entry ${id} does not exist`);
+      if (parts.prefix.length > 0) yield parts.prefix;
+      yield* blobChunks(engine, parts.hash);
+    },
+    events: (query) => engine.read('queueEvents', query),
+    countByTernId: (ternId) => engine.read('countQueueByTernId', ternId),
+  };
+
   return {
     kind: engine.kind,
     directory,
     mailboxes,
     blobs,
+    queue,
     stats: () => engine.read('stats'),
     checkIntegrity: () => engine.read('checkIntegrity'),
     commitSettings: () => engine.commitSettings(),

@@ -1,7 +1,8 @@
 /**
  * Logical integrity checks shared by every backend: plain SQL that runs unchanged on
  * SQLite and PostgreSQL. Besides uids and modseqs, they check that every maintained
- * counter (mailbox messages/unseen/bytes, account used bytes, blob reference counts)
+ * counter (mailbox messages/unseen/bytes, account used bytes, blob reference counts from
+ * messages and queue entries)
  * matches the rows it counts. Each row a check returns is one problem, described for people.
  * Backends add their own engine checks (e.g. SQLite's PRAGMA integrity_check) on top.
  */
@@ -58,10 +59,18 @@ export const INTEGRITY_CHECKS: ReadonlyArray<IntegrityCheck> = [
     describe: (r) => `account ${String(r.address)} counts ${String(r.used_bytes)} bytes used but holds ${String(r.b)}`,
   },
   {
-    sql: `SELECT b.hash, b.refcount, (SELECT count(*) FROM messages m WHERE m.blob_hash = b.hash) AS n
-          FROM blobs b WHERE b.refcount <> (SELECT count(*) FROM messages m WHERE m.blob_hash = b.hash)
+    sql: `SELECT b.hash, b.refcount, n FROM (
+            SELECT hash, refcount, (SELECT count(*) FROM messages m WHERE m.blob_hash = blobs.hash) + (SELECT count(*) FROM queue q WHERE q.blob_hash = blobs.hash) AS n
+            FROM blobs) b
+          WHERE b.refcount <> b.n
           ORDER BY b.hash LIMIT ${LIMIT}`,
     describe: (r) => `blob ${String(r.hash)} has reference count ${String(r.refcount)} but ${String(r.n)} references`,
+  },
+  {
+    sql: `SELECT q.id, q.blob_hash FROM queue q
+          WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = q.blob_hash)
+          ORDER BY q.id LIMIT ${LIMIT}`,
+    describe: (r) => `queue entry ${String(r.id)} references missing blob ${String(r.blob_hash)}`,
   },
   {
     sql: `SELECT b.hash, b.size, (SELECT coalesce(sum(length(c.data)), 0) FROM blob_chunks c WHERE c.upload = b.upload) AS stored

@@ -8,6 +8,7 @@ import type { AddressLookup, AliasRow, DeliveryOutcome, Expunged, Mailbox, Store
 import { flagList, systemFlagsOf } from './flags.js';
 import { INTEGRITY_CHECKS } from './integrity.js';
 import { createMessageReads } from './message-reads.js';
+import { createQueueReads } from './queue.js';
 import { toAccount, toDomain, toMailbox } from './rows.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
 
@@ -47,6 +48,7 @@ const MESSAGE_COLUMNS =
 export function createReads(sql: Sql) {
   return {
     ...createMessageReads(sql),
+    ...createQueueReads(sql),
     async listDomains() {
       return (await sql.all(`SELECT name, created_at FROM domains ORDER BY ${collate(sql, 'name')}`)).map(toDomain);
     },

@@ -28,6 +28,8 @@ import { FLAG_COLUMNS, flagList, parseFlags, systemFlagsOf } from './flags.js';
 import { toAccount, toMailbox } from './rows.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
 import { insertSearchFields } from './search-fields.js';
+import { countHashes, releaseBlobs } from './blob-references.js';
+import { QUEUE_OPS } from './queue.js';
 
 async function domainId(sql: Sql, name: string): Promise<number> {
   const r = await one(sql, 'SELECT id FROM domains WHERE name = ?', [name]);
@@ -66,23 +68,6 @@ async function insertMailbox(sql: Sql, accountId: number, name: string, specialU
   if (rows.length === 0) throw new ConflictError(`mailbox ${name} already exists`);
   await sql.run('INSERT INTO subscriptions (account_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING', [accountId, name]);
   return toMailbox(rows[0]!);
-}
-
-/** Drops one reference from each blob (with multiplicity) and deletes blobs, and their chunks, left unreferenced. */
-async function releaseBlobs(sql: Sql, counts: Map<string, number>): Promise<void> {
-  for (const hash of [...counts.keys()].sort()) {
-    const r = await one(sql, 'UPDATE blobs SET refcount = refcount - ? WHERE hash = ? RETURNING refcount, upload', [counts.get(hash), hash]);
-    if (r && Number(r.refcount) <= 0) {
-      await sql.run('DELETE FROM blobs WHERE hash = ?', [hash]);
-      if (r.upload != null) await sql.run('DELETE FROM blob_chunks WHERE upload = ?', [r.upload]);
-    }
-  }
-}
-
-function countHashes(rows: Row[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const r of rows) counts.set(String(r.blob_hash), (counts.get(String(r.blob_hash)) ?? 0) + 1);
-  return counts;
 }
 
 /** Removes message rows (already selected, with size/seen/blob_hash), fixing counters, tombstones and blob references. */
@@ -426,6 +411,7 @@ export const WRITE_OPS = {
     await sql.run('DELETE FROM subscriptions WHERE account_id = ? AND name = ?', [a.accountId, a.name]);
   },
 
+  ...QUEUE_OPS,
   deliver,
   setFlags,
   renameMailbox,

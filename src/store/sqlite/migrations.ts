@@ -167,4 +167,57 @@ SELECT hash, tern_header_values(search_headers, 'from'), tern_header_values(sear
 FROM blob_structures;
 `,
   },
+  {
+    // The outbound queue (sql/queue.ts): one entry per message and destination domain,
+    // holding a reference on the body's blob, with per-recipient status, a lease for the
+    // worker delivering it, and an event log per recipient that outlives the entry (trace).
+    // state: queued (due at next_attempt_at), held (by an operator), bounce (every
+    // recipient is final and the failures' DSN is still to be sent).
+    version: 5,
+    sql: `
+CREATE TABLE queue (
+  id INTEGER PRIMARY KEY,
+  tern_id TEXT NOT NULL,
+  blob_hash TEXT NOT NULL REFERENCES blobs(hash),
+  prefix BLOB NOT NULL,
+  envelope_from TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  is_bounce INTEGER NOT NULL DEFAULT 0,
+  dsn_ret TEXT,
+  dsn_envid TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  lease_owner TEXT,
+  lease_until INTEGER,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX queue_due ON queue (next_attempt_at) WHERE state = 'queued';
+CREATE INDEX queue_domain ON queue (domain, id);
+CREATE INDEX queue_tern_id ON queue (tern_id);
+CREATE INDEX queue_blob ON queue (blob_hash);
+CREATE TABLE queue_recipients (
+  queue_id INTEGER NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
+  address TEXT NOT NULL,
+  status TEXT NOT NULL,
+  reply TEXT,
+  notify TEXT,
+  orcpt TEXT,
+  PRIMARY KEY (queue_id, address)
+);
+CREATE INDEX queue_recipients_address ON queue_recipients (address);
+CREATE TABLE queue_events (
+  id INTEGER PRIMARY KEY,
+  tern_id TEXT NOT NULL,
+  queue_id INTEGER NOT NULL,
+  recipient TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  reply TEXT
+);
+CREATE INDEX queue_events_tern_id ON queue_events (tern_id, id);
+CREATE INDEX queue_events_recipient ON queue_events (recipient, at);
+`,
+  },
 ];

@@ -216,6 +216,11 @@ export async function backfillScenario(target: BackfillTarget, how: 'nulled' | '
   const [, , , broken] = hashes;
   const [upload] = await target.exec('SELECT upload FROM blobs WHERE hash = ?', [broken]);
   await target.exec('DELETE FROM blob_chunks WHERE upload = ? AND seq = 1', [upload!.upload]);
+  if (how !== 'nulled') {
+    // Nothing is queued: version 5's queue tables go as if they had never been made.
+    for (const table of ['queue_events', 'queue_recipients', 'queue']) await target.exec(`DROP TABLE ${table}`);
+    await target.exec('DELETE FROM schema_migrations WHERE version = 5');
+  }
   if (how === 'from version 3') {
     // Structures stored, but not the short SEARCH columns of version 4: the migration fills them in.
     await target.exec('DROP TABLE blob_search');
@@ -238,7 +243,7 @@ export async function backfillScenario(target: BackfillTarget, how: 'nulled' | '
     const versions = await target.exec('SELECT version FROM schema_migrations ORDER BY version');
     assert.deepEqual(
       versions.map((v) => Number(v.version)),
-      [1, 2, 3, 4],
+      [1, 2, 3, 4, 5],
     );
     const search = await target.exec(
       `SELECT s.search_headers, f.* FROM blob_structures s LEFT JOIN blob_search f ON f.hash = s.hash WHERE s.hash IN (${hashes.map(() => '?').join(', ')})`,

@@ -78,7 +78,7 @@ export interface Fixture {
   collectBlob(hash: string): Promise<Buffer>;
   /** Recomputes every counter of the account from its messages and compares with the maintained ones. */
   assertCounters(address: string): Promise<void>;
-  /** Each blob's reference count equals the messages that use it (no row when none do). */
+  /** Each blob's reference count equals the messages and queue entries that use it (no row when none do). */
   assertRefcounts(hashes: string[]): Promise<void>;
 }
 
@@ -145,7 +145,11 @@ export function createFixture(inspect: Inspect): Fixture & { open(store: Store):
     },
     async assertRefcounts(hashes) {
       for (const hash of hashes) {
-        const n = Number((await inspect('SELECT count(*) AS n FROM messages WHERE blob_hash = ?', [hash]))[0]!.n);
+        const [r] = await inspect('SELECT (SELECT count(*) FROM messages WHERE blob_hash = ?) + (SELECT count(*) FROM queue WHERE blob_hash = ?) AS n', [
+          hash,
+          hash,
+        ]);
+        const n = Number(r!.n);
         assert.equal(await refcount(hash), n === 0 ? null : n, `reference count of blob ${hash.slice(0, 12)}`);
       }
     },

@@ -1,0 +1,271 @@
+/**
+ * The outbound queue in SQL both backends run: entries are written by a delivery
+ * (sql/deliver.ts, in the same transaction as the local copies), leased to delivery
+ * workers, settled after each attempt, and listed and acted on by filter. Every recipient
+ * change is also written to queue_events, which outlives the entry (message trace).
+ */
+import type { AttemptResult, OutboundMessage, QueueEntry, QueueEvent, QueueEventKind, QueueFilter, QueueRecipient, QueueState } from '../store.js';
+import { countHashes, releaseBlobs } from './blob-references.js';
+import { one, placeholders, type Row, type Sql } from './sql.js';
+
+/** Ids per IN list. */
+const IDS_PER_STATEMENT = 500;
+
+/** A recipient's NOTIFY asks for a failure notice (RFC 3461 4.1: FAILURE is the default). */
+export const wantsFailureNotice = (notify: string | null): boolean => notify === null || /(^|,)FAILURE(,|$)/i.test(notify);
+
+function whereOf(f: QueueFilter): { clause: string; params: unknown[] } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  const add = (clause: string, ...values: unknown[]) => {
+    parts.push(clause);
+    params.push(...values);
+  };
+  if (f.ids) add(f.ids.length > 0 ? `id IN (${placeholders(f.ids.length)})` : '1 = 0', ...f.ids);
+  if (f.state) add('state = ?', f.state);
+  if (f.domain) add('domain = ?', f.domain);
+  if (f.sender !== undefined) add('envelope_from = ?', f.sender);
+  if (f.recipient) add('EXISTS (SELECT 1 FROM queue_recipients r WHERE r.queue_id = queue.id AND r.address = ?)', f.recipient);
+  if (f.olderThan) add('created_at < ?', f.olderThan.getTime());
+  return { clause: parts.length > 0 ? parts.join(' AND ') : '1 = 1', params };
+}
+
+async function insertEvents(sql: Sql, events: Array<Omit<QueueEvent, 'at'>>, now: number): Promise<void> {
+  for (let i = 0; i < events.length; i += 200) {
+    const part = events.slice(i, i + 200);
+    await sql.run(
+      `INSERT INTO queue_events (tern_id, queue_id, recipient, at, event, reply) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
+      part.flatMap((e) => [e.ternId, e.queueId, e.recipient, now, e.event, e.reply]),
+    );
+  }
+}
+
+/** Queues `message` (one entry per domain) for the body `hash` of `size` bytes; the caller adds the blob references. */
+export async function enqueue(
+  sql: Sql,
+  d: { ternId: string; hash: string; size: number; envelopeFrom: string; outbound: OutboundMessage },
+  now: number,
+): Promise<void> {
+  const o = d.outbound;
+  const events: Array<Omit<QueueEvent, 'at'>> = [];
+  for (const { domain, recipients } of o.domains) {
+    const r = await one(
+      sql,
+      `INSERT INTO queue (tern_id, blob_hash, prefix, envelope_from, domain, size, state, is_bounce, dsn_ret, dsn_envid, next_attempt_at, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING id`,
+      [d.ternId, d.hash, o.prefix, d.envelopeFrom, domain, o.prefix.length + d.size, o.isBounce ? 1 : 0, o.dsn?.ret ?? null, o.dsn?.envid ?? null, now, now],
+    );
+    const queueId = Number(r!.id);
+    const unique = [...new Map(recipients.map((x) => [x.address, x])).values()];
+    for (let i = 0; i < unique.length; i += 200) {
+      const part = unique.slice(i, i + 200);
+      await sql.run(
+        `INSERT INTO queue_recipients (queue_id, address, status, notify, orcpt) VALUES ${part.map(() => "(?, ?, 'pending', ?, ?)").join(', ')}`,
+        part.flatMap((x) => [queueId, x.address, x.notify ?? null, x.orcpt ?? null]),
+      );
+    }
+    for (const x of unique) events.push({ ternId: d.ternId, queueId, recipient: x.address, event: 'queued', reply: null });
+  }
+  await insertEvents(sql, events, now);
+}
+
+/** Removes entries (already selected with id, tern_id, blob_hash), logging `event` for their pending recipients. */
+async function removeEntries(sql: Sql, rows: Row[], event: QueueEventKind, now: number): Promise<void> {
+  for (let i = 0; i < rows.length; i += IDS_PER_STATEMENT) {
+    const part = rows.slice(i, i + IDS_PER_STATEMENT);
+    const ids = part.map((r) => Number(r.id));
+    const ternIds = new Map(part.map((r) => [Number(r.id), String(r.tern_id)]));
+    const pending = await sql.all(`SELECT queue_id, address FROM queue_recipients WHERE status = 'pending' AND queue_id IN (${placeholders(ids.length)})`, ids);
+    await insertEvents(
+      sql,
+      pending.map((p) => ({ ternId: ternIds.get(Number(p.queue_id))!, queueId: Number(p.queue_id), recipient: String(p.address), event, reply: null })),
+      now,
+    );
+    await sql.run(`DELETE FROM queue WHERE id IN (${placeholders(ids.length)})`, ids);
+  }
+  await releaseBlobs(sql, countHashes(rows));
+}
+
+async function entriesOf(sql: Sql, rows: Row[], onlyPending = false): Promise<QueueEntry[]> {
+  const recipients = new Map<number, QueueRecipient[]>();
+  for (let i = 0; i < rows.length; i += IDS_PER_STATEMENT) {
+    const ids = rows.slice(i, i + IDS_PER_STATEMENT).map((r) => Number(r.id));
+    const found = await sql.all(
+      `SELECT queue_id, address, status, reply, notify, orcpt FROM queue_recipients WHERE queue_id IN (${placeholders(ids.length)})${onlyPending ? " AND status = 'pending'" : ''} ORDER BY queue_id, address`,
+      ids,
+    );
+    for (const r of found) {
+      const list = recipients.get(Number(r.queue_id)) ?? [];
+      list.push({
+        address: String(r.address),
+        status: r.status as QueueRecipient['status'],
+        reply: (r.reply as string | null) ?? null,
+        notify: (r.notify as string | null) ?? null,
+        orcpt: (r.orcpt as string | null) ?? null,
+      });
+      recipients.set(Number(r.queue_id), list);
+    }
+  }
+  return rows.map((r) => ({
+    id: Number(r.id),
+    ternId: String(r.tern_id),
+    envelopeFrom: String(r.envelope_from),
+    domain: String(r.domain),
+    size: Number(r.size),
+    hash: String(r.blob_hash),
+    state: r.state as QueueState,
+    isBounce: Boolean(Number(r.is_bounce)),
+    dsn: { ret: (r.dsn_ret as string | null) ?? null, envid: (r.dsn_envid as string | null) ?? null },
+    attempts: Number(r.attempts),
+    nextAttemptAt: new Date(Number(r.next_attempt_at)),
+    createdAt: new Date(Number(r.created_at)),
+    recipients: recipients.get(Number(r.id)) ?? [],
+  }));
+}
+
+/** Changes the state of matching entries in `from` to `to` (due now when queued); returns how many. */
+async function moveState(sql: Sql, filter: QueueFilter, from: QueueState[], to: QueueState, event: QueueEventKind | null, now: number): Promise<number> {
+  const w = whereOf(filter);
+  const rows = await sql.all(
+    `UPDATE queue SET state = ?, next_attempt_at = CASE WHEN ? = 'queued' THEN ? ELSE next_attempt_at END
+     WHERE state IN (${placeholders(from.length)}) AND ${w.clause} RETURNING id, tern_id`,
+    [to, to, now, ...from, ...w.params],
+  );
+  if (event) {
+    const ids = rows.map((r) => Number(r.id));
+    const ternIds = new Map(rows.map((r) => [Number(r.id), String(r.tern_id)]));
+    for (let i = 0; i < ids.length; i += IDS_PER_STATEMENT) {
+      const part = ids.slice(i, i + IDS_PER_STATEMENT);
+      const pending = await sql.all(
+        `SELECT queue_id, address FROM queue_recipients WHERE status = 'pending' AND queue_id IN (${placeholders(part.length)})`,
+        part,
+      );
+      await insertEvents(
+        sql,
+        pending.map((p) => ({ ternId: ternIds.get(Number(p.queue_id))!, queueId: Number(p.queue_id), recipient: String(p.address), event, reply: null })),
+        now,
+      );
+    }
+  }
+  return rows.length;
+}
+
+/** Whether a failed recipient of the entry asked for (or by default gets) a failure notice. */
+async function bounceOwed(sql: Sql, id: number): Promise<boolean> {
+  const failed = await sql.all("SELECT notify FROM queue_recipients WHERE queue_id = ? AND status = 'failed'", [id]);
+  return failed.some((r) => wantsFailureNotice((r.notify as string | null) ?? null));
+}
+
+export const QUEUE_OPS = {
+  async claimQueue(sql: Sql, a: { owner: string; limit: number; leaseMs: number; now: number }): Promise<QueueEntry[]> {
+    const skipLocked = sql.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+    const rows = await sql.all(
+      `UPDATE queue SET lease_owner = ?, lease_until = ? WHERE id IN (
+         SELECT id FROM queue WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+         ORDER BY next_attempt_at, id LIMIT ?${skipLocked}
+       ) RETURNING *`,
+      [a.owner, a.now + a.leaseMs, a.now, a.now, a.limit],
+    );
+    rows.sort((x, y) => Number(x.next_attempt_at) - Number(y.next_attempt_at) || Number(x.id) - Number(y.id));
+    return entriesOf(sql, rows, true);
+  },
+
+  async settleQueue(sql: Sql, a: { id: number; results: AttemptResult[]; retryAt: number | null; now: number }): Promise<QueueState | 'done'> {
+    const entry = await one(sql, 'SELECT id, tern_id, blob_hash, envelope_from, is_bounce, state FROM queue WHERE id = ?', [a.id]);
+    if (!entry) return 'done'; // deleted by an operator while it was being delivered
+    const events: Array<Omit<QueueEvent, 'at'>> = [];
+    for (const r of a.results) {
+      const status = r.status === 'deferred' ? (a.retryAt === null ? 'failed' : 'pending') : r.status;
+      const changed = await sql.run("UPDATE queue_recipients SET status = ?, reply = ? WHERE queue_id = ? AND address = ? AND status = 'pending'", [
+        status,
+        r.reply,
+        a.id,
+        r.address,
+      ]);
+      if (changed > 0)
+        events.push({ ternId: String(entry.tern_id), queueId: a.id, recipient: r.address, event: status === 'pending' ? 'deferred' : status, reply: r.reply });
+    }
+    await insertEvents(sql, events, a.now);
+    const left = await one(sql, "SELECT count(*) AS n FROM queue_recipients WHERE queue_id = ? AND status = 'pending'", [a.id]);
+    if (Number(left!.n) > 0) {
+      await sql.run('UPDATE queue SET attempts = attempts + 1, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?', [
+        a.retryAt ?? a.now,
+        a.id,
+      ]);
+      return entry.state as QueueState;
+    }
+    const owed = !Number(entry.is_bounce) && String(entry.envelope_from) !== '' && (await bounceOwed(sql, a.id));
+    if (owed) {
+      await sql.run("UPDATE queue SET state = 'bounce', attempts = attempts + 1, lease_owner = NULL, lease_until = NULL WHERE id = ?", [a.id]);
+      return 'bounce';
+    }
+    await removeEntries(sql, [entry], 'deleted', a.now);
+    return 'done';
+  },
+
+  async bouncedQueue(sql: Sql, a: { id: number; now: number }): Promise<void> {
+    const entry = await one(sql, "SELECT id, tern_id, blob_hash FROM queue WHERE id = ? AND state = 'bounce'", [a.id]);
+    if (!entry) return;
+    const failed = await sql.all("SELECT address, notify FROM queue_recipients WHERE queue_id = ? AND status = 'failed'", [a.id]);
+    await insertEvents(
+      sql,
+      failed
+        .filter((r) => wantsFailureNotice((r.notify as string | null) ?? null))
+        .map((r) => ({ ternId: String(entry.tern_id), queueId: a.id, recipient: String(r.address), event: 'bounced' as const, reply: null })),
+      a.now,
+    );
+    await removeEntries(sql, [entry], 'deleted', a.now);
+  },
+
+  async retryQueue(sql: Sql, a: { filter: QueueFilter; now: number }): Promise<number> {
+    return moveState(sql, a.filter, ['queued', 'held'], 'queued', null, a.now);
+  },
+
+  async holdQueue(sql: Sql, a: { filter: QueueFilter; now: number }): Promise<number> {
+    return moveState(sql, a.filter, ['queued'], 'held', 'held', a.now);
+  },
+
+  async releaseQueue(sql: Sql, a: { filter: QueueFilter; now: number }): Promise<number> {
+    return moveState(sql, a.filter, ['held'], 'queued', 'released', a.now);
+  },
+
+  async deleteQueue(sql: Sql, a: { filter: QueueFilter; now: number }): Promise<number> {
+    const w = whereOf(a.filter);
+    const rows = await sql.all(`SELECT id, tern_id, blob_hash FROM queue WHERE ${w.clause} ORDER BY id`, w.params);
+    await removeEntries(sql, rows, 'deleted', a.now);
+    return rows.length;
+  },
+} as const;
+
+export function createQueueReads(sql: Sql) {
+  return {
+    async listQueue(filter: QueueFilter, page: { after?: number; limit: number }): Promise<QueueEntry[]> {
+      const w = whereOf(filter);
+      const rows = await sql.all(`SELECT * FROM queue WHERE ${w.clause} AND id > ? ORDER BY id LIMIT ?`, [...w.params, page.after ?? 0, page.limit]);
+      return entriesOf(sql, rows);
+    },
+    async getQueueEntry(id: number): Promise<QueueEntry | null> {
+      const row = await one(sql, 'SELECT * FROM queue WHERE id = ?', [id]);
+      return row ? (await entriesOf(sql, [row]))[0]! : null;
+    },
+    async queueParts(id: number): Promise<{ prefix: Buffer; hash: string } | null> {
+      const row = await one(sql, 'SELECT prefix, blob_hash FROM queue WHERE id = ?', [id]);
+      return row ? { prefix: row.prefix as Buffer, hash: String(row.blob_hash) } : null;
+    },
+    async queueEvents(q: { ternId?: string; recipient?: string; limit?: number }): Promise<QueueEvent[]> {
+      const [column, value] = q.ternId !== undefined ? ['tern_id', q.ternId] : ['recipient', q.recipient ?? ''];
+      const rows = await sql.all(`SELECT * FROM queue_events WHERE ${column} = ? ORDER BY id LIMIT ?`, [value, q.limit ?? 1000]);
+      return rows.map((r) => ({
+        ternId: String(r.tern_id),
+        queueId: Number(r.queue_id),
+        recipient: String(r.recipient),
+        at: new Date(Number(r.at)),
+        event: r.event as QueueEventKind,
+        reply: (r.reply as string | null) ?? null,
+      }));
+    },
+    async countQueueByTernId(ternId: string): Promise<number> {
+      return Number((await one(sql, 'SELECT count(*) AS n FROM queue WHERE tern_id = ?', [ternId]))!.n);
+    },
+  };
+}
