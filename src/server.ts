@@ -1,12 +1,14 @@
 /**
  * Wires the roles together for `tern serve`: opens listeners for the chosen roles on
- * one store, reloads TLS on SIGHUP and drains on SIGTERM/SIGINT (stop accepting, let
- * open transactions finish, close the store, exit 0).
+ * one store, runs the delivery worker (queue role), reloads TLS on SIGHUP and drains on
+ * SIGTERM/SIGINT (stop accepting, let open transactions and deliveries finish, close the
+ * store, exit 0).
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { createTlsProvider, type TlsProvider } from './config/tls.js';
 import { ROLE_PORTS, type PortName, type Role } from './config/defaults.js';
+import { createInjector } from './delivery/inject.js';
 import { createLocalDelivery } from './delivery/local-delivery.js';
 import { createRecipientResolver } from './delivery/recipient-resolver.js';
 import { ByteBudget } from './mail/byte-budget.js';
@@ -17,8 +19,11 @@ import { RenderedStructures } from './imap/render/cache.js';
 import { ImapSession, type ImapConfig } from './imap/session.js';
 import { startTcpListener } from './net/tcp-listener.js';
 import { Pop3Session, type Pop3Config } from './pop3/session.js';
-import { startSmtpListener } from './smtp/listener.js';
-import type { SessionConfig } from './smtp/session.js';
+import { createMailDns } from './queue/dns.js';
+import { QueueWorker, type QueueWorkerOptions } from './queue/worker.js';
+import { formatReply, Replies } from './smtp/replies.js';
+import { createSenderPolicy } from './smtp/sender-policy.js';
+import { SmtpSession, type SessionConfig } from './smtp/session.js';
 import type { Store } from './store/store.js';
 
 export interface ServerOptions {
@@ -29,6 +34,8 @@ export interface ServerOptions {
   tls: { cert: string; key: string };
   /** Allow passwords in clear text without TLS from any client (loopback may always). */
   insecureAuth: boolean;
+  /** The delivery worker's settings (queue role); DNS servers for its lookups ("host:port"). */
+  queue: Omit<QueueWorkerOptions, 'hostname' | 'dns'> & { dnsServers: string[] };
   limits: {
     maxMessageSize: number;
     maxRecipients: number;
@@ -42,6 +49,9 @@ export interface ServerOptions {
     memoryBudget: number;
   };
 }
+
+/** Listeners that speak TLS from the first byte. */
+const IMPLICIT_TLS = new Set<PortName>(['submissions', 'imaps', 'pop3s']);
 
 export interface RunningServer {
   /** Port actually bound by each open listener (useful with port 0 in tests… and logs). */
@@ -70,10 +80,18 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
   };
   const limits = { maxConnections: options.limits.maxConnections, maxConnectionsPerIp: options.limits.maxConnectionsPerIp };
 
-  const mailboxDeps = { store, auth: createAuthenticator(store.directory, log), tls, log, budget: deps.budget };
+  const auth = createAuthenticator(store.directory, log);
+  const mailboxDeps = { store, auth, tls, log, budget: deps.budget };
+  const submissionDeps = { ...deps, auth, senders: createSenderPolicy(store.directory) };
   const imapDeps = { ...mailboxDeps, recent: new RecentTracker(), views: new MailboxViews(store), rendered: new RenderedStructures() };
-  const mailboxListener = (name: PortName, port: number, open: Parameters<typeof startTcpListener>[0]['open'], refusal: string) =>
-    startTcpListener({ name, host: options.host, port, implicitTls: name === 'imaps' || name === 'pop3s', tls, ...limits, log, open, refusal });
+  const listen = (
+    name: PortName,
+    port: number,
+    open: Parameters<typeof startTcpListener>[0]['open'],
+    refusal: Parameters<typeof startTcpListener>[0]['refusal'],
+  ) => startTcpListener({ name, host: options.host, port, implicitTls: IMPLICIT_TLS.has(name), tls, ...limits, log, open, refusal });
+  const smtpRefusal = (reason: 'total' | 'per-ip') => formatReply(reason === 'total' ? Replies.tooManyConnections : Replies.tooManyConnectionsFromIp);
+  let worker: QueueWorker | null = null;
 
   const listeners: Array<{ name: PortName; listener: { port: number; close(graceMs: number): Promise<void> } }> = [];
   try {
@@ -81,7 +99,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
       for (const name of ROLE_PORTS[role]) {
         const port = options.ports[name];
         if (port === 0) continue;
-        const implicitTls = name === 'imaps' || name === 'pop3s';
+        const implicitTls = IMPLICIT_TLS.has(name);
         if (role === 'imap') {
           const config: ImapConfig = {
             hostname: options.hostname,
@@ -90,7 +108,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
             maxMessageSize: options.limits.maxMessageSize,
           };
           const open = (socket: Socket, onClose: () => void) => new ImapSession(socket, config, imapDeps, onClose);
-          listeners.push({ name, listener: await mailboxListener(name, port, open, '* BYE Too many connections, try later\r\n') });
+          listeners.push({ name, listener: await listen(name, port, open, '* BYE Too many connections, try later\r\n') });
         } else if (role === 'pop3') {
           const config: Pop3Config = {
             hostname: options.hostname,
@@ -99,13 +117,26 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
             maxMessageSize: options.limits.maxMessageSize,
           };
           const open = (socket: Socket, onClose: () => void) => new Pop3Session(socket, config, mailboxDeps, onClose);
-          listeners.push({ name, listener: await mailboxListener(name, port, open, '-ERR [SYS/TEMP] Too many connections, try later\r\n') });
+          listeners.push({ name, listener: await listen(name, port, open, '-ERR [SYS/TEMP] Too many connections, try later\r\n') });
         } else {
-          const mode = name === 'lmtp' ? 'lmtp' : 'smtp';
-          const config: SessionConfig = { ...base, mode, greetingDelayMs: mode === 'smtp' ? options.limits.greetingDelayMs : 0 };
-          listeners.push({ name, listener: await startSmtpListener({ host: options.host, port, config, deps, limits }) });
+          const mode = name === 'lmtp' ? 'lmtp' : role === 'submission' ? 'submission' : 'smtp';
+          const config: SessionConfig = {
+            ...base,
+            mode,
+            insecureAuth: options.insecureAuth,
+            greetingDelayMs: mode === 'smtp' ? options.limits.greetingDelayMs : 0,
+          };
+          const sessionDeps = mode === 'submission' ? submissionDeps : deps;
+          const open = (socket: Socket, onClose: () => void) => new SmtpSession(socket, config, sessionDeps, onClose);
+          listeners.push({ name, listener: await listen(name, port, open, smtpRefusal) });
         }
       }
+    }
+    if (options.roles.includes('queue')) {
+      const { dnsServers, ...queue } = options.queue;
+      const injector = createInjector({ ...deps, hostname: options.hostname });
+      worker = new QueueWorker(store, injector, { ...queue, hostname: options.hostname, dns: createMailDns({ servers: dnsServers }) }, log);
+      worker.start();
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.listener.close(0)));
@@ -116,7 +147,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
     listening: listeners.map((l) => ({ name: l.name, host: options.host, port: l.listener.port })),
     tls,
     async stop() {
-      await Promise.all(listeners.map((l) => l.listener.close(options.limits.shutdownGraceSeconds * 1000)));
+      await Promise.all([...listeners.map((l) => l.listener.close(options.limits.shutdownGraceSeconds * 1000)), worker?.stop()]);
     },
   };
 }

@@ -6,7 +6,9 @@
 import { Option, type Command } from 'commander';
 import { DEFAULT_HOST, DEFAULT_LIMITS, DEFAULT_PORTS, PLANNED_ROLES, ROLE_PORTS, type PortName, type Role } from '../config/defaults.js';
 import { initDataDir, siteHostname } from '../config/init-data-dir.js';
-import { parseInteger, parsePort, parseSize } from '../config/parse.js';
+import { parseDuration, parseHostPort, parseInteger, parsePort, parseSize } from '../config/parse.js';
+import { DEFAULT_QUEUE_OPTIONS, type Smarthost } from '../queue/worker.js';
+import type { Store } from '../store/store.js';
 import { defaultTlsPaths } from '../config/tls.js';
 import { UserError } from '../errors.js';
 import { createLogger } from '../log.js';
@@ -63,6 +65,45 @@ function parseRoles(value: string | undefined): Role[] {
   return roles as Role[];
 }
 
+/** The site-wide smarthost: the flag (or TERN_SMARTHOST), else the database setting `smarthost`; credentials only from the environment. */
+async function smarthostOf(store: Store, opts: Record<string, string | undefined>): Promise<Smarthost | null> {
+  const value = opts.smarthost ?? (await store.directory.getSetting('smarthost'));
+  if (!value || value === 'none') return null;
+  const { host, port } = parseHostPort(opts.smarthost ? '--smarthost' : 'setting smarthost', value);
+  const user = opts.smarthostUser;
+  const pass = process.env.TERN_SMARTHOST_PASSWORD;
+  if (user && pass === undefined) throw new UserError('--smarthost-user needs the password in TERN_SMARTHOST_PASSWORD');
+  return { host, port, secure: port === 465, requireTls: Boolean(opts.smarthostRequireTls), auth: user ? { user, pass: pass! } : undefined };
+}
+
+function queueOptions(opts: Record<string, string | undefined>) {
+  return {
+    dnsServers: (opts.dnsServer ?? '')
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean)
+      .map((v) => {
+        const { host, port } = parseHostPort('--dns-server', v);
+        return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+      }),
+    mxPort: parsePort('--mx-port', opts.mxPort!),
+    retry: {
+      firstMs: parseDuration('--retry-delay', opts.retryDelay!),
+      maxMs: parseDuration('--retry-max', opts.retryMax!),
+      lifetimeMs: parseDuration('--queue-lifetime', opts.queueLifetime!),
+    },
+    concurrency: {
+      total: parseInteger('--queue-concurrency', opts.queueConcurrency!, 1),
+      perDestination: parseInteger('--destination-concurrency', opts.destinationConcurrency!, 1),
+    },
+    connectTimeoutMs: parseDuration('--connect-timeout', opts.connectTimeout!),
+    leaseMs: parseDuration('--queue-lease', opts.queueLease!),
+    pollMs: DEFAULT_QUEUE_OPTIONS.pollMs,
+  };
+}
+
+const seconds = (ms: number) => `${ms / 1000}s`;
+
 export function registerServeCommands(program: Command, globals: Globals): void {
   const serve = program
     .command('serve')
@@ -87,6 +128,40 @@ export function registerServeCommands(program: Command, globals: Globals): void 
   for (const l of LIMIT_FLAGS) {
     serve.addOption(new Option(`--${l.flag} <value>`, l.help).env(l.env).default(String(DEFAULT_LIMITS[l.key])));
   }
+  const q = DEFAULT_QUEUE_OPTIONS;
+  serve
+    .addOption(
+      new Option('--smarthost <host:port>', 'send all outbound mail through this relay (default: the setting "smarthost", else MX lookup)').env(
+        'TERN_SMARTHOST',
+      ),
+    )
+    .addOption(new Option('--smarthost-user <user>', 'AUTH user for the smarthost; the password comes from TERN_SMARTHOST_PASSWORD').env('TERN_SMARTHOST_USER'))
+    .addOption(new Option('--smarthost-require-tls', 'never send to the smarthost without TLS (with a valid certificate)').env('TERN_SMARTHOST_REQUIRE_TLS'))
+    .addOption(new Option('--dns-server <host:port,...>', 'DNS resolver(s) for MX lookups (default: the system resolver)').env('TERN_DNS_SERVER'))
+    .addOption(new Option('--mx-port <port>', 'port of remote mail hosts').env('TERN_MX_PORT').default(String(q.mxPort)))
+    .addOption(
+      new Option('--retry-delay <duration>', 'first retry of a deferred message; doubles each time').env('TERN_RETRY_DELAY').default(seconds(q.retry.firstMs)),
+    )
+    .addOption(new Option('--retry-max <duration>', 'longest wait between retries').env('TERN_RETRY_MAX').default(seconds(q.retry.maxMs)))
+    .addOption(
+      new Option('--queue-lifetime <duration>', 'give up (and bounce) after this long in the queue')
+        .env('TERN_QUEUE_LIFETIME')
+        .default(seconds(q.retry.lifetimeMs)),
+    )
+    .addOption(new Option('--queue-concurrency <n>', 'messages being delivered at once').env('TERN_QUEUE_CONCURRENCY').default(String(q.concurrency.total)))
+    .addOption(
+      new Option('--destination-concurrency <n>', 'connections at once to one destination domain')
+        .env('TERN_DESTINATION_CONCURRENCY')
+        .default(String(q.concurrency.perDestination)),
+    )
+    .addOption(
+      new Option('--connect-timeout <duration>', 'outbound connection and greeting timeout').env('TERN_CONNECT_TIMEOUT').default(seconds(q.connectTimeoutMs)),
+    )
+    .addOption(
+      new Option('--queue-lease <duration>', "how long a worker owns the messages it took; a crashed worker's come back after this")
+        .env('TERN_QUEUE_LEASE')
+        .default(seconds(q.leaseMs)),
+    );
   serve.action(async (opts: Record<string, string | undefined>) => {
     const g = globals();
     const ports = Object.fromEntries(Object.keys(DEFAULT_PORTS).map((name) => [name, parsePort(`--${name}-port`, opts[`${name}Port`]!)])) as Record<
@@ -99,6 +174,7 @@ export function registerServeCommands(program: Command, globals: Globals): void 
       limits[l.key] = 'size' in l ? parseSize(`--${l.flag}`, raw) : parseInteger(`--${l.flag}`, raw, l.key === 'greetingDelayMs' ? 0 : 1);
     }
     const roles = parseRoles(opts.roles);
+    const queueSettings = queueOptions(opts);
     if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new UserError('--tls-cert and --tls-key must be given together');
 
     const log = createLogger(g.logLevel);
@@ -118,7 +194,8 @@ export function registerServeCommands(program: Command, globals: Globals): void 
       }
       const hostname = await siteHostname(store, opts.hostname);
       const tls = opts.tlsCert ? { cert: opts.tlsCert, key: opts.tlsKey! } : defaultTlsPaths(dir);
-      const server = await startServer(store, { host: opts.host!, hostname, roles, ports, tls, limits, insecureAuth: Boolean(opts.insecureAuth) }, log);
+      const queue = { ...queueSettings, smarthost: await smarthostOf(store, opts) };
+      const server = await startServer(store, { host: opts.host!, hostname, roles, ports, tls, limits, insecureAuth: Boolean(opts.insecureAuth), queue }, log);
 
       process.on('SIGHUP', () => {
         try {

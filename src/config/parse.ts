@@ -22,3 +22,19 @@ export function parseInteger(name: string, value: string, min = 0, max = Number.
 export function parsePort(name: string, value: string): number {
   return parseInteger(name, value, 0, 65535);
 }
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "300s", "5m", "4h", "5d", "500ms" (a bare number is seconds) → milliseconds. */
+export function parseDuration(name: string, value: string): number {
+  const m = /^(\d+)\s*(ms|s|m|h|d)?$/i.exec(value.trim());
+  if (!m) throw new UserError(`${name}: expected a duration like 30s, 5m, 4h or 5d, got ${JSON.stringify(value)}`);
+  return Number(m[1]) * DURATION_UNITS[(m[2] ?? 's').toLowerCase()]!;
+}
+
+/** "host:port" (or "[v6]:port") → its parts; the port is required. */
+export function parseHostPort(name: string, value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]\s]+)):(\d+)$/.exec(value.trim());
+  if (!m) throw new UserError(`${name}: expected HOST:PORT, got ${JSON.stringify(value)}`);
+  return { host: (m[1] ?? m[2])!, port: parsePort(name, m[3]!) };
+}

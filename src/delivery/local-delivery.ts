@@ -1,6 +1,7 @@
 /**
  * Local delivery: commits one accepted message to the mailbox of each resolved account
- * (one shared body, a per-recipient trace prefix) and logs it. Used by SMTP, LMTP and,
+ * (one shared body, a per-recipient trace prefix), queueing its remote recipients in the
+ * same commit, and logs it. Used by SMTP, LMTP and,
  * later, the HTTP API and import, so every path stores and logs mail the same way.
  *
  * No 451 for a stored message: when the commit fails ambiguously (the writer thread died,
@@ -34,7 +35,9 @@ export function createLocalDelivery(store: Store, log: Logger): LocalDelivery {
   async function storedAfterAll(delivery: NewDelivery): Promise<DeliveryOutcome[] | null> {
     try {
       const stored = await store.mailboxes.findByTernId(delivery.ternId);
-      return stored.length > 0 ? outcomesFromStored(delivery, stored) : null;
+      if (stored.length > 0) return outcomesFromStored(delivery, stored);
+      // Only remote recipients: the commit happened if its queue entries exist.
+      return delivery.outbound?.domains.length && (await store.queue.countByTernId(delivery.ternId)) > 0 ? [] : null;
     } catch {
       return null; // still unreachable: the failure stands
     }
@@ -53,9 +56,12 @@ export function createLocalDelivery(store: Store, log: Logger): LocalDelivery {
         outcomes = settled;
       }
       const stored = outcomes.filter((o) => o.status === 'stored').length;
+      // A refused delivery (atomic, a recipient over quota) queues nothing either.
+      const refused = delivery.atomic && stored === 0 && outcomes.some((o) => o.status === 'over-quota');
+      const queued = refused ? 0 : (delivery.outbound?.domains.reduce((n, d) => n + d.recipients.length, 0) ?? 0);
       log.info(
-        { id: m.ternId, from: m.envelopeFrom, rcpts: rcptCount, stored, size: m.blob.size, ms: Date.now() - startedAt, via },
-        stored > 0 ? 'message accepted' : 'message refused',
+        { id: m.ternId, from: m.envelopeFrom, rcpts: rcptCount, stored, queued, size: m.blob.size, ms: Date.now() - startedAt, via },
+        stored + queued > 0 ? 'message accepted' : 'message refused',
       );
       return outcomes;
     },

@@ -17,7 +17,8 @@ export function rfc5322Date(d: Date): string {
 
 export interface TraceInfo {
   envelopeFrom: string;
-  helo: string;
+  /** The client's HELO name; null for mail Tern made itself. */
+  helo: string | null;
   remoteAddress: string;
   localHostname: string;
   /** ESMTP, ESMTPS, SMTP, LMTP, UTF8SMTP… */
@@ -37,11 +38,17 @@ const addressText = (s: string) => s.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g
 /** The HELO name is any text the client chose: printable ASCII without comment or angle brackets. */
 const asciiOnly = (s: string) => s.replace(/[^\x21-\x7e]/g, '?').replace(/[()<>\\]/g, '?');
 
+/**
+ * The Received line of one hop. Without a HELO (mail Tern made itself: bounces, `tern
+ * send`) it has no "from" clause; without a recipient (a copy leaving for several) no "for".
+ */
+export function receivedHeader(t: Omit<TraceInfo, 'envelopeFrom' | 'recipient'> & { recipient?: string }): string {
+  const from = t.helo === null ? '' : `from ${asciiOnly(t.helo)} ([${t.remoteAddress}])\r\n\t`;
+  const by = `by ${t.localHostname} (Tern)${t.helo === null ? '' : ` with ${t.protocol}`} id ${t.ternId}`;
+  const rcpt = t.recipient === undefined ? '' : `\r\n\tfor <${addressText(t.recipient)}>`;
+  return `Received: ${from}${by}${rcpt};\r\n\t${rfc5322Date(t.date)}\r\n`;
+}
+
 export function traceHeaders(t: TraceInfo): Buffer {
-  const received =
-    `Received: from ${asciiOnly(t.helo)} ([${t.remoteAddress}])\r\n` +
-    `\tby ${t.localHostname} (Tern) with ${t.protocol} id ${t.ternId}\r\n` +
-    `\tfor <${addressText(t.recipient)}>;\r\n` +
-    `\t${rfc5322Date(t.date)}\r\n`;
-  return Buffer.from(`Return-Path: <${addressText(t.envelopeFrom)}>\r\nDelivered-To: ${addressText(t.recipient)}\r\n${received}`, 'utf8');
+  return Buffer.from(`Return-Path: <${addressText(t.envelopeFrom)}>\r\nDelivered-To: ${addressText(t.recipient)}\r\n${receivedHeader(t)}`, 'utf8');
 }

@@ -1,7 +1,8 @@
 /**
- * A TCP listener for the mailbox protocols (IMAP, POP3): plain or implicit TLS, limits on
- * open connections (total and per client IP), one session per connection, and draining on
- * shutdown (stop accepting, tell sessions to finish, then close what is left).
+ * The TCP listener of every protocol (SMTP, LMTP, submission, IMAP, POP3): plain or
+ * implicit TLS, limits on open connections (total and per client IP), one session per
+ * connection, and draining on shutdown (stop accepting, tell sessions to finish, then
+ * close what is left; a session committing a message is waited for, so its reply goes out).
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
@@ -14,6 +15,8 @@ export interface ListenerSession {
   shutdown(): void;
   /** Closes the connection now. */
   destroy(): void;
+  /** True while a message is being committed: shutdown waits for its reply (SMTP, LMTP). */
+  readonly committing?: boolean;
 }
 
 export interface TcpListenerOptions {
@@ -28,8 +31,8 @@ export interface TcpListenerOptions {
   log: Logger;
   /** Builds the session for an accepted connection; `onClose` must be called once when it ends. */
   open(socket: Socket, onClose: () => void): ListenerSession;
-  /** The line sent to a client refused for too many connections. */
-  refusal: string;
+  /** The line sent to a client refused for too many connections in all, or from its address. */
+  refusal: string | ((reason: 'total' | 'per-ip') => string);
 }
 
 export interface TcpListener {
@@ -39,6 +42,8 @@ export interface TcpListener {
 }
 
 const HANDSHAKE_MS = 30_000;
+/** How long shutdown waits, past the grace, for commits in flight to be answered. */
+const COMMIT_WAIT_MS = 60_000;
 
 /** Wraps an accepted socket as the server side of TLS (implicit TLS, or STARTTLS/STLS after the client asked). */
 export function startTls(socket: Socket, tls: TlsProvider): TLSSocket {
@@ -55,7 +60,8 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<TcpLis
     const fromIp = perIp.get(ip) ?? 0;
     if (sessions.size >= opts.maxConnections || fromIp >= opts.maxConnectionsPerIp) {
       socket.on('error', () => undefined);
-      socket.end(opts.refusal);
+      const reason = sessions.size >= opts.maxConnections ? 'total' : 'per-ip';
+      socket.end(typeof opts.refusal === 'string' ? opts.refusal : opts.refusal(reason));
       setTimeout(() => socket.destroy(), 2000).unref();
       return;
     }
@@ -106,8 +112,14 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<TcpLis
     async close(graceMs) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const s of sessions) s.shutdown();
-      const until = Date.now() + graceMs;
-      while (sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      const wait = async (until: number, done: () => boolean) => {
+        while (!done() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      };
+      await wait(Date.now() + graceMs, () => sessions.size === 0);
+      // Past the grace, a session whose message is being committed still gets its reply
+      // (a 250 for a stored message, never silence); the store's own deadline bounds this.
+      for (const s of sessions) if (!s.committing) s.destroy();
+      await wait(Date.now() + COMMIT_WAIT_MS, () => ![...sessions].some((s) => s.committing));
       for (const s of sessions) s.destroy();
       await closed;
     },

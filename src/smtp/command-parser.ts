@@ -18,6 +18,7 @@ export type Command =
   | { verb: 'DATA' | 'RSET' | 'NOOP' | 'QUIT' | 'STARTTLS' | 'HELP' }
   | { verb: 'VRFY' | 'EXPN'; arg: string }
   | { verb: 'BDAT'; size: number; last: boolean }
+  | { verb: 'AUTH'; mechanism: string; initial: string | null }
   | { verb: 'ERROR'; reply: Reply };
 
 const error = (reply: Reply): Command => ({ verb: 'ERROR', reply });
@@ -120,6 +121,12 @@ export function parseCommand(line: string): Command {
     case 'VRFY':
     case 'EXPN':
       return { verb, arg };
+    case 'AUTH': {
+      // RFC 4954 4: AUTH mechanism [initial-response]
+      const m = /^([A-Za-z0-9_-]{1,20})(?: ([A-Za-z0-9+/]+={0,2}|=))?$/.exec(arg.trim());
+      if (!m) return error(Replies.paramSyntax('Syntax: AUTH mechanism [initial-response]'));
+      return { verb, mechanism: m[1]!.toUpperCase(), initial: m[2] ?? null };
+    }
     case 'BDAT': {
       // RFC 3030 2: BDAT chunk-size [LAST]
       const m = /^(\d{1,15})(?: +(LAST))? *$/i.exec(arg);

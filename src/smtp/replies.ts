@@ -31,6 +31,9 @@ export const Replies = {
   help: r(214, '2.0.0', 'See https://www.rfc-editor.org/rfc/rfc5321'),
   startData: r(354, '', 'End data with <CR><LF>.<CR><LF>'),
   readyToStartTls: r(220, '2.0.0', 'Ready to start TLS'), // RFC 3207
+  submissionReady: (host: string) => r(220, '', `${host} ESMTP Tern submission ready`),
+  authOk: r(235, '2.7.0', 'Authentication successful'), // RFC 4954 6
+  authChallenge: (text: string) => r(334, '', text),
 
   // 4yz transient (RFC 5321 4.2.3)
   tooManyConnections: r(421, '4.7.0', 'Too many connections, try again later'),
@@ -44,6 +47,7 @@ export const Replies = {
   mailboxFull: (rcpt: string) => r(452, '4.2.2', `<${rcpt}> Mailbox full, try again later`), // RFC 3463 X.2.2
   insufficientStorage: r(452, '4.3.1', 'Insufficient system storage, try again later'), // RFC 3463 X.3.1: memory budget spent
   tlsUnavailable: r(454, '4.7.0', 'TLS not available'),
+  authUnavailable: r(454, '4.7.0', 'Temporary authentication failure'),
 
   // 5yz permanent
   syntaxError: (text = 'Syntax error, command unrecognized') => r(500, '5.5.2', text),
@@ -63,6 +67,15 @@ export const Replies = {
   noValidRecipients: r(554, '5.5.1', 'No valid recipients'), // RFC 5321 3.3
   noValidRecipientsLmtp: r(503, '5.5.1', 'No valid recipients'), // RFC 2033 4.2
   utf8NotDeclared: r(553, '5.6.7', 'Non-ASCII address requires SMTPUTF8'), // RFC 6531 3.5
+  // RFC 4954 6
+  authRequired: r(530, '5.7.0', 'Authentication required'),
+  authFailed: r(535, '5.7.8', 'Authentication credentials invalid'),
+  authNeedsTls: r(538, '5.7.11', 'Encryption required for requested authentication mechanism'),
+  authCancelled: r(501, '5.0.0', 'Authentication cancelled'),
+  authBadResponse: r(501, '5.5.2', 'Cannot decode the response'),
+  authMechanism: r(504, '5.5.4', 'Unrecognized authentication type'),
+  authNotOffered: r(503, '5.5.1', 'Authentication is not enabled here; use the submission port'),
+  notOwner: (address: string, user: string) => r(553, '5.7.1', `<${address}> Sender address not owned by ${user}`),
 } as const;
 
 /** Longest reply line (RFC 5321 4.5.3.1.5: 512 octets with CRLF); longer client text is cut. */

@@ -1,9 +1,11 @@
 /**
- * One SMTP or LMTP connection (RFC 5321, RFC 2033): reads commands, keeps the
- * transaction state, streams DATA or BDAT chunks (RFC 3030) into a MessageSink and
- * hands accepted messages to local delivery. SMTP and LMTP are one session with a
- * mode; they differ in the greeting verb (LHLO) and in LMTP's one reply per recipient
- * at the end of a message.
+ * One SMTP, LMTP or submission connection (RFC 5321, RFC 2033, RFC 6409): reads commands,
+ * keeps the transaction state, streams DATA or BDAT chunks (RFC 3030) into a MessageSink
+ * and hands accepted messages to local delivery. The three are one session with a mode:
+ * LMTP differs in the greeting verb (LHLO) and in its one reply per recipient at the end
+ * of a message; submission asks for AUTH (RFC 4954) before MAIL, lets the account send
+ * only as itself (smtp/sender-policy.ts), queues recipients in other domains, and adds a
+ * Message-ID and a Date to a message that lacks them.
  *
  * Rules: input is processed strictly in order (PIPELINING), one command at a time,
  * yielding to the event loop between commands so one client's pipeline cannot starve
@@ -15,20 +17,26 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { decodeSaslPlain, mayUsePlaintext, type Authenticator } from '../auth/authenticate.js';
+import { outboundDomains } from '../delivery/inject.js';
 import { UserError } from '../errors.js';
 import { normalizeSender } from '../mail/address.js';
+import { receivedHeader, rfc5322Date } from '../mail/trace-headers.js';
 import type { ByteBudget } from '../mail/byte-budget.js';
 import type { RecipientResolver } from '../delivery/recipient-resolver.js';
 import type { LocalDelivery } from '../delivery/local-delivery.js';
-import type { BlobStore, DeliveryOutcome } from '../store/store.js';
+import type { Account, BlobStore, DeliveryOutcome, OutboundMessage } from '../store/store.js';
 import { parseCommand, type Command, type MailParams } from './command-parser.js';
 import { DataReader, type DataResult } from './data-reader.js';
 import { formatMultiline, formatReply, Replies, type Reply } from './replies.js';
-import { deliveryRecipients, startMessage, withProtocol, type MessageBody, type Transaction } from './transaction.js';
+import { addressLiteral, deliveryRecipients, startMessage, withProtocol, type MessageBody, type Transaction } from './transaction.js';
 import type { TlsProvider } from '../config/tls.js';
+import type { SenderPolicy } from './sender-policy.js';
 
 export interface SessionConfig {
-  mode: 'smtp' | 'lmtp';
+  mode: 'smtp' | 'lmtp' | 'submission';
+  /** Submission: allow AUTH without TLS from any client (loopback always may). */
+  insecureAuth?: boolean;
   hostname: string;
   maxMessageSize: number;
   maxRecipients: number;
@@ -47,6 +55,9 @@ export interface SessionDeps {
   budget: ByteBudget;
   tls: TlsProvider | null;
   log: Logger;
+  /** Submission only: logins and who may send as whom. */
+  auth?: Authenticator;
+  senders?: SenderPolicy;
 }
 
 type MailState = Extract<State, { phase: 'mail' }>;
@@ -57,6 +68,8 @@ type State =
   | { phase: 'ready'; helo: string; esmtp: boolean }
   | { phase: 'mail'; helo: string; esmtp: boolean; tx: Transaction }
   | { phase: 'data'; helo: string; esmtp: boolean; tx: Transaction; reader: DataReader; body: MessageBody }
+  /** Reading the client's SASL responses (AUTH PLAIN without an initial response, AUTH LOGIN). */
+  | { phase: 'auth'; helo: string; esmtp: boolean; mechanism: 'PLAIN' | 'LOGIN'; user: string | null }
   /** Reading a BDAT chunk; `tx` null means the chunk is read and discarded, then `error` is sent. */
   | { phase: 'chunk'; remaining: number; last: boolean; tx: Transaction | null; error: Reply | null; resume: State }
   | { phase: 'closed' };
@@ -87,6 +100,8 @@ export class SmtpSession {
   private secure = false;
   private closing = false;
   private commitsInFlight = 0;
+  /** Submission: the account that authenticated. */
+  private account: Account | null = null;
   private readonly remoteAddress: string;
   private readonly log: Logger;
   private readonly onSocketData = (chunk: Buffer) => this.onData(chunk);
@@ -100,6 +115,7 @@ export class SmtpSession {
     this.socket = socket;
     this.remoteAddress = socket.remoteAddress ?? 'unknown';
     this.log = deps.log.child({ mode: config.mode, remote: this.remoteAddress });
+    this.secure = socket instanceof TLSSocket; // implicit TLS (submissions)
     this.attach(socket);
     if (config.greetingDelayMs > 0) this.greetingTimer = setTimeout(() => this.greet(), config.greetingDelayMs);
     else this.greet();
@@ -141,7 +157,8 @@ export class SmtpSession {
     }
     this.state = { phase: 'connected' };
     const host = this.config.hostname;
-    this.reply(this.config.mode === 'lmtp' ? Replies.lmtpReady(host) : Replies.serviceReady(host));
+    const mode = this.config.mode;
+    this.reply(mode === 'lmtp' ? Replies.lmtpReady(host) : mode === 'submission' ? Replies.submissionReady(host) : Replies.serviceReady(host));
     this.flush();
   }
 
@@ -306,6 +323,7 @@ export class SmtpSession {
 
   private async handleLine(line: string | false): Promise<void> {
     if (line === false) return this.fail(Replies.lineTooLong);
+    if (this.state.phase === 'auth') return this.authResponse(this.state, line);
     const cmd = parseCommand(line);
     switch (cmd.verb) {
       case 'ERROR':
@@ -316,6 +334,8 @@ export class SmtpSession {
         return this.hello(cmd);
       case 'MAIL':
         return this.mail(cmd.address, cmd.params);
+      case 'AUTH':
+        return this.auth(cmd.mechanism, cmd.initial);
       case 'RCPT':
         return this.rcpt(cmd.address);
       case 'DATA':
@@ -361,10 +381,71 @@ export class SmtpSession {
       'CHUNKING',
     ];
     if (this.deps.tls && !this.secure) lines.push('STARTTLS');
+    if (this.config.mode === 'submission' && !this.account && this.mayAuthenticate()) lines.push('AUTH PLAIN LOGIN');
     this.out.push(formatMultiline(250, lines));
   }
 
-  private mail(rawAddress: string, params: MailParams): void {
+  /** Submission: whether the authenticated account may send as `address` (the null sender never). */
+  private async mayUse(address: string): Promise<boolean> {
+    return address !== '' && (await this.deps.senders!.mayUse(this.account!, address));
+  }
+
+  private mayAuthenticate(): boolean {
+    return mayUsePlaintext({ secure: this.secure, remoteAddress: this.remoteAddress, insecureAuth: Boolean(this.config.insecureAuth) });
+  }
+
+  /** AUTH (RFC 4954): PLAIN (with or without an initial response) and LOGIN, only where passwords may travel. */
+  private async auth(mechanism: string, initial: string | null): Promise<void> {
+    const s = this.state;
+    if (this.config.mode !== 'submission' || !this.deps.auth) return this.fail(Replies.authNotOffered);
+    if (s.phase !== 'ready') return this.fail(Replies.badSequence(s.phase === 'mail' ? 'AUTH not allowed during a mail transaction' : 'Send EHLO first'));
+    if (this.account) return this.fail(Replies.badSequence('Already authenticated'));
+    if (!this.mayAuthenticate()) return this.fail(Replies.authNeedsTls);
+    if (mechanism !== 'PLAIN' && mechanism !== 'LOGIN') return this.fail(Replies.authMechanism);
+    const next: Extract<State, { phase: 'auth' }> = { phase: 'auth', helo: s.helo, esmtp: s.esmtp, mechanism, user: null };
+    if (mechanism === 'PLAIN') {
+      if (initial === null) {
+        this.state = next;
+        return this.reply(Replies.authChallenge(''));
+      }
+      return this.authResponse(next, initial);
+    }
+    if (initial !== null && initial !== '=') return this.authResponse(next, initial);
+    this.state = next;
+    this.reply(Replies.authChallenge(Buffer.from('Username:').toString('base64')));
+  }
+
+  private async authResponse(s: Extract<State, { phase: 'auth' }>, line: string): Promise<void> {
+    const ready: State = { phase: 'ready', helo: s.helo, esmtp: s.esmtp };
+    this.state = ready;
+    if (line === '*') return this.fail(Replies.authCancelled);
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(line)) return this.fail(Replies.authBadResponse);
+    let user: string;
+    let password: string;
+    if (s.mechanism === 'PLAIN') {
+      const plain = decodeSaslPlain(line);
+      if (!plain || (plain.authzid && plain.authzid.toLowerCase() !== plain.user.toLowerCase())) return this.fail(Replies.authFailed);
+      ({ user, password } = plain);
+    } else if (s.user === null) {
+      this.state = { ...s, user: Buffer.from(line, 'base64').toString('utf8') };
+      return this.reply(Replies.authChallenge(Buffer.from('Password:').toString('base64')));
+    } else {
+      user = s.user;
+      password = Buffer.from(line, 'base64').toString('utf8');
+    }
+    let account: Account | null;
+    try {
+      account = await this.deps.auth!.login(user, password, { protocol: 'submission', remoteAddress: this.remoteAddress });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'login check failed');
+      return this.reply(Replies.authUnavailable);
+    }
+    if (!account) return this.fail(Replies.authFailed);
+    this.account = account;
+    this.reply(Replies.authOk);
+  }
+
+  private async mail(rawAddress: string, params: MailParams): Promise<void> {
     const s = this.state;
     if (s.phase === 'mail') return this.fail(Replies.badSequence('Nested MAIL command'));
     if (s.phase !== 'ready') return this.fail(Replies.badSequence(`Send ${this.config.mode === 'lmtp' ? 'LHLO' : 'EHLO/HELO'} first`));
@@ -384,6 +465,10 @@ export class SmtpSession {
     if (params.size !== undefined && params.size > this.config.maxMessageSize) {
       return this.fail(Replies.messageTooBig(this.config.maxMessageSize));
     }
+    if (this.config.mode === 'submission') {
+      if (!this.account) return this.fail(Replies.authRequired);
+      if (!(await this.mayUse(from))) return this.fail(Replies.notOwner(from, this.account.address));
+    }
     this.state = { phase: 'mail', helo: s.helo, esmtp: s.esmtp, tx: { from, params, recipients: [], refused: 0, startedAt: Date.now() } };
     this.reply(Replies.senderOk);
   }
@@ -402,7 +487,12 @@ export class SmtpSession {
       return this.reply(Replies.storeUnavailable);
     }
     const address = resolution.address;
-    if (resolution.kind === 'not-local') return this.fail(Replies.relayDenied(address));
+    if (resolution.kind === 'not-local') {
+      // Only an authenticated submission relays (never a trusted network: DESIGN.md).
+      if (!this.account) return this.fail(Replies.relayDenied(address));
+      s.tx.recipients.push({ address, accountIds: [], remote: true });
+      return this.reply(Replies.recipientOk);
+    }
     if (resolution.kind === 'unknown-user') return this.fail(Replies.noSuchUser(address));
     if (resolution.kind === 'over-quota') {
       s.tx.refused++;
@@ -504,26 +594,40 @@ export class SmtpSession {
   /** Commits the message; the 250 goes out only after the store has synced it. */
   private async commit(s: { helo: string; esmtp: boolean; tx: Transaction }, body: MessageBody): Promise<void> {
     const tx = s.tx;
+    const submission = this.config.mode === 'submission';
     let outcomes: DeliveryOutcome[];
     this.commitsInFlight++;
     try {
       const blob = await body.sink.finish();
-      const protocol = withProtocol({ lmtp: this.config.mode === 'lmtp', esmtp: s.esmtp, utf8: Boolean(tx.params.smtputf8), secure: this.secure });
-      const recipients = deliveryRecipients({
-        tx,
-        ternId: body.ternId,
-        helo: s.helo,
-        protocol,
-        remoteAddress: this.remoteAddress,
-        hostname: this.config.hostname,
+      const added = submission ? await this.submissionHeaders(tx, body) : '';
+      if (added === null) return; // refused: the reply is out
+      const date = new Date();
+      const protocol = withProtocol({
+        lmtp: this.config.mode === 'lmtp',
+        esmtp: s.esmtp,
+        utf8: Boolean(tx.params.smtputf8),
+        secure: this.secure,
+        authenticated: this.account !== null,
       });
+      const trace = { ternId: body.ternId, helo: s.helo, protocol, remoteAddress: addressLiteral(this.remoteAddress), hostname: this.config.hostname, date };
+      const recipients = deliveryRecipients({ tx, ...trace });
+      if (added) for (const r of recipients) r.prefix = Buffer.concat([r.prefix, Buffer.from(added)]);
+      const remote = tx.recipients.filter((r) => r.remote);
+      const outbound: OutboundMessage | undefined =
+        remote.length === 0
+          ? undefined
+          : {
+              prefix: Buffer.from(receivedHeader({ ...trace, localHostname: trace.hostname }) + added),
+              domains: outboundDomains(remote.map((r) => ({ address: r.address }))),
+            };
       outcomes = await this.deps.delivery.deliver({
         ternId: body.ternId,
         blob,
         envelopeFrom: tx.from,
         recipients,
-        internalDate: new Date(),
-        atomic: this.config.mode === 'smtp',
+        internalDate: date,
+        atomic: this.config.mode !== 'lmtp',
+        outbound,
         rcptCount: tx.recipients.length,
         startedAt: tx.startedAt,
         via: this.config.mode,
@@ -546,11 +650,35 @@ export class SmtpSession {
       for (const r of tx.recipients) this.reply(replyFor(r.accountIds, r.address));
       return;
     }
-    // SMTP: one reply. Stored for anyone: accepted (accounts deleted since RCPT are skipped;
-    // an atomic delivery is never stored for only some of its recipients over quota).
-    if (stored.size > 0) return this.reply(Replies.queued(body.ternId));
-    const refused = tx.recipients.find((r) => r.accountIds.some((id) => full.has(id))) ?? tx.recipients[0]!;
-    this.reply(replyFor(refused.accountIds, refused.address));
+    // SMTP: one reply. Stored for anyone, or queued: accepted (accounts deleted since RCPT
+    // are skipped; an atomic delivery is never stored or queued for only some of its
+    // recipients over quota).
+    const refused = stored.size === 0 && full.size > 0;
+    if (stored.size > 0 || (!refused && tx.recipients.some((r) => r.remote))) return this.reply(Replies.queued(body.ternId));
+    const first = tx.recipients.find((r) => r.accountIds.some((id) => full.has(id))) ?? tx.recipients[0]!;
+    this.reply(replyFor(first.accountIds, first.address));
+  }
+
+  /**
+   * Submission (RFC 6409 8): every From address must be one the account may use (else the
+   * message is refused and null returned); the header lines to add (Message-ID, Date, and
+   * From when missing) are returned, to go before the message.
+   */
+  private async submissionHeaders(tx: Transaction, body: MessageBody): Promise<string | null> {
+    const envelope = body.sink.structure?.envelope;
+    const from = (envelope?.from ?? []).filter((a) => a.mailbox !== null).map((a) => `${a.mailbox}@${a.host ?? ''}`);
+    for (const address of from) {
+      if (!(await this.mayUse(address))) {
+        body.sink.abort();
+        this.reply(Replies.notOwner(address, this.account!.address));
+        return null;
+      }
+    }
+    let added = '';
+    if (from.length === 0) added += `From: <${tx.from}>\r\n`;
+    if (!envelope?.date) added += `Date: ${rfc5322Date(new Date())}\r\n`;
+    if (!envelope?.messageId) added += `Message-ID: <${body.ternId}@${this.config.hostname}>\r\n`;
+    return added;
   }
 
   private startTls(): void {

@@ -12,7 +12,10 @@ import type { MailParams } from './command-parser.js';
 
 export interface Recipient {
   address: string;
+  /** The local accounts it reaches; none for a remote one. */
   accountIds: number[];
+  /** Submission: an address in another domain, queued for delivery. */
+  remote?: boolean;
 }
 
 export interface MessageBody {
@@ -38,10 +41,10 @@ export function addressLiteral(ip: string): string {
   return ip.includes(':') ? `IPv6:${ip}` : ip;
 }
 
-/** The Received "with" keyword: RFC 3848 (ESMTP, ESMTPS, LMTP, LMTPS) and RFC 6531 (UTF8SMTP, UTF8LMTPS…). */
-export function withProtocol(opts: { lmtp: boolean; esmtp: boolean; utf8: boolean; secure: boolean }): string {
-  const base = opts.lmtp ? (opts.utf8 ? 'UTF8LMTP' : 'LMTP') : opts.utf8 ? 'UTF8SMTP' : opts.esmtp || opts.secure ? 'ESMTP' : 'SMTP';
-  return `${base}${opts.secure ? 'S' : ''}`;
+/** The Received "with" keyword: RFC 3848 (ESMTP, ESMTPS, ESMTPSA, LMTP, LMTPS) and RFC 6531 (UTF8SMTP, UTF8LMTPS…). */
+export function withProtocol(opts: { lmtp: boolean; esmtp: boolean; utf8: boolean; secure: boolean; authenticated?: boolean }): string {
+  const base = opts.lmtp ? (opts.utf8 ? 'UTF8LMTP' : 'LMTP') : opts.utf8 ? 'UTF8SMTP' : opts.esmtp || opts.secure || opts.authenticated ? 'ESMTP' : 'SMTP';
+  return `${base}${opts.secure ? 'S' : ''}${opts.authenticated ? 'A' : ''}`;
 }
 
 export function startMessage(blobs: BlobStore, budget: ByteBudget): MessageBody {
@@ -54,12 +57,14 @@ export function deliveryRecipients(opts: {
   ternId: string;
   helo: string;
   protocol: string;
+  /** As the Received header shows it (addressLiteral). */
   remoteAddress: string;
   hostname: string;
+  date: Date;
 }): DeliveryRecipient[] {
   const out: DeliveryRecipient[] = [];
   const seen = new Set<number>();
-  const date = new Date();
+  const date = opts.date;
   for (const [group, r] of opts.tx.recipients.entries()) {
     for (const accountId of r.accountIds) {
       if (seen.has(accountId)) continue;
@@ -67,7 +72,7 @@ export function deliveryRecipients(opts: {
       const prefix = traceHeaders({
         envelopeFrom: opts.tx.from,
         helo: opts.helo,
-        remoteAddress: addressLiteral(opts.remoteAddress),
+        remoteAddress: opts.remoteAddress,
         localHostname: opts.hostname,
         protocol: opts.protocol,
         ternId: opts.ternId,

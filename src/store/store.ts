@@ -121,6 +121,9 @@ export interface OutboundMessage {
   isBounce?: boolean;
 }
 
+/** Whether a recipient's NOTIFY asks for a failure notice (RFC 3461 4.1: FAILURE is the default). */
+export const wantsFailureNotice = (notify: string | null | undefined): boolean => !notify || /(^|,)FAILURE(,|$)/i.test(notify);
+
 export interface OutboundRecipient {
   address: string;
   /** RFC 3461 NOTIFY (NEVER, or some of SUCCESS, FAILURE, DELAY); null: the default (FAILURE). */
@@ -429,6 +432,8 @@ export interface QueueStore {
   events(query: { ternId?: string; recipient?: string; limit?: number }): Promise<QueueEvent[]>;
   /** How many entries a delivery queued (settles an ambiguous commit of a message with only remote recipients). */
   countByTernId(ternId: string): Promise<number>;
+  /** Calls `listener` after each commit by this process that may have made entries due (a delivery that queued, retry, release). Returns the unsubscribe function. */
+  watch(listener: () => void): () => void;
 }
 
 export interface Store {

@@ -71,7 +71,14 @@ describe('tern CLI', () => {
     assertUserError(await runCli(['frobnicate']), /unknown command/);
     assertUserError(await runCli(['serve', '--smtp-port', 'abc', ...a]), /--smtp-port: expected a whole number/);
     assertUserError(await runCli(['serve', '--max-message-size', 'huge', ...a]), /--max-message-size: expected a size/);
-    assertUserError(await runCli(['serve', '--roles', 'submission', ...a]), /role submission is not available/);
+    assertUserError(await runCli(['serve', '--roles', 'http', ...a]), /role http is not available/);
+    assertUserError(await runCli(['serve', '--smarthost', 'relay.example', ...a]), /--smarthost: expected HOST:PORT/);
+    assertUserError(await runCli(['serve', '--retry-delay', 'soon', ...a]), /--retry-delay: expected a duration/);
+    assertUserError(await runCli(['serve', '--smarthost', 'relay.example:25', '--smarthost-user', 'u', ...a]), /TERN_SMARTHOST_PASSWORD/);
+    assertUserError(await runCli(['queue', 'retry', ...a]), /name queue ids, a filter .* or --all/);
+    assertUserError(await runCli(['queue', 'list', '--state', 'lost', ...a]), /--state: one of queued, held, bounce/);
+    assertUserError(await runCli(['queue', 'show', '12345', ...a]), /queue entry 12345 does not exist/);
+    assertUserError(await runCli(['send', '--from', 'alice@example.test', '--to', 'bob@example.test', ...a]), /exactly one of --text and --file/);
     assertUserError(await runCli(['serve', '--roles', 'smtp,bogus', ...a]), /unknown role "bogus"/);
     assertUserError(await runCli(['status', '--db', 'mysql://x', ...a]), /unsupported database URL scheme/);
     assertUserError(

@@ -54,6 +54,12 @@ async function* messageRange(engine: StoreEngine, messageId: number, start: numb
 
 export function createStore(engine: StoreEngine): Store {
   const watchers = new Map<number, Set<() => void>>();
+  const queueWatchers = new Set<() => void>();
+  /** Tells the queue's watchers (delivery workers) that entries may be due now. */
+  const queued = <T>(result: T): T => {
+    for (const w of queueWatchers) w();
+    return result;
+  };
   /** Tells the watchers of each mailbox a committed write changed (IMAP sessions). */
   const changed = <T>(result: T, mailboxIds: number[]): T => {
     for (const id of new Set(mailboxIds)) for (const w of watchers.get(id) ?? []) w();
@@ -96,6 +102,7 @@ export function createStore(engine: StoreEngine): Store {
     deliver: async (delivery) => {
       if (delivery.recipients.length === 0 && !delivery.outbound?.domains.length) throw new UserError('a delivery needs at least one recipient');
       const outcomes = await engine.write('deliver', delivery);
+      if (delivery.outbound?.domains.length) queued(undefined);
       return changed(
         outcomes,
         outcomes.flatMap((o) => (o.status === 'stored' ? [o.mailboxId] : [])),
@@ -161,10 +168,10 @@ export function createStore(engine: StoreEngine): Store {
     bounced: (id) => engine.write('bouncedQueue', { id, now: now() }),
     list: (filter, page) => engine.read('listQueue', filter, page),
     get: (id) => engine.read('getQueueEntry', id),
-    retry: (filter) => engine.write('retryQueue', { filter, now: now() }),
+    retry: async (filter) => queued(await engine.write('retryQueue', { filter, now: now() })),
     delete: (filter) => engine.write('deleteQueue', { filter, now: now() }),
     hold: (filter) => engine.write('holdQueue', { filter, now: now() }),
-    release: (filter) => engine.write('releaseQueue', { filter, now: now() }),
+    release: async (filter) => queued(await engine.write('releaseQueue', { filter, now: now() })),
     async *read(id) {
       const parts = await engine.read('queueParts', id);
       if (!parts) throw new NotFoundError(`queue entry ${id} does not exist`);
@@ -173,6 +180,10 @@ export function createStore(engine: StoreEngine): Store {
     },
     events: (query) => engine.read('queueEvents', query),
     countByTernId: (ternId) => engine.read('countQueueByTernId', ternId),
+    watch: (listener) => {
+      queueWatchers.add(listener);
+      return () => queueWatchers.delete(listener);
+    },
   };
 
   return {

@@ -4,15 +4,22 @@
  * workers, settled after each attempt, and listed and acted on by filter. Every recipient
  * change is also written to queue_events, which outlives the entry (message trace).
  */
-import type { AttemptResult, OutboundMessage, QueueEntry, QueueEvent, QueueEventKind, QueueFilter, QueueRecipient, QueueState } from '../store.js';
+import {
+  wantsFailureNotice,
+  type AttemptResult,
+  type OutboundMessage,
+  type QueueEntry,
+  type QueueEvent,
+  type QueueEventKind,
+  type QueueFilter,
+  type QueueRecipient,
+  type QueueState,
+} from '../store.js';
 import { countHashes, releaseBlobs } from './blob-references.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
 
 /** Ids per IN list. */
 const IDS_PER_STATEMENT = 500;
-
-/** A recipient's NOTIFY asks for a failure notice (RFC 3461 4.1: FAILURE is the default). */
-export const wantsFailureNotice = (notify: string | null): boolean => notify === null || /(^|,)FAILURE(,|$)/i.test(notify);
 
 function whereOf(f: QueueFilter): { clause: string; params: unknown[] } {
   const parts: string[] = [];

@@ -30,13 +30,22 @@ function walBytes(ops: WriteOp[]): number {
 /** Staged chunks older than this with no blob referring to them are from crashed or dropped transactions. */
 const ORPHAN_UPLOAD_AGE_MS = 24 * 3600 * 1000;
 
-/** Applies pending migrations; each re-checks inside its IMMEDIATE transaction, so processes starting together agree. */
+/** How long a process opening the store waits for another one's migrations. */
+const MIGRATION_WAIT_MS = 60_000;
+
+/**
+ * Applies pending migrations; each re-checks inside its IMMEDIATE transaction, so processes
+ * starting together agree. Applied ones are skipped without taking the write lock, and a
+ * process waits (up to MIGRATION_WAIT_MS) while another one migrates.
+ */
 function migrate(file: string): void {
   const db = openSqliteConnection(file);
   try {
+    db.pragma(`busy_timeout = ${MIGRATION_WAIT_MS}`);
     db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
     const applied = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?');
     for (const m of SQLITE_MIGRATIONS) {
+      if (applied.get(m.version)) continue;
       db.transaction(() => {
         if (applied.get(m.version)) return;
         db.exec(m.sql);

@@ -1,0 +1,202 @@
+/**
+ * `tern queue list|show|trace|retry|hold|release|delete` (the outbound queue, by id or by filter)
+ * and `tern send` (compose a plain-text message, or take one from a file, and hand it to
+ * delivery like any other: local recipients get it now, others are queued for the worker
+ * of a running `tern serve`).
+ */
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { createInjector } from '../delivery/inject.js';
+import { createLocalDelivery } from '../delivery/local-delivery.js';
+import { createRecipientResolver } from '../delivery/recipient-resolver.js';
+import { UserError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { normalizeAddress, normalizeDomain } from '../mail/address.js';
+import { ByteBudget } from '../mail/byte-budget.js';
+import { rfc5322Date } from '../mail/trace-headers.js';
+import { parseDuration, parseInteger } from '../config/parse.js';
+import { siteHostname } from '../config/init-data-dir.js';
+import type { QueueEntry, QueueFilter, QueueState } from '../store/store.js';
+import { printJson, printTable, withStore, type GlobalOptions } from './context.js';
+
+type Globals = () => GlobalOptions;
+
+const STATES: QueueState[] = ['queued', 'held', 'bounce'];
+
+interface FilterOptions {
+  state?: string;
+  domain?: string;
+  sender?: string;
+  recipient?: string;
+  olderThan?: string;
+  all?: boolean;
+}
+
+/** The filter from ids and options; a bulk action needs ids, a filter, or --all. */
+function filterOf(ids: string[], o: FilterOptions, action: string | null): QueueFilter {
+  const f: QueueFilter = {};
+  if (ids.length > 0) f.ids = ids.map((id) => parseInteger('queue id', id, 1));
+  if (o.state) {
+    if (!STATES.includes(o.state as QueueState)) throw new UserError(`--state: one of ${STATES.join(', ')}, got ${JSON.stringify(o.state)}`);
+    f.state = o.state as QueueState;
+  }
+  if (o.domain) f.domain = normalizeDomain(o.domain);
+  if (o.sender !== undefined) f.sender = o.sender === '' || o.sender === '<>' ? '' : normalizeAddress(o.sender);
+  if (o.recipient) f.recipient = normalizeAddress(o.recipient);
+  if (o.olderThan) f.olderThan = new Date(Date.now() - parseDuration('--older-than', o.olderThan));
+  if (action && Object.keys(f).length === 0 && !o.all)
+    throw new UserError(`${action}: name queue ids, a filter (--state, --domain, --sender, --recipient, --older-than) or --all`);
+  return f;
+}
+
+function withFilterOptions(c: Command): Command {
+  return c
+    .option('--state <state>', `only entries in this state (${STATES.join(', ')})`)
+    .option('--domain <domain>', 'only entries for this destination domain')
+    .option('--sender <address>', 'only entries from this envelope sender ("" for bounces)')
+    .option('--recipient <address>', 'only entries with this recipient')
+    .option('--older-than <duration>', 'only entries queued longer ago than this, e.g. 1h');
+}
+
+const entryJson = (e: QueueEntry) => ({ ...e, nextAttemptAt: e.nextAttemptAt.toISOString(), createdAt: e.createdAt.toISOString() });
+
+export function registerQueueCommands(program: Command, globals: Globals): void {
+  const queue = program.command('queue').description('inspect and act on the outbound queue');
+  withFilterOptions(queue.command('list'))
+    .description('list queue entries, oldest first (cursor paging with --after)')
+    .option('--limit <n>', 'entries per page', '100')
+    .option('--after <id>', 'entries after this id (the last id of the previous page)')
+    .option('--json', 'print JSON')
+    .action(async (o: FilterOptions & { limit: string; after?: string; json?: boolean }) => {
+      const filter = filterOf([], o, null);
+      const page = { limit: parseInteger('--limit', o.limit, 1, 10_000), after: o.after ? parseInteger('--after', o.after, 0) : undefined };
+      const entries = await withStore(globals(), (s) => s.queue.list(filter, page));
+      if (o.json) return printJson(entries.map(entryJson));
+      printTable(
+        ['ID', 'STATE', 'DOMAIN', 'SENDER', 'RECIPIENTS', 'SIZE', 'TRIES', 'NEXT', 'LAST REPLY'],
+        entries.map((e) => {
+          const pending = e.recipients.filter((r) => r.status === 'pending');
+          const last = e.recipients.find((r) => r.reply)?.reply ?? '';
+          return [
+            String(e.id),
+            e.state,
+            e.domain,
+            e.envelopeFrom || '<>',
+            `${pending.length}/${e.recipients.length} ${pending.map((r) => r.address).join(',')}`,
+            String(e.size),
+            String(e.attempts),
+            e.state === 'queued' ? e.nextAttemptAt.toISOString() : '-',
+            last.slice(0, 80),
+          ];
+        }),
+      );
+    });
+  queue
+    .command('show <id>')
+    .description('one entry with every recipient and its events')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const n = parseInteger('queue id', id, 1);
+      const { entry, events } = await withStore(globals(), async (s) => {
+        const entry = await s.queue.get(n);
+        if (!entry) throw new UserError(`queue entry ${n} does not exist`);
+        return { entry, events: await s.queue.events({ ternId: entry.ternId }) };
+      });
+      if (o.json) return printJson({ ...entryJson(entry), events: events.map((e) => ({ ...e, at: e.at.toISOString() })) });
+      console.log(
+        `entry ${entry.id} (${entry.ternId}) ${entry.state}, from <${entry.envelopeFrom}> to ${entry.domain}, ${entry.size} bytes, ${entry.attempts} attempts`,
+      );
+      printTable(
+        ['RECIPIENT', 'STATUS', 'REPLY'],
+        entry.recipients.map((r) => [r.address, r.status, r.reply ?? '']),
+      );
+      printTable(
+        ['AT', 'RECIPIENT', 'EVENT', 'REPLY'],
+        events.map((e) => [e.at.toISOString(), e.recipient, e.event, e.reply ?? '']),
+      );
+    });
+  queue
+    .command('trace <id-or-address>')
+    .description('every recipient event of a message (its Tern id) or of a recipient address, also after delivery')
+    .option('--json', 'print JSON')
+    .action(async (key: string, o: { json?: boolean }) => {
+      const query = key.includes('@') ? { recipient: normalizeAddress(key) } : { ternId: key.toUpperCase() };
+      const events = await withStore(globals(), (s) => s.queue.events(query));
+      if (o.json) return printJson(events.map((e) => ({ ...e, at: e.at.toISOString() })));
+      printTable(
+        ['AT', 'ID', 'RECIPIENT', 'EVENT', 'REPLY'],
+        events.map((e) => [e.at.toISOString(), e.ternId, e.recipient, e.event, e.reply ?? '']),
+      );
+    });
+  const bulk: Array<[string, string, 'retry' | 'hold' | 'release' | 'delete', string]> = [
+    ['retry', 'make entries due now (held ones are released)', 'retry', 'made due'],
+    ['hold', 'hold entries: never delivered until released', 'hold', 'held'],
+    ['release', 'release held entries', 'release', 'released'],
+    ['delete', 'remove entries without delivering or bouncing them', 'delete', 'deleted'],
+  ];
+  for (const [name, description, action, done] of bulk) {
+    withFilterOptions(queue.command(`${name} [ids...]`))
+      .description(description)
+      .option('--all', 'every entry')
+      .action(async (ids: string[], o: FilterOptions) => {
+        const filter = filterOf(ids, o, `queue ${name}`);
+        const n = await withStore(globals(), (s) => s.queue[action](filter));
+        console.log(`${n} ${n === 1 ? 'entry' : 'entries'} ${done}`);
+      });
+  }
+}
+
+export function registerSendCommand(program: Command, globals: Globals): void {
+  program
+    .command('send')
+    .description('send a message: local recipients get it now, others are queued for `tern serve` to deliver')
+    .requiredOption('--from <address>', 'envelope sender and From header')
+    .requiredOption('--to <address...>', 'recipients')
+    .option('--subject <text>', 'subject (with --text)', '')
+    .option('--text <text>', 'plain-text body')
+    .option('--file <path>', 'a whole RFC 5322 message to send as it is')
+    .action(async (o: { from: string; to: string[]; subject: string; text?: string; file?: string }) => {
+      if ((o.text === undefined) === (o.file === undefined)) throw new UserError('give exactly one of --text and --file');
+      const from = normalizeAddress(o.from);
+      const to = o.to.flatMap((t) => t.split(',')).map((t) => normalizeAddress(t.trim()));
+      const result = await withStore(globals(), async (store) => {
+        const hostname = await siteHostname(store, undefined);
+        const data = o.file ? await readFile(o.file) : composeText({ from, to, subject: o.subject, text: o.text!, hostname });
+        const log = createLogger('warn', 2);
+        const resolver = createRecipientResolver(store.directory, { hostname });
+        const injector = createInjector({
+          resolver,
+          delivery: createLocalDelivery(store, log),
+          blobs: store.blobs,
+          budget: new ByteBudget(64 * 1024 * 1024),
+          hostname,
+        });
+        return injector.inject({ from, to, data });
+      });
+      for (const r of result.refused) console.error(`tern: ${r.address}: ${r.reason}`);
+      console.log(`message ${result.ternId}: ${result.stored} delivered locally, ${result.queued} queued`);
+      if (result.stored + result.queued === 0) process.exitCode = 1;
+    });
+}
+
+/** A plain-text message; header values are sanitised to one line. */
+function composeText(m: { from: string; to: string[]; subject: string; text: string; hostname: string }): Buffer {
+  const line = (s: string) => s.replace(/[\r\n]+/g, ' ');
+  const body = m.text.replace(/\r?\n/g, '\r\n');
+  const ascii = /^[\x20-\x7e]*$/.test(m.subject);
+  const subject = ascii ? m.subject : `=?UTF-8?B?${Buffer.from(line(m.subject)).toString('base64')}?=`;
+  return Buffer.from(
+    [
+      `From: <${m.from}>`,
+      `To: ${m.to.map((t) => `<${t}>`).join(', ')}`,
+      `Subject: ${line(subject)}`,
+      `Date: ${rfc5322Date(new Date())}`,
+      `Message-ID: <${Date.now().toString(36)}.${Math.random().toString(36).slice(2)}@${m.hostname}>`,
+      'MIME-Version: 1.0',
+      'Content-Type: text/plain; charset=utf-8',
+      'Content-Transfer-Encoding: 8bit',
+      '',
+      body.endsWith('\r\n') ? body : `${body}\r\n`,
+    ].join('\r\n'),
+  );
+}

@@ -1,0 +1,112 @@
+/**
+ * Delivery status notifications for failed recipients (RFC 3464 multipart/report, RFC
+ * 3461 for what the sender asked): a human-readable part, the machine-readable
+ * message/delivery-status, and the original message's headers (or, with RET=FULL, the
+ * whole message when it is small enough). Sent from the null sender, so a bounce never
+ * bounces (RFC 5321 4.5.5).
+ */
+import { randomBytes } from 'node:crypto';
+import { rfc5322Date } from '../mail/trace-headers.js';
+import type { QueueEntry, QueueRecipient } from '../store/store.js';
+
+/** Largest original returned whole with RET=FULL; larger ones get their headers only. */
+export const MAX_RETURNED_BODY = 256 * 1024;
+
+/** The RFC 3463 status in a reply ("550 5.1.1 …" → 5.1.1), else one made from its class. */
+export function statusOf(reply: string | null): string {
+  const enhanced = /^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b/.exec(reply ?? '');
+  if (enhanced) return enhanced[1]!;
+  return reply?.startsWith('4') ? '4.4.7' : '5.0.0';
+}
+
+/** Text safe inside a header field or a report line: one line, printable ASCII. */
+const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?');
+
+export function bounceMessage(o: {
+  hostname: string;
+  entry: QueueEntry;
+  failed: QueueRecipient[];
+  /** The original message: its header block, or all of it (RET=FULL, small enough). */
+  original: { bytes: Buffer; whole: boolean };
+  messageId: string;
+  now: Date;
+}): Buffer {
+  const boundary = `tern-report-${randomBytes(9).toString('hex')}`;
+  const to = o.entry.envelopeFrom;
+  const human = [
+    `This is the mail system at ${o.hostname}.`,
+    '',
+    "Your message could not be delivered to one or more recipients. It's attached below.",
+    '',
+    ...o.failed.map((r) => `<${oneLine(r.address)}>: ${oneLine(r.reply ?? 'delivery failed')}`),
+    '',
+  ];
+  const perMessage = [
+    `Reporting-MTA: dns; ${o.hostname}`,
+    ...(o.entry.dsn.envid ? [`Original-Envelope-Id: ${oneLine(o.entry.dsn.envid)}`] : []),
+    `X-Tern-Id: ${o.entry.ternId}`,
+    `Arrival-Date: ${rfc5322Date(o.entry.createdAt)}`,
+  ];
+  const perRecipient = o.failed.map((r) =>
+    [
+      '',
+      `Final-Recipient: rfc822; ${oneLine(r.address)}`,
+      ...(r.orcpt ? [`Original-Recipient: ${oneLine(r.orcpt)}`] : []),
+      'Action: failed',
+      `Status: ${statusOf(r.reply)}`,
+      ...(r.reply && /^\d{3}/.test(r.reply) ? [`Diagnostic-Code: smtp; ${oneLine(r.reply)}`] : []),
+      `Last-Attempt-Date: ${rfc5322Date(o.now)}`,
+    ].join('\r\n'),
+  );
+  const head = [
+    `From: Mail Delivery System <MAILER-DAEMON@${o.hostname}>`,
+    `To: <${oneLine(to)}>`,
+    'Subject: Undelivered Mail Returned to Sender',
+    `Date: ${rfc5322Date(o.now)}`,
+    `Message-ID: <${o.messageId}>`,
+    'Auto-Submitted: auto-replied',
+    'MIME-Version: 1.0',
+    `Content-Type: multipart/report; report-type=delivery-status; boundary="${boundary}"`,
+    '',
+    'This is a MIME-encapsulated delivery status notification.',
+    '',
+    `--${boundary}`,
+    'Content-Type: text/plain; charset=us-ascii',
+    'Content-Description: Notification',
+    '',
+    ...human,
+    `--${boundary}`,
+    'Content-Type: message/delivery-status',
+    'Content-Description: Delivery report',
+    '',
+    perMessage.join('\r\n') + perRecipient.join('\r\n'),
+    '',
+    `--${boundary}`,
+    o.original.whole ? 'Content-Type: message/rfc822' : 'Content-Type: text/rfc822-headers',
+    `Content-Description: ${o.original.whole ? 'Undelivered message' : 'Undelivered message headers'}`,
+    '',
+    '',
+  ].join('\r\n');
+  const tail = `${o.original.bytes.length > 0 && !o.original.bytes.subarray(-2).equals(Buffer.from('\r\n')) ? '\r\n' : ''}\r\n--${boundary}--\r\n`;
+  return Buffer.concat([Buffer.from(head, 'utf8'), o.original.bytes, Buffer.from(tail)]);
+}
+
+/** Reads the original from its chunks: the header block (up to and including the blank line), or everything when `whole`. */
+export async function readOriginal(chunks: AsyncIterable<Buffer>, whole: boolean, limit = MAX_RETURNED_BODY): Promise<{ bytes: Buffer; whole: boolean }> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const c of chunks) {
+    parts.push(c);
+    size += c.length;
+    const so = Buffer.concat(parts);
+    if (!whole || size > limit) {
+      const end = so.indexOf('\r\n\r\n');
+      if (end >= 0) return { bytes: so.subarray(0, end + 2), whole: false };
+      if (size > limit) return { bytes: so.subarray(0, so.lastIndexOf('\r\n') + 2), whole: false };
+    }
+  }
+  const all = Buffer.concat(parts);
+  if (whole) return { bytes: all, whole: true };
+  const end = all.indexOf('\r\n\r\n');
+  return { bytes: end >= 0 ? all.subarray(0, end + 2) : all, whole: false };
+}

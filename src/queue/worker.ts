@@ -1,0 +1,321 @@
+/**
+ * The delivery worker (the `queue` role): claims due queue entries with a lease (so
+ * several workers, and later several nodes, share one queue safely; a crashed worker's
+ * entries come back when its lease expires), delivers them and records each attempt.
+ *
+ * - Entries are grouped by destination (the domain, or the smarthost for all). Each
+ *   destination gets at most `perDestination` connections ("lanes"); a lane opens one
+ *   connection and carries the destination's entries over it one after another.
+ * - Where mail goes: the smarthost when set, else the domain's MX hosts in preference
+ *   order (queue/dns.ts), each address tried until one answers.
+ * - Per recipient: 2xx delivered, 5xx failed, 4xx (and any connection or DNS trouble)
+ *   deferred, retried after `retry.firstMs` doubling up to `retry.maxMs`, and failed once
+ *   the entry is older than `retry.lifetimeMs`. A null MX or a domain that does not
+ *   exist fails at once.
+ * - Failed recipients get one bounce per entry (queue/bounce.ts), injected like any
+ *   message under an id derived from the entry, so a crash between the bounce's commit
+ *   and the entry's removal never sends it twice.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname as machineName } from 'node:os';
+import type { Logger } from 'pino';
+import type { Injector } from '../delivery/inject.js';
+import { wantsFailureNotice, type AttemptResult, type QueueEntry, type Store } from '../store/store.js';
+import { bounceMessage, readOriginal } from './bounce.js';
+import { PermanentDnsError, type MailDns } from './dns.js';
+import { ConnectionError, OutboundConnection, type SmtpTarget } from './smtp-client.js';
+
+export interface Smarthost {
+  host: string;
+  port: number;
+  auth?: { user: string; pass: string };
+  /** Implicit TLS (port 465). */
+  secure?: boolean;
+  requireTls?: boolean;
+}
+
+export interface QueueWorkerOptions {
+  hostname: string;
+  dns: MailDns;
+  /** The port of MX hosts (25; tests point it at local sinks). */
+  mxPort: number;
+  smarthost: Smarthost | null;
+  retry: { firstMs: number; maxMs: number; lifetimeMs: number };
+  /** Entries in flight at once, and connections per destination. */
+  concurrency: { total: number; perDestination: number };
+  connectTimeoutMs: number;
+  leaseMs: number;
+  /** How often the queue is looked at when nothing wakes the worker. */
+  pollMs: number;
+}
+
+export const DEFAULT_QUEUE_OPTIONS = {
+  mxPort: 25,
+  retry: { firstMs: 5 * 60_000, maxMs: 4 * 3600_000, lifetimeMs: 5 * 24 * 3600_000 },
+  concurrency: { total: 100, perDestination: 5 },
+  connectTimeoutMs: 30_000,
+  leaseMs: 10 * 60_000,
+  pollMs: 1000,
+} as const;
+
+/** When an entry that has had `attempts` attempts is tried next; null once it has been queued too long. */
+export function nextAttempt(entry: Pick<QueueEntry, 'attempts' | 'createdAt'>, retry: QueueWorkerOptions['retry'], now: number): Date | null {
+  const delay = Math.min(retry.firstMs * 2 ** entry.attempts, retry.maxMs);
+  const at = now + delay;
+  return at > entry.createdAt.getTime() + retry.lifetimeMs ? null : new Date(at);
+}
+
+interface Destination {
+  key: string;
+  pending: QueueEntry[];
+  lanes: number;
+}
+
+export class QueueWorker {
+  private readonly owner = `${machineName()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private readonly destinations = new Map<string, Destination>();
+  /** Entries claimed and not yet settled (a lease may expire while one waits: it is not taken twice). */
+  private readonly inFlight = new Set<number>();
+  private running = false;
+  private wakeUp: (() => void) | null = null;
+  private woken = false;
+  private loop: Promise<void> | null = null;
+  private unwatch: (() => void) | null = null;
+  private readonly lanes = new Set<Promise<void>>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly injector: Injector,
+    private readonly options: QueueWorkerOptions,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.unwatch = this.store.queue.watch(() => this.wake());
+    this.loop = this.run();
+  }
+
+  /** Stops claiming; waits for the attempts under way (their entries are settled, or their leases expire later). */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.unwatch?.();
+    this.wake();
+    await this.loop;
+    for (const d of this.destinations.values()) d.pending.length = 0;
+    await Promise.all([...this.lanes]);
+  }
+
+  /** Looks at the queue now (something was queued or made due). */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  private async run(): Promise<void> {
+    await this.sendOwedBounces();
+    while (this.running) {
+      this.woken = false;
+      const room = this.options.concurrency.total - this.inFlight.size;
+      let claimed = 0;
+      if (room > 0) {
+        try {
+          const entries = await this.store.queue.claim(this.owner, { limit: room, leaseMs: this.options.leaseMs });
+          for (const e of entries) {
+            if (this.inFlight.has(e.id)) continue;
+            this.enqueue(e);
+            claimed++;
+          }
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message }, 'queue: claiming due entries failed');
+        }
+      }
+      // A full batch may mean more is due: look again at once; else wait for a wake-up or the poll.
+      if (claimed > 0 && claimed === room) continue;
+      if (!this.woken && this.running) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.options.pollMs);
+          this.wakeUp = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wakeUp = null;
+      }
+    }
+  }
+
+  private destinationOf(entry: QueueEntry): string {
+    return this.options.smarthost ? `smarthost:${this.options.smarthost.host}:${this.options.smarthost.port}` : entry.domain;
+  }
+
+  private enqueue(entry: QueueEntry): void {
+    this.inFlight.add(entry.id);
+    const key = this.destinationOf(entry);
+    let d = this.destinations.get(key);
+    if (!d) this.destinations.set(key, (d = { key, pending: [], lanes: 0 }));
+    d.pending.push(entry);
+    if (d.lanes < this.options.concurrency.perDestination && d.pending.length > 0) {
+      d.lanes++;
+      const lane = this.runLane(d).finally(() => {
+        d.lanes--;
+        this.lanes.delete(lane);
+        if (d.lanes === 0 && d.pending.length === 0) this.destinations.delete(key);
+      });
+      this.lanes.add(lane);
+    }
+  }
+
+  /** One connection's worth of work: the destination's entries, one after another, over one connection while it lasts. */
+  private async runLane(d: Destination): Promise<void> {
+    let conn: OutboundConnection | null = null;
+    try {
+      for (let entry = d.pending.shift(); entry; entry = d.pending.shift()) {
+        try {
+          if (!conn?.usable) {
+            conn?.close();
+            conn = null;
+            conn = await this.connect(entry).catch(async (err: unknown) => {
+              // The destination is down (or has no mail hosts): what waits for it gets the same answer now, not a timeout each.
+              const waiting = d.pending.splice(0);
+              for (const other of waiting) await this.settleAll(other, err).finally(() => this.inFlight.delete(other.id));
+              throw err;
+            });
+          }
+          await this.attempt(entry, conn);
+        } catch (err) {
+          await this.settleAll(entry, err);
+        } finally {
+          this.inFlight.delete(entry.id);
+        }
+      }
+    } finally {
+      conn?.close();
+    }
+  }
+
+  /** The targets of an entry in order: the smarthost, or each address of each MX host. */
+  private async targets(entry: QueueEntry): Promise<SmtpTarget[]> {
+    const s = this.options.smarthost;
+    if (s) return [{ host: s.host, address: s.host, port: s.port, secure: s.secure, requireTls: s.requireTls, auth: s.auth }];
+    const out: SmtpTarget[] = [];
+    for (const mx of await this.options.dns.mailHosts(entry.domain)) {
+      try {
+        for (const address of await this.options.dns.addresses(mx.host)) out.push({ host: mx.host, address, port: this.options.mxPort });
+      } catch (err) {
+        this.log.debug({ host: mx.host, err: (err as Error).message }, 'queue: MX host has no address now');
+      }
+    }
+    if (out.length === 0) throw new ConnectionError(`no address found for the mail hosts of ${entry.domain}`, 451);
+    return out;
+  }
+
+  private async connect(entry: QueueEntry): Promise<OutboundConnection> {
+    let last: Error | null = null;
+    for (const target of await this.targets(entry)) {
+      try {
+        return await OutboundConnection.open(target, { hostname: this.options.hostname, timeoutMs: this.options.connectTimeoutMs });
+      } catch (err) {
+        last = err as Error;
+        this.log.info({ id: entry.ternId, host: target.host, address: target.address, err: last.message }, 'queue: connection failed');
+      }
+    }
+    throw last ?? new ConnectionError(`no mail host of ${entry.domain} could be reached`, 451);
+  }
+
+  private async attempt(entry: QueueEntry, conn: OutboundConnection): Promise<void> {
+    const pending = entry.recipients.filter((r) => r.status === 'pending');
+    // One transaction per distinct DSN request: NOTIFY and ORCPT are per recipient.
+    const groups = new Map<string, typeof pending>();
+    for (const r of pending) {
+      const key = `${r.notify ?? ''}\u0000${r.orcpt ?? ''}`;
+      groups.set(key, [...(groups.get(key) ?? []), r]);
+    }
+    const results: AttemptResult[] = [];
+    for (const group of groups.values()) {
+      const first = group[0]!;
+      const dsn = { ret: entry.dsn.ret, envid: entry.dsn.envid, notify: first.notify, orcpt: first.orcpt };
+      const sent = await conn.send(
+        { from: entry.envelopeFrom, to: group.map((r) => r.address), size: entry.size, dsn: Object.values(dsn).some((v) => v) ? dsn : undefined },
+        this.store.queue.read(entry.id),
+      );
+      for (const r of group) {
+        const reply = sent.replies.get(r.address) ?? { code: 451, reply: '451 4.4.0 no reply for this recipient' };
+        results.push({ address: r.address, status: reply.code < 400 ? 'delivered' : reply.code >= 500 ? 'failed' : 'deferred', reply: reply.reply });
+      }
+    }
+    await this.settle(entry, results, conn.target);
+  }
+
+  /** The whole entry got one answer: a DNS or connection failure before any transaction. */
+  private async settleAll(entry: QueueEntry, err: unknown): Promise<void> {
+    const permanent = err instanceof PermanentDnsError;
+    const reply = permanent
+      ? `${/null MX/.test(err.message) ? '556 5.1.10' : '550 5.1.2'} ${err.message}`
+      : `451 4.4.1 ${err instanceof Error ? err.message : String(err)}`;
+    const status = permanent ? 'failed' : 'deferred';
+    const pending = entry.recipients.filter((r) => r.status === 'pending');
+    await this.settle(
+      entry,
+      pending.map((r) => ({ address: r.address, status, reply })),
+      null,
+    );
+  }
+
+  private async settle(entry: QueueEntry, results: AttemptResult[], target: SmtpTarget | null): Promise<void> {
+    const retryAt = nextAttempt(entry, this.options.retry, Date.now());
+    for (const r of results) {
+      const fields = { id: entry.ternId, to: r.address, relay: target ? `${target.host}[${target.address}]:${target.port}` : null, reply: r.reply };
+      this.log.info(
+        fields,
+        r.status === 'delivered' ? 'delivered' : r.status === 'failed' ? 'delivery failed' : retryAt ? 'deferred' : 'delivery failed (expired)',
+      );
+    }
+    try {
+      const state = await this.store.queue.settle(entry.id, results, retryAt);
+      if (state === 'bounce') await this.sendBounce(entry.id);
+    } catch (err) {
+      // The lease runs out and the entry is tried again: at least once, never lost.
+      this.log.error({ id: entry.ternId, err: (err as Error).message }, 'queue: recording an attempt failed');
+    }
+  }
+
+  /** Bounces owed by entries whose last attempt settled before a crash or a failed bounce. */
+  private async sendOwedBounces(): Promise<void> {
+    try {
+      for (let after = 0; ;) {
+        const page = await this.store.queue.list({ state: 'bounce' }, { after, limit: 100 });
+        for (const e of page) await this.sendBounce(e.id);
+        if (page.length < 100) break;
+        after = page.at(-1)!.id;
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'queue: sending owed bounces failed');
+    }
+  }
+
+  private async sendBounce(id: number): Promise<void> {
+    const entry = await this.store.queue.get(id);
+    if (!entry || entry.state !== 'bounce') return;
+    const ternId = `${entry.ternId}B${entry.id}`;
+    const already = (await this.store.mailboxes.findByTernId(ternId)).length > 0 || (await this.store.queue.countByTernId(ternId)) > 0;
+    if (!already) {
+      const failed = entry.recipients.filter((r) => r.status === 'failed' && wantsFailureNotice(r.notify));
+      const original = await readOriginal(this.store.queue.read(id), entry.dsn.ret === 'FULL');
+      const data = bounceMessage({
+        hostname: this.options.hostname,
+        entry,
+        failed,
+        original,
+        messageId: `${ternId}@${this.options.hostname}`,
+        now: new Date(),
+      });
+      const result = await this.injector.inject({ ternId, from: '', to: [entry.envelopeFrom], data, isBounce: true });
+      if (result.stored + result.queued === 0)
+        this.log.warn({ id: entry.ternId, to: entry.envelopeFrom, refused: result.refused }, 'bounce could not be delivered');
+      else this.log.info({ id: entry.ternId, bounce: ternId, to: entry.envelopeFrom }, 'bounce sent');
+    }
+    await this.store.queue.bounced(id);
+  }
+}

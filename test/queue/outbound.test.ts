@@ -1,0 +1,324 @@
+/**
+ * Sending, end to end over real sockets: nodemailer submits to `tern serve` (submission
+ * with AUTH), the queue worker looks destinations up in a DNS server the test runs and
+ * delivers to smtp-server sinks on 127.0.0.x. Covers delivery with local copies in the
+ * same message, connection reuse, 4xx then success on retry, 5xx and null MX producing a
+ * bounce, an unreachable host, the sender rules of submission, `tern send`, and a
+ * smarthost with AUTH.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import nodemailer from 'nodemailer';
+import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
+import { ImapFlow } from 'imapflow';
+import { openSession } from '../helpers/raw-smtp.js';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { cli, createSite, freePort, startTern, status, type Site, type TernServer } from '../helpers/tern.js';
+
+const PASSWORD = 'password123';
+
+/** Polls `check` until it returns a value (not undefined) or the time is up. */
+async function eventually<T>(what: string, check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+interface Trace {
+  ternId: string;
+  recipient: string;
+  event: string;
+  reply: string | null;
+}
+
+describe('outbound: submission, queue and delivery', { timeout: 180_000 }, () => {
+  let dns: TestDnsServer;
+  let sink: SmtpSink;
+  let sink2: SmtpSink;
+  let site: Site;
+  let tern: TernServer;
+  let submissionPort: number;
+  let imapPort: number;
+  let mxPort: number;
+
+  const transport = (user = 'alice@example.test', pass = PASSWORD) =>
+    nodemailer.createTransport({ host: '127.0.0.1', port: submissionPort, secure: false, auth: { user, pass }, tls: { rejectUnauthorized: false } });
+  const trace = async (key: string) => JSON.parse(await cli(['queue', 'trace', key, '--json', ...site.args])) as Trace[];
+  const queued = async () =>
+    JSON.parse(await cli(['queue', 'list', '--json', ...site.args])) as Array<{
+      id: number;
+      domain: string;
+      attempts: number;
+      recipients: Array<{ reply: string | null }>;
+    }>;
+  const inbox = async (address: string) => (await status(site)).accounts.find((a) => a.address === address)!.messages;
+
+  before(async () => {
+    mxPort = await freePort();
+    sink = await startSmtpSink({ host: '127.0.0.2', port: mxPort });
+    sink2 = await startSmtpSink({ host: '127.0.0.3', port: mxPort });
+    dns = await startDnsServer([
+      { type: 'MX', name: 'dest.test', exchange: 'mx1.dest.test', priority: 10 },
+      { type: 'A', name: 'mx1.dest.test', address: '127.0.0.2' },
+      { type: 'MX', name: 'reuse.test', exchange: 'mx1.dest.test', priority: 10 },
+      // The preferred MX refuses connections: the next one gets the mail.
+      { type: 'MX', name: 'backup.test', exchange: 'dead.backup.test', priority: 5 },
+      { type: 'MX', name: 'backup.test', exchange: 'live.backup.test', priority: 20 },
+      { type: 'A', name: 'dead.backup.test', address: '127.0.0.9' },
+      { type: 'A', name: 'live.backup.test', address: '127.0.0.3' },
+      // No MX: the domain's own address.
+      { type: 'A', name: 'direct.test', address: '127.0.0.3' },
+      { type: 'MX', name: 'nullmx.test', exchange: '.', priority: 0 },
+      { type: 'MX', name: 'down.test', exchange: 'mx.down.test', priority: 10 },
+      { type: 'A', name: 'mx.down.test', address: '127.0.0.9' },
+    ]);
+    site = await createSite();
+    submissionPort = await freePort();
+    imapPort = await freePort();
+    tern = await startTern(site, [
+      '--submission-port',
+      String(submissionPort),
+      '--imap-port',
+      String(imapPort),
+      '--dns-server',
+      dns.address,
+      '--mx-port',
+      String(mxPort),
+      '--retry-delay',
+      '1s',
+      '--retry-max',
+      '2s',
+      '--connect-timeout',
+      '3s',
+      '--destination-concurrency',
+      '2',
+    ]);
+  });
+
+  after(async () => {
+    await tern?.stop();
+    await Promise.all([sink?.close(), sink2?.close(), dns?.close()]);
+  });
+
+  it('submits over AUTH, delivers the remote copy through the MX and the local one at once, adding Message-ID and Date', async () => {
+    const before = sink.messages.length;
+    const info = await transport().sendMail({
+      envelope: { from: 'alice@example.test', to: ['ok@dest.test', 'bob@example.test'] },
+      raw: 'From: Alice <alice@example.test>\r\nTo: ok@dest.test, bob@example.test\r\nSubject: hello out there\r\n\r\nHi!\r\n',
+    });
+    assert.match(info.response, /^250 2\.0\.0 OK: queued as /);
+    const [msg] = (await sink.waitFor(before + 1)).slice(before);
+    assert.equal(msg!.from, 'alice@example.test');
+    assert.deepEqual(msg!.to, ['ok@dest.test']);
+    assert.ok(msg!.secure, 'opportunistic STARTTLS was used');
+    const text = msg!.data.toString();
+    assert.match(text, /^Received: from [^\r\n]+\r\n\tby [^ ]+ \(Tern\) with ESMTPS?A id /);
+    assert.match(text, /\r\nDate: /);
+    assert.match(text, /\r\nMessage-ID: <[0-9A-Z]+@mx\.example\.test>\r\n/);
+    assert.match(text, /\r\nSubject: hello out there\r\n\r\nHi!\r\n$/);
+    assert.equal(await inbox('bob@example.test'), 1);
+    const ternId = /queued as (\S+)/.exec(info.response)![1]!;
+    const events = await eventually('the delivered event', async () => {
+      const e = await trace(ternId);
+      return e.some((x) => x.event === 'delivered') ? e : undefined;
+    });
+    assert.deepEqual(
+      events.map((e) => [e.recipient, e.event]),
+      [
+        ['ok@dest.test', 'queued'],
+        ['ok@dest.test', 'delivered'],
+      ],
+    );
+    assert.match(events[1]!.reply!, /^250/);
+    assert.deepEqual(await queued(), []);
+  });
+
+  it('tries the next MX when the preferred one cannot be reached, and the domain itself without an MX', async () => {
+    const before = sink2.messages.length;
+    await transport().sendMail({ from: 'alice@example.test', to: 'x@backup.test', subject: 'backup', text: 'via the backup MX' });
+    await transport().sendMail({ from: 'alice@example.test', to: 'y@direct.test', subject: 'direct', text: 'no MX at all' });
+    const got = (await sink2.waitFor(before + 2)).slice(before);
+    assert.deepEqual(got.map((m) => m.to[0]).sort(), ['x@backup.test', 'y@direct.test']);
+  });
+
+  it('carries several queued messages for one destination over its few connections', async () => {
+    // The destination's DNS fails at first, so the messages wait in the queue; then they are all made due at once.
+    dns.failing.add('reuse.test');
+    const transportOnce = transport();
+    for (let i = 0; i < 6; i++)
+      await transportOnce.sendMail({ from: 'alice@example.test', to: `r${i}@reuse.test`, subject: `reuse ${i}`, text: 'one connection' });
+    await eventually('six deferred messages', async () =>
+      (await queued()).filter((e) => e.domain === 'reuse.test' && e.attempts >= 1).length === 6 ? true : undefined,
+    );
+    assert.equal(await cli(['queue', 'hold', '--domain', 'reuse.test', ...site.args]), '6 entries held\n');
+    dns.failing.delete('reuse.test');
+    const before = sink.messages.length;
+    const connections = sink.connections;
+    assert.equal(await cli(['queue', 'retry', '--domain', 'reuse.test', ...site.args]), '6 entries made due\n');
+    await sink.waitFor(before + 6);
+    // --destination-concurrency 2: two connections carry all six.
+    assert.ok(sink.connections - connections <= 2, `${sink.connections - connections} connections for 6 messages`);
+  });
+
+  it('defers on 4xx and delivers on a later attempt', async () => {
+    sink.rcpt = (address, attempt) => (address === 'soft@dest.test' && attempt === 1 ? { code: 451, message: '4.3.0 Try again later' } : null);
+    const before = sink.messages.length;
+    const info = await transport().sendMail({ from: 'alice@example.test', to: 'soft@dest.test', subject: 'retry', text: 'second time lucky' });
+    const ternId = /queued as (\S+)/.exec(info.response)![1]!;
+    await sink.waitFor(before + 1);
+    const events = await trace(ternId);
+    assert.deepEqual(
+      events.map((e) => e.event),
+      ['queued', 'deferred', 'delivered'],
+    );
+    assert.match(events[1]!.reply!, /^451 4\.3\.0 Try again later/);
+    sink.rcpt = () => null;
+  });
+
+  it('bounces a 5xx to the sender with an RFC 3464 report and the original headers', async () => {
+    sink.rcpt = (address) => (address === 'nobody@dest.test' ? { code: 550, message: '5.1.1 No such user here' } : null);
+    const mine = await inbox('alice@example.test');
+    const info = await transport().sendMail({ from: 'alice@example.test', to: 'nobody@dest.test', subject: 'to nobody', text: 'will bounce' });
+    const ternId = /queued as (\S+)/.exec(info.response)![1]!;
+    await eventually('the bounce in alice’s INBOX', async () => ((await inbox('alice@example.test')) > mine ? true : undefined));
+    const events = await trace(ternId);
+    assert.deepEqual(
+      events.map((e) => e.event),
+      ['queued', 'failed', 'bounced'],
+    );
+    const bounce = await cli(['queue', 'trace', 'alice@example.test', ...site.args]);
+    assert.doesNotMatch(bounce, /queued/, 'a local bounce is not queued');
+    const fetched = await fetchLast(imapPort, 'alice@example.test');
+    assert.match(fetched, /^Return-Path: <>\r\n/);
+    assert.match(fetched, /Content-Type: multipart\/report; report-type=delivery-status;/);
+    assert.match(
+      fetched,
+      /Final-Recipient: rfc822; nobody@dest\.test\r\nAction: failed\r\nStatus: 5\.1\.1\r\nDiagnostic-Code: smtp; 550 5\.1\.1 No such user here/,
+    );
+    assert.match(fetched, /Content-Type: text\/rfc822-headers[\s\S]*Subject: to nobody\r\n/);
+    assert.doesNotMatch(fetched, /will bounce/, 'headers only without RET=FULL');
+    sink.rcpt = () => null;
+  });
+
+  it('fails a null-MX domain at once, and keeps retrying an unreachable host', async () => {
+    const mine = await inbox('alice@example.test');
+    await transport().sendMail({ from: 'alice@example.test', to: 'someone@nullmx.test', subject: 'null mx', text: 'no mail here' });
+    await eventually('the null MX bounce', async () => ((await inbox('alice@example.test')) > mine ? true : undefined));
+    assert.match(
+      await fetchLast(imapPort, 'alice@example.test'),
+      /Status: 5\.1\.10\r\nDiagnostic-Code: smtp; 556 5\.1\.10 nullmx\.test does not accept mail \(null MX\)/,
+    );
+
+    await transport().sendMail({ from: 'alice@example.test', to: 'someone@down.test', subject: 'down', text: 'nobody home' });
+    const entry = await eventually('a deferred attempt', async () => (await queued()).find((e) => e.domain === 'down.test' && e.attempts >= 1));
+    assert.match(entry.recipients[0]!.reply!, /^451 4\.4\.1 .*127\.0\.0\.9/);
+    assert.equal(await cli(['queue', 'delete', '--domain', 'down.test', ...site.args]), '1 entry deleted\n');
+    assert.equal(await inbox('alice@example.test'), mine + 1, 'deleting bounces nothing');
+  });
+
+  it('refuses relaying without AUTH and sending as another account', async () => {
+    const session = await openSession(submissionPort);
+    try {
+      const ehlo = await session.command('EHLO again.test');
+      assert.ok(
+        ehlo.lines.some((l) => /AUTH PLAIN LOGIN/.test(l)),
+        ehlo.text,
+      );
+      const mail = await session.command('MAIL FROM:<alice@example.test>');
+      assert.equal(mail.code, 530);
+      assert.match(mail.text, /5\.7\.0 Authentication required/);
+      const rcpt = await session.command('RCPT TO:<x@dest.test>');
+      assert.equal(rcpt.code, 503);
+    } finally {
+      session.close();
+    }
+    await assert.rejects(
+      transport().sendMail({ from: 'bob@example.test', to: 'x@dest.test', subject: 'spoof', text: 'not mine' }),
+      (err: Error & { responseCode?: number; response?: string }) =>
+        err.responseCode === 553 && /5\.7\.1 <bob@example\.test> Sender address not owned/.test(err.response ?? ''),
+    );
+    await assert.rejects(
+      transport().sendMail({ envelope: { from: 'alice@example.test', to: ['x@dest.test'] }, raw: 'From: bob@example.test\r\nSubject: spoof\r\n\r\nbody\r\n' }),
+      (err: Error & { responseCode?: number }) => err.responseCode === 553,
+    );
+    await assert.rejects(transport('alice@example.test', 'wrong password').verify(), (err: Error & { responseCode?: number }) => err.responseCode === 535);
+    // An alias that delivers to alice is hers to send as.
+    await cli(['alias', 'add', 'sales@example.test', 'alice@example.test', ...site.args]);
+    const before = sink.messages.length;
+    await transport().sendMail({ from: 'sales@example.test', to: 'customer@dest.test', subject: 'offer', text: 'from the alias' });
+    assert.equal((await sink.waitFor(before + 1)).at(-1)!.from, 'sales@example.test');
+  });
+
+  it('sends from the command line: `tern send`', async () => {
+    const before = sink.messages.length;
+    const out = await cli([
+      'send',
+      '--from',
+      'alice@example.test',
+      '--to',
+      'cli@dest.test,bob@example.test',
+      '--subject',
+      'from the CLI',
+      '--text',
+      'line one\nline two',
+      ...site.args,
+    ]);
+    assert.match(out, /^message \S+: 1 delivered locally, 1 queued\n$/);
+    const msg = (await sink.waitFor(before + 1)).at(-1)!;
+    assert.match(msg.data.toString(), /Subject: from the CLI\r\n[\s\S]*\r\n\r\nline one\r\nline two\r\n$/);
+  });
+});
+
+/** The newest message in the account's INBOX, over IMAP. */
+async function fetchLast(imapPort: number, address: string): Promise<string> {
+  const client = new ImapFlow({
+    host: '127.0.0.1',
+    port: imapPort,
+    secure: false,
+    auth: { user: address, pass: PASSWORD },
+    logger: false,
+    tls: { rejectUnauthorized: false },
+  });
+  await client.connect();
+  try {
+    const lock = await client.getMailboxLock('INBOX');
+    try {
+      const msg = await client.fetchOne('*', { source: true });
+      assert.ok(msg && msg.source, 'the INBOX has a message');
+      return msg.source.toString();
+    } finally {
+      lock.release();
+    }
+  } finally {
+    await client.logout();
+  }
+}
+
+describe('outbound: smarthost with AUTH', { timeout: 60_000 }, () => {
+  let relay: SmtpSink;
+  let site: Site;
+  let tern: TernServer;
+
+  before(async () => {
+    relay = await startSmtpSink({ auth: { user: 'relayuser', pass: 'relaypass' } });
+    site = await createSite();
+    tern = await startTern(site, ['--smarthost', `127.0.0.1:${relay.port}`, '--smarthost-user', 'relayuser', '--dns-server', '127.0.0.1:9'], {
+      TERN_SMARTHOST_PASSWORD: 'relaypass',
+    });
+  });
+  after(async () => {
+    await tern?.stop();
+    await relay?.close();
+  });
+
+  it('hands every remote message to the smarthost, authenticated', async () => {
+    await cli(['send', '--from', 'alice@example.test', '--to', 'far@away.example', '--subject', 'via relay', '--text', 'hi', ...site.args]);
+    const [msg] = await relay.waitFor(1);
+    assert.equal(msg!.user, 'relayuser');
+    assert.deepEqual(msg!.to, ['far@away.example']);
+  });
+});
