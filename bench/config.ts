@@ -2,7 +2,7 @@
 // the defaults (a full run of every phase in about 30 minutes on 2 cores).
 import type { Load } from './report.js';
 
-export const PHASES = ['throughput', 'full-store', 'large', 'profile', 'imap'] as const;
+export const PHASES = ['throughput', 'full-store', 'large', 'profile', 'imap', 'queue'] as const;
 export type Phase = (typeof PHASES)[number];
 export const BACKENDS = ['sqlite', 'postgres'] as const;
 export type Backend = (typeof BACKENDS)[number];
@@ -49,6 +49,8 @@ export interface BenchConfig {
   large: { connections: number; size: number; latencyConnections: number; probes: number; probeDelayMs: number; probeIntervalMs: number };
   profile: { load: Load };
   imap: ImapBenchConfig;
+  /** The sending phase (bench/queue.ts): queue sizes run in turn, submission sessions, message size, Tern's submission port. */
+  queue: { sizes: number[]; sessions: number; size: number; ternSubmissionPort: number };
 }
 
 export const USAGE = `usage: node dist/bench/run.js [options]
@@ -169,6 +171,16 @@ function readConfig(argv: string[]): BenchConfig {
       probeIntervalMs: envInt('BENCH_PROBE_INTERVAL_MS', 500),
     },
     profile: { load: { label: '1 MB', size: 1024 * 1024, messages: envInt('BENCH_PROFILE_MESSAGES', 300), sessions } },
+    queue: {
+      sizes: (env('BENCH_QUEUE_SIZES') ?? '5000,20000').split(',').map((v) => {
+        const n = Number(v.trim());
+        if (!Number.isInteger(n) || n < 1) throw new UsageError(`BENCH_QUEUE_SIZES: whole numbers, got ${JSON.stringify(v)}`);
+        return n;
+      }),
+      sessions,
+      size: 4096,
+      ternSubmissionPort: envInt('BENCH_TERN_SUBMISSION_PORT', 22587),
+    },
     imap: {
       targets: parseList('IMAP target', env('BENCH_IMAP_TARGETS') ?? IMAP_TARGETS.join(','), IMAP_TARGETS),
       messages: envInt('BENCH_IMAP_MESSAGES', 10_000),

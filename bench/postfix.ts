@@ -12,9 +12,22 @@ export interface PostfixOptions {
   domain: string;
   localPart: string;
   user: SystemUser;
+  /** Relay mode (the queue phase): clients on loopback relay through smtpd to this port, held until released. */
+  relayPort?: number;
+  /** Its own directory under root (several instances in one run). */
+  name?: string;
 }
 
-function mainCf(o: PostfixOptions, dirs: { queue: string; data: string; mail: string; conf: string }): string {
+/** A relay instance's extra settings: loopback clients may relay, everything goes to the relay port, delivery waits for release(). */
+function relayCf(relayPort: number): string {
+  return `relayhost = [127.0.0.1]:${relayPort}
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtp_tls_security_level = none
+defer_transports = smtp
+`;
+}
+
+function mainCf(o: PostfixOptions, dirs: { base: string; queue: string; data: string; mail: string; conf: string }): string {
   return `# throwaway instance written by bench/postfix.ts
 compatibility_level = 3.6
 queue_directory = ${dirs.queue}
@@ -25,8 +38,8 @@ shlib_directory = /usr/lib/postfix
 meta_directory = /etc/postfix
 mail_owner = postfix
 setgid_group = postdrop
-maillog_file = ${o.root}/postfix/maillog
-maillog_file_prefixes = ${o.root}/postfix
+maillog_file = ${dirs.base}/maillog
+maillog_file_prefixes = ${dirs.base}
 myhostname = postfix-bench.localhost
 mydomain = localhost
 myorigin = $myhostname
@@ -81,15 +94,15 @@ function masterCf(port: number): string {
 }
 
 /** Writes the config now; start() runs master and waits for the SMTP port, stop() is always safe. */
-export async function createPostfix(o: PostfixOptions): Promise<ReferenceServer> {
-  const base = join(o.root, 'postfix');
-  const dirs = { conf: join(base, 'conf'), queue: join(base, 'queue'), data: join(base, 'data'), mail: join(base, 'mail') };
+export async function createPostfix(o: PostfixOptions): Promise<ReferenceServer & { release(): Promise<void> }> {
+  const base = join(o.root, o.name ?? 'postfix');
+  const dirs = { base, conf: join(base, 'conf'), queue: join(base, 'queue'), data: join(base, 'data'), mail: join(base, 'mail') };
   // postfix check creates the queue's subdirectories and data_directory, not the queue itself.
   for (const dir of [dirs.conf, dirs.queue]) await mkdir(dir, { recursive: true, mode: 0o755 });
   await chmod(base, 0o755);
   await mkdir(dirs.mail, { recursive: true });
   await chown(dirs.mail, o.user.uid, o.user.gid);
-  await writeFile(join(dirs.conf, 'main.cf'), mainCf(o, dirs));
+  await writeFile(join(dirs.conf, 'main.cf'), mainCf(o, dirs) + (o.relayPort ? relayCf(o.relayPort) : ''));
   await writeFile(join(dirs.conf, 'master.cf'), masterCf(o.port));
   const mailbox = `${o.domain}/${o.localPart}/`;
   await writeFile(join(dirs.conf, 'vmailbox'), `${o.localPart}@${o.domain} ${mailbox}\n`);
@@ -117,5 +130,11 @@ export async function createPostfix(o: PostfixOptions): Promise<ReferenceServer>
     }
   };
   const maildirNew = join(dirs.mail, mailbox, 'new');
-  return { name: 'Postfix', maildirNew, logFile: join(base, 'maillog'), deliveryLogText: 'status=sent', start, stop };
+  // Relay mode: delivery starts when the held (deferred-transport) queue is released and flushed.
+  const release = async (): Promise<void> => {
+    await mustRun('/usr/sbin/postconf', ['-c', dirs.conf, '-e', 'defer_transports ='], { timeoutMs: 30_000 });
+    await mustRun('/usr/sbin/postfix', ['-c', dirs.conf, 'reload'], { timeoutMs: 30_000 });
+    await mustRun('/usr/sbin/postqueue', ['-c', dirs.conf, '-f'], { timeoutMs: 30_000 });
+  };
+  return { name: 'Postfix', maildirNew, logFile: join(base, 'maillog'), deliveryLogText: 'status=sent', start, stop, release };
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { ProfileSummary } from './cpu-profile.js';
 import type { ImapPhaseResult } from './imap.js';
 import { formatImap } from './imap-report.js';
+import { formatQueue, type QueuePhaseResult } from './queue.js';
 import type { ConcurrentResult, ProbeResult, Spread } from './large.js';
 
 /** One load: smtp-source -s sessions -m messages -l size. */
@@ -98,6 +99,7 @@ export interface BenchReport {
   latency?: LatencyResult;
   profile?: ProfileResult;
   imap?: ImapPhaseResult;
+  queue?: QueuePhaseResult;
 }
 
 const fixed = (value: number | null | undefined, digits: number): string =>
@@ -214,6 +216,7 @@ export function formatReport(report: BenchReport): string {
     lines.push('');
   }
   if (report.imap) lines.push(...formatImap(report.imap), '');
+  if (report.queue) lines.push(...formatQueue(report.queue), '');
   lines.push('Environment:');
   for (const [key, value] of Object.entries(report.environment)) lines.push(`  ${key}: ${value}`);
   for (const [key, value] of Object.entries(report.filesystems)) lines.push(`  filesystem of ${key}: ${value}`);

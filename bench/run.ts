@@ -1,7 +1,8 @@
 // `npm run bench`: Tern against Postfix (SMTP) and Dovecot (LMTP) on loopback at several
 // message sizes, with smtp-sink as the protocol ceiling, Tern on SQLite and on a throwaway
 // PostgreSQL cluster; then the rate with a full store, memory and latency with large
-// messages, a CPU profile at 1 MB, and IMAP against Dovecot (bench/imap.ts). Prints
+// messages, a CPU profile at 1 MB, IMAP against Dovecot (bench/imap.ts), and sending
+// (submission and queue drain) against Postfix as a relay (bench/queue.ts). Prints
 // tables and writes bench/out/results.json.
 // Figures only; nothing is asserted. Settings: bench/config.ts and bench/README.md.
 import { existsSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { describeFilesystem } from './filesystem.js';
 import { fullStorePhase, largeMemoryPhase, latencyPhase, profilePhase } from './phases.js';
 import { startBenchPostgres, type BenchPostgres } from './postgres.js';
 import { imapPhase } from './imap.js';
+import { queuePhase } from './queue.js';
 import { formatReport, writeReport, type BenchReport } from './report.js';
 import { referenceDirs, throughputPhase } from './throughput.js';
 import { ensureImapPackages, ensureMailPackages, ensureSystemUser, runCommand } from './util.js';
@@ -110,6 +112,7 @@ async function main(): Promise<void> {
   }
   if (config.phases.includes('profile')) report.profile = await profilePhase(ctx);
   if (config.phases.includes('imap')) report.imap = await imapPhase(ctx);
+  if (config.phases.includes('queue')) report.queue = await queuePhase(ctx);
 
   environment.ternServeFlags =
     '--log-level info (log to a file), unused listeners off; large-message runs add --max-message-size 30M --max-connections-per-ip 1000; ' +

@@ -30,7 +30,7 @@ const LINE = `${'x'.repeat(76)}\r\n`;
 const CHUNK = Buffer.from(LINE.repeat(Math.floor(65536 / LINE.length)));
 
 /** Reads SMTP replies (multi-line aware) from a socket as they arrive. */
-class ReplyReader {
+export class ReplyReader {
   private buffered = '';
   private lines: string[] = [];
   private waiting: ((reply: { code: number; text: string }) => void) | null = null;
@@ -94,7 +94,7 @@ class ReplyReader {
 }
 
 /** Writes and, when the socket's buffer is full, waits for it to drain (or close), leaving no listeners behind. */
-function write(socket: net.Socket, data: Buffer | string): Promise<void> {
+export function write(socket: net.Socket, data: Buffer | string): Promise<void> {
   if (socket.destroyed || socket.write(data)) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {

@@ -20,6 +20,8 @@ export interface TernOptions {
   imapPort?: number;
   /** The account's password (random when absent). */
   password?: string;
+  /** The data dir already has the domain and account (another instance made them). */
+  provisioned?: boolean;
   /** Runs the server under `ulimit -n openFiles` (for thousands of connections). */
   openFiles?: number;
   /** Where `tern serve` writes its log (pino JSON lines at info: one "message accepted" per delivery). */
@@ -139,7 +141,7 @@ class Serving {
 
 export function createTern(o: TernOptions): TernServer {
   let serving: Serving | null = null;
-  let provisioned = false;
+  let provisioned = o.provisioned ?? false;
   const flags = serveFlags(o);
   const password = o.password ?? randomBytes(12).toString('hex');
   const store = ['--data', o.dataDir, ...(o.dbUrl ? ['--db', o.dbUrl] : [])];

@@ -19,6 +19,7 @@ import { RenderedStructures } from './imap/render/cache.js';
 import { ImapSession, type ImapConfig } from './imap/session.js';
 import { startTcpListener } from './net/tcp-listener.js';
 import { Pop3Session, type Pop3Config } from './pop3/session.js';
+import { DkimSigner } from './queue/dkim.js';
 import { createMailDns } from './queue/dns.js';
 import { QueueWorker, type QueueWorkerOptions } from './queue/worker.js';
 import { formatReply, Replies } from './smtp/replies.js';
@@ -35,7 +36,7 @@ export interface ServerOptions {
   /** Allow passwords in clear text without TLS from any client (loopback may always). */
   insecureAuth: boolean;
   /** The delivery worker's settings (queue role); DNS servers for its lookups ("host:port"). */
-  queue: Omit<QueueWorkerOptions, 'hostname' | 'dns'> & { dnsServers: string[] };
+  queue: Omit<QueueWorkerOptions, 'hostname' | 'dns' | 'dkim'> & { dnsServers: string[]; dkim: Omit<QueueWorkerOptions['dkim'], 'signer'> };
   limits: {
     maxMessageSize: number;
     maxRecipients: number;
@@ -133,9 +134,15 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
       }
     }
     if (options.roles.includes('queue')) {
-      const { dnsServers, ...queue } = options.queue;
+      const { dnsServers, dkim, ...queue } = options.queue;
       const injector = createInjector({ ...deps, hostname: options.hostname });
-      worker = new QueueWorker(store, injector, { ...queue, hostname: options.hostname, dns: createMailDns({ servers: dnsServers }) }, log);
+      const workerOptions = {
+        ...queue,
+        hostname: options.hostname,
+        dns: createMailDns({ servers: dnsServers }),
+        dkim: { ...dkim, signer: new DkimSigner(store.directory) },
+      };
+      worker = new QueueWorker(store, injector, workerOptions, log);
       worker.start();
     }
   } catch (err) {

@@ -1,5 +1,6 @@
 /**
- * `tern domain`, `tern user` and `tern alias`: site administration on the store.
+ * `tern domain` (with its DKIM keys and DNS records), `tern user` and `tern alias`: site
+ * administration on the store.
  * Validation of names happens in mail/address.ts; the store reports conflicts.
  */
 import type { Command } from 'commander';
@@ -7,6 +8,9 @@ import { generatePassword, hashPassword } from '../auth/password.js';
 import { UserError } from '../errors.js';
 import { domainOf, normalizeAddress, normalizeAliasSource, normalizeDomain } from '../mail/address.js';
 import { parseSize } from '../config/parse.js';
+import { siteHostname } from '../config/init-data-dir.js';
+import { addDkimKey, dkimRecordName, dkimRecordValue } from '../queue/dkim.js';
+import type { DkimAlgorithm, DkimKey } from '../store/store.js';
 import { printJson, printTable, readStdin, withStore, type GlobalOptions } from './context.js';
 
 const MIN_PASSWORD_LENGTH = 8;
@@ -24,11 +28,70 @@ export function registerDomainCommands(program: Command, globals: Globals): void
   const domain = program.command('domain').description('manage the domains this server receives mail for');
   domain
     .command('add <name>')
-    .description('add a local domain')
-    .action(async (name: string) => {
+    .description('add a local domain, with a DKIM key to sign its outbound mail (see `tern domain dns`)')
+    .option('--dkim <algorithms>', 'DKIM keys to create: rsa, ed25519, both or none', 'rsa')
+    .action(async (name: string, o: { dkim: string }) => {
       const n = normalizeDomain(name);
-      await withStore(globals(), (s) => s.directory.addDomain(n));
-      console.log(`domain ${n} added`);
+      const algorithms = dkimAlgorithms(o.dkim);
+      const keys = await withStore(globals(), async (s) => {
+        await s.directory.addDomain(n);
+        const made = [];
+        for (const a of algorithms) made.push(await addDkimKey(s.directory, n, a, 'active'));
+        return made;
+      });
+      console.log(`domain ${n} added${keys.length ? `; DKIM selector ${keys.map((k) => `${k.selector} (${k.algorithm})`).join(', ')}` : ''}`);
+    });
+  domain
+    .command('dns <name>')
+    .description('the DNS records to publish for a domain: MX, SPF, DKIM, DMARC and the RFC 6186 SRV records')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o: { json?: boolean }) => {
+      const n = normalizeDomain(name);
+      const records = await withStore(globals(), async (s) => {
+        if (!(await s.directory.isLocalDomain(n))) throw new UserError(`domain ${n} does not exist`);
+        return dnsRecords(n, await siteHostname(s), await s.directory.dkimKeys(n));
+      });
+      if (o.json) return printJson(records);
+      for (const r of records)
+        console.log(`${`${r.name}.`.padEnd(40)} ${r.type.padEnd(5)} ${r.type === 'TXT' ? quoteTxt(r.value) : r.value}${r.note ? `  ; ${r.note}` : ''}`);
+    });
+  const dkim = domain.command('dkim').description("a domain's DKIM keys");
+  dkim
+    .command('list [domain]')
+    .description('DKIM keys and their state (pending: waiting for its record; active: signing; retiring: replaced)')
+    .option('--json', 'print JSON')
+    .action(async (name: string | undefined, o: { json?: boolean }) => {
+      const keys = await withStore(globals(), (s) => s.directory.dkimKeys(name ? normalizeDomain(name) : undefined));
+      const shown = keys.map((k) => ({
+        domain: k.domain,
+        selector: k.selector,
+        algorithm: k.algorithm,
+        state: k.state,
+        createdAt: k.createdAt.toISOString(),
+        retireAt: k.retireAt?.toISOString() ?? null,
+      }));
+      if (o.json) return printJson(shown);
+      printTable(
+        ['DOMAIN', 'SELECTOR', 'ALGORITHM', 'STATE', 'CREATED', 'RETIRES'],
+        shown.map((k) => [k.domain, k.selector, k.algorithm, k.state, k.createdAt, k.retireAt ?? '-']),
+      );
+    });
+  dkim
+    .command('rotate <domain>')
+    .description(
+      'add a new key next to the current one; it starts signing once its record is published (checked by `tern serve`), and the old one retires after --dkim-retire-after',
+    )
+    .option('--algorithm <algorithm>', 'rsa or ed25519', 'rsa')
+    .action(async (name: string, o: { algorithm: string }) => {
+      const n = normalizeDomain(name);
+      const [algorithm] = dkimAlgorithms(o.algorithm);
+      if (!algorithm || o.algorithm === 'both') throw new UserError('--algorithm: rsa or ed25519');
+      const key = await withStore(globals(), async (s) => {
+        if (!(await s.directory.isLocalDomain(n))) throw new UserError(`domain ${n} does not exist`);
+        return addDkimKey(s.directory, n, algorithm, 'pending');
+      });
+      console.log(`new DKIM selector ${key.selector} for ${n}; publish this record:`);
+      console.log(`${dkimRecordName(key)}. TXT ${quoteTxt(dkimRecordValue(key))}`);
     });
   domain
     .command('list')
@@ -151,4 +214,49 @@ export function registerAliasCommands(program: Command, globals: Globals): void 
       await withStore(globals(), (s) => s.directory.deleteAlias(src, t));
       console.log(`alias ${src}${t ? ` -> ${t}` : ''} deleted`);
     });
+}
+
+function dkimAlgorithms(value: string): DkimAlgorithm[] {
+  const choices: Record<string, DkimAlgorithm[]> = { rsa: ['rsa'], ed25519: ['ed25519'], both: ['rsa', 'ed25519'], none: [] };
+  const found = choices[value.toLowerCase()];
+  if (!found) throw new UserError(`--dkim: rsa, ed25519, both or none, got ${JSON.stringify(value)}`);
+  return found;
+}
+
+/** A TXT value as zone files write it: quoted strings of at most 255 bytes. */
+function quoteTxt(value: string): string {
+  const parts: string[] = [];
+  for (let i = 0; i < value.length; i += 255) parts.push(`"${value.slice(i, i + 255)}"`);
+  return parts.join(' ');
+}
+
+interface DnsRecord {
+  name: string;
+  type: string;
+  value: string;
+  note?: string;
+}
+
+/** What a domain publishes so its mail flows and authenticates; SRV ports are the standard ones (map Tern's ports to them in production). */
+function dnsRecords(domain: string, hostname: string, keys: DkimKey[]): DnsRecord[] {
+  const srv = (service: string, port: number): DnsRecord => ({ name: `_${service}._tcp.${domain}`, type: 'SRV', value: `0 1 ${port} ${hostname}.` });
+  return [
+    { name: domain, type: 'MX', value: `10 ${hostname}.` },
+    { name: domain, type: 'TXT', value: 'v=spf1 mx ~all', note: 'SPF: the MX hosts send its mail' },
+    ...keys
+      .filter((k) => k.state !== 'retiring' || (k.retireAt?.getTime() ?? 0) > Date.now())
+      .map((k) => ({ name: dkimRecordName(k), type: 'TXT', value: dkimRecordValue(k), note: `DKIM ${k.algorithm}, ${k.state}` })),
+    {
+      name: `_dmarc.${domain}`,
+      type: 'TXT',
+      value: `v=DMARC1; p=none; rua=mailto:postmaster@${domain}`,
+      note: 'DMARC: start with p=none, then quarantine or reject',
+    },
+    srv('submission', 587),
+    srv('submissions', 465),
+    srv('imap', 143),
+    srv('imaps', 993),
+    srv('pop3', 110),
+    srv('pop3s', 995),
+  ];
 }

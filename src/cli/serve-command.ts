@@ -7,6 +7,7 @@ import { Option, type Command } from 'commander';
 import { DEFAULT_HOST, DEFAULT_LIMITS, DEFAULT_PORTS, PLANNED_ROLES, ROLE_PORTS, type PortName, type Role } from '../config/defaults.js';
 import { initDataDir, siteHostname } from '../config/init-data-dir.js';
 import { parseDuration, parseHostPort, parseInteger, parsePort, parseSize } from '../config/parse.js';
+import { DEFAULT_RETIRE_AFTER_MS } from '../queue/dkim.js';
 import { DEFAULT_QUEUE_OPTIONS, type Smarthost } from '../queue/worker.js';
 import type { Store } from '../store/store.js';
 import { defaultTlsPaths } from '../config/tls.js';
@@ -99,6 +100,10 @@ function queueOptions(opts: Record<string, string | undefined>) {
     connectTimeoutMs: parseDuration('--connect-timeout', opts.connectTimeout!),
     leaseMs: parseDuration('--queue-lease', opts.queueLease!),
     pollMs: DEFAULT_QUEUE_OPTIONS.pollMs,
+    dkim: {
+      checkMs: parseDuration('--dkim-check-interval', opts.dkimCheckInterval!),
+      retireAfterMs: parseDuration('--dkim-retire-after', opts.dkimRetireAfter!),
+    },
   };
 }
 
@@ -161,6 +166,16 @@ export function registerServeCommands(program: Command, globals: Globals): void 
       new Option('--queue-lease <duration>', "how long a worker owns the messages it took; a crashed worker's come back after this")
         .env('TERN_QUEUE_LEASE')
         .default(seconds(q.leaseMs)),
+    )
+    .addOption(
+      new Option('--dkim-check-interval <duration>', 'how often a rotated DKIM key is looked up in DNS before it starts signing')
+        .env('TERN_DKIM_CHECK_INTERVAL')
+        .default(seconds(q.dkimCheckMs)),
+    )
+    .addOption(
+      new Option('--dkim-retire-after <duration>', 'how long a replaced DKIM key stays (keep its record published until then)')
+        .env('TERN_DKIM_RETIRE_AFTER')
+        .default(seconds(DEFAULT_RETIRE_AFTER_MS)),
     );
   serve.action(async (opts: Record<string, string | undefined>) => {
     const g = globals();

@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { generatePassword, hashPassword } from '../auth/password.js';
+import { addDkimKey } from '../queue/dkim.js';
 import { ConflictError } from '../errors.js';
 import { normalizeDomain } from '../mail/address.js';
 import type { Store } from '../store/store.js';
@@ -51,6 +52,8 @@ export async function initDataDir(store: Store, dataDir: string, hostnameOverrid
       .addAccount({ address, passwordHash: await hashPassword(password), isAdmin: true })
       .then(() => (admin = { address, password }), ignoreConflict);
   }
+  // Mail the site sends itself (bounces) is signed with the host name's key.
+  if ((await store.directory.dkimKeys(site)).length === 0) await addDkimKey(store.directory, site, 'rsa', 'active').catch(ignoreConflict);
   // RFC 5321 4.5.1: every domain's postmaster must reach someone; start with the admin.
   if ((await store.directory.aliasTargets(`postmaster@${site}`)).length === 0) {
     await store.directory.addAlias(`postmaster@${site}`, address).catch(ignoreConflict);

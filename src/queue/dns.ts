@@ -26,6 +26,8 @@ export interface MailDns {
   mailHosts(domain: string): Promise<MailHost[]>;
   /** IPv4 then IPv6 addresses of `host` (an address literal is returned as is); empty when it has none. */
   addresses(host: string): Promise<string[]>;
+  /** TXT records of `name`, uncached (DKIM rotation checks what is published now). */
+  txt(name: string): Promise<string[][]>;
 }
 
 export function createMailDns(options: { servers?: string[]; timeoutMs?: number } = {}): MailDns {
@@ -79,5 +81,5 @@ export function createMailDns(options: { servers?: string[]; timeoutMs?: number 
     });
   }
 
-  return { mailHosts, addresses };
+  return { mailHosts, addresses, txt: (name) => resolver.resolveTxt(name) };
 }

@@ -17,11 +17,14 @@
  *   and the entry's removal never sends it twice.
  */
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { hostname as machineName } from 'node:os';
 import type { Logger } from 'pino';
 import type { Injector } from '../delivery/inject.js';
+import { domainOf } from '../mail/address.js';
 import { wantsFailureNotice, type AttemptResult, type QueueEntry, type Store } from '../store/store.js';
 import { bounceMessage, readOriginal } from './bounce.js';
+import { rotateDkimKeys, type DkimSigner } from './dkim.js';
 import { PermanentDnsError, type MailDns } from './dns.js';
 import { ConnectionError, OutboundConnection, type SmtpTarget } from './smtp-client.js';
 
@@ -47,6 +50,8 @@ export interface QueueWorkerOptions {
   leaseMs: number;
   /** How often the queue is looked at when nothing wakes the worker. */
   pollMs: number;
+  /** Signs what leaves; how often pending keys are looked up in DNS, and how long a replaced key's record should stay. */
+  dkim: { signer: DkimSigner; checkMs: number; retireAfterMs: number };
 }
 
 export const DEFAULT_QUEUE_OPTIONS = {
@@ -56,6 +61,7 @@ export const DEFAULT_QUEUE_OPTIONS = {
   connectTimeoutMs: 30_000,
   leaseMs: 10 * 60_000,
   pollMs: 1000,
+  dkimCheckMs: 5 * 60_000,
 } as const;
 
 /** When an entry that has had `attempts` attempts is tried next; null once it has been queued too long. */
@@ -82,6 +88,7 @@ export class QueueWorker {
   private loop: Promise<void> | null = null;
   private unwatch: (() => void) | null = null;
   private readonly lanes = new Set<Promise<void>>();
+  private nextDkimCheck = 0;
 
   constructor(
     private readonly store: Store,
@@ -117,6 +124,7 @@ export class QueueWorker {
     await this.sendOwedBounces();
     while (this.running) {
       this.woken = false;
+      if (Date.now() >= this.nextDkimCheck) await this.checkDkimKeys();
       const room = this.options.concurrency.total - this.inFlight.size;
       let claimed = 0;
       if (room > 0) {
@@ -144,6 +152,29 @@ export class QueueWorker {
         this.wakeUp = null;
       }
     }
+  }
+
+  private async checkDkimKeys(): Promise<void> {
+    const dkim = this.options.dkim;
+    this.nextDkimCheck = Date.now() + dkim.checkMs;
+    try {
+      const changes = await rotateDkimKeys(this.store.directory, (name) => this.options.dns.txt(name), dkim.retireAfterMs);
+      for (const c of changes) this.log.info(c);
+      if (changes.length > 0) dkim.signer.forget();
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'queue: DKIM key rotation check failed');
+    }
+  }
+
+  /** The message as it leaves: DKIM signatures of the sender's domain (the site's host name for bounces), then the stored bytes. */
+  private async *signed(entry: QueueEntry, signatures: string): AsyncGenerator<Buffer> {
+    if (signatures) yield Buffer.from(signatures);
+    yield* this.store.queue.read(entry.id);
+  }
+
+  private async signatures(entry: QueueEntry): Promise<string> {
+    const domain = entry.envelopeFrom ? domainOf(entry.envelopeFrom) : this.options.hostname;
+    return this.options.dkim.signer.sign(domain, Readable.from(this.store.queue.read(entry.id)));
   }
 
   private destinationOf(entry: QueueEntry): string {
@@ -233,12 +264,13 @@ export class QueueWorker {
       groups.set(key, [...(groups.get(key) ?? []), r]);
     }
     const results: AttemptResult[] = [];
+    const signatures = await this.signatures(entry);
     for (const group of groups.values()) {
       const first = group[0]!;
       const dsn = { ret: entry.dsn.ret, envid: entry.dsn.envid, notify: first.notify, orcpt: first.orcpt };
       const sent = await conn.send(
         { from: entry.envelopeFrom, to: group.map((r) => r.address), size: entry.size, dsn: Object.values(dsn).some((v) => v) ? dsn : undefined },
-        this.store.queue.read(entry.id),
+        this.signed(entry, signatures),
       );
       for (const r of group) {
         const reply = sent.replies.get(r.address) ?? { code: 451, reply: '451 4.4.0 no reply for this recipient' };

@@ -234,6 +234,24 @@ export const DEFAULT_MAILBOXES: ReadonlyArray<{ name: string; specialUse: string
   { name: 'Archive', specialUse: '\\Archive' },
 ];
 
+export type DkimAlgorithm = 'rsa' | 'ed25519';
+/** pending: published or about to be, not signing yet; active: signing; retiring: no longer signing, its record kept until retireAt. */
+export type DkimKeyState = 'pending' | 'active' | 'retiring';
+
+export interface DkimKey {
+  domain: string;
+  selector: string;
+  algorithm: DkimAlgorithm;
+  /** PKCS#8 PEM. */
+  privateKey: string;
+  /** The p= value of the DNS record (base64). */
+  publicKey: string;
+  state: DkimKeyState;
+  createdAt: Date;
+  activatedAt: Date | null;
+  retireAt: Date | null;
+}
+
 /** Everything recipient resolution needs to know about one address, in one read. */
 export interface AddressLookup {
   /** Whether the address's domain is a local domain. */
@@ -266,6 +284,14 @@ export interface DirectoryStore {
   aliasTargets(address: string): Promise<string[]>;
   /** Deletes one target, or every target of `address` when `target` is omitted. */
   deleteAlias(address: string, target?: string): Promise<void>;
+
+  /** Adds a DKIM key (ConflictError if the selector exists for the domain). */
+  addDkimKey(key: Omit<DkimKey, 'createdAt' | 'activatedAt' | 'retireAt'>): Promise<DkimKey>;
+  /** DKIM keys, of one domain or all, by domain then creation. */
+  dkimKeys(domain?: string): Promise<DkimKey[]>;
+  /** Makes a key active; the domain's other active keys of the same algorithm start retiring (their records are kept until `retireAt`). */
+  activateDkimKey(domain: string, selector: string, retireAt: Date): Promise<void>;
+  deleteDkimKey(domain: string, selector: string): Promise<void>;
 
   /** Configuration that lives in the database. */
   getSetting(key: string): Promise<string | null>;

@@ -310,12 +310,12 @@ function buildResponse(q: Query, rcode: number, answers: Array<{ owner: string[]
 }
 
 /** Binds UDP and TCP to one port; with port 0, retries until a UDP-chosen port is also free for TCP. */
-async function bindBoth(port: number, onConnection: (s: Socket) => void): Promise<{ udp: UdpSocket; tcp: Server }> {
+async function bindBoth(host: string, port: number, onConnection: (s: Socket) => void): Promise<{ udp: UdpSocket; tcp: Server }> {
   for (let attempt = 0; ; attempt++) {
     const udp = createSocket('udp4');
     await new Promise<void>((res, rej) => {
       udp.once('error', rej);
-      udp.bind(port, '127.0.0.1', () => {
+      udp.bind(port, host, () => {
         udp.off('error', rej);
         res();
       });
@@ -324,7 +324,7 @@ async function bindBoth(port: number, onConnection: (s: Socket) => void): Promis
     try {
       await new Promise<void>((res, rej) => {
         tcp.once('error', rej);
-        tcp.listen(udp.address().port, '127.0.0.1', () => {
+        tcp.listen(udp.address().port, host, () => {
           tcp.off('error', rej);
           res();
         });
@@ -337,7 +337,9 @@ async function bindBoth(port: number, onConnection: (s: Socket) => void): Promis
   }
 }
 
-export async function startDnsServer(records: DnsRecord[] = [], opts: { port?: number } = {}): Promise<TestDnsServer> {
+/** `host` is a loopback address (127.0.0.1 by default; another one, e.g. to serve port 53 where a resolver already runs on 127.0.0.1). */
+export async function startDnsServer(records: DnsRecord[] = [], opts: { port?: number; host?: string } = {}): Promise<TestDnsServer> {
+  const host = opts.host ?? '127.0.0.1';
   /** Records by normalized name. */
   const zone = new Map<string, DnsRecord[]>();
   const failing = new Set<string>();
@@ -409,7 +411,7 @@ export async function startDnsServer(records: DnsRecord[] = [], opts: { port?: n
     });
   }
 
-  const { udp, tcp } = await bindBoth(opts.port ?? 0, onConnection);
+  const { udp, tcp } = await bindBoth(host, opts.port ?? 0, onConnection);
   udp.on('error', () => undefined);
   udp.on('message', (msg, rinfo) => {
     const reply = answer(msg, 'udp');
@@ -439,7 +441,7 @@ export async function startDnsServer(records: DnsRecord[] = [], opts: { port?: n
 
   let closing: Promise<void> | undefined;
   return {
-    address: `127.0.0.1:${port}`,
+    address: `${host}:${port}`,
     port,
     set,
     remove,

@@ -116,7 +116,11 @@ describe('outbound: submission, queue and delivery', { timeout: 180_000 }, () =>
     assert.deepEqual(msg!.to, ['ok@dest.test']);
     assert.ok(msg!.secure, 'opportunistic STARTTLS was used');
     const text = msg!.data.toString();
-    assert.match(text, /^Received: from [^\r\n]+\r\n\tby [^ ]+ \(Tern\) with ESMTPS?A id /);
+    // Signed with the sender domain's key (made by `tern domain add`), above the hop's Received line.
+    assert.match(
+      text,
+      /^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=example\.test;[^]*?\r\nReceived: from [^\r\n]+\r\n\tby [^ ]+ \(Tern\) with ESMTPS?A id /,
+    );
     assert.match(text, /\r\nDate: /);
     assert.match(text, /\r\nMessage-ID: <[0-9A-Z]+@mx\.example\.test>\r\n/);
     assert.match(text, /\r\nSubject: hello out there\r\n\r\nHi!\r\n$/);

@@ -179,7 +179,8 @@ FROM blob_structures;
     // holding a reference on the body's blob, with per-recipient status, a lease for the
     // worker delivering it, and an event log per recipient that outlives the entry (trace).
     // state: queued (due at next_attempt_at), held (by an operator), bounce (every
-    // recipient is final and the failures' DSN is still to be sent).
+    // recipient is final and the failures' DSN is still to be sent). And each domain's DKIM
+    // keys (queue/dkim.ts): pending (published, not signing yet), active, retiring.
     version: 5,
     sql: `
 CREATE TABLE queue (
@@ -226,6 +227,18 @@ CREATE TABLE queue_events (
 );
 CREATE INDEX queue_events_tern_id ON queue_events (tern_id, id);
 CREATE INDEX queue_events_recipient ON queue_events (recipient, at);
+CREATE TABLE dkim_keys (
+  domain TEXT NOT NULL,
+  selector TEXT NOT NULL,
+  algorithm TEXT NOT NULL,
+  private_key TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  activated_at BIGINT,
+  retire_at BIGINT,
+  PRIMARY KEY (domain, selector)
+);
 `,
   },
 ];

@@ -9,7 +9,7 @@ import { flagList, systemFlagsOf } from './flags.js';
 import { INTEGRITY_CHECKS } from './integrity.js';
 import { createMessageReads } from './message-reads.js';
 import { createQueueReads } from './queue.js';
-import { toAccount, toDomain, toMailbox } from './rows.js';
+import { toAccount, toDkimKey, toDomain, toMailbox } from './rows.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
 
 /** Bytes per stored chunk of a large body, and per piece when reading one back. */
@@ -51,6 +51,12 @@ export function createReads(sql: Sql) {
     ...createQueueReads(sql),
     async listDomains() {
       return (await sql.all(`SELECT name, created_at FROM domains ORDER BY ${collate(sql, 'name')}`)).map(toDomain);
+    },
+    async dkimKeys(domain?: string) {
+      const rows = domain
+        ? await sql.all('SELECT * FROM dkim_keys WHERE domain = ? ORDER BY created_at, selector', [domain])
+        : await sql.all(`SELECT * FROM dkim_keys ORDER BY ${collate(sql, 'domain')}, created_at, selector`);
+      return rows.map(toDkimKey);
     },
     async isLocalDomain(name: string) {
       return (await one(sql, 'SELECT 1 AS x FROM domains WHERE name = ?', [name])) !== undefined;

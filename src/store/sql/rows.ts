@@ -2,7 +2,7 @@
  * Row → domain object mappers shared by the backends (both schemas use the same column
  * names; dates are epoch milliseconds; booleans 0/1 or true/false).
  */
-import type { Account, Domain, Mailbox } from '../store.js';
+import type { Account, DkimKey, Domain, Mailbox } from '../store.js';
 import type { Row } from './sql.js';
 
 export const toDomain = (r: Row): Domain => ({ name: String(r.name), createdAt: new Date(Number(r.created_at)) });
@@ -30,5 +30,21 @@ export function toMailbox(r: Row): Mailbox {
     messages: Number(r.messages),
     unseen: Number(r.unseen),
     bytes: Number(r.bytes),
+  };
+}
+
+const dateOrNull = (v: unknown): Date | null => (v == null ? null : new Date(Number(v)));
+
+export function toDkimKey(r: Row): DkimKey {
+  return {
+    domain: String(r.domain),
+    selector: String(r.selector),
+    algorithm: r.algorithm as DkimKey['algorithm'],
+    privateKey: String(r.private_key),
+    publicKey: String(r.public_key),
+    state: r.state as DkimKey['state'],
+    createdAt: new Date(Number(r.created_at)),
+    activatedAt: dateOrNull(r.activated_at),
+    retireAt: dateOrNull(r.retire_at),
   };
 }

@@ -14,6 +14,7 @@ import {
   DEFAULT_MAILBOXES,
   type Account,
   type BlobStructure,
+  type DkimKey,
   type DeliveryOutcome,
   type Domain,
   type Expunged,
@@ -25,7 +26,7 @@ import {
 } from '../store.js';
 import { deliverMany } from './deliver.js';
 import { FLAG_COLUMNS, flagList, parseFlags, systemFlagsOf } from './flags.js';
-import { toAccount, toMailbox } from './rows.js';
+import { toAccount, toDkimKey, toMailbox } from './rows.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
 import { insertSearchFields } from './search-fields.js';
 import { countHashes, releaseBlobs } from './blob-references.js';
@@ -328,6 +329,7 @@ export const WRITE_OPS = {
     if (Number(r.accounts) || Number(r.aliases)) {
       throw new ConflictError(`domain ${a.name} still has ${Number(r.accounts)} account(s) and ${Number(r.aliases)} alias(es); delete them first`);
     }
+    await sql.run('DELETE FROM dkim_keys WHERE domain = ?', [a.name]);
     await sql.run('DELETE FROM domains WHERE id = ?', [id]);
   },
 
@@ -379,6 +381,40 @@ export const WRITE_OPS = {
       ? await sql.run('DELETE FROM aliases WHERE address = ? AND target = ?', [a.address, a.target])
       : await sql.run('DELETE FROM aliases WHERE address = ?', [a.address]);
     if (n === 0) throw new NotFoundError(`alias ${a.address}${a.target ? ` -> ${a.target}` : ''} does not exist`);
+  },
+
+  async addDkimKey(sql: Sql, a: Omit<DkimKey, 'createdAt' | 'activatedAt' | 'retireAt'>): Promise<DkimKey> {
+    await domainId(sql, a.domain);
+    const now = Date.now();
+    const rows = await sql.all(
+      `INSERT INTO dkim_keys (domain, selector, algorithm, private_key, public_key, state, created_at, activated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain, selector) DO NOTHING RETURNING *`,
+      [a.domain, a.selector, a.algorithm, a.privateKey, a.publicKey, a.state, now, a.state === 'active' ? now : null],
+    );
+    if (rows.length === 0) throw new ConflictError(`DKIM selector ${a.selector} already exists for ${a.domain}`);
+    return toDkimKey(rows[0]!);
+  },
+
+  async activateDkimKey(sql: Sql, a: { domain: string; selector: string; retireAt: number }): Promise<void> {
+    const key = await one(sql, 'SELECT algorithm FROM dkim_keys WHERE domain = ? AND selector = ?', [a.domain, a.selector]);
+    if (!key) throw new NotFoundError(`DKIM selector ${a.selector} of ${a.domain} does not exist`);
+    await sql.run("UPDATE dkim_keys SET state = 'retiring', retire_at = ? WHERE domain = ? AND algorithm = ? AND state = 'active' AND selector <> ?", [
+      a.retireAt,
+      a.domain,
+      key.algorithm,
+      a.selector,
+    ]);
+    await sql.run("UPDATE dkim_keys SET state = 'active', activated_at = ?, retire_at = NULL WHERE domain = ? AND selector = ?", [
+      Date.now(),
+      a.domain,
+      a.selector,
+    ]);
+  },
+
+  async deleteDkimKey(sql: Sql, a: { domain: string; selector: string }): Promise<void> {
+    if ((await sql.run('DELETE FROM dkim_keys WHERE domain = ? AND selector = ?', [a.domain, a.selector])) === 0) {
+      throw new NotFoundError(`DKIM selector ${a.selector} of ${a.domain} does not exist`);
+    }
   },
 
   async setSetting(sql: Sql, a: { key: string; value: string }): Promise<void> {

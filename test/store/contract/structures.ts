@@ -217,8 +217,8 @@ export async function backfillScenario(target: BackfillTarget, how: 'nulled' | '
   const [upload] = await target.exec('SELECT upload FROM blobs WHERE hash = ?', [broken]);
   await target.exec('DELETE FROM blob_chunks WHERE upload = ? AND seq = 1', [upload!.upload]);
   if (how !== 'nulled') {
-    // Nothing is queued: version 5's queue tables go as if they had never been made.
-    for (const table of ['queue_events', 'queue_recipients', 'queue']) await target.exec(`DROP TABLE ${table}`);
+    // Nothing is queued and no DKIM key made: version 5's tables go as if they had never been made.
+    for (const table of ['queue_events', 'queue_recipients', 'queue', 'dkim_keys']) await target.exec(`DROP TABLE ${table}`);
     await target.exec('DELETE FROM schema_migrations WHERE version = 5');
   }
   if (how === 'from version 3') {

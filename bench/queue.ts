@@ -1,0 +1,183 @@
+// The sending phase: Tern's submission accept rate and queue drain rate against Postfix
+// relaying the same load, in the same run, to the same sink (Postfix's smtp-sink).
+// - Accept: 20 sessions send N messages of 4 KB for a remote domain; Tern authenticates
+//   (AUTH PLAIN, once per session) on its submission port with no queue role running,
+//   Postfix relays for loopback clients with delivery deferred (defer_transports).
+// - Drain: Tern starts its queue role with a smarthost (the sink), Postfix releases its
+//   deferred transport and flushes; the rate is messages delivered per second until the
+//   queue is empty (Tern: counted in its store; Postfix: "status=sent" lines).
+// Runs for each queue size in config.queue.sizes (5,000 and 20,000 by default).
+import { join } from 'node:path';
+import { ADDRESS, DOMAIN, errorText, type BenchContext } from './context.js';
+import { createPostfix } from './postfix.js';
+import { startSink } from './smtp-sink.js';
+import { submitLoad, type SubmitResult } from './submit.js';
+import { createTern } from './tern.js';
+import { countOccurrences, portIsFree, sleep } from './util.js';
+import { openStore } from '../src/store/open.js';
+
+export interface QueueRun {
+  messages: number;
+  accept: Partial<Record<'tern' | 'postfix', SubmitResult>>;
+  drain: Partial<Record<'tern' | 'postfix', { delivered: number; seconds: number; perSecond: number; error?: string }>>;
+}
+
+export interface QueuePhaseResult {
+  ok: boolean;
+  error?: string;
+  settings: Record<string, unknown>;
+  runs: QueueRun[];
+}
+
+const REMOTE = (i: number) => `user${i % 100}@remote.example`;
+
+async function waitUntil(what: string, timeoutMs: number, done: () => Promise<boolean> | boolean): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > until) throw new Error(`timed out: ${what}`);
+    await sleep(100);
+  }
+}
+
+async function ternRun(ctx: BenchContext, messages: number, run: QueueRun): Promise<void> {
+  const q = ctx.config.queue;
+  const dataDir = join(ctx.root, `tern_queue_${messages}`);
+  const base = {
+    cli: ctx.cli,
+    dataDir,
+    domain: DOMAIN,
+    address: ADDRESS,
+    smtpPort: ctx.config.ports.ternSmtp,
+    lmtpPort: 0,
+  };
+  // Accept with no worker, so the queue fills; then the worker alone drains it.
+  const accepting = createTern({
+    ...base,
+    logFile: join(ctx.root, `tern_queue_${messages}_accept.log`),
+    extraFlags: ['--roles', 'smtp,submission', '--submission-port', String(q.ternSubmissionPort)],
+  });
+  const forget = ctx.onCleanup(accepting.stop);
+  try {
+    await accepting.start();
+    ctx.log(`Tern: ${messages} messages over ${q.sessions} authenticated submission sessions`);
+    run.accept.tern = await submitLoad({
+      port: q.ternSubmissionPort,
+      sessions: q.sessions,
+      messages,
+      from: ADDRESS,
+      to: REMOTE,
+      size: q.size,
+      auth: { user: ADDRESS, pass: accepting.password },
+      timeoutMs: ctx.config.timeoutMs,
+    });
+  } finally {
+    await accepting.stop();
+    forget();
+  }
+  const draining = createTern({
+    ...base,
+    provisioned: true,
+    logFile: join(ctx.root, `tern_queue_${messages}_drain.log`),
+    extraFlags: ['--roles', 'smtp,queue', '--smarthost', `127.0.0.1:${ctx.config.ports.sink}`],
+  });
+  const forgetDrain = ctx.onCleanup(draining.stop);
+  const store = await openStore({ dataDir });
+  try {
+    const left = async () => (await store.queue.list({}, { limit: 100_000 })).length;
+    const queued = await left();
+    await draining.start();
+    const remaining = await left();
+    const started = performance.now();
+    await waitUntil('Tern drains its queue', ctx.config.timeoutMs, async () => (await store.queue.list({}, { limit: 1 })).length === 0);
+    const seconds = (performance.now() - started) / 1000;
+    run.drain.tern = { delivered: remaining, seconds, perSecond: remaining / seconds, error: queued === messages ? undefined : `${queued} queued` };
+  } catch (error) {
+    run.drain.tern = { delivered: 0, seconds: 0, perSecond: 0, error: errorText(error) };
+  } finally {
+    await store.close();
+    await draining.stop();
+    forgetDrain();
+  }
+}
+
+async function postfixRun(ctx: BenchContext, messages: number, run: QueueRun): Promise<void> {
+  const q = ctx.config.queue;
+  const port = ctx.config.ports.postfix;
+  if (!(await portIsFree(port))) throw new Error(`127.0.0.1:${port} is already in use`);
+  const postfix = await createPostfix({
+    root: ctx.root,
+    name: `postfix_relay_${messages}`,
+    port,
+    domain: DOMAIN,
+    localPart: 'bench',
+    user: ctx.user,
+    relayPort: ctx.config.ports.sink,
+  });
+  const forget = ctx.onCleanup(postfix.stop);
+  try {
+    await postfix.start();
+    ctx.log(`Postfix: ${messages} messages over ${q.sessions} relaying sessions`);
+    run.accept.postfix = await submitLoad({ port, sessions: q.sessions, messages, from: ADDRESS, to: REMOTE, size: q.size, timeoutMs: ctx.config.timeoutMs });
+    const sentBefore = countOccurrences(postfix.logFile, 'status=sent');
+    const started = performance.now();
+    await postfix.release();
+    await waitUntil('Postfix drains its queue', ctx.config.timeoutMs, () => countOccurrences(postfix.logFile, 'status=sent') - sentBefore >= messages);
+    const seconds = (performance.now() - started) / 1000;
+    run.drain.postfix = { delivered: messages, seconds, perSecond: messages / seconds };
+  } catch (error) {
+    run.drain.postfix ??= { delivered: 0, seconds: 0, perSecond: 0, error: errorText(error) };
+  } finally {
+    await postfix.stop();
+    forget();
+  }
+}
+
+export async function queuePhase(ctx: BenchContext): Promise<QueuePhaseResult> {
+  const q = ctx.config.queue;
+  const result: QueuePhaseResult = { ok: false, settings: { ...q }, runs: [] };
+  const sink = await startSink(ctx.config.ports.sink, false, ctx.user).catch((error: unknown) => {
+    result.error = errorText(error);
+    return null;
+  });
+  if (!sink) return result;
+  const forget = ctx.onCleanup(sink.stop);
+  try {
+    for (const messages of q.sizes) {
+      const run: QueueRun = { messages, accept: {}, drain: {} };
+      result.runs.push(run);
+      await ternRun(ctx, messages, run).catch((error: unknown) => {
+        run.accept.tern ??= { accepted: 0, seconds: 0, perSecond: 0, error: errorText(error) };
+      });
+      await postfixRun(ctx, messages, run).catch((error: unknown) => {
+        run.accept.postfix ??= { accepted: 0, seconds: 0, perSecond: 0, error: errorText(error) };
+      });
+    }
+    const failures = result.runs.flatMap((r) => [...Object.values(r.accept), ...Object.values(r.drain)].filter((m) => m.error).map((m) => m.error!));
+    result.ok = failures.length === 0;
+    if (!result.ok) result.error = failures.join('; ');
+  } finally {
+    await sink.stop();
+    forget();
+  }
+  return result;
+}
+
+/** The phase's table: per size, accept and drain rates of both and Tern's ratio. */
+export function formatQueue(result: QueuePhaseResult): string[] {
+  const lines = ['Sending (submission accept and queue drain to smtp-sink; ratio = Tern / Postfix):'];
+  const fmt = (n: number | undefined) => (n === undefined ? '-' : n.toFixed(0));
+  lines.push(`  ${'step'.padEnd(44)}${'Tern'.padStart(10)}${'Postfix'.padStart(10)}${'ratio'.padStart(8)}`);
+  for (const r of result.runs) {
+    const rows: Array<[string, number | undefined, number | undefined]> = [
+      [`accept ${r.messages} x 4 KB, 20 sessions (msg/s)`, r.accept.tern?.perSecond, r.accept.postfix?.perSecond],
+      [`drain ${r.messages} to the sink (msg/s)`, r.drain.tern?.perSecond, r.drain.postfix?.perSecond],
+    ];
+    for (const [step, tern, postfix] of rows) {
+      const ratio = tern && postfix ? (tern / postfix).toFixed(2) : '-';
+      lines.push(`  ${step.padEnd(44)}${fmt(tern).padStart(10)}${fmt(postfix).padStart(10)}${ratio.padStart(8)}`);
+    }
+    for (const [name, m] of [...Object.entries(r.accept), ...Object.entries(r.drain)]) if (m.error) lines.push(`    ${name}: ${m.error}`);
+  }
+  if (result.error) lines.push(`  error: ${result.error}`);
+  return lines;
+}
