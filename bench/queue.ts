@@ -16,10 +16,12 @@ import { createTern } from './tern.js';
 import { countOccurrences, portIsFree, sleep } from './util.js';
 import { openStore } from '../src/store/open.js';
 
+type Target = 'tern' | 'ternUnsigned' | 'postfix';
+
 export interface QueueRun {
   messages: number;
-  accept: Partial<Record<'tern' | 'postfix', SubmitResult>>;
-  drain: Partial<Record<'tern' | 'postfix', { delivered: number; seconds: number; perSecond: number; error?: string }>>;
+  accept: Partial<Record<Target, SubmitResult>>;
+  drain: Partial<Record<Target, { delivered: number; seconds: number; perSecond: number; error?: string }>>;
 }
 
 export interface QueuePhaseResult {
@@ -39,9 +41,11 @@ async function waitUntil(what: string, timeoutMs: number, done: () => Promise<bo
   }
 }
 
-async function ternRun(ctx: BenchContext, messages: number, run: QueueRun): Promise<void> {
+/** One Tern run: fill the queue over submission, then drain it. `target` ternUnsigned: the domain has no DKIM key, so nothing is signed (as Postfix here). */
+async function ternRun(ctx: BenchContext, messages: number, run: QueueRun, target: 'tern' | 'ternUnsigned'): Promise<void> {
   const q = ctx.config.queue;
-  const dataDir = join(ctx.root, `tern_queue_${messages}`);
+  const name = `${target}_queue_${messages}`;
+  const dataDir = join(ctx.root, name);
   const base = {
     cli: ctx.cli,
     dataDir,
@@ -49,18 +53,19 @@ async function ternRun(ctx: BenchContext, messages: number, run: QueueRun): Prom
     address: ADDRESS,
     smtpPort: ctx.config.ports.ternSmtp,
     lmtpPort: 0,
+    domainFlags: target === 'ternUnsigned' ? ['--dkim', 'none'] : [],
   };
   // Accept with no worker, so the queue fills; then the worker alone drains it.
   const accepting = createTern({
     ...base,
-    logFile: join(ctx.root, `tern_queue_${messages}_accept.log`),
+    logFile: join(ctx.root, `${name}_accept.log`),
     extraFlags: ['--roles', 'smtp,submission', '--submission-port', String(q.ternSubmissionPort)],
   });
   const forget = ctx.onCleanup(accepting.stop);
   try {
     await accepting.start();
-    ctx.log(`Tern: ${messages} messages over ${q.sessions} authenticated submission sessions`);
-    run.accept.tern = await submitLoad({
+    ctx.log(`Tern${target === 'tern' ? '' : ' (no DKIM key)'}: ${messages} messages over ${q.sessions} authenticated submission sessions`);
+    run.accept[target] = await submitLoad({
       port: q.ternSubmissionPort,
       sessions: q.sessions,
       messages,
@@ -77,7 +82,7 @@ async function ternRun(ctx: BenchContext, messages: number, run: QueueRun): Prom
   const draining = createTern({
     ...base,
     provisioned: true,
-    logFile: join(ctx.root, `tern_queue_${messages}_drain.log`),
+    logFile: join(ctx.root, `${name}_drain.log`),
     extraFlags: ['--roles', 'smtp,queue', '--smarthost', `127.0.0.1:${ctx.config.ports.sink}`],
   });
   const forgetDrain = ctx.onCleanup(draining.stop);
@@ -90,9 +95,9 @@ async function ternRun(ctx: BenchContext, messages: number, run: QueueRun): Prom
     const started = performance.now();
     await waitUntil('Tern drains its queue', ctx.config.timeoutMs, async () => (await store.queue.list({}, { limit: 1 })).length === 0);
     const seconds = (performance.now() - started) / 1000;
-    run.drain.tern = { delivered: remaining, seconds, perSecond: remaining / seconds, error: queued === messages ? undefined : `${queued} queued` };
+    run.drain[target] = { delivered: remaining, seconds, perSecond: remaining / seconds, error: queued === messages ? undefined : `${queued} queued` };
   } catch (error) {
-    run.drain.tern = { delivered: 0, seconds: 0, perSecond: 0, error: errorText(error) };
+    run.drain[target] = { delivered: 0, seconds: 0, perSecond: 0, error: errorText(error) };
   } finally {
     await store.close();
     await draining.stop();
@@ -145,9 +150,11 @@ export async function queuePhase(ctx: BenchContext): Promise<QueuePhaseResult> {
     for (const messages of q.sizes) {
       const run: QueueRun = { messages, accept: {}, drain: {} };
       result.runs.push(run);
-      await ternRun(ctx, messages, run).catch((error: unknown) => {
-        run.accept.tern ??= { accepted: 0, seconds: 0, perSecond: 0, error: errorText(error) };
-      });
+      for (const target of ['tern', 'ternUnsigned'] as const) {
+        await ternRun(ctx, messages, run, target).catch((error: unknown) => {
+          run.accept[target] ??= { accepted: 0, seconds: 0, perSecond: 0, error: errorText(error) };
+        });
+      }
       await postfixRun(ctx, messages, run).catch((error: unknown) => {
         run.accept.postfix ??= { accepted: 0, seconds: 0, perSecond: 0, error: errorText(error) };
       });
@@ -166,15 +173,16 @@ export async function queuePhase(ctx: BenchContext): Promise<QueuePhaseResult> {
 export function formatQueue(result: QueuePhaseResult): string[] {
   const lines = ['Sending (submission accept and queue drain to smtp-sink; ratio = Tern / Postfix):'];
   const fmt = (n: number | undefined) => (n === undefined ? '-' : n.toFixed(0));
-  lines.push(`  ${'step'.padEnd(44)}${'Tern'.padStart(10)}${'Postfix'.padStart(10)}${'ratio'.padStart(8)}`);
+  lines.push(`  ${'step'.padEnd(48)}${'Tern'.padStart(10)}${'Postfix'.padStart(10)}${'ratio'.padStart(8)}`);
   for (const r of result.runs) {
     const rows: Array<[string, number | undefined, number | undefined]> = [
       [`accept ${r.messages} x 4 KB, 20 sessions (msg/s)`, r.accept.tern?.perSecond, r.accept.postfix?.perSecond],
-      [`drain ${r.messages} to the sink (msg/s)`, r.drain.tern?.perSecond, r.drain.postfix?.perSecond],
+      [`drain ${r.messages}, DKIM-signed by Tern (msg/s)`, r.drain.tern?.perSecond, r.drain.postfix?.perSecond],
+      [`drain ${r.messages}, unsigned (msg/s)`, r.drain.ternUnsigned?.perSecond, r.drain.postfix?.perSecond],
     ];
     for (const [step, tern, postfix] of rows) {
       const ratio = tern && postfix ? (tern / postfix).toFixed(2) : '-';
-      lines.push(`  ${step.padEnd(44)}${fmt(tern).padStart(10)}${fmt(postfix).padStart(10)}${ratio.padStart(8)}`);
+      lines.push(`  ${step.padEnd(48)}${fmt(tern).padStart(10)}${fmt(postfix).padStart(10)}${ratio.padStart(8)}`);
     }
     for (const [name, m] of [...Object.entries(r.accept), ...Object.entries(r.drain)]) if (m.error) lines.push(`    ${name}: ${m.error}`);
   }

@@ -22,6 +22,8 @@ export interface TernOptions {
   password?: string;
   /** The data dir already has the domain and account (another instance made them). */
   provisioned?: boolean;
+  /** More `tern domain add` flags, e.g. ['--dkim', 'none']. */
+  domainFlags?: string[];
   /** Runs the server under `ulimit -n openFiles` (for thousands of connections). */
   openFiles?: number;
   /** Where `tern serve` writes its log (pino JSON lines at info: one "message accepted" per delivery). */
@@ -151,7 +153,7 @@ export function createTern(o: TernOptions): TernServer {
   const provision = async (): Promise<void> => {
     if (provisioned) return;
     if (!existsSync(o.cli)) throw new Error(`${o.cli} does not exist (is the Tern CLI built yet?)`);
-    await cli(['domain', 'add', o.domain]);
+    await cli(['domain', 'add', o.domain, ...(o.domainFlags ?? [])]);
     await cli(['user', 'add', o.address, '--password-stdin'], `${password}\n`);
     provisioned = true;
   };

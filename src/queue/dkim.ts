@@ -9,6 +9,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import type { DkimAlgorithm, DkimKey, DirectoryStore } from '../store/store.js';
+import { WorkerClient } from '../worker-client.js';
 
 /** How long a retiring key's record should stay published. */
 export const DEFAULT_RETIRE_AFTER_MS = 7 * 24 * 3600_000;
@@ -52,9 +53,18 @@ export function dkimRecordValue(key: Pick<DkimKey, 'algorithm' | 'publicKey'>): 
 
 export const dkimRecordName = (key: Pick<DkimKey, 'domain' | 'selector'>): string => `${key.selector}._domainkey.${key.domain}`;
 
+/** Messages up to this size are signed on the signing thread (read into memory once); larger ones stream through mailauth here. */
+export const SIGN_IN_THREAD_LIMIT = 1024 * 1024;
+
 /** Signs outbound messages with the sending domain's active keys (cached for a minute). */
 export class DkimSigner {
   private readonly cache = new Map<string, { until: number; keys: Promise<DkimKey[]> }>();
+  private readonly thread = new WorkerClient(
+    new URL('./dkim-worker.js', import.meta.url),
+    null,
+    (why) => new Error(`DKIM signing thread stopped: ${why}`),
+    false,
+  );
 
   constructor(private readonly directory: DirectoryStore) {}
 
@@ -69,20 +79,25 @@ export class DkimSigner {
     return keys;
   }
 
-  /** DKIM-Signature header lines for the message (empty when the domain has no active key). */
-  async sign(domain: string, message: Readable): Promise<string> {
+  /** DKIM-Signature header lines for the message (empty when the domain has no active key): in memory on the signing thread, a stream here. */
+  async sign(domain: string, message: Buffer | Readable): Promise<string> {
     const keys = await this.activeKeys(domain);
     if (keys.length === 0) {
-      message.destroy();
+      if (!Buffer.isBuffer(message)) message.destroy();
       return '';
     }
-    const [first, ...more] = keys.map((k) => ({
+    const signatureData = keys.map((k) => ({
       signingDomain: k.domain,
       selector: k.selector,
       privateKey: k.privateKey,
       algorithm: k.algorithm === 'rsa' ? 'rsa-sha256' : 'ed25519-sha256',
     }));
-    const result = await dkimSign(message, { ...first!, canonicalization: 'relaxed/relaxed', signatureData: [first!, ...more] });
+    if (Buffer.isBuffer(message)) {
+      const answer = await this.thread.request({ message, signatureData });
+      if (typeof answer.error === 'string') throw new Error(`DKIM signing for ${domain} failed: ${answer.error}`);
+      return String(answer.signatures);
+    }
+    const result = await dkimSign(message, { ...signatureData[0]!, canonicalization: 'relaxed/relaxed', signatureData });
     if (result.errors?.length) throw new Error(`DKIM signing for ${domain} failed: ${result.errors.map((e) => e.message).join('; ')}`);
     return result.signatures;
   }

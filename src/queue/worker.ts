@@ -22,9 +22,9 @@ import { hostname as machineName } from 'node:os';
 import type { Logger } from 'pino';
 import type { Injector } from '../delivery/inject.js';
 import { domainOf } from '../mail/address.js';
-import { wantsFailureNotice, type AttemptResult, type QueueEntry, type Store } from '../store/store.js';
+import { collect, wantsFailureNotice, type AttemptResult, type QueueEntry, type Store } from '../store/store.js';
 import { bounceMessage, readOriginal } from './bounce.js';
-import { rotateDkimKeys, type DkimSigner } from './dkim.js';
+import { rotateDkimKeys, SIGN_IN_THREAD_LIMIT, type DkimSigner } from './dkim.js';
 import { PermanentDnsError, type MailDns } from './dns.js';
 import { ConnectionError, OutboundConnection, type SmtpTarget } from './smtp-client.js';
 
@@ -57,7 +57,8 @@ export interface QueueWorkerOptions {
 export const DEFAULT_QUEUE_OPTIONS = {
   mxPort: 25,
   retry: { firstMs: 5 * 60_000, maxMs: 4 * 3600_000, lifetimeMs: 5 * 24 * 3600_000 },
-  concurrency: { total: 100, perDestination: 5 },
+  // Per destination as Postfix's default_destination_concurrency_limit.
+  concurrency: { total: 100, perDestination: 20 },
   connectTimeoutMs: 30_000,
   leaseMs: 10 * 60_000,
   pollMs: 1000,
@@ -166,15 +167,28 @@ export class QueueWorker {
     }
   }
 
-  /** The message as it leaves: DKIM signatures of the sender's domain (the site's host name for bounces), then the stored bytes. */
-  private async *signed(entry: QueueEntry, signatures: string): AsyncGenerator<Buffer> {
-    if (signatures) yield Buffer.from(signatures);
-    yield* this.store.queue.read(entry.id);
-  }
-
-  private async signatures(entry: QueueEntry): Promise<string> {
+  /**
+   * The message as it leaves: DKIM signatures of the sender's domain (the site's host name
+   * for bounces), then the stored bytes, read once into memory when small enough (else
+   * streamed twice: once to sign, once to send).
+   */
+  private async prepare(entry: QueueEntry): Promise<() => AsyncIterable<Buffer>> {
     const domain = entry.envelopeFrom ? domainOf(entry.envelopeFrom) : this.options.hostname;
-    return this.options.dkim.signer.sign(domain, Readable.from(this.store.queue.read(entry.id)));
+    const signer = this.options.dkim.signer;
+    if (entry.size <= SIGN_IN_THREAD_LIMIT) {
+      const message = await collect(this.store.queue.read(entry.id));
+      const signatures = await signer.sign(domain, message);
+      return async function* () {
+        if (signatures) yield Buffer.from(signatures);
+        yield message;
+      };
+    }
+    const signatures = await signer.sign(domain, Readable.from(this.store.queue.read(entry.id)));
+    const store = this.store;
+    return async function* () {
+      if (signatures) yield Buffer.from(signatures);
+      yield* store.queue.read(entry.id);
+    };
   }
 
   private destinationOf(entry: QueueEntry): string {
@@ -210,7 +224,7 @@ export class QueueWorker {
             conn = await this.connect(entry).catch(async (err: unknown) => {
               // The destination is down (or has no mail hosts): what waits for it gets the same answer now, not a timeout each.
               const waiting = d.pending.splice(0);
-              for (const other of waiting) await this.settleAll(other, err).finally(() => this.inFlight.delete(other.id));
+              for (const other of waiting) await this.settleAll(other, err).finally(() => this.settled(other.id));
               throw err;
             });
           }
@@ -218,12 +232,18 @@ export class QueueWorker {
         } catch (err) {
           await this.settleAll(entry, err);
         } finally {
-          this.inFlight.delete(entry.id);
+          this.settled(entry.id);
         }
       }
     } finally {
       conn?.close();
     }
+  }
+
+  /** An entry is done with; once half the room is free, the loop claims more at once instead of at the next poll. */
+  private settled(id: number): void {
+    this.inFlight.delete(id);
+    if (this.inFlight.size <= this.options.concurrency.total / 2) this.wake();
   }
 
   /** The targets of an entry in order: the smarthost, or each address of each MX host. */
@@ -264,13 +284,13 @@ export class QueueWorker {
       groups.set(key, [...(groups.get(key) ?? []), r]);
     }
     const results: AttemptResult[] = [];
-    const signatures = await this.signatures(entry);
+    const message = await this.prepare(entry);
     for (const group of groups.values()) {
       const first = group[0]!;
       const dsn = { ret: entry.dsn.ret, envid: entry.dsn.envid, notify: first.notify, orcpt: first.orcpt };
       const sent = await conn.send(
         { from: entry.envelopeFrom, to: group.map((r) => r.address), size: entry.size, dsn: Object.values(dsn).some((v) => v) ? dsn : undefined },
-        this.signed(entry, signatures),
+        message(),
       );
       for (const r of group) {
         const reply = sent.replies.get(r.address) ?? { code: 451, reply: '451 4.4.0 no reply for this recipient' };

@@ -17,7 +17,7 @@ import { bodyOf, type WriteOp } from '../sql/writes.js';
 import { isHandedOver, type Store } from '../store.js';
 import { isTransientSqliteError, openSqliteConnection, reviveBuffers } from './connection.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
-import { WorkerClient } from './worker-client.js';
+import { WorkerClient } from '../../worker-client.js';
 
 /** Bytes committed between two requests to the checkpoint thread (SQLite's own default is 1000 pages, about 4 MB). */
 const CHECKPOINT_EVERY_BYTES = 4 * 1024 * 1024;
@@ -87,10 +87,12 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
   migrate(file);
   // Several reader threads (WAL lets them read at once), so one long read — a SEARCH page,
   // a big FETCH — does not hold up every other session's reads.
-  const readers = Array.from({ length: READER_THREADS }, (_, i) => new WorkerClient(new URL('./reader-worker.js', import.meta.url), file, `reader ${i + 1}`));
+  const thread = (script: string, what: string) =>
+    new WorkerClient(new URL(script, import.meta.url), { file }, (why) => new StoreUnavailableError(`SQLite ${what} stopped: ${why}`));
+  const readers = Array.from({ length: READER_THREADS }, (_, i) => thread('./reader-worker.js', `reader ${i + 1}`));
   const reader = () => readers.reduce((best, r) => (r.busy < best.busy ? r : best));
-  const writer = new WorkerClient(new URL('./writer-worker.js', import.meta.url), file, 'writer');
-  const checkpointer = new WorkerClient(new URL('./checkpoint-worker.js', import.meta.url), file, 'checkpointer');
+  const writer = thread('./writer-worker.js', 'writer');
+  const checkpointer = thread('./checkpoint-worker.js', 'checkpointer');
   let uncheckpointed = 0;
   let checkpointing = false;
   /** Asks for a checkpoint once enough has been committed; one at a time. A failed one is retried later (the writer's backstop covers a dead thread). */

@@ -1,10 +1,10 @@
 /**
- * Main-thread side of a SQLite worker thread (reader or writer): numbered requests,
- * promises settled by the worker's answers. If the worker dies, pending requests fail
- * with StoreUnavailableError and the next request starts a new worker.
+ * Main-thread side of a worker thread (SQLite's reader, writer and checkpointer; DKIM
+ * signing): numbered requests, promises settled by the worker's answers. If the worker
+ * dies, pending requests fail with the error `failure` makes, and the next request starts
+ * a new worker.
  */
 import { Worker } from 'node:worker_threads';
-import { StoreUnavailableError } from '../../errors.js';
 
 interface Pending {
   resolve: (response: Record<string, unknown>) => void;
@@ -18,14 +18,17 @@ export class WorkerClient {
 
   constructor(
     private readonly script: URL,
-    private readonly file: string,
-    private readonly what: string,
+    private readonly workerData: unknown,
+    private readonly failure: (why: string) => Error,
+    /** Whether the thread may keep the process alive (false for helpers the process does not wait for). */
+    private readonly keepAlive = true,
   ) {}
 
   private spawn(): Worker {
     // The parent's flags minus those only valid for a main script (`node --input-type=module -e …`).
     const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-    const worker = new Worker(this.script, { workerData: { file: this.file }, execArgv });
+    const worker = new Worker(this.script, { workerData: this.workerData, execArgv });
+    if (!this.keepAlive) worker.unref();
     worker.on('message', (res: { id: number } & Record<string, unknown>) => {
       const p = this.pending.get(res.id);
       if (!p) return;
@@ -34,7 +37,7 @@ export class WorkerClient {
     });
     const fail = (why: string) => {
       if (this.worker === worker) this.worker = null;
-      for (const p of this.pending.values()) p.reject(new StoreUnavailableError(`SQLite ${this.what} stopped: ${why}`));
+      for (const p of this.pending.values()) p.reject(this.failure(why));
       this.pending.clear();
     };
     worker.on('error', (err) => fail(err.message));
