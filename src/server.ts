@@ -83,7 +83,8 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
 
   const auth = createAuthenticator(store.directory, log);
   const mailboxDeps = { store, auth, tls, log, budget: deps.budget };
-  const submissionDeps = { ...deps, auth, senders: createSenderPolicy(store.directory) };
+  const injector = createInjector({ ...deps, hostname: options.hostname });
+  const submissionDeps = { ...deps, injector, auth, senders: createSenderPolicy(store.directory) };
   const imapDeps = { ...mailboxDeps, recent: new RecentTracker(), views: new MailboxViews(store), rendered: new RenderedStructures() };
   const listen = (
     name: PortName,
@@ -127,7 +128,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
             insecureAuth: options.insecureAuth,
             greetingDelayMs: mode === 'smtp' ? options.limits.greetingDelayMs : 0,
           };
-          const sessionDeps = mode === 'submission' ? submissionDeps : deps;
+          const sessionDeps = mode === 'submission' ? submissionDeps : mode === 'smtp' ? { ...deps, injector } : deps;
           const open = (socket: Socket, onClose: () => void) => new SmtpSession(socket, config, sessionDeps, onClose);
           listeners.push({ name, listener: await listen(name, port, open, smtpRefusal) });
         }
@@ -135,7 +136,6 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
     }
     if (options.roles.includes('queue')) {
       const { dnsServers, dkim, ...queue } = options.queue;
-      const injector = createInjector({ ...deps, hostname: options.hostname });
       const workerOptions = {
         ...queue,
         hostname: options.hostname,

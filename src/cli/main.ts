@@ -10,7 +10,7 @@ import { UserError } from '../errors.js';
 import { LOG_LEVELS } from '../log.js';
 import { registerAliasCommands, registerDomainCommands, registerUserCommands } from './admin-commands.js';
 import type { GlobalOptions } from './context.js';
-import { registerQueueCommands, registerSendCommand } from './queue-commands.js';
+import { registerQueueCommands, registerRouteCommands, registerSendCommand } from './queue-commands.js';
 import { registerServeCommands } from './serve-command.js';
 import { registerStatusCommand } from './status-command.js';
 
@@ -30,6 +30,7 @@ registerDomainCommands(program, globals);
 registerUserCommands(program, globals);
 registerAliasCommands(program, globals);
 registerQueueCommands(program, globals);
+registerRouteCommands(program, globals);
 registerSendCommand(program, globals);
 registerStatusCommand(program, globals);
 

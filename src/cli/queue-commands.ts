@@ -1,5 +1,6 @@
 /**
- * `tern queue list|show|trace|retry|hold|release|delete` (the outbound queue, by id or by filter)
+ * `tern queue list|show|trace|retry|hold|release|delete` (the outbound queue, by id or by filter),
+ * `tern route add|list|del` (per-domain routes)
  * and `tern send` (compose a plain-text message, or take one from a file, and hand it to
  * delivery like any other: local recipients get it now, others are queued for the worker
  * of a running `tern serve`).
@@ -9,7 +10,8 @@ import type { Command } from 'commander';
 import { createInjector } from '../delivery/inject.js';
 import { createLocalDelivery } from '../delivery/local-delivery.js';
 import { createRecipientResolver } from '../delivery/recipient-resolver.js';
-import { UserError } from '../errors.js';
+import { NotFoundError, UserError } from '../errors.js';
+import { parseRoute, ROUTE_PREFIX } from '../queue/worker.js';
 import { createLogger } from '../log.js';
 import { normalizeAddress, normalizeDomain } from '../mail/address.js';
 import { ByteBudget } from '../mail/byte-budget.js';
@@ -144,6 +146,44 @@ export function registerQueueCommands(program: Command, globals: Globals): void 
         console.log(`${n} ${n === 1 ? 'entry' : 'entries'} ${done}`);
       });
   }
+}
+
+export function registerRouteCommands(program: Command, globals: Globals): void {
+  const route = program.command('route').description("per-domain routes: a domain's outbound mail goes to a host instead of its MX hosts");
+  route
+    .command('add <domain> <host:port>')
+    .description('route the domain (replaces its route if it has one); a running server sees it within 30 s')
+    .action(async (domain: string, target: string) => {
+      const d = normalizeDomain(domain);
+      if (!parseRoute(target)) throw new UserError(`route: expected HOST:PORT, got ${JSON.stringify(target)}`);
+      await withStore(globals(), (s) => s.directory.setSetting(`${ROUTE_PREFIX}${d}`, target.trim()));
+      console.log(`mail for ${d} goes to ${target.trim()}`);
+    });
+  route
+    .command('list')
+    .description('the routes')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const routes = (await withStore(globals(), (s) => s.directory.listSettings(ROUTE_PREFIX))).map((r) => ({
+        domain: r.key.slice(ROUTE_PREFIX.length),
+        target: r.value,
+      }));
+      if (o.json) return printJson(routes);
+      printTable(
+        ['DOMAIN', 'TARGET'],
+        routes.map((r) => [r.domain, r.target]),
+      );
+    });
+  route
+    .command('del <domain>')
+    .description("remove a domain's route (its mail goes to its MX hosts again)")
+    .action(async (domain: string) => {
+      const d = normalizeDomain(domain);
+      await withStore(globals(), (s) => s.directory.deleteSetting(`${ROUTE_PREFIX}${d}`)).catch((err: unknown) => {
+        throw err instanceof NotFoundError ? new UserError(`${d} has no route`) : err;
+      });
+      console.log(`route of ${d} removed`);
+    });
 }
 
 export function registerSendCommand(program: Command, globals: Globals): void {

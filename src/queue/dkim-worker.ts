@@ -36,7 +36,7 @@ parentPort!.on('message', (req: SignRequest) => {
   const message = Buffer.from(req.message.buffer, req.message.byteOffset, req.message.byteLength);
   dkimSign(message, { ...req.signatureData[0]!, canonicalization: 'relaxed/relaxed', signatureData: req.signatureData }).then(
     (result) => {
-      const errors = (result.errors ?? []).map((e) => (e as Error).message);
+      const errors = (result.errors ?? []).map((e) => e.message);
       parentPort!.postMessage(errors.length > 0 ? { id: req.id, error: errors.join('; ') } : { id: req.id, signatures: result.signatures });
     },
     (err: unknown) => parentPort!.postMessage({ id: req.id, error: err instanceof Error ? err.message : String(err) }),

@@ -35,6 +35,8 @@ export interface Envelope {
 export interface TransactionResult {
   /** Address → the reply; `code` 2xx accepted, 4xx try again, 5xx failed. */
   replies: Map<string, { code: number; reply: string }>;
+  /** The server offers DSN (RFC 3461), so it takes over success notices. */
+  dsn: boolean;
 }
 
 interface SmtpError extends Error {
@@ -169,12 +171,13 @@ export class OutboundConnection {
       for (const to of envelope.to) if (!replies.has(to)) replies.set(to, { code: replyCode(err), reply: replyText(err) });
       return null;
     });
+    const ehlo = (info as { ehlo?: string[] } | null)?.ehlo ?? [];
     if (info) {
       for (const r of info.rejectedErrors ?? [])
         if ((r as SmtpError).recipient) replies.set((r as SmtpError).recipient!, { code: replyCode(r), reply: replyText(r) });
       for (const to of info.accepted) replies.set(to, { code: Number(info.response.slice(0, 3)) || 250, reply: info.response.replace(/\r?\n/g, ' ') });
     }
-    return { replies };
+    return { replies, dsn: ehlo.some((line) => /^DSN\b/i.test(line)) };
   }
 
   private readonly fail = (err: SmtpError): never => {

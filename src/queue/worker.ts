@@ -6,13 +6,14 @@
  * - Entries are grouped by destination (the domain, or the smarthost for all). Each
  *   destination gets at most `perDestination` connections ("lanes"); a lane opens one
  *   connection and carries the destination's entries over it one after another.
- * - Where mail goes: the smarthost when set, else the domain's MX hosts in preference
- *   order (queue/dns.ts), each address tried until one answers.
+ * - Where mail goes: the domain's route (setting `route:<domain>`), else the smarthost,
+ *   else the domain's MX hosts in preference order (queue/dns.ts), each address tried
+ *   until one answers.
  * - Per recipient: 2xx delivered, 5xx failed, 4xx (and any connection or DNS trouble)
  *   deferred, retried after `retry.firstMs` doubling up to `retry.maxMs`, and failed once
  *   the entry is older than `retry.lifetimeMs`. A null MX or a domain that does not
  *   exist fails at once.
- * - Failed recipients get one bounce per entry (queue/bounce.ts), injected like any
+ * - Failed recipients get one bounce per entry (queue/delivery-report.ts), injected like any
  *   message under an id derived from the entry, so a crash between the bounce's commit
  *   and the entry's removal never sends it twice.
  */
@@ -20,10 +21,11 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { hostname as machineName } from 'node:os';
 import type { Logger } from 'pino';
+import { parseHostPort } from '../config/parse.js';
 import type { Injector } from '../delivery/inject.js';
 import { domainOf } from '../mail/address.js';
-import { collect, wantsFailureNotice, type AttemptResult, type QueueEntry, type Store } from '../store/store.js';
-import { bounceMessage, readOriginal } from './bounce.js';
+import { collect, wantsFailureNotice, type AttemptResult, type QueueEntry, type QueueRecipient, type Store } from '../store/store.js';
+import { readOriginal, sendDeliveryReport, type DsnAction } from './delivery-report.js';
 import { rotateDkimKeys, SIGN_IN_THREAD_LIMIT, type DkimSigner } from './dkim.js';
 import { PermanentDnsError, type MailDns } from './dns.js';
 import { ConnectionError, OutboundConnection, type SmtpTarget } from './smtp-client.js';
@@ -52,6 +54,20 @@ export interface QueueWorkerOptions {
   pollMs: number;
   /** Signs what leaves; how often pending keys are looked up in DNS, and how long a replaced key's record should stay. */
   dkim: { signer: DkimSigner; checkMs: number; retireAfterMs: number };
+}
+
+/** Settings `route:<domain>` = HOST:PORT send a domain's mail there instead of to its MX hosts (like Postfix's transport maps). */
+export const ROUTE_PREFIX = 'route:';
+const ROUTES_MS = 30_000;
+
+/** A route's HOST:PORT (port 465 means implicit TLS); null when malformed. */
+export function parseRoute(value: string): Smarthost | null {
+  try {
+    const { host, port } = parseHostPort('route', value);
+    return port > 0 ? { host, port, secure: port === 465 } : null;
+  } catch {
+    return null;
+  }
 }
 
 export const DEFAULT_QUEUE_OPTIONS = {
@@ -90,6 +106,9 @@ export class QueueWorker {
   private unwatch: (() => void) | null = null;
   private readonly lanes = new Set<Promise<void>>();
   private nextDkimCheck = 0;
+  /** Per-domain routes (settings `route:<domain>`), read again every ROUTES_MS. */
+  private routes = new Map<string, Smarthost>();
+  private nextRoutesRead = 0;
 
   constructor(
     private readonly store: Store,
@@ -126,6 +145,7 @@ export class QueueWorker {
     while (this.running) {
       this.woken = false;
       if (Date.now() >= this.nextDkimCheck) await this.checkDkimKeys();
+      if (Date.now() >= this.nextRoutesRead) await this.readRoutes();
       const room = this.options.concurrency.total - this.inFlight.size;
       let claimed = 0;
       if (room > 0) {
@@ -152,6 +172,21 @@ export class QueueWorker {
         });
         this.wakeUp = null;
       }
+    }
+  }
+
+  private async readRoutes(): Promise<void> {
+    this.nextRoutesRead = Date.now() + ROUTES_MS;
+    try {
+      const routes = new Map<string, Smarthost>();
+      for (const { key, value } of await this.store.directory.listSettings(ROUTE_PREFIX)) {
+        const route = parseRoute(value);
+        if (route) routes.set(key.slice(ROUTE_PREFIX.length), route);
+        else this.log.warn({ key, value }, 'queue: ignoring a route that is not HOST:PORT');
+      }
+      this.routes = routes;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'queue: reading routes failed');
     }
   }
 
@@ -191,8 +226,15 @@ export class QueueWorker {
     };
   }
 
+  /** Where an entry goes instead of its MX hosts: its domain's route, else the smarthost, else null. */
+  private relayOf(entry: QueueEntry): Smarthost | null {
+    return this.routes.get(entry.domain) ?? this.options.smarthost;
+  }
+
+  /** Entries with one destination share lanes and connections: a relay, or a domain's MX hosts. */
   private destinationOf(entry: QueueEntry): string {
-    return this.options.smarthost ? `smarthost:${this.options.smarthost.host}:${this.options.smarthost.port}` : entry.domain;
+    const relay = this.relayOf(entry);
+    return relay ? `relay:${relay.host}:${relay.port}` : entry.domain;
   }
 
   private enqueue(entry: QueueEntry): void {
@@ -248,7 +290,7 @@ export class QueueWorker {
 
   /** The targets of an entry in order: the smarthost, or each address of each MX host. */
   private async targets(entry: QueueEntry): Promise<SmtpTarget[]> {
-    const s = this.options.smarthost;
+    const s = this.relayOf(entry);
     if (s) return [{ host: s.host, address: s.host, port: s.port, secure: s.secure, requireTls: s.requireTls, auth: s.auth }];
     const out: SmtpTarget[] = [];
     for (const mx of await this.options.dns.mailHosts(entry.domain)) {
@@ -284,6 +326,7 @@ export class QueueWorker {
       groups.set(key, [...(groups.get(key) ?? []), r]);
     }
     const results: AttemptResult[] = [];
+    const relayed: QueueRecipient[] = [];
     const message = await this.prepare(entry);
     for (const group of groups.values()) {
       const first = group[0]!;
@@ -294,10 +337,15 @@ export class QueueWorker {
       );
       for (const r of group) {
         const reply = sent.replies.get(r.address) ?? { code: 451, reply: '451 4.4.0 no reply for this recipient' };
-        results.push({ address: r.address, status: reply.code < 400 ? 'delivered' : reply.code >= 500 ? 'failed' : 'deferred', reply: reply.reply });
+        const status = reply.code < 400 ? 'delivered' : reply.code >= 500 ? 'failed' : 'deferred';
+        results.push({ address: r.address, status, reply: reply.reply });
+        // RFC 3461 5.2.2: a host without DSN ends the chain; a sender who asked hears it was relayed.
+        if (status === 'delivered' && !sent.dsn && /(^|,)SUCCESS(,|$)/.test(r.notify ?? '')) relayed.push({ ...r, reply: reply.reply });
       }
     }
+    const original = relayed.length > 0 && entry.envelopeFrom ? await readOriginal(message(), entry.dsn.ret === 'FULL') : null;
     await this.settle(entry, results, conn.target);
+    if (original) await this.notify(entry, `${entry.ternId}S${entry.id}A${entry.attempts}`, 'relayed', relayed, original);
   }
 
   /** The whole entry got one answer: a DNS or connection failure before any transaction. */
@@ -350,24 +398,25 @@ export class QueueWorker {
   private async sendBounce(id: number): Promise<void> {
     const entry = await this.store.queue.get(id);
     if (!entry || entry.state !== 'bounce') return;
-    const ternId = `${entry.ternId}B${entry.id}`;
-    const already = (await this.store.mailboxes.findByTernId(ternId)).length > 0 || (await this.store.queue.countByTernId(ternId)) > 0;
-    if (!already) {
-      const failed = entry.recipients.filter((r) => r.status === 'failed' && wantsFailureNotice(r.notify));
-      const original = await readOriginal(this.store.queue.read(id), entry.dsn.ret === 'FULL');
-      const data = bounceMessage({
-        hostname: this.options.hostname,
-        entry,
-        failed,
-        original,
-        messageId: `${ternId}@${this.options.hostname}`,
-        now: new Date(),
-      });
-      const result = await this.injector.inject({ ternId, from: '', to: [entry.envelopeFrom], data, isBounce: true });
-      if (result.stored + result.queued === 0)
-        this.log.warn({ id: entry.ternId, to: entry.envelopeFrom, refused: result.refused }, 'bounce could not be delivered');
-      else this.log.info({ id: entry.ternId, bounce: ternId, to: entry.envelopeFrom }, 'bounce sent');
-    }
+    const failed = entry.recipients.filter((r) => r.status === 'failed' && wantsFailureNotice(r.notify));
+    await this.notify(entry, `${entry.ternId}B${entry.id}`, 'failed', failed);
     await this.store.queue.bounced(id);
+  }
+
+  /** Sends a delivery report to the entry's sender, once: under `ternId`, unless a message with that id exists already. */
+  private async notify(
+    entry: QueueEntry,
+    ternId: string,
+    action: DsnAction,
+    recipients: QueueRecipient[],
+    known?: { bytes: Buffer; whole: boolean },
+  ): Promise<void> {
+    const already = (await this.store.mailboxes.findByTernId(ternId)).length > 0 || (await this.store.queue.countByTernId(ternId)) > 0;
+    if (already || recipients.length === 0) return;
+    const original = known ?? (await readOriginal(this.store.queue.read(entry.id), entry.dsn.ret === 'FULL'));
+    const result = await sendDeliveryReport(this.injector, { hostname: this.options.hostname, ternId, entry, action, recipients, original });
+    const fields = { id: entry.ternId, notice: ternId, to: entry.envelopeFrom, action };
+    if (result.stored + result.queued === 0) this.log.warn({ ...fields, refused: result.refused }, 'delivery report could not be delivered');
+    else this.log.info(fields, 'delivery report sent');
   }
 }

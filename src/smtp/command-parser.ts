@@ -9,12 +9,54 @@ export type MailParams = {
   size?: number;
   body?: '7BIT' | '8BITMIME';
   smtputf8?: boolean;
+  /** RFC 3461 4.3: return the whole message or only its headers in a failure notice. */
+  ret?: 'FULL' | 'HDRS';
+  /** RFC 3461 4.4: the sender's envelope id (xtext decoded). */
+  envid?: string;
 };
+
+/** RFC 3461 RCPT parameters. */
+export type RcptParams = {
+  /** NEVER, or a comma-separated subset of SUCCESS, FAILURE, DELAY (upper-cased). */
+  notify?: string;
+  /** "addr-type;address", the original recipient (xtext decoded). */
+  orcpt?: string;
+};
+
+/** RFC 3461 4: xtext ("+" and two hex digits stand for a byte); null when malformed. */
+export function decodeXtext(value: string): string | null {
+  if (!/^(?:[!-*,-<>-~]|\+[0-9A-F]{2})*$/.test(value)) return null;
+  return value.replace(/\+([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+function parseRcptParams(rest: string): RcptParams | Reply {
+  const params: RcptParams = {};
+  for (const token of rest.trim().split(/\s+/).filter(Boolean)) {
+    const eq = token.indexOf('=');
+    const key = (eq < 0 ? token : token.slice(0, eq)).toUpperCase();
+    const value = eq < 0 ? '' : token.slice(eq + 1);
+    if (key === 'NOTIFY') {
+      const list = value.toUpperCase().split(',');
+      const valid = list.every((v) => ['SUCCESS', 'FAILURE', 'DELAY'].includes(v)) || (list.length === 1 && list[0] === 'NEVER');
+      if (!valid || params.notify !== undefined) return Replies.paramSyntax('Syntax: NOTIFY=NEVER or NOTIFY=SUCCESS,FAILURE,DELAY');
+      params.notify = [...new Set(list)].join(',');
+    } else if (key === 'ORCPT') {
+      const decoded = decodeXtext(value);
+      if (decoded === null || !/^[A-Za-z0-9-]+;.+/.test(decoded) || decoded.length > 500 || params.orcpt !== undefined) {
+        return Replies.paramSyntax('Syntax: ORCPT=addr-type;xtext');
+      }
+      params.orcpt = decoded;
+    } else {
+      return Replies.paramNotImplemented(`Unsupported RCPT parameter ${key}`);
+    }
+  }
+  return params;
+}
 
 export type Command =
   | { verb: 'HELO' | 'EHLO' | 'LHLO'; domain: string }
   | { verb: 'MAIL'; address: string; params: MailParams }
-  | { verb: 'RCPT'; address: string }
+  | { verb: 'RCPT'; address: string; params: RcptParams }
   | { verb: 'DATA' | 'RSET' | 'NOOP' | 'QUIT' | 'STARTTLS' | 'HELP' }
   | { verb: 'VRFY' | 'EXPN'; arg: string }
   | { verb: 'BDAT'; size: number; last: boolean }
@@ -73,6 +115,18 @@ function parseMailParams(rest: string): MailParams | Reply {
         if (value !== undefined) return Replies.paramSyntax('SMTPUTF8 takes no value');
         params.smtputf8 = true;
         break;
+      case 'RET': {
+        const ret = value?.toUpperCase();
+        if ((ret !== 'FULL' && ret !== 'HDRS') || params.ret) return Replies.paramSyntax('Syntax: RET=FULL or RET=HDRS');
+        params.ret = ret;
+        break;
+      }
+      case 'ENVID': {
+        const envid = value === undefined ? null : decodeXtext(value);
+        if (envid === null || envid.length > 100 || params.envid !== undefined) return Replies.paramSyntax('Syntax: ENVID=xtext of at most 100 characters');
+        params.envid = envid;
+        break;
+      }
       default:
         return Replies.paramNotImplemented(`Unsupported MAIL parameter ${key}`);
     }
@@ -106,8 +160,9 @@ export function parseCommand(line: string): Command {
       if (!m) return error(Replies.paramSyntax('Syntax: RCPT TO:<address>'));
       const path = parsePath(arg.slice(m[0].length));
       if (!path || !path.address) return error(Replies.paramSyntax('Syntax: RCPT TO:<address>'));
-      if (path.rest.trim()) return error(Replies.paramNotImplemented('RCPT parameters are not supported'));
-      return { verb, address: path.address };
+      const params = parseRcptParams(path.rest);
+      if ('code' in params) return error(params);
+      return { verb, address: path.address, params };
     }
     case 'DATA':
     case 'RSET':

@@ -18,7 +18,8 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { decodeSaslPlain, mayUsePlaintext, type Authenticator } from '../auth/authenticate.js';
-import { outboundDomains } from '../delivery/inject.js';
+import { outboundDomains, type Injector } from '../delivery/inject.js';
+import { readOriginal, sendDeliveryReport } from '../queue/delivery-report.js';
 import { UserError } from '../errors.js';
 import { normalizeSender } from '../mail/address.js';
 import { receivedHeader, rfc5322Date } from '../mail/trace-headers.js';
@@ -26,7 +27,7 @@ import type { ByteBudget } from '../mail/byte-budget.js';
 import type { RecipientResolver } from '../delivery/recipient-resolver.js';
 import type { LocalDelivery } from '../delivery/local-delivery.js';
 import type { Account, BlobStore, DeliveryOutcome, OutboundMessage } from '../store/store.js';
-import { parseCommand, type Command, type MailParams } from './command-parser.js';
+import { parseCommand, type Command, type MailParams, type RcptParams } from './command-parser.js';
 import { DataReader, type DataResult } from './data-reader.js';
 import { formatMultiline, formatReply, Replies, type Reply } from './replies.js';
 import { addressLiteral, deliveryRecipients, startMessage, withProtocol, type MessageBody, type Transaction } from './transaction.js';
@@ -58,6 +59,8 @@ export interface SessionDeps {
   /** Submission only: logins and who may send as whom. */
   auth?: Authenticator;
   senders?: SenderPolicy;
+  /** Sends success notices (RFC 3461 NOTIFY=SUCCESS) for local recipients. */
+  injector?: Injector;
 }
 
 type MailState = Extract<State, { phase: 'mail' }>;
@@ -337,7 +340,7 @@ export class SmtpSession {
       case 'AUTH':
         return this.auth(cmd.mechanism, cmd.initial);
       case 'RCPT':
-        return this.rcpt(cmd.address);
+        return this.rcpt(cmd.address, cmd.params);
       case 'DATA':
         return this.data();
       case 'BDAT':
@@ -379,6 +382,7 @@ export class SmtpSession {
       'ENHANCEDSTATUSCODES',
       'SMTPUTF8',
       'CHUNKING',
+      ...(lmtp ? [] : ['DSN']),
     ];
     if (this.deps.tls && !this.secure) lines.push('STARTTLS');
     if (this.config.mode === 'submission' && !this.account && this.mayAuthenticate()) lines.push('AUTH PLAIN LOGIN');
@@ -450,7 +454,7 @@ export class SmtpSession {
     if (s.phase === 'mail') return this.fail(Replies.badSequence('Nested MAIL command'));
     if (s.phase !== 'ready') return this.fail(Replies.badSequence(`Send ${this.config.mode === 'lmtp' ? 'LHLO' : 'EHLO/HELO'} first`));
     // RFC 5321 4.1.1.11 / 2.2.1: service extension parameters need EHLO (or LHLO).
-    if (!s.esmtp && (params.size !== undefined || params.body !== undefined || params.smtputf8)) {
+    if (!s.esmtp && Object.keys(params).length > 0) {
       return this.fail(Replies.paramNotImplemented('MAIL parameters require EHLO'));
     }
     if (!params.smtputf8 && hasNonAscii(rawAddress)) return this.fail(Replies.utf8NotDeclared);
@@ -473,9 +477,11 @@ export class SmtpSession {
     this.reply(Replies.senderOk);
   }
 
-  private async rcpt(rawAddress: string): Promise<void> {
+  private async rcpt(rawAddress: string, params: RcptParams): Promise<void> {
     const s = this.state;
     if (s.phase !== 'mail') return this.fail(Replies.badSequence('Need MAIL before RCPT'));
+    if ((params.notify || params.orcpt) && (this.config.mode === 'lmtp' || !s.esmtp))
+      return this.fail(Replies.paramNotImplemented('RCPT parameters require EHLO'));
     if (s.tx.recipients.length + s.tx.refused >= this.config.maxRecipients) return this.reply(Replies.tooManyRecipients);
     if (!s.tx.params.smtputf8 && hasNonAscii(rawAddress)) return this.fail(Replies.utf8NotDeclared);
     let resolution;
@@ -490,7 +496,7 @@ export class SmtpSession {
     if (resolution.kind === 'not-local') {
       // Only an authenticated submission relays (never a trusted network: DESIGN.md).
       if (!this.account) return this.fail(Replies.relayDenied(address));
-      s.tx.recipients.push({ address, accountIds: [], remote: true });
+      s.tx.recipients.push({ address, accountIds: [], remote: true, ...params });
       return this.reply(Replies.recipientOk);
     }
     if (resolution.kind === 'unknown-user') return this.fail(Replies.noSuchUser(address));
@@ -498,7 +504,7 @@ export class SmtpSession {
       s.tx.refused++;
       return this.fail(Replies.mailboxFull(address));
     }
-    s.tx.recipients.push({ address, accountIds: resolution.accountIds });
+    s.tx.recipients.push({ address, accountIds: resolution.accountIds, ...params });
     this.reply(Replies.recipientOk);
   }
 
@@ -596,9 +602,11 @@ export class SmtpSession {
     const tx = s.tx;
     const submission = this.config.mode === 'submission';
     let outcomes: DeliveryOutcome[];
+    let blobHash = '';
     this.commitsInFlight++;
     try {
       const blob = await body.sink.finish();
+      blobHash = blob.hash;
       const added = submission ? await this.submissionHeaders(tx, body) : '';
       if (added === null) return; // refused: the reply is out
       const date = new Date();
@@ -618,7 +626,8 @@ export class SmtpSession {
           ? undefined
           : {
               prefix: Buffer.from(receivedHeader({ ...trace, localHostname: trace.hostname }) + added),
-              domains: outboundDomains(remote.map((r) => ({ address: r.address }))),
+              domains: outboundDomains(remote.map((r) => ({ address: r.address, notify: r.notify ?? null, orcpt: r.orcpt ?? null }))),
+              dsn: { ret: tx.params.ret ?? null, envid: tx.params.envid ?? null },
             };
       outcomes = await this.deps.delivery.deliver({
         ternId: body.ternId,
@@ -654,9 +663,30 @@ export class SmtpSession {
     // are skipped; an atomic delivery is never stored or queued for only some of its
     // recipients over quota).
     const refused = stored.size === 0 && full.size > 0;
-    if (stored.size > 0 || (!refused && tx.recipients.some((r) => r.remote))) return this.reply(Replies.queued(body.ternId));
+    if (stored.size > 0 || (!refused && tx.recipients.some((r) => r.remote))) {
+      this.reply(Replies.queued(body.ternId));
+      const delivered = tx.recipients.filter((r) => /(^|,)SUCCESS(,|$)/.test(r.notify ?? '') && r.accountIds.some((id) => stored.has(id)));
+      if (delivered.length > 0 && tx.from) void this.reportDelivered(tx, body.ternId, blobHash, delivered);
+      return;
+    }
     const first = tx.recipients.find((r) => r.accountIds.some((id) => full.has(id))) ?? tx.recipients[0]!;
     this.reply(replyFor(first.accountIds, first.address));
+  }
+
+  /** RFC 3461: tells the sender, who asked with NOTIFY=SUCCESS, that local recipients have the message (after the 250; failures are only logged). */
+  private async reportDelivered(tx: Transaction, ternId: string, hash: string, recipients: Transaction['recipients']): Promise<void> {
+    const injector = this.deps.injector;
+    if (!injector) return;
+    try {
+      const chunks = await this.deps.blobs.read(hash);
+      if (!chunks) return;
+      const original = await readOriginal(chunks, tx.params.ret === 'FULL');
+      const entry = { ternId, envelopeFrom: tx.from, dsn: { ret: tx.params.ret ?? null, envid: tx.params.envid ?? null }, createdAt: new Date(tx.startedAt) };
+      const list = recipients.map((r) => ({ address: r.address, reply: '250 2.0.0 delivered to the mailbox', orcpt: r.orcpt ?? null }));
+      await sendDeliveryReport(injector, { hostname: this.config.hostname, ternId: `${ternId}S`, entry, action: 'delivered', recipients: list, original });
+    } catch (err) {
+      this.log.warn({ id: ternId, err: (err as Error).message }, 'success notice failed');
+    }
   }
 
   /**

@@ -16,6 +16,9 @@ export interface Recipient {
   accountIds: number[];
   /** Submission: an address in another domain, queued for delivery. */
   remote?: boolean;
+  /** RFC 3461 NOTIFY and ORCPT from RCPT. */
+  notify?: string;
+  orcpt?: string;
 }
 
 export interface MessageBody {

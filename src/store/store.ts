@@ -295,6 +295,10 @@ export interface DirectoryStore {
 
   /** Configuration that lives in the database. */
   getSetting(key: string): Promise<string | null>;
+  /** Settings whose key starts with `prefix`, by key. */
+  listSettings(prefix: string): Promise<Array<{ key: string; value: string }>>;
+  /** Removes a setting (NotFoundError when there is none). */
+  deleteSetting(key: string): Promise<void>;
   setSetting(key: string, value: string): Promise<void>;
   /** Sets the value only if the key has none; returns the value now stored (safe when nodes race). */
   initSetting(key: string, value: string): Promise<string>;

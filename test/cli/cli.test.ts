@@ -78,6 +78,8 @@ describe('tern CLI', () => {
     assertUserError(await runCli(['queue', 'retry', ...a]), /name queue ids, a filter .* or --all/);
     assertUserError(await runCli(['queue', 'list', '--state', 'lost', ...a]), /--state: one of queued, held, bounce/);
     assertUserError(await runCli(['queue', 'show', '12345', ...a]), /queue entry 12345 does not exist/);
+    assertUserError(await runCli(['route', 'add', 'example.org', 'relay.example', ...a]), /route: expected HOST:PORT/);
+    assertUserError(await runCli(['route', 'del', 'example.org', ...a]), /example\.org has no route/);
     assertUserError(await runCli(['send', '--from', 'alice@example.test', '--to', 'bob@example.test', ...a]), /exactly one of --text and --file/);
     assertUserError(await runCli(['serve', '--roles', 'smtp,bogus', ...a]), /unknown role "bogus"/);
     assertUserError(await runCli(['status', '--db', 'mysql://x', ...a]), /unsupported database URL scheme/);

@@ -13,6 +13,9 @@ export interface SinkMessage {
   /** The AUTH user of the session, if any. */
   user: string | null;
   secure: boolean;
+  /** The MAIL FROM and RCPT TO parameters as sent (e.g. { NOTIFY: 'SUCCESS' }), per recipient. */
+  mailArgs: Record<string, unknown>;
+  rcptArgs: Array<Record<string, unknown>>;
 }
 
 export interface SmtpSink {
@@ -28,7 +31,7 @@ export interface SmtpSink {
   close(): Promise<void>;
 }
 
-export async function startSmtpSink(opts: { host?: string; port?: number; auth?: { user: string; pass: string } } = {}): Promise<SmtpSink> {
+export async function startSmtpSink(opts: { host?: string; port?: number; auth?: { user: string; pass: string }; hideDsn?: boolean } = {}): Promise<SmtpSink> {
   const messages: SinkMessage[] = [];
   const attempts = new Map<string, number>();
   let connections = 0;
@@ -60,6 +63,7 @@ export async function startSmtpSink(opts: { host?: string; port?: number; auth?:
     allowInsecureAuth: true,
     disabledCommands: opts.auth ? [] : ['AUTH'],
     hideSTARTTLS: false,
+    hideDSN: Boolean(opts.hideDsn),
     logger: false,
     size: 50 * 1024 * 1024,
     onConnect(_session, callback) {
@@ -87,6 +91,8 @@ export async function startSmtpSink(opts: { host?: string; port?: number; auth?:
           data: Buffer.concat(parts),
           user: (session.user as string | undefined) ?? null,
           secure: session.secure,
+          mailArgs: (session.envelope.mailFrom ? session.envelope.mailFrom.args : {}) as Record<string, unknown>,
+          rcptArgs: session.envelope.rcptTo.map((r) => (r.args || {}) as Record<string, unknown>),
         });
         for (const w of waiters.splice(0)) w();
         callback();

@@ -60,7 +60,8 @@ describe('outbound: submission, queue and delivery', { timeout: 180_000 }, () =>
   before(async () => {
     mxPort = await freePort();
     sink = await startSmtpSink({ host: '127.0.0.2', port: mxPort });
-    sink2 = await startSmtpSink({ host: '127.0.0.3', port: mxPort });
+    // The second sink does not offer DSN: Tern tells senders who asked that their mail was relayed.
+    sink2 = await startSmtpSink({ host: '127.0.0.3', port: mxPort, hideDsn: true });
     dns = await startDnsServer([
       { type: 'MX', name: 'dest.test', exchange: 'mx1.dest.test', priority: 10 },
       { type: 'A', name: 'mx1.dest.test', address: '127.0.0.2' },
@@ -77,6 +78,8 @@ describe('outbound: submission, queue and delivery', { timeout: 180_000 }, () =>
       { type: 'A', name: 'mx.down.test', address: '127.0.0.9' },
     ]);
     site = await createSite();
+    // A per-domain route: routed.test has no DNS records at all; its mail goes to the second sink.
+    await cli(['route', 'add', 'routed.test', `127.0.0.3:${mxPort}`, ...site.args]);
     submissionPort = await freePort();
     imapPort = await freePort();
     tern = await startTern(site, [
@@ -141,12 +144,15 @@ describe('outbound: submission, queue and delivery', { timeout: 180_000 }, () =>
     assert.deepEqual(await queued(), []);
   });
 
-  it('tries the next MX when the preferred one cannot be reached, and the domain itself without an MX', async () => {
+  it('tries the next MX when the preferred one cannot be reached, the domain itself without an MX, and a route before DNS', async () => {
     const before = sink2.messages.length;
     await transport().sendMail({ from: 'alice@example.test', to: 'x@backup.test', subject: 'backup', text: 'via the backup MX' });
     await transport().sendMail({ from: 'alice@example.test', to: 'y@direct.test', subject: 'direct', text: 'no MX at all' });
-    const got = (await sink2.waitFor(before + 2)).slice(before);
-    assert.deepEqual(got.map((m) => m.to[0]).sort(), ['x@backup.test', 'y@direct.test']);
+    await transport().sendMail({ from: 'alice@example.test', to: 'z@routed.test', subject: 'routed', text: 'by its route' });
+    const got = (await sink2.waitFor(before + 3)).slice(before);
+    assert.deepEqual(got.map((m) => m.to[0]).sort(), ['x@backup.test', 'y@direct.test', 'z@routed.test']);
+    assert.ok(!dns.queries.some((q) => q.endsWith(' routed.test')), 'a routed domain is not looked up');
+    assert.deepEqual(JSON.parse(await cli(['route', 'list', '--json', ...site.args])), [{ domain: 'routed.test', target: `127.0.0.3:${mxPort}` }]);
   });
 
   it('carries several queued messages for one destination over its few connections', async () => {
@@ -224,6 +230,42 @@ describe('outbound: submission, queue and delivery', { timeout: 180_000 }, () =>
     assert.equal(await inbox('alice@example.test'), mine + 1, 'deleting bounces nothing');
   });
 
+  it('honours DSN requests: NOTIFY and ORCPT passed on, success notices, NOTIFY=NEVER, RET=FULL and ENVID in a bounce', async () => {
+    const mine = await inbox('alice@example.test');
+    const sent = sink.messages.length;
+    const sent2 = sink2.messages.length;
+    sink.rcpt = (address) => (address === 'gone@dest.test' || address === 'quiet@dest.test' ? { code: 550, message: '5.1.1 No such user here' } : null);
+    const dsnMail = (to: string, dsn: Record<string, unknown>, text = 'dsn test') =>
+      transport().sendMail({ from: 'alice@example.test', to, subject: `dsn ${to}`, text, dsn });
+    // A DSN-capable next hop gets the parameters and reports itself: no notice from Tern.
+    await dsnMail('ok2@dest.test', { notify: ['success', 'failure'], recipient: 'orig@dest.test' });
+    const passed = (await sink.waitFor(sent + 1)).at(-1)!;
+    assert.deepEqual(passed.rcptArgs[0], { NOTIFY: 'SUCCESS,FAILURE', ORCPT: 'rfc822;orig@dest.test' });
+    // A next hop without DSN: the sender hears that the message was relayed.
+    await dsnMail('y2@direct.test', { notify: ['success'] });
+    await sink2.waitFor(sent2 + 1);
+    // A local recipient: the sender hears that it was delivered.
+    await dsnMail('bob@example.test', { notify: ['success'] });
+    // NOTIFY=NEVER: a failure, and no bounce.
+    await dsnMail('quiet@dest.test', { notify: ['never'] });
+    // RET=FULL and ENVID: the bounce carries the whole message and the envelope id.
+    await dsnMail('gone@dest.test', { ret: 'full', id: 'env-42', notify: ['failure'], recipient: 'first@dest.test' }, 'the whole body comes back');
+    const notices = await eventually('three notices', async () => ((await inbox('alice@example.test')) >= mine + 3 ? true : undefined));
+    assert.ok(notices);
+    const all = await fetchAll(imapPort, 'alice@example.test');
+    const latest = all.slice(-3);
+    assert.equal(await inbox('alice@example.test'), mine + 3, 'no notice for NOTIFY=NEVER');
+    const relayed = latest.find((m) => /Final-Recipient: rfc822; y2@direct\.test/.test(m));
+    assert.match(relayed!, /Subject: Successful Mail Delivery Report[\s\S]*Action: relayed\r\nStatus: 2\.0\.0/);
+    const delivered = latest.find((m) => /Final-Recipient: rfc822; bob@example\.test/.test(m));
+    assert.match(delivered!, /Action: delivered\r\nStatus: 2\.0\.0/);
+    const bounce = latest.find((m) => /Final-Recipient: rfc822; gone@dest\.test/.test(m));
+    assert.match(bounce!, /Original-Envelope-Id: env-42\r\n/);
+    assert.match(bounce!, /Original-Recipient: rfc822;first@dest\.test\r\nAction: failed\r\nStatus: 5\.1\.1/);
+    assert.match(bounce!, /Content-Type: message\/rfc822[\s\S]*the whole body comes back/);
+    sink.rcpt = () => null;
+  });
+
   it('refuses relaying without AUTH and sending as another account', async () => {
     const session = await openSession(submissionPort);
     try {
@@ -276,6 +318,31 @@ describe('outbound: submission, queue and delivery', { timeout: 180_000 }, () =>
     assert.match(msg.data.toString(), /Subject: from the CLI\r\n[\s\S]*\r\n\r\nline one\r\nline two\r\n$/);
   });
 });
+
+/** Every message in the account's INBOX, oldest first, over IMAP. */
+async function fetchAll(imapPort: number, address: string): Promise<string[]> {
+  const client = new ImapFlow({
+    host: '127.0.0.1',
+    port: imapPort,
+    secure: false,
+    auth: { user: address, pass: PASSWORD },
+    logger: false,
+    tls: { rejectUnauthorized: false },
+  });
+  await client.connect();
+  try {
+    const lock = await client.getMailboxLock('INBOX');
+    try {
+      const out: string[] = [];
+      for await (const msg of client.fetch('1:*', { source: true })) out.push(msg.source!.toString());
+      return out;
+    } finally {
+      lock.release();
+    }
+  } finally {
+    await client.logout();
+  }
+}
 
 /** The newest message in the account's INBOX, over IMAP. */
 async function fetchLast(imapPort: number, address: string): Promise<string> {

@@ -87,6 +87,8 @@ export function createStore(engine: StoreEngine): Store {
     activateDkimKey: (domain, selector, retireAt) => engine.write('activateDkimKey', { domain, selector, retireAt: retireAt.getTime() }),
     deleteDkimKey: (domain, selector) => engine.write('deleteDkimKey', { domain, selector }),
     getSetting: (key) => engine.read('getSetting', key),
+    listSettings: (prefix) => engine.read('listSettings', prefix),
+    deleteSetting: (key) => engine.write('deleteSetting', { key }),
     setSetting: (key, value) => engine.write('setSetting', { key, value }),
     initSetting: (key, value) => engine.write('initSetting', { key, value }),
   };

@@ -91,6 +91,10 @@ export function createReads(sql: Sql) {
     async aliasTargets(address: string) {
       return (await sql.all(`SELECT target FROM aliases WHERE address = ? ORDER BY ${collate(sql, 'target')}`, [address])).map((r) => String(r.target));
     },
+    async listSettings(prefix: string) {
+      const rows = await sql.all(`SELECT key, value FROM settings WHERE substr(key, 1, ?) = ? ORDER BY ${collate(sql, 'key')}`, [prefix.length, prefix]);
+      return rows.map((r) => ({ key: String(r.key), value: String(r.value) }));
+    },
     async getSetting(key: string) {
       const r = await one(sql, 'SELECT value FROM settings WHERE key = ?', [key]);
       return r ? String(r.value) : null;

@@ -421,6 +421,10 @@ export const WRITE_OPS = {
     await sql.run('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [a.key, a.value]);
   },
 
+  async deleteSetting(sql: Sql, a: { key: string }): Promise<void> {
+    if ((await sql.run('DELETE FROM settings WHERE key = ?', [a.key])) === 0) throw new NotFoundError(`setting ${a.key} does not exist`);
+  },
+
   async initSetting(sql: Sql, a: { key: string; value: string }): Promise<string> {
     await sql.run('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', [a.key, a.value]);
     return String((await one(sql, 'SELECT value FROM settings WHERE key = ?', [a.key]))!.value);

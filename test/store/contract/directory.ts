@@ -223,6 +223,25 @@ export function directoryContract(fx: Fixture): void {
         assert.equal(await store.directory.getSetting('contract.empty'), '');
       });
 
+      it('lists settings by key prefix (no pattern characters) and deletes one', async () => {
+        for (const [k, v] of [
+          ['list:b.test', '2'],
+          ['list:a.test', '1'],
+          ['list_other', 'x'],
+          ['listless', 'y'],
+        ]) {
+          await store.directory.setSetting(k!, v!);
+        }
+        assert.deepEqual(await store.directory.listSettings('list:'), [
+          { key: 'list:a.test', value: '1' },
+          { key: 'list:b.test', value: '2' },
+        ]);
+        assert.deepEqual(await store.directory.listSettings('list_'), [{ key: 'list_other', value: 'x' }]);
+        await store.directory.deleteSetting('list:a.test');
+        assert.equal(await store.directory.getSetting('list:a.test'), null);
+        await assert.rejects(store.directory.deleteSetting('list:a.test'), NotFoundError);
+      });
+
       it('initSetting keeps the first value and returns the value stored', async () => {
         assert.equal(await store.directory.initSetting('contract.init', 'first'), 'first');
         assert.equal(await store.directory.initSetting('contract.init', 'second'), 'first');

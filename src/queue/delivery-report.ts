@@ -1,12 +1,14 @@
 /**
- * Delivery status notifications for failed recipients (RFC 3464 multipart/report, RFC
- * 3461 for what the sender asked): a human-readable part, the machine-readable
- * message/delivery-status, and the original message's headers (or, with RET=FULL, the
- * whole message when it is small enough). Sent from the null sender, so a bounce never
- * bounces (RFC 5321 4.5.5).
+ * Delivery status notifications (RFC 3464 multipart/report, RFC 3461 for what the sender
+ * asked): bounces for failed recipients, and success notices (delivered, or relayed to a
+ * host without DSN) for recipients that asked with NOTIFY=SUCCESS. A human-readable part,
+ * the machine-readable message/delivery-status, and the original message's headers (or,
+ * with RET=FULL, the whole message when it is small enough). Sent from the null sender,
+ * so a notice never bounces (RFC 5321 4.5.5).
  */
 import { randomBytes } from 'node:crypto';
 import { rfc5322Date } from '../mail/trace-headers.js';
+import type { InjectResult, Injector } from '../delivery/inject.js';
 import type { QueueEntry, QueueRecipient } from '../store/store.js';
 
 /** Largest original returned whole with RET=FULL; larger ones get their headers only. */
@@ -22,23 +24,42 @@ export function statusOf(reply: string | null): string {
 /** Text safe inside a header field or a report line: one line, printable ASCII. */
 const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?');
 
-export function bounceMessage(o: {
+export type DsnAction = 'failed' | 'delivered' | 'relayed';
+
+/** What a notice needs of the message it reports on (a queue entry, or a message just stored). */
+export type ReportedMessage = Pick<QueueEntry, 'ternId' | 'envelopeFrom' | 'dsn' | 'createdAt'>;
+
+const SUBJECTS: Record<DsnAction, string> = {
+  failed: 'Undelivered Mail Returned to Sender',
+  delivered: 'Successful Mail Delivery Report',
+  relayed: 'Successful Mail Delivery Report',
+};
+
+const SUMMARIES: Record<DsnAction, string> = {
+  failed: "Your message could not be delivered to one or more recipients. It's attached below.",
+  delivered: 'Your message was delivered to the recipients below, as you asked to be told.',
+  relayed: 'Your message was handed to the next mail server for the recipients below, which does not report deliveries; this is the last notice you will get.',
+};
+
+export function deliveryReport(o: {
   hostname: string;
-  entry: QueueEntry;
-  failed: QueueRecipient[];
+  entry: ReportedMessage;
+  action?: DsnAction;
+  recipients: Array<Pick<QueueRecipient, 'address' | 'reply' | 'orcpt'>>;
   /** The original message: its header block, or all of it (RET=FULL, small enough). */
   original: { bytes: Buffer; whole: boolean };
   messageId: string;
   now: Date;
 }): Buffer {
   const boundary = `tern-report-${randomBytes(9).toString('hex')}`;
+  const action = o.action ?? 'failed';
   const to = o.entry.envelopeFrom;
   const human = [
     `This is the mail system at ${o.hostname}.`,
     '',
-    "Your message could not be delivered to one or more recipients. It's attached below.",
+    SUMMARIES[action],
     '',
-    ...o.failed.map((r) => `<${oneLine(r.address)}>: ${oneLine(r.reply ?? 'delivery failed')}`),
+    ...o.recipients.map((r) => `<${oneLine(r.address)}>: ${oneLine(r.reply ?? action)}`),
     '',
   ];
   const perMessage = [
@@ -47,13 +68,13 @@ export function bounceMessage(o: {
     `X-Tern-Id: ${o.entry.ternId}`,
     `Arrival-Date: ${rfc5322Date(o.entry.createdAt)}`,
   ];
-  const perRecipient = o.failed.map((r) =>
+  const perRecipient = o.recipients.map((r) =>
     [
       '',
       `Final-Recipient: rfc822; ${oneLine(r.address)}`,
       ...(r.orcpt ? [`Original-Recipient: ${oneLine(r.orcpt)}`] : []),
-      'Action: failed',
-      `Status: ${statusOf(r.reply)}`,
+      `Action: ${action}`,
+      `Status: ${action === 'failed' ? statusOf(r.reply) : '2.0.0'}`,
       ...(r.reply && /^\d{3}/.test(r.reply) ? [`Diagnostic-Code: smtp; ${oneLine(r.reply)}`] : []),
       `Last-Attempt-Date: ${rfc5322Date(o.now)}`,
     ].join('\r\n'),
@@ -61,7 +82,7 @@ export function bounceMessage(o: {
   const head = [
     `From: Mail Delivery System <MAILER-DAEMON@${o.hostname}>`,
     `To: <${oneLine(to)}>`,
-    'Subject: Undelivered Mail Returned to Sender',
+    `Subject: ${SUBJECTS[action]}`,
     `Date: ${rfc5322Date(o.now)}`,
     `Message-ID: <${o.messageId}>`,
     'Auto-Submitted: auto-replied',
@@ -83,7 +104,7 @@ export function bounceMessage(o: {
     '',
     `--${boundary}`,
     o.original.whole ? 'Content-Type: message/rfc822' : 'Content-Type: text/rfc822-headers',
-    `Content-Description: ${o.original.whole ? 'Undelivered message' : 'Undelivered message headers'}`,
+    `Content-Description: ${action === 'failed' ? 'Undelivered message' : 'Delivered message'}${o.original.whole ? '' : ' headers'}`,
     '',
     '',
   ].join('\r\n');
@@ -109,4 +130,20 @@ export async function readOriginal(chunks: AsyncIterable<Buffer>, whole: boolean
   if (whole) return { bytes: all, whole: true };
   const end = all.indexOf('\r\n\r\n');
   return { bytes: end >= 0 ? all.subarray(0, end + 2) : all, whole: false };
+}
+
+/** Builds a report and injects it for the message's sender, from the null sender, as a message that never bounces. */
+export function sendDeliveryReport(
+  injector: Injector,
+  o: {
+    hostname: string;
+    ternId: string;
+    entry: ReportedMessage;
+    action: DsnAction;
+    recipients: Array<Pick<QueueRecipient, 'address' | 'reply' | 'orcpt'>>;
+    original: { bytes: Buffer; whole: boolean };
+  },
+): Promise<InjectResult> {
+  const data = deliveryReport({ ...o, messageId: `${o.ternId}@${o.hostname}`, now: new Date() });
+  return injector.inject({ ternId: o.ternId, from: '', to: [o.entry.envelopeFrom], data, isBounce: true });
 }
