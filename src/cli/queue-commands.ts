@@ -1,5 +1,6 @@
 /**
  * `tern queue list|show|trace|retry|hold|release|delete` (the outbound queue, by id or by filter),
+ * `tern queue pause|resume|rate` (per destination),
  * `tern route add|list|del` (per-domain routes)
  * and `tern send` (compose a plain-text message, or take one from a file, and hand it to
  * delivery like any other: local recipients get it now, others are queued for the worker
@@ -11,7 +12,7 @@ import { createInjector } from '../delivery/inject.js';
 import { createLocalDelivery } from '../delivery/local-delivery.js';
 import { createRecipientResolver } from '../delivery/recipient-resolver.js';
 import { NotFoundError, UserError } from '../errors.js';
-import { parseRoute, ROUTE_PREFIX } from '../queue/worker.js';
+import { parseRoute, PAUSED_PREFIX, RATE_PREFIX, ROUTE_PREFIX, SETTINGS_MS } from '../queue/worker.js';
 import { createLogger } from '../log.js';
 import { normalizeAddress, normalizeDomain } from '../mail/address.js';
 import { ByteBudget } from '../mail/byte-budget.js';
@@ -129,6 +130,56 @@ export function registerQueueCommands(program: Command, globals: Globals): void 
         ['AT', 'ID', 'RECIPIENT', 'EVENT', 'REPLY'],
         events.map((e) => [e.at.toISOString(), e.ternId, e.recipient, e.event, e.reply ?? '']),
       );
+    });
+  queue
+    .command('pause [domains...]')
+    .description('stop delivering to these destination domains (or --all) until resumed; new mail still queues. Without arguments: what is paused')
+    .option('--all', 'every destination')
+    .action(async (domains: string[], o: { all?: boolean }) => {
+      const keys = o.all ? ['*'] : domains.map((d) => normalizeDomain(d));
+      const paused = await withStore(globals(), async (s) => {
+        for (const k of keys) await s.directory.setSetting(`${PAUSED_PREFIX}${k}`, new Date().toISOString());
+        return s.directory.listSettings(PAUSED_PREFIX);
+      });
+      if (keys.length > 0) console.log(`paused: ${keys.join(', ')} (a running server stops within ${SETTINGS_MS / 1000} s)`);
+      else console.log(paused.length ? paused.map((p) => `${p.key.slice(PAUSED_PREFIX.length)} since ${p.value}`).join('\n') : 'nothing is paused');
+    });
+  queue
+    .command('resume [domains...]')
+    .description('deliver to these paused destinations again (--all: every pause)')
+    .option('--all', 'every paused destination')
+    .action(async (domains: string[], o: { all?: boolean }) => {
+      if (!o.all && domains.length === 0) throw new UserError('queue resume: name the domains, or --all');
+      const resumed = await withStore(globals(), async (s) => {
+        const keys = o.all ? (await s.directory.listSettings(PAUSED_PREFIX)).map((p) => p.key) : domains.map((d) => `${PAUSED_PREFIX}${normalizeDomain(d)}`);
+        const done: string[] = [];
+        for (const k of keys) {
+          await s.directory.deleteSetting(k).then(
+            () => done.push(k.slice(PAUSED_PREFIX.length)),
+            (err: unknown) => {
+              if (!(err instanceof NotFoundError)) throw err;
+            },
+          );
+        }
+        return done;
+      });
+      console.log(resumed.length ? `resumed: ${resumed.join(', ')}` : 'nothing was paused');
+    });
+  queue
+    .command('rate <domain> <per-minute>')
+    .description('at most this many messages a minute to a destination domain, over all its connections ("off" removes the limit)')
+    .action(async (domain: string, perMinute: string) => {
+      const d = normalizeDomain(domain);
+      const key = `${RATE_PREFIX}${d}`;
+      if (perMinute === 'off') {
+        await withStore(globals(), (s) => s.directory.deleteSetting(key)).catch((err: unknown) => {
+          throw err instanceof NotFoundError ? new UserError(`${d} has no rate limit`) : err;
+        });
+        return console.log(`no rate limit for ${d}`);
+      }
+      const n = parseInteger('per-minute', perMinute, 1);
+      await withStore(globals(), (s) => s.directory.setSetting(key, String(n)));
+      console.log(`at most ${n} messages a minute to ${d}`);
     });
   const bulk: Array<[string, string, 'retry' | 'hold' | 'release' | 'delete', string]> = [
     ['retry', 'make entries due now (held ones are released)', 'retry', 'made due'],

@@ -58,7 +58,12 @@ export interface QueueWorkerOptions {
 
 /** Settings `route:<domain>` = HOST:PORT send a domain's mail there instead of to its MX hosts (like Postfix's transport maps). */
 export const ROUTE_PREFIX = 'route:';
-const ROUTES_MS = 30_000;
+/** Settings `paused:<domain>` (or `paused:*`): nothing is delivered there until the setting goes. */
+export const PAUSED_PREFIX = 'paused:';
+/** Settings `rate:<domain>` = N: at most N messages a minute to that domain (all its connections together). */
+export const RATE_PREFIX = 'rate:';
+/** How soon a running worker sees a changed route, pause or rate limit. */
+export const SETTINGS_MS = 5_000;
 
 /** A route's HOST:PORT (port 465 means implicit TLS); null when malformed. */
 export function parseRoute(value: string): Smarthost | null {
@@ -106,9 +111,13 @@ export class QueueWorker {
   private unwatch: (() => void) | null = null;
   private readonly lanes = new Set<Promise<void>>();
   private nextDkimCheck = 0;
-  /** Per-domain routes (settings `route:<domain>`), read again every ROUTES_MS. */
+  /** Per-domain routes (settings `route:<domain>`), paused destinations (`paused:<domain>`, `paused:*` for all) and rate limits (`rate:<domain>`, messages a minute), read again every SETTINGS_MS. */
   private routes = new Map<string, Smarthost>();
-  private nextRoutesRead = 0;
+  private paused = new Set<string>();
+  private rates = new Map<string, number>();
+  /** Per rate-limited domain, when its recent messages were sent (the last minute's). */
+  private readonly sent = new Map<string, number[]>();
+  private nextSettingsRead = 0;
 
   constructor(
     private readonly store: Store,
@@ -145,12 +154,13 @@ export class QueueWorker {
     while (this.running) {
       this.woken = false;
       if (Date.now() >= this.nextDkimCheck) await this.checkDkimKeys();
-      if (Date.now() >= this.nextRoutesRead) await this.readRoutes();
+      if (Date.now() >= this.nextSettingsRead) await this.readSettings();
       const room = this.options.concurrency.total - this.inFlight.size;
       let claimed = 0;
       if (room > 0) {
         try {
-          const entries = await this.store.queue.claim(this.owner, { limit: room, leaseMs: this.options.leaseMs });
+          const skipDomains = [...this.paused, ...[...this.rates.keys()].filter((d) => this.rateWait(d) > 0)];
+          const entries = this.paused.has('*') ? [] : await this.store.queue.claim(this.owner, { limit: room, leaseMs: this.options.leaseMs, skipDomains });
           for (const e of entries) {
             if (this.inFlight.has(e.id)) continue;
             this.enqueue(e);
@@ -175,18 +185,21 @@ export class QueueWorker {
     }
   }
 
-  private async readRoutes(): Promise<void> {
-    this.nextRoutesRead = Date.now() + ROUTES_MS;
+  private async readSettings(): Promise<void> {
+    this.nextSettingsRead = Date.now() + SETTINGS_MS;
     try {
-      const routes = new Map<string, Smarthost>();
-      for (const { key, value } of await this.store.directory.listSettings(ROUTE_PREFIX)) {
+      const dir = this.store.directory;
+      const [routes, paused, rates] = await Promise.all([dir.listSettings(ROUTE_PREFIX), dir.listSettings(PAUSED_PREFIX), dir.listSettings(RATE_PREFIX)]);
+      this.routes = new Map();
+      for (const { key, value } of routes) {
         const route = parseRoute(value);
-        if (route) routes.set(key.slice(ROUTE_PREFIX.length), route);
+        if (route) this.routes.set(key.slice(ROUTE_PREFIX.length), route);
         else this.log.warn({ key, value }, 'queue: ignoring a route that is not HOST:PORT');
       }
-      this.routes = routes;
+      this.paused = new Set(paused.map((p) => p.key.slice(PAUSED_PREFIX.length)));
+      this.rates = new Map(rates.map((r) => [r.key.slice(RATE_PREFIX.length), Number(r.value)] as const).filter(([, n]) => Number.isInteger(n) && n > 0));
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'queue: reading routes failed');
+      this.log.warn({ err: (err as Error).message }, 'queue: reading routes, pauses and rate limits failed');
     }
   }
 
@@ -260,6 +273,13 @@ export class QueueWorker {
     try {
       for (let entry = d.pending.shift(); entry; entry = d.pending.shift()) {
         try {
+          const wait = this.rateWait(entry.domain);
+          if (wait > 0) {
+            // Over the domain's rate: handed back, due when the minute allows, not counted as an attempt.
+            await this.store.queue.postpone(entry.id, new Date(Date.now() + wait));
+            continue;
+          }
+          this.noteSent(entry.domain);
           if (!conn?.usable) {
             conn?.close();
             conn = null;
@@ -280,6 +300,23 @@ export class QueueWorker {
     } finally {
       conn?.close();
     }
+  }
+
+  /** How long before another message may go to `domain` under its rate limit (0: now). */
+  private rateWait(domain: string): number {
+    const limit = this.rates.get(domain);
+    if (!limit) return 0;
+    const now = Date.now();
+    const times = (this.sent.get(domain) ?? []).filter((t) => t > now - 60_000);
+    this.sent.set(domain, times);
+    return times.length < limit ? 0 : times[0]! + 60_000 - now;
+  }
+
+  private noteSent(domain: string): void {
+    if (!this.rates.has(domain)) return;
+    const times = this.sent.get(domain) ?? [];
+    times.push(Date.now());
+    this.sent.set(domain, times);
   }
 
   /** An entry is done with; once half the room is free, the loop claims more at once instead of at the next poll. */

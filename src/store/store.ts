@@ -435,15 +435,18 @@ export interface QueueEvent {
 export interface QueueStore {
   /**
    * Leases up to `limit` due entries to `owner` for `leaseMs` (entries whose lease expired,
-   * a crashed worker's, are due again). Only pending recipients are returned.
+   * a crashed worker's, are due again), except those for `skipDomains` (paused). Only
+   * pending recipients are returned.
    */
-  claim(owner: string, options: { limit: number; leaseMs: number; now?: Date }): Promise<QueueEntry[]>;
+  claim(owner: string, options: { limit: number; leaseMs: number; now?: Date; skipDomains?: string[] }): Promise<QueueEntry[]>;
   /**
    * Records one attempt. Deferred recipients are tried again at `retryAt`; with `retryAt`
    * null (given up) they fail. When no recipient is pending any more, the entry is removed,
    * or, when a recipient failed and a bounce is owed, kept in state `bounce` for `bounced`.
    */
   settle(id: number, results: AttemptResult[], retryAt: Date | null): Promise<QueueState | 'done'>;
+  /** Gives a claimed entry back, due at `until`, without counting an attempt (a rate limit said wait). */
+  postpone(id: number, until: Date): Promise<void>;
   /** Removes an entry in state `bounce` once its DSN is committed. */
   bounced(id: number): Promise<void>;
   /** Entries matching the filter, by id, after `after` (cursor paging). */

@@ -66,6 +66,8 @@ describe('outbound: submission, queue and delivery', { timeout: 180_000 }, () =>
       { type: 'MX', name: 'dest.test', exchange: 'mx1.dest.test', priority: 10 },
       { type: 'A', name: 'mx1.dest.test', address: '127.0.0.2' },
       { type: 'MX', name: 'reuse.test', exchange: 'mx1.dest.test', priority: 10 },
+      { type: 'MX', name: 'paused.test', exchange: 'mx1.dest.test', priority: 10 },
+      { type: 'MX', name: 'limited.test', exchange: 'mx1.dest.test', priority: 10 },
       // The preferred MX refuses connections: the next one gets the mail.
       { type: 'MX', name: 'backup.test', exchange: 'dead.backup.test', priority: 5 },
       { type: 'MX', name: 'backup.test', exchange: 'live.backup.test', priority: 20 },
@@ -80,6 +82,7 @@ describe('outbound: submission, queue and delivery', { timeout: 180_000 }, () =>
     site = await createSite();
     // A per-domain route: routed.test has no DNS records at all; its mail goes to the second sink.
     await cli(['route', 'add', 'routed.test', `127.0.0.3:${mxPort}`, ...site.args]);
+    await cli(['queue', 'rate', 'limited.test', '2', ...site.args]);
     submissionPort = await freePort();
     imapPort = await freePort();
     tern = await startTern(site, [
@@ -172,6 +175,35 @@ describe('outbound: submission, queue and delivery', { timeout: 180_000 }, () =>
     await sink.waitFor(before + 6);
     // --destination-concurrency 2: two connections carry all six.
     assert.ok(sink.connections - connections <= 2, `${sink.connections - connections} connections for 6 messages`);
+  });
+
+  it('pauses and resumes a destination, and keeps to a destination’s rate limit', async () => {
+    assert.match(await cli(['queue', 'pause', 'paused.test', ...site.args]), /^paused: paused\.test/);
+    assert.match(await cli(['queue', 'pause', ...site.args]), /^paused\.test since /);
+    await new Promise((r) => setTimeout(r, 5500)); // the worker reads pauses every 5 s
+    const before = sink.messages.length;
+    await transport().sendMail({ from: 'alice@example.test', to: 'p@paused.test', subject: 'paused', text: 'waits' });
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(sink.messages.length, before, 'nothing goes to a paused destination');
+    assert.deepEqual(
+      (await queued()).filter((e) => e.domain === 'paused.test').map((e) => e.attempts),
+      [0],
+    );
+    assert.equal(await cli(['queue', 'resume', 'paused.test', ...site.args]), 'resumed: paused.test\n');
+    assert.equal((await sink.waitFor(before + 1)).at(-1)!.to[0], 'p@paused.test');
+
+    // limited.test: 2 a minute. Four messages: two go now, two wait for the next minute.
+    const sent = sink.messages.length;
+    for (let i = 0; i < 4; i++) await transport().sendMail({ from: 'alice@example.test', to: `l${i}@limited.test`, subject: `limited ${i}`, text: 'slowly' });
+    await sink.waitFor(sent + 2);
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(sink.messages.length, sent + 2, 'two in the first minute');
+    // Not claimed while the minute is full (or handed back if they were): no attempt is counted.
+    assert.deepEqual(
+      (await queued()).filter((e) => e.domain === 'limited.test').map((e) => e.attempts),
+      [0, 0],
+    );
+    await cli(['queue', 'delete', '--domain', 'limited.test', ...site.args]);
   });
 
   it('defers on 4xx and delivers on a later attempt', async () => {

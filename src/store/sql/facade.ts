@@ -169,9 +169,11 @@ export function createStore(engine: StoreEngine): Store {
 
   const now = () => Date.now();
   const queue: QueueStore = {
-    claim: (owner, o) => engine.write('claimQueue', { owner, limit: o.limit, leaseMs: o.leaseMs, now: (o.now ?? new Date()).getTime() }),
+    claim: (owner, o) =>
+      engine.write('claimQueue', { owner, limit: o.limit, leaseMs: o.leaseMs, now: (o.now ?? new Date()).getTime(), skipDomains: o.skipDomains }),
     settle: (id, results, retryAt) => engine.write('settleQueue', { id, results, retryAt: retryAt?.getTime() ?? null, now: now() }),
     bounced: (id) => engine.write('bouncedQueue', { id, now: now() }),
+    postpone: (id, until) => engine.write('postponeQueue', { id, until: until.getTime() }),
     list: (filter, page) => engine.read('listQueue', filter, page),
     get: (id) => engine.read('getQueueEntry', id),
     retry: async (filter) => queued(await engine.write('retryQueue', { filter, now: now() })),

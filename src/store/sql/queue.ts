@@ -164,14 +164,16 @@ async function bounceOwed(sql: Sql, id: number): Promise<boolean> {
 }
 
 export const QUEUE_OPS = {
-  async claimQueue(sql: Sql, a: { owner: string; limit: number; leaseMs: number; now: number }): Promise<QueueEntry[]> {
+  async claimQueue(sql: Sql, a: { owner: string; limit: number; leaseMs: number; now: number; skipDomains?: string[] }): Promise<QueueEntry[]> {
     const skipLocked = sql.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+    const skip = a.skipDomains ?? [];
     const rows = await sql.all(
       `UPDATE queue SET lease_owner = ?, lease_until = ? WHERE id IN (
          SELECT id FROM queue WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+         ${skip.length > 0 ? `AND domain NOT IN (${placeholders(skip.length)})` : ''}
          ORDER BY next_attempt_at, id LIMIT ?${skipLocked}
        ) RETURNING *`,
-      [a.owner, a.now + a.leaseMs, a.now, a.now, a.limit],
+      [a.owner, a.now + a.leaseMs, a.now, a.now, ...skip, a.limit],
     );
     rows.sort((x, y) => Number(x.next_attempt_at) - Number(y.next_attempt_at) || Number(x.id) - Number(y.id));
     return entriesOf(sql, rows, true);
@@ -208,6 +210,10 @@ export const QUEUE_OPS = {
     }
     await removeEntries(sql, [entry], 'deleted', a.now);
     return 'done';
+  },
+
+  async postponeQueue(sql: Sql, a: { id: number; until: number }): Promise<void> {
+    await sql.run("UPDATE queue SET next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND state = 'queued'", [a.until, a.id]);
   },
 
   async bouncedQueue(sql: Sql, a: { id: number; now: number }): Promise<void> {

@@ -101,6 +101,20 @@ export function queueContract(fx: Fixture): void {
       await store.queue.delete({ ids: [first[0]!.id] });
     });
 
+    it('skips paused domains when claiming, and takes a postponed entry back without counting an attempt', async () => {
+      const d = mixed([], { 'pause.example': ['p@pause.example'] });
+      await store.mailboxes.deliver(d);
+      const owner = () => `w-${Math.random()}`;
+      const skipped = await store.queue.claim(owner(), { limit: 1000, leaseMs: 60_000, now: later(0), skipDomains: ['pause.example'] });
+      assert.equal(skipped.filter((e) => e.ternId === d.ternId).length, 0);
+      const [entry] = await claimOf(d.ternId);
+      await store.queue.postpone(entry!.id, later(5));
+      assert.equal((await claimOf(d.ternId, later(1))).length, 0, 'not before its time');
+      const [again] = await claimOf(d.ternId, later(6));
+      assert.equal(again!.attempts, 0);
+      await store.queue.delete({ ids: [entry!.id] });
+    });
+
     it('settles attempts per recipient: delivered ones are final, deferred ones come back when due', async () => {
       const d = mixed([], { 's.example': ['s1@s.example', 's2@s.example'] });
       await store.mailboxes.deliver(d);
