@@ -50,7 +50,7 @@ export interface BenchConfig {
   profile: { load: Load };
   imap: ImapBenchConfig;
   /** The sending phase (bench/queue.ts): queue sizes run in turn, submission sessions, message size, Tern's submission port. */
-  queue: { sizes: number[]; sessions: number; size: number; ternSubmissionPort: number };
+  queue: { sizes: number[]; sessions: number; size: number; ternSubmissionPort: number; scale: number };
 }
 
 export const USAGE = `usage: node dist/bench/run.js [options]
@@ -180,6 +180,7 @@ function readConfig(argv: string[]): BenchConfig {
       sessions,
       size: 4096,
       ternSubmissionPort: envInt('BENCH_TERN_SUBMISSION_PORT', 22587),
+      scale: envCount('BENCH_QUEUE_SCALE', 1_000_000),
     },
     imap: {
       targets: parseList('IMAP target', env('BENCH_IMAP_TARGETS') ?? IMAP_TARGETS.join(','), IMAP_TARGETS),

@@ -6,7 +6,8 @@
 // - Drain: Tern starts its queue role with a smarthost (the sink), Postfix releases its
 //   deferred transport and flushes; the rate is messages delivered per second until the
 //   queue is empty (Tern: counted in its store; Postfix: "status=sent" lines).
-// Runs for each queue size in config.queue.sizes (5,000 and 20,000 by default).
+// Runs for each queue size in config.queue.sizes (5,000 and 20,000 by default); then
+// queue control with a million entries queued (bench/queue-scale.ts).
 import { join } from 'node:path';
 import { ADDRESS, DOMAIN, errorText, type BenchContext } from './context.js';
 import { createPostfix } from './postfix.js';
@@ -15,6 +16,7 @@ import { submitLoad, type SubmitResult } from './submit.js';
 import { createTern } from './tern.js';
 import { countOccurrences, portIsFree, sleep } from './util.js';
 import { openStore } from '../src/store/open.js';
+import { formatQueueScale, queueScaleStep, type QueueScaleResult } from './queue-scale.js';
 
 type Target = 'tern' | 'ternUnsigned' | 'postfix';
 
@@ -29,6 +31,7 @@ export interface QueuePhaseResult {
   error?: string;
   settings: Record<string, unknown>;
   runs: QueueRun[];
+  scale?: QueueScaleResult;
 }
 
 const REMOTE = (i: number) => `user${i % 100}@remote.example`;
@@ -159,7 +162,12 @@ export async function queuePhase(ctx: BenchContext): Promise<QueuePhaseResult> {
         run.accept.postfix ??= { accepted: 0, seconds: 0, perSecond: 0, error: errorText(error) };
       });
     }
+    if (q.scale > 0) {
+      ctx.log(`queue control at scale: filling a store with ${q.scale} queued messages`);
+      result.scale = await queueScaleStep(ctx, q.scale);
+    }
     const failures = result.runs.flatMap((r) => [...Object.values(r.accept), ...Object.values(r.drain)].filter((m) => m.error).map((m) => m.error!));
+    if (result.scale?.error) failures.push(`at scale: ${result.scale.error}`);
     result.ok = failures.length === 0;
     if (!result.ok) result.error = failures.join('; ');
   } finally {
@@ -187,5 +195,6 @@ export function formatQueue(result: QueuePhaseResult): string[] {
     for (const [name, m] of [...Object.entries(r.accept), ...Object.entries(r.drain)]) if (m.error) lines.push(`    ${name}: ${m.error}`);
   }
   if (result.error) lines.push(`  error: ${result.error}`);
+  if (result.scale) lines.push('', ...formatQueueScale(result.scale));
   return lines;
 }

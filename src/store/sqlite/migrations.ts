@@ -197,6 +197,7 @@ CREATE TABLE queue (
 CREATE INDEX queue_due ON queue (next_attempt_at) WHERE state = 'queued';
 CREATE INDEX queue_domain ON queue (domain, id);
 CREATE INDEX queue_state ON queue (state, id);
+CREATE INDEX queue_sender ON queue (envelope_from, id);
 CREATE INDEX queue_tern_id ON queue (tern_id);
 CREATE INDEX queue_blob ON queue (blob_hash);
 CREATE TABLE queue_recipients (
