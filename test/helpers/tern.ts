@@ -89,7 +89,23 @@ export interface TernServer {
 
 const OTHER_PORTS = ['submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'http'].flatMap((p) => [`--${p}-port`, '0']);
 
+/**
+ * A port freePort() found may be taken before the server binds it (another test's
+ * outgoing connection can get it as its ephemeral port): the SMTP and LMTP ports this
+ * picks are picked again, up to three times, when that happens.
+ */
 export async function startTern(site: Site, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<TernServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startTernOnce(site, extraArgs, env);
+    } catch (err) {
+      const ours = /cannot listen on 127\.0\.0\.1:\d+ \((smtp|lmtp)\): address already in use/.test((err as Error).message);
+      if (!ours || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startTernOnce(site: Site, extraArgs: string[], env: NodeJS.ProcessEnv): Promise<TernServer> {
   const smtpPort = await freePort();
   const lmtpPort = await freePort();
   const proc = spawn(
