@@ -136,9 +136,10 @@ export function registerServeCommands(program: Command, globals: Globals): void 
   const q = DEFAULT_QUEUE_OPTIONS;
   serve
     .addOption(
-      new Option('--smarthost <host:port>', 'send all outbound mail through this relay (default: the setting "smarthost", else MX lookup)').env(
-        'TERN_SMARTHOST',
-      ),
+      new Option(
+        '--smarthost <host:port>',
+        'send outbound mail without a route (tern route) through this relay (default: the setting "smarthost", else MX lookup)',
+      ).env('TERN_SMARTHOST'),
     )
     .addOption(new Option('--smarthost-user <user>', 'AUTH user for the smarthost; the password comes from TERN_SMARTHOST_PASSWORD').env('TERN_SMARTHOST_USER'))
     .addOption(new Option('--smarthost-require-tls', 'never send to the smarthost without TLS (with a valid certificate)').env('TERN_SMARTHOST_REQUIRE_TLS'))
