@@ -63,9 +63,10 @@ export interface RunningServer {
 
 export async function startServer(store: Store, options: ServerOptions, log: Logger): Promise<RunningServer> {
   const tls = createTlsProvider(options.tls.cert, options.tls.key);
+  const signer = new DkimSigner(store.directory);
   const deps = {
     resolver: createRecipientResolver(store.directory, { hostname: options.hostname }),
-    delivery: createLocalDelivery(store, log),
+    delivery: createLocalDelivery(store, log, { signer, hostname: options.hostname }),
     blobs: store.blobs,
     budget: new ByteBudget(options.limits.memoryBudget),
     tls,
@@ -140,7 +141,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
         ...queue,
         hostname: options.hostname,
         dns: createMailDns({ servers: dnsServers }),
-        dkim: { ...dkim, signer: new DkimSigner(store.directory) },
+        dkim: { ...dkim, signer },
       };
       worker = new QueueWorker(store, injector, workerOptions, log);
       worker.start();
@@ -155,6 +156,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
     tls,
     async stop() {
       await Promise.all([...listeners.map((l) => l.listener.close(options.limits.shutdownGraceSeconds * 1000)), worker?.stop()]);
+      await signer.close();
     },
   };
 }

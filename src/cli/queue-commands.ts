@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { createInjector } from '../delivery/inject.js';
 import { createLocalDelivery } from '../delivery/local-delivery.js';
+import { DkimSigner } from '../queue/dkim.js';
 import { createRecipientResolver } from '../delivery/recipient-resolver.js';
 import { NotFoundError, UserError } from '../errors.js';
 import { parseRoute, PAUSED_PREFIX, RATE_PREFIX, ROUTE_PREFIX, SETTINGS_MS } from '../queue/worker.js';
@@ -255,14 +256,15 @@ export function registerSendCommand(program: Command, globals: Globals): void {
         const data = o.file ? await readFile(o.file) : composeText({ from, to, subject: o.subject, text: o.text!, hostname });
         const log = createLogger('warn', 2);
         const resolver = createRecipientResolver(store.directory, { hostname });
+        const signer = new DkimSigner(store.directory);
         const injector = createInjector({
           resolver,
-          delivery: createLocalDelivery(store, log),
+          delivery: createLocalDelivery(store, log, { signer, hostname }),
           blobs: store.blobs,
           budget: new ByteBudget(64 * 1024 * 1024),
           hostname,
         });
-        return injector.inject({ from, to, data });
+        return injector.inject({ from, to, data }).finally(() => signer.close());
       });
       for (const r of result.refused) console.error(`tern: ${r.address}: ${r.reason}`);
       console.log(`message ${result.ternId}: ${result.stored} delivered locally, ${result.queued} queued`);

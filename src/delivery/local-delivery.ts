@@ -1,7 +1,8 @@
 /**
  * Local delivery: commits one accepted message to the mailbox of each resolved account
  * (one shared body, a per-recipient trace prefix), queueing its remote recipients in the
- * same commit, and logs it. Used by SMTP, LMTP and,
+ * same commit (DKIM-signed first, by the envelope sender's domain or, for a bounce, the
+ * site's host name), and logs it. Used by SMTP, LMTP and,
  * later, the HTTP API and import, so every path stores and logs mail the same way.
  *
  * No 451 for a stored message: when the commit fails ambiguously (the writer thread died,
@@ -11,6 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { StoreUnavailableError } from '../errors.js';
+import { domainOf } from '../mail/address.js';
+import type { DkimSigner } from '../queue/dkim.js';
 import { outcomesFromStored, type DeliveryOutcome, type NewDelivery, type Store } from '../store/store.js';
 
 export interface LocalDelivery {
@@ -31,7 +34,20 @@ export function newTernId(): string {
   return `${Date.now().toString(36)}${pool.toString('hex', used - 6, used)}`.toUpperCase();
 }
 
-export function createLocalDelivery(store: Store, log: Logger): LocalDelivery {
+export function createLocalDelivery(store: Store, log: Logger, dkim: { signer: DkimSigner; hostname: string }): LocalDelivery {
+  /** The queued copies' prefix with the DKIM signatures in front (they cover the prefix and the body). */
+  async function signed(delivery: NewDelivery): Promise<NewDelivery> {
+    const outbound = delivery.outbound;
+    if (!outbound?.domains.length) return delivery;
+    const domain = delivery.envelopeFrom ? domainOf(delivery.envelopeFrom) : dkim.hostname;
+    const parts = (async function* () {
+      yield outbound.prefix;
+      yield* store.blobs.staged(delivery.blob);
+    })();
+    const signatures = await dkim.signer.sign(domain, parts, outbound.prefix.length + delivery.blob.size);
+    return signatures ? { ...delivery, outbound: { ...outbound, prefix: Buffer.concat([Buffer.from(signatures), outbound.prefix]) } } : delivery;
+  }
+
   async function storedAfterAll(delivery: NewDelivery): Promise<DeliveryOutcome[] | null> {
     try {
       const stored = await store.mailboxes.findByTernId(delivery.ternId);
@@ -45,7 +61,8 @@ export function createLocalDelivery(store: Store, log: Logger): LocalDelivery {
 
   return {
     async deliver(m) {
-      const { startedAt, via, rcptCount, ...delivery } = m;
+      const { startedAt, via, rcptCount, ...unsigned } = m;
+      const delivery = await signed(unsigned);
       let outcomes: DeliveryOutcome[];
       try {
         outcomes = await store.mailboxes.deliver(delivery);

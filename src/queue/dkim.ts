@@ -1,14 +1,16 @@
 /**
  * DKIM for outbound mail: keys per domain (RSA 2048 by default, Ed25519 too, RFC 8463),
- * their DNS records, signing with mailauth as a message leaves, and key rotation: a new
+ * their DNS records, signing with mailauth when a message is queued (once per message,
+ * however many destinations it has; the signatures are stored in the queue entries'
+ * prefix, so an entry leaves as it was signed), and key rotation: a new
  * key starts `pending`; once its record is visible through the configured resolver it
  * becomes `active` and the key it replaces starts `retiring`, and is deleted after a grace
  * period (its record should stay published until then, for mail still in transit).
  */
 import { generateKeyPairSync } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
-import type { DkimAlgorithm, DkimKey, DirectoryStore } from '../store/store.js';
+import { collect, type DkimAlgorithm, type DkimKey, type DirectoryStore } from '../store/store.js';
 import { WorkerClient } from '../worker-client.js';
 
 /** How long a retiring key's record should stay published. */
@@ -53,7 +55,7 @@ export function dkimRecordValue(key: Pick<DkimKey, 'algorithm' | 'publicKey'>): 
 
 export const dkimRecordName = (key: Pick<DkimKey, 'domain' | 'selector'>): string => `${key.selector}._domainkey.${key.domain}`;
 
-/** Messages up to this size are signed on the signing thread (read into memory once); larger ones stream through mailauth here. */
+/** Messages up to this size are signed on the signing thread (read into memory once); larger ones stream through mailauth on the event loop. */
 export const SIGN_IN_THREAD_LIMIT = 1024 * 1024;
 
 /** Signs outbound messages with the sending domain's active keys (cached for a minute). */
@@ -79,31 +81,34 @@ export class DkimSigner {
     return keys;
   }
 
-  /** DKIM-Signature header lines for the message (empty when the domain has no active key): in memory on the signing thread, a stream here. */
-  async sign(domain: string, message: Buffer | Readable): Promise<string> {
+  /** DKIM-Signature header lines (empty when the domain has no active key) for the message of `size` bytes made of `parts`. */
+  async sign(domain: string, parts: AsyncIterable<Buffer>, size: number): Promise<string> {
     const keys = await this.activeKeys(domain);
-    if (keys.length === 0) {
-      if (!Buffer.isBuffer(message)) message.destroy();
-      return '';
-    }
+    if (keys.length === 0) return '';
     const signatureData = keys.map((k) => ({
       signingDomain: k.domain,
       selector: k.selector,
       privateKey: k.privateKey,
       algorithm: k.algorithm === 'rsa' ? 'rsa-sha256' : 'ed25519-sha256',
     }));
-    if (Buffer.isBuffer(message)) {
+    if (size <= SIGN_IN_THREAD_LIMIT) {
+      const message = await collect(parts);
       const answer = await this.thread.request({ message, signatureData });
       if (typeof answer.error === 'string') throw new Error(`DKIM signing for ${domain} failed: ${answer.error}`);
       return String(answer.signatures);
     }
-    const result = await dkimSign(message, { ...signatureData[0]!, canonicalization: 'relaxed/relaxed', signatureData });
+    const result = await dkimSign(Readable.from(parts), { ...signatureData[0]!, canonicalization: 'relaxed/relaxed', signatureData });
     if (result.errors?.length) throw new Error(`DKIM signing for ${domain} failed: ${result.errors.map((e) => e.message).join('; ')}`);
     return result.signatures;
   }
 
   forget(): void {
     this.cache.clear();
+  }
+
+  /** Stops the signing thread (a later signature starts it again). */
+  close(): Promise<void> {
+    return this.thread.close();
   }
 }
 

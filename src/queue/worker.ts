@@ -18,15 +18,13 @@
  *   and the entry's removal never sends it twice.
  */
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { hostname as machineName } from 'node:os';
 import type { Logger } from 'pino';
 import { parseHostPort } from '../config/parse.js';
 import type { Injector } from '../delivery/inject.js';
-import { domainOf } from '../mail/address.js';
 import { collect, wantsFailureNotice, type AttemptResult, type QueueEntry, type QueueRecipient, type Store } from '../store/store.js';
 import { readOriginal, sendDeliveryReport, type DsnAction } from './delivery-report.js';
-import { rotateDkimKeys, SIGN_IN_THREAD_LIMIT, type DkimSigner } from './dkim.js';
+import { rotateDkimKeys, type DkimSigner } from './dkim.js';
 import { PermanentDnsError, type MailDns } from './dns.js';
 import { ConnectionError, OutboundConnection, type SmtpTarget } from './smtp-client.js';
 
@@ -52,7 +50,7 @@ export interface QueueWorkerOptions {
   leaseMs: number;
   /** How often the queue is looked at when nothing wakes the worker. */
   pollMs: number;
-  /** Signs what leaves; how often pending keys are looked up in DNS, and how long a replaced key's record should stay. */
+  /** How often pending DKIM keys are looked up in DNS, and how long a replaced key's record should stay; the signer (shared with delivery) forgets its keys after a change. */
   dkim: { signer: DkimSigner; checkMs: number; retireAfterMs: number };
 }
 
@@ -62,6 +60,8 @@ export const ROUTE_PREFIX = 'route:';
 export const PAUSED_PREFIX = 'paused:';
 /** Settings `rate:<domain>` = N: at most N messages a minute to that domain (all its connections together). */
 export const RATE_PREFIX = 'rate:';
+/** Messages up to this size are read once per attempt and kept in memory while they are sent. */
+const IN_MEMORY_LIMIT = 1024 * 1024;
 /** How soon a running worker sees a changed route, pause or rate limit. */
 export const SETTINGS_MS = 5_000;
 
@@ -215,27 +215,13 @@ export class QueueWorker {
     }
   }
 
-  /**
-   * The message as it leaves: DKIM signatures of the sender's domain (the site's host name
-   * for bounces), then the stored bytes, read once into memory when small enough (else
-   * streamed twice: once to sign, once to send).
-   */
+  /** The message as it leaves (signed when it was queued): read into memory once when small, else streamed for each transaction. */
   private async prepare(entry: QueueEntry): Promise<() => AsyncIterable<Buffer>> {
-    const domain = entry.envelopeFrom ? domainOf(entry.envelopeFrom) : this.options.hostname;
-    const signer = this.options.dkim.signer;
-    if (entry.size <= SIGN_IN_THREAD_LIMIT) {
-      const message = await collect(this.store.queue.read(entry.id));
-      const signatures = await signer.sign(domain, message);
-      return async function* () {
-        if (signatures) yield Buffer.from(signatures);
-        yield message;
-      };
-    }
-    const signatures = await signer.sign(domain, Readable.from(this.store.queue.read(entry.id)));
     const store = this.store;
+    if (entry.size > IN_MEMORY_LIMIT) return () => store.queue.read(entry.id);
+    const message = await collect(store.queue.read(entry.id));
     return async function* () {
-      if (signatures) yield Buffer.from(signatures);
-      yield* store.queue.read(entry.id);
+      yield message;
     };
   }
 

@@ -112,7 +112,7 @@ export interface NewDelivery {
 
 /** What a delivery queues for other hosts: one queue entry per destination domain. */
 export interface OutboundMessage {
-  /** Trace header lines sent before the shared body (Received for this hop; later DKIM-Signature). */
+  /** Header lines sent before the shared body: DKIM-Signature, Received for this hop, and what submission added. */
   prefix: Buffer;
   domains: Array<{ domain: string; recipients: OutboundRecipient[] }>;
   /** RFC 3461 RET and ENVID from MAIL FROM. */
@@ -365,6 +365,8 @@ export interface BlobStore {
   discard(upload: string): Promise<void>;
   /** The blob's bytes, streamed in chunks; null when no such blob exists. */
   read(hash: string): Promise<AsyncIterable<Buffer> | null>;
+  /** The bytes of a body not committed yet: its inline data, or its staged chunks. */
+  staged(ref: BlobRef): AsyncIterable<Buffer>;
   /**
    * The blob's stored MIME structure and search text; null when no such blob exists. A blob
    * not parsed yet (stored without a structure, before the next open's backfill) is parsed

@@ -60,7 +60,8 @@ describe('DKIM signing and key rotation', { timeout: 120_000 }, () => {
     const txt = (await records()).filter((r) => r.name.includes('._domainkey.'));
     dns.set(txt.map((r): DnsRecord => ({ type: 'TXT', name: r.name, text: r.value })));
   };
-  const send = async (subject: string): Promise<SinkMessage> => {
+  const send = async (subject: string, o: { text?: string; to?: string[] } = {}): Promise<SinkMessage> => {
+    const to = o.to ?? ['reader@far.test'];
     const before = sink.messages.length;
     const transport = nodemailer.createTransport({
       host: '127.0.0.1',
@@ -68,8 +69,8 @@ describe('DKIM signing and key rotation', { timeout: 120_000 }, () => {
       auth: { user: 'carol@signed.test', pass: 'password123' },
       tls: { rejectUnauthorized: false },
     });
-    await transport.sendMail({ from: 'Carol <carol@signed.test>', to: 'reader@far.test', subject, text: `signed body for ${subject}\n` });
-    return (await sink.waitFor(before + 1)).at(-1)!;
+    await transport.sendMail({ from: 'Carol <carol@signed.test>', to, subject, text: o.text ?? `signed body for ${subject}\n` });
+    return (await sink.waitFor(before + to.length)).at(-1)!;
   };
   const verify = async (message: Buffer) => {
     const resolver = new Resolver();
@@ -85,6 +86,7 @@ describe('DKIM signing and key rotation', { timeout: 120_000 }, () => {
     dns = await startDnsServer([
       { type: 'MX', name: 'far.test', exchange: 'mx.far.test', priority: 10 },
       { type: 'A', name: 'mx.far.test', address: '127.0.0.5' },
+      { type: 'MX', name: 'near.test', exchange: 'mx.far.test', priority: 10 },
     ]);
     site = await createSite();
     await cli(['domain', 'add', 'signed.test', '--dkim', 'both', ...site.args]);
@@ -156,6 +158,32 @@ describe('DKIM signing and key rotation', { timeout: 120_000 }, () => {
       assert.deepEqual(port53.queries.filter((q) => q.startsWith('TXT ')).length > 0, true, 'opendkim asked this DNS server');
     } finally {
       await port53.close();
+    }
+  });
+
+  it('signs a message once when it is queued, whatever its size and however many destinations it has', async () => {
+    // 300 KB is staged in chunks while it arrives and signed on the signing thread; 1.5 MB streams through mailauth.
+    for (const size of [300_000, 1_500_000]) {
+      const line = 'a line of a large signed message, long enough to fold nothing\n';
+      const text = line.repeat(Math.ceil(size / line.length));
+      const before = sink.messages.length;
+      await send(`large ${size}`, { text, to: ['reader@far.test', 'reader@near.test'] });
+      const copies = sink.messages.slice(before);
+      assert.deepEqual(
+        copies
+          .map((m) => m.to)
+          .flat()
+          .sort(),
+        ['reader@far.test', 'reader@near.test'],
+      );
+      const signatures = copies.map((m) => [...m.data.toString().matchAll(/^DKIM-Signature:(?:.*\r\n)(?:[ \t].*\r\n)*/gm)].map((x) => x[0]).join(''));
+      assert.equal(signatures[0], signatures[1], 'both destinations carry the signatures made once, at acceptance');
+      for (const copy of copies)
+        assert.deepEqual(
+          (await verify(copy.data)).map((r) => r[2]),
+          ['pass', 'pass'],
+          `${size} bytes`,
+        );
     }
   });
 

@@ -158,6 +158,13 @@ export function createStore(engine: StoreEngine): Store {
     async read(hash) {
       return (await engine.read('blobLayout', hash)) ? blobChunks(engine, hash) : null;
     },
+    async *staged(ref) {
+      if ('data' in ref) {
+        yield ref.data;
+        return;
+      }
+      for (let seq = 0; seq * CHUNK_SIZE < ref.size; seq++) yield await engine.read('blobChunk', ref.upload, seq);
+    },
     async structure(hash) {
       const stored = await engine.read('blobStructure', hash);
       if (!stored) return null;
