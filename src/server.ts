@@ -20,6 +20,7 @@ import { ImapSession, type ImapConfig } from './imap/session.js';
 import { startTcpListener } from './net/tcp-listener.js';
 import { Pop3Session, type Pop3Config } from './pop3/session.js';
 import { DkimSigner } from './queue/dkim.js';
+import { MtaSts } from './queue/mta-sts.js';
 import { createMailDns } from './queue/dns.js';
 import { QueueWorker, type QueueWorkerOptions } from './queue/worker.js';
 import { formatReply, Replies } from './smtp/replies.js';
@@ -36,7 +37,12 @@ export interface ServerOptions {
   /** Allow passwords in clear text without TLS from any client (loopback may always). */
   insecureAuth: boolean;
   /** The delivery worker's settings (queue role); DNS servers for its lookups ("host:port"). */
-  queue: Omit<QueueWorkerOptions, 'hostname' | 'dns' | 'dkim'> & { dnsServers: string[]; dkim: Omit<QueueWorkerOptions['dkim'], 'signer'> };
+  queue: Omit<QueueWorkerOptions, 'hostname' | 'dns' | 'dkim' | 'mtaSts'> & {
+    dnsServers: string[];
+    /** The HTTPS port of MTA-STS policy hosts. */
+    mtaStsPort: number;
+    dkim: Omit<QueueWorkerOptions['dkim'], 'signer'>;
+  };
   limits: {
     maxMessageSize: number;
     maxRecipients: number;
@@ -136,13 +142,10 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
       }
     }
     if (options.roles.includes('queue')) {
-      const { dnsServers, dkim, ...queue } = options.queue;
-      const workerOptions = {
-        ...queue,
-        hostname: options.hostname,
-        dns: createMailDns({ servers: dnsServers }),
-        dkim: { ...dkim, signer },
-      };
+      const { dnsServers, dkim, mtaStsPort, ...queue } = options.queue;
+      const dns = createMailDns({ servers: dnsServers });
+      const mtaSts = new MtaSts({ dns, directory: store.directory, port: mtaStsPort, timeoutMs: queue.connectTimeoutMs, log });
+      const workerOptions = { ...queue, hostname: options.hostname, dns, mtaSts, dkim: { ...dkim, signer } };
       worker = new QueueWorker(store, injector, workerOptions, log);
       worker.start();
     }

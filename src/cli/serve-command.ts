@@ -88,10 +88,12 @@ function queueOptions(opts: Record<string, string | undefined>) {
         return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
       }),
     mxPort: parsePort('--mx-port', opts.mxPort!),
+    mtaStsPort: parsePort('--mta-sts-port', opts.mtaStsPort!),
     retry: {
       firstMs: parseDuration('--retry-delay', opts.retryDelay!),
       maxMs: parseDuration('--retry-max', opts.retryMax!),
       lifetimeMs: parseDuration('--queue-lifetime', opts.queueLifetime!),
+      delayWarningMs: parseDuration('--delay-warning', opts.delayWarning!),
     },
     concurrency: {
       total: parseInteger('--queue-concurrency', opts.queueConcurrency!, 1),
@@ -146,6 +148,11 @@ export function registerServeCommands(program: Command, globals: Globals): void 
     .addOption(new Option('--dns-server <host:port,...>', 'DNS resolver(s) for MX lookups (default: the system resolver)').env('TERN_DNS_SERVER'))
     .addOption(new Option('--mx-port <port>', 'port of remote mail hosts').env('TERN_MX_PORT').default(String(q.mxPort)))
     .addOption(
+      new Option('--mta-sts-port <port>', 'HTTPS port of remote MTA-STS policy hosts (mta-sts.<domain>)')
+        .env('TERN_MTA_STS_PORT')
+        .default(String(q.mtaStsPort)),
+    )
+    .addOption(
       new Option('--retry-delay <duration>', 'first retry of a deferred message; doubles each time').env('TERN_RETRY_DELAY').default(seconds(q.retry.firstMs)),
     )
     .addOption(new Option('--retry-max <duration>', 'longest wait between retries').env('TERN_RETRY_MAX').default(seconds(q.retry.maxMs)))
@@ -153,6 +160,11 @@ export function registerServeCommands(program: Command, globals: Globals): void 
       new Option('--queue-lifetime <duration>', 'give up (and bounce) after this long in the queue')
         .env('TERN_QUEUE_LIFETIME')
         .default(seconds(q.retry.lifetimeMs)),
+    )
+    .addOption(
+      new Option('--delay-warning <duration>', 'tell a sender once when a message has waited this long (RFC 3461 DELAY; 0: never)')
+        .env('TERN_DELAY_WARNING')
+        .default(seconds(q.retry.delayWarningMs)),
     )
     .addOption(new Option('--queue-concurrency <n>', 'messages being delivered at once').env('TERN_QUEUE_CONCURRENCY').default(String(q.concurrency.total)))
     .addOption(

@@ -1,7 +1,8 @@
 /**
  * Delivery status notifications (RFC 3464 multipart/report, RFC 3461 for what the sender
- * asked): bounces for failed recipients, and success notices (delivered, or relayed to a
- * host without DSN) for recipients that asked with NOTIFY=SUCCESS. A human-readable part,
+ * asked): bounces for failed recipients, delay notices for recipients still being retried
+ * after a while, and success notices (delivered, or relayed to a host without DSN) for
+ * recipients that asked with NOTIFY=SUCCESS. A human-readable part,
  * the machine-readable message/delivery-status, and the original message's headers (or,
  * with RET=FULL, the whole message when it is small enough). Sent from the null sender,
  * so a notice never bounces (RFC 5321 4.5.5).
@@ -24,21 +25,31 @@ export function statusOf(reply: string | null): string {
 /** Text safe inside a header field or a report line: one line, printable ASCII. */
 const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?');
 
-export type DsnAction = 'failed' | 'delivered' | 'relayed';
+export type DsnAction = 'failed' | 'delayed' | 'delivered' | 'relayed';
 
 /** What a notice needs of the message it reports on (a queue entry, or a message just stored). */
 export type ReportedMessage = Pick<QueueEntry, 'ternId' | 'envelopeFrom' | 'dsn' | 'createdAt'>;
 
 const SUBJECTS: Record<DsnAction, string> = {
   failed: 'Undelivered Mail Returned to Sender',
+  delayed: 'Delayed Mail (still being retried)',
   delivered: 'Successful Mail Delivery Report',
   relayed: 'Successful Mail Delivery Report',
 };
 
 const SUMMARIES: Record<DsnAction, string> = {
   failed: "Your message could not be delivered to one or more recipients. It's attached below.",
+  delayed:
+    'Your message has not been delivered yet to the recipients below. It stays queued and will be tried again; you need do nothing. This is the only delay notice you will get for it.',
   delivered: 'Your message was delivered to the recipients below, as you asked to be told.',
   relayed: 'Your message was handed to the next mail server for the recipients below, which does not report deliveries; this is the last notice you will get.',
+};
+
+const DESCRIPTIONS: Record<DsnAction, string> = {
+  failed: 'Undelivered message',
+  delayed: 'Delayed message',
+  delivered: 'Delivered message',
+  relayed: 'Delivered message',
 };
 
 export function deliveryReport(o: {
@@ -50,6 +61,8 @@ export function deliveryReport(o: {
   original: { bytes: Buffer; whole: boolean };
   messageId: string;
   now: Date;
+  /** Delay notices: when the message will be given up on. */
+  willRetryUntil?: Date;
 }): Buffer {
   const boundary = `tern-report-${randomBytes(9).toString('hex')}`;
   const action = o.action ?? 'failed';
@@ -74,9 +87,10 @@ export function deliveryReport(o: {
       `Final-Recipient: rfc822; ${oneLine(r.address)}`,
       ...(r.orcpt ? [`Original-Recipient: ${oneLine(r.orcpt)}`] : []),
       `Action: ${action}`,
-      `Status: ${action === 'failed' ? statusOf(r.reply) : '2.0.0'}`,
+      `Status: ${action === 'failed' || action === 'delayed' ? statusOf(r.reply) : '2.0.0'}`,
       ...(r.reply && /^\d{3}/.test(r.reply) ? [`Diagnostic-Code: smtp; ${oneLine(r.reply)}`] : []),
       `Last-Attempt-Date: ${rfc5322Date(o.now)}`,
+      ...(o.willRetryUntil ? [`Will-Retry-Until: ${rfc5322Date(o.willRetryUntil)}`] : []),
     ].join('\r\n'),
   );
   const head = [
@@ -104,7 +118,7 @@ export function deliveryReport(o: {
     '',
     `--${boundary}`,
     o.original.whole ? 'Content-Type: message/rfc822' : 'Content-Type: text/rfc822-headers',
-    `Content-Description: ${action === 'failed' ? 'Undelivered message' : 'Delivered message'}${o.original.whole ? '' : ' headers'}`,
+    `Content-Description: ${DESCRIPTIONS[action]}${o.original.whole ? '' : ' headers'}`,
     '',
     '',
   ].join('\r\n');
@@ -142,6 +156,7 @@ export function sendDeliveryReport(
     action: DsnAction;
     recipients: Array<Pick<QueueRecipient, 'address' | 'reply' | 'orcpt'>>;
     original: { bytes: Buffer; whole: boolean };
+    willRetryUntil?: Date;
   },
 ): Promise<InjectResult> {
   const data = deliveryReport({ ...o, messageId: `${o.ternId}@${o.hostname}`, now: new Date() });

@@ -22,10 +22,11 @@ import { hostname as machineName } from 'node:os';
 import type { Logger } from 'pino';
 import { parseHostPort } from '../config/parse.js';
 import type { Injector } from '../delivery/inject.js';
-import { collect, wantsFailureNotice, type AttemptResult, type QueueEntry, type QueueRecipient, type Store } from '../store/store.js';
+import { collect, wantsDelayNotice, wantsFailureNotice, type AttemptResult, type QueueEntry, type QueueRecipient, type Store } from '../store/store.js';
 import { readOriginal, sendDeliveryReport, type DsnAction } from './delivery-report.js';
 import { rotateDkimKeys, type DkimSigner } from './dkim.js';
 import { PermanentDnsError, type MailDns } from './dns.js';
+import { stsAllows, type MtaSts } from './mta-sts.js';
 import { ConnectionError, OutboundConnection, type SmtpTarget } from './smtp-client.js';
 
 export interface Smarthost {
@@ -43,13 +44,16 @@ export interface QueueWorkerOptions {
   /** The port of MX hosts (25; tests point it at local sinks). */
   mxPort: number;
   smarthost: Smarthost | null;
-  retry: { firstMs: number; maxMs: number; lifetimeMs: number };
+  /** Back-off, how long an entry may stay queued, and after how long a sender hears that it is still waiting (0: never). */
+  retry: { firstMs: number; maxMs: number; lifetimeMs: number; delayWarningMs: number };
   /** Entries in flight at once, and connections per destination. */
   concurrency: { total: number; perDestination: number };
   connectTimeoutMs: number;
   leaseMs: number;
   /** How often the queue is looked at when nothing wakes the worker. */
   pollMs: number;
+  /** MTA-STS policies of destination domains (null: not applied). */
+  mtaSts: MtaSts | null;
   /** How often pending DKIM keys are looked up in DNS, and how long a replaced key's record should stay; the signer (shared with delivery) forgets its keys after a change. */
   dkim: { signer: DkimSigner; checkMs: number; retireAfterMs: number };
 }
@@ -77,7 +81,8 @@ export function parseRoute(value: string): Smarthost | null {
 
 export const DEFAULT_QUEUE_OPTIONS = {
   mxPort: 25,
-  retry: { firstMs: 5 * 60_000, maxMs: 4 * 3600_000, lifetimeMs: 5 * 24 * 3600_000 },
+  mtaStsPort: 443,
+  retry: { firstMs: 5 * 60_000, maxMs: 4 * 3600_000, lifetimeMs: 5 * 24 * 3600_000, delayWarningMs: 4 * 3600_000 },
   // Per destination as Postfix's default_destination_concurrency_limit.
   concurrency: { total: 100, perDestination: 20 },
   connectTimeoutMs: 30_000,
@@ -87,7 +92,11 @@ export const DEFAULT_QUEUE_OPTIONS = {
 } as const;
 
 /** When an entry that has had `attempts` attempts is tried next; null once it has been queued too long. */
-export function nextAttempt(entry: Pick<QueueEntry, 'attempts' | 'createdAt'>, retry: QueueWorkerOptions['retry'], now: number): Date | null {
+export function nextAttempt(
+  entry: Pick<QueueEntry, 'attempts' | 'createdAt'>,
+  retry: Omit<QueueWorkerOptions['retry'], 'delayWarningMs'>,
+  now: number,
+): Date | null {
   const delay = Math.min(retry.firstMs * 2 ** entry.attempts, retry.maxMs);
   const at = now + delay;
   return at > entry.createdAt.getTime() + retry.lifetimeMs ? null : new Date(at);
@@ -311,18 +320,30 @@ export class QueueWorker {
     if (this.inFlight.size <= this.options.concurrency.total / 2) this.wake();
   }
 
-  /** The targets of an entry in order: the smarthost, or each address of each MX host. */
+  /**
+   * The targets of an entry in order: the smarthost, or each address of each MX host. Under
+   * an MTA-STS policy in enforce mode, only the MX hosts it lists, each with TLS and a valid
+   * certificate required; in testing mode, what enforce would skip is only logged.
+   */
   private async targets(entry: QueueEntry): Promise<SmtpTarget[]> {
     const s = this.relayOf(entry);
     if (s) return [{ host: s.host, address: s.host, port: s.port, secure: s.secure, requireTls: s.requireTls, auth: s.auth }];
     const out: SmtpTarget[] = [];
-    for (const mx of await this.options.dns.mailHosts(entry.domain)) {
+    const hosts = await this.options.dns.mailHosts(entry.domain);
+    const sts = await this.options.mtaSts?.policy(entry.domain);
+    for (const mx of hosts) {
+      if (sts && !stsAllows(sts, mx.host)) {
+        this.log.warn({ id: entry.ternId, domain: entry.domain, host: mx.host, mode: sts.mode }, 'MTA-STS: MX host not listed in the policy');
+        if (sts.mode === 'enforce') continue;
+      }
       try {
-        for (const address of await this.options.dns.addresses(mx.host)) out.push({ host: mx.host, address, port: this.options.mxPort });
+        for (const address of await this.options.dns.addresses(mx.host))
+          out.push({ host: mx.host, address, port: this.options.mxPort, requireTls: sts?.mode === 'enforce' || undefined });
       } catch (err) {
         this.log.debug({ host: mx.host, err: (err as Error).message }, 'queue: MX host has no address now');
       }
     }
+    if (out.length === 0 && sts?.mode === 'enforce') throw new ConnectionError(`MTA-STS: the policy of ${entry.domain} lists none of its MX hosts`, 451);
     if (out.length === 0) throw new ConnectionError(`no address found for the mail hosts of ${entry.domain}`, 451);
     return out;
   }
@@ -395,12 +416,34 @@ export class QueueWorker {
         r.status === 'delivered' ? 'delivered' : r.status === 'failed' ? 'delivery failed' : retryAt ? 'deferred' : 'delivery failed (expired)',
       );
     }
+    let state: Awaited<ReturnType<Store['queue']['settle']>>;
     try {
-      const state = await this.store.queue.settle(entry.id, results, retryAt);
+      state = await this.store.queue.settle(entry.id, results, retryAt);
       if (state === 'bounce') await this.sendBounce(entry.id);
     } catch (err) {
       // The lease runs out and the entry is tried again: at least once, never lost.
       this.log.error({ id: entry.ternId, err: (err as Error).message }, 'queue: recording an attempt failed');
+      return;
+    }
+    if (retryAt && state === 'queued') await this.warnDelayed(entry, results);
+  }
+
+  /**
+   * RFC 3461 DELAY: once an entry has waited `retry.delayWarningMs`, its sender hears once
+   * (under an id derived from the entry) which recipients are still being retried.
+   */
+  private async warnDelayed(entry: QueueEntry, results: AttemptResult[]): Promise<void> {
+    const after = this.options.retry.delayWarningMs;
+    if (after <= 0 || !entry.envelopeFrom || entry.isBounce || Date.now() - entry.createdAt.getTime() < after) return;
+    const replies = new Map(results.filter((r) => r.status === 'deferred').map((r) => [r.address, r.reply]));
+    const recipients = entry.recipients
+      .filter((r) => replies.has(r.address) && wantsDelayNotice(r.notify))
+      .map((r) => ({ ...r, reply: replies.get(r.address)! }));
+    const until = new Date(entry.createdAt.getTime() + this.options.retry.lifetimeMs);
+    try {
+      await this.notify(entry, `${entry.ternId}D${entry.id}`, 'delayed', recipients, undefined, until);
+    } catch (err) {
+      this.log.warn({ id: entry.ternId, err: (err as Error).message }, 'queue: sending a delay notice failed');
     }
   }
 
@@ -426,18 +469,20 @@ export class QueueWorker {
     await this.store.queue.bounced(id);
   }
 
-  /** Sends a delivery report to the entry's sender, once: under `ternId`, unless a message with that id exists already. */
+  /** Sends a delivery report to the entry's sender, once: under `ternId`, unless a message with that id was stored or queued already. */
   private async notify(
     entry: QueueEntry,
     ternId: string,
     action: DsnAction,
     recipients: QueueRecipient[],
     known?: { bytes: Buffer; whole: boolean },
+    willRetryUntil?: Date,
   ): Promise<void> {
-    const already = (await this.store.mailboxes.findByTernId(ternId)).length > 0 || (await this.store.queue.countByTernId(ternId)) > 0;
-    if (already || recipients.length === 0) return;
+    if (recipients.length === 0) return;
+    const already = (await this.store.mailboxes.findByTernId(ternId)).length > 0 || (await this.store.queue.events({ ternId, limit: 1 })).length > 0;
+    if (already) return;
     const original = known ?? (await readOriginal(this.store.queue.read(entry.id), entry.dsn.ret === 'FULL'));
-    const result = await sendDeliveryReport(this.injector, { hostname: this.options.hostname, ternId, entry, action, recipients, original });
+    const result = await sendDeliveryReport(this.injector, { hostname: this.options.hostname, ternId, entry, action, recipients, original, willRetryUntil });
     const fields = { id: entry.ternId, notice: ternId, to: entry.envelopeFrom, action };
     if (result.stored + result.queued === 0) this.log.warn({ ...fields, refused: result.refused }, 'delivery report could not be delivered');
     else this.log.info(fields, 'delivery report sent');

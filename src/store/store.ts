@@ -123,6 +123,8 @@ export interface OutboundMessage {
 
 /** Whether a recipient's NOTIFY asks for a failure notice (RFC 3461 4.1: FAILURE is the default). */
 export const wantsFailureNotice = (notify: string | null | undefined): boolean => !notify || /(^|,)FAILURE(,|$)/i.test(notify);
+/** Whether it asks for a delay notice: NOTIFY=DELAY, or no NOTIFY (the default taken as FAILURE,DELAY, as sendmail does). */
+export const wantsDelayNotice = (notify: string | null | undefined): boolean => !notify || /(^|,)DELAY(,|$)/i.test(notify);
 
 export interface OutboundRecipient {
   address: string;

@@ -31,7 +31,18 @@ export interface SmtpSink {
   close(): Promise<void>;
 }
 
-export async function startSmtpSink(opts: { host?: string; port?: number; auth?: { user: string; pass: string }; hideDsn?: boolean } = {}): Promise<SmtpSink> {
+export interface SmtpSinkOptions {
+  host?: string;
+  port?: number;
+  auth?: { user: string; pass: string };
+  hideDsn?: boolean;
+  /** STARTTLS certificate and key (PEM); smtp-server's own self-signed one by default. */
+  tls?: { cert: string; key: string };
+  /** Offers no STARTTLS at all. */
+  noStartTls?: boolean;
+}
+
+export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSink> {
   const messages: SinkMessage[] = [];
   const attempts = new Map<string, number>();
   let connections = 0;
@@ -61,8 +72,9 @@ export async function startSmtpSink(opts: { host?: string; port?: number; auth?:
     secure: false,
     authOptional: !opts.auth,
     allowInsecureAuth: true,
-    disabledCommands: opts.auth ? [] : ['AUTH'],
+    disabledCommands: [...(opts.auth ? [] : ['AUTH']), ...(opts.noStartTls ? ['STARTTLS'] : [])],
     hideSTARTTLS: false,
+    ...(opts.tls ?? {}),
     hideDSN: Boolean(opts.hideDsn),
     logger: false,
     size: 50 * 1024 * 1024,

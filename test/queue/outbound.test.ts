@@ -407,3 +407,74 @@ describe('outbound: smarthost with AUTH', { timeout: 60_000 }, () => {
     assert.deepEqual(msg!.to, ['far@away.example']);
   });
 });
+
+describe('outbound: delay notices (RFC 3461 DELAY)', { timeout: 60_000 }, () => {
+  let slow: SmtpSink;
+  let site: Site;
+  let tern: TernServer;
+  let submissionPort: number;
+  let imapPort: number;
+
+  before(async () => {
+    slow = await startSmtpSink();
+    slow.rcpt = () => ({ code: 451, message: '4.3.2 Try again later' });
+    site = await createSite();
+    submissionPort = await freePort();
+    imapPort = await freePort();
+    tern = await startTern(site, [
+      '--smarthost',
+      `127.0.0.1:${slow.port}`,
+      '--dns-server',
+      '127.0.0.1:9',
+      '--submission-port',
+      String(submissionPort),
+      '--imap-port',
+      String(imapPort),
+      '--retry-delay',
+      '1s',
+      '--retry-max',
+      '1s',
+      '--delay-warning',
+      '2s',
+    ]);
+  });
+  after(async () => {
+    await tern?.stop();
+    await slow?.close();
+  });
+
+  it('tells the sender once that a message is still being retried, only for recipients that want it', async () => {
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: submissionPort,
+      auth: { user: 'alice@example.test', pass: PASSWORD },
+      tls: { rejectUnauthorized: false },
+    });
+    // The default NOTIFY (taken as FAILURE,DELAY) and an explicit DELAY get a notice; FAILURE alone does not.
+    await transport.sendMail({ from: 'alice@example.test', to: 'default@far.test', subject: 'waits', text: 'x' });
+    await transport.sendMail({ from: 'alice@example.test', to: 'asked@far.test', subject: 'waits too', text: 'x', dsn: { notify: ['DELAY', 'FAILURE'] } });
+    await transport.sendMail({ from: 'alice@example.test', to: 'quiet@far.test', subject: 'waits quietly', text: 'x', dsn: { notify: ['FAILURE'] } });
+    const notices = await eventually('two delay notices', async () => {
+      const all = await fetchAll(imapPort, 'alice@example.test');
+      return all.length >= 2 ? all : undefined;
+    });
+    // Two more attempts of every message after the notices: still one notice per message.
+    const queue = JSON.parse(await cli(['queue', 'list', '--json', ...site.args])) as Array<{ attempts: number }>;
+    await eventually('more attempts after the notices', async () => {
+      const now = JSON.parse(await cli(['queue', 'list', '--json', ...site.args])) as Array<{ attempts: number }>;
+      return now.every((e, i) => e.attempts >= (queue[i]?.attempts ?? 0) + 2) ? true : undefined;
+    });
+    const after = await fetchAll(imapPort, 'alice@example.test');
+    assert.equal(after.length, 2, 'one notice per message, however many attempts');
+    const recipients = notices.map((n) => /Final-Recipient: rfc822; (\S+)/.exec(n)![1]).sort();
+    assert.deepEqual(recipients, ['asked@far.test', 'default@far.test']);
+    for (const n of notices) {
+      assert.match(n, /^Subject: Delayed Mail \(still being retried\)\r$/m);
+      assert.match(n, /Content-Type: multipart\/report; report-type=delivery-status/);
+      assert.match(n, /^Action: delayed\r$/m);
+      assert.match(n, /^Status: 4\.3\.2\r$/m);
+      assert.match(n, /^Diagnostic-Code: smtp; 451 4\.3\.2 Try again later/m);
+      assert.match(n, /^Will-Retry-Until: /m);
+    }
+  });
+});
