@@ -1,6 +1,6 @@
 /**
  * `tern queue list|show|trace|retry|hold|release|delete` (the outbound queue, by id or by filter),
- * `tern queue pause|resume|rate` (per destination),
+ * `tern queue pause|resume|rate` (per destination), `tern queue warmup` (per sending domain),
  * `tern route add|list|del` (per-domain routes)
  * and `tern send` (compose a plain-text message, or take one from a file, and hand it to
  * delivery like any other: local recipients get it now, others are queued for the worker
@@ -11,6 +11,7 @@ import type { Command } from 'commander';
 import { createInjector } from '../delivery/inject.js';
 import { createLocalDelivery } from '../delivery/local-delivery.js';
 import { DkimSigner } from '../queue/dkim.js';
+import { DEFAULT_WARMUP_SCHEDULE, formatWarmup, parseWarmup, warmupCounterKey, warmupDay, WARMUP_PREFIX, WARMUP_SENT_PREFIX } from '../queue/warmup.js';
 import { createRecipientResolver } from '../delivery/recipient-resolver.js';
 import { NotFoundError, UserError } from '../errors.js';
 import { parseRoute, PAUSED_PREFIX, RATE_PREFIX, ROUTE_PREFIX, SETTINGS_MS } from '../queue/worker.js';
@@ -181,6 +182,46 @@ export function registerQueueCommands(program: Command, globals: Globals): void 
       const n = parseInteger('per-minute', perMinute, 1);
       await withStore(globals(), (s) => s.directory.setSetting(key, String(n)));
       console.log(`at most ${n} messages a minute to ${d}`);
+    });
+  queue
+    .command('warmup [domain] [off]')
+    .description(
+      "limit a new sending domain's outbound mail day by day (UTC) so large receivers learn to trust it; over the day's limit, mail waits for the next day. Without arguments: every warm-up and where it stands",
+    )
+    .option('--schedule <n,n,...>', 'messages allowed on each day, from the first', DEFAULT_WARMUP_SCHEDULE.join(','))
+    .option('--start <YYYY-MM-DD>', 'the first day (default: today)')
+    .action(async (domain: string | undefined, off: string | undefined, o: { schedule: string; start?: string }) => {
+      if (off !== undefined && off !== 'off') throw new UserError(`queue warmup: expected "off" after the domain, got ${JSON.stringify(off)}`);
+      await withStore(globals(), async (s) => {
+        if (domain === undefined) {
+          const all = await s.directory.listSettings(WARMUP_PREFIX);
+          if (all.length === 0) return console.log('no sending domain is warming up');
+          const rows: string[][] = [];
+          for (const { key, value } of all) {
+            const d = key.slice(WARMUP_PREFIX.length);
+            const w = parseWarmup(value);
+            const today = warmupDay(w, Date.now());
+            const sent = Number((await s.directory.getSetting(warmupCounterKey(d, today.key))) ?? 0);
+            const state = today.limit !== null ? `day ${today.day + 1} of ${w.schedule.length}` : today.day < 0 ? 'not started' : 'done';
+            rows.push([d, formatWarmup(w), state, today.limit === null ? '-' : `${sent}/${today.limit}`]);
+          }
+          return printTable(['DOMAIN', 'SCHEDULE', 'STATE', 'TODAY'], rows);
+        }
+        const d = normalizeDomain(domain);
+        if (off !== undefined) {
+          await s.directory.deleteSetting(`${WARMUP_PREFIX}${d}`).catch((err: unknown) => {
+            throw err instanceof NotFoundError ? new UserError(`${d} is not warming up`) : err;
+          });
+          for (const c of await s.directory.listSettings(`${WARMUP_SENT_PREFIX}${d}:`)) await s.directory.deleteSetting(c.key);
+          return console.log(`${d}: warm-up off, no daily limit`);
+        }
+        const w = parseWarmup(`${o.start ?? new Date().toISOString().slice(0, 10)} ${o.schedule}`);
+        await s.directory.setSetting(`${WARMUP_PREFIX}${d}`, formatWarmup(w));
+        const last = new Date(w.start.getTime() + (w.schedule.length - 1) * 86_400_000).toISOString().slice(0, 10);
+        console.log(
+          `${d}: warming up from ${formatWarmup(w).slice(0, 10)}: ${w.schedule[0]} messages on the first day, ${w.schedule.at(-1)} on ${last}, then no limit`,
+        );
+      });
     });
   const bulk: Array<[string, string, 'retry' | 'hold' | 'release' | 'delete', string]> = [
     ['retry', 'make entries due now (held ones are released)', 'retry', 'made due'],

@@ -13,6 +13,8 @@
  *   deferred, retried after `retry.firstMs` doubling up to `retry.maxMs`, and failed once
  *   the entry is older than `retry.lifetimeMs`. A null MX or a domain that does not
  *   exist fails at once.
+ * - Rate limits per destination (`rate:<domain>`, messages a minute) and warm-up
+ *   schedules per sending domain (queue/warmup.ts) hand entries back, due when allowed.
  * - Failed recipients get one bounce per entry (queue/delivery-report.ts), injected like any
  *   message under an id derived from the entry, so a crash between the bounce's commit
  *   and the entry's removal never sends it twice.
@@ -27,6 +29,8 @@ import { readOriginal, sendDeliveryReport, type DsnAction } from './delivery-rep
 import { rotateDkimKeys, type DkimSigner } from './dkim.js';
 import { PermanentDnsError, type MailDns } from './dns.js';
 import { stsAllows, type MtaSts } from './mta-sts.js';
+import { parseWarmup, warmupCounterKey, warmupDay, WARMUP_PREFIX, type Warmup } from './warmup.js';
+import { domainOf } from '../mail/address.js';
 import { ConnectionError, OutboundConnection, type SmtpTarget } from './smtp-client.js';
 
 export interface Smarthost {
@@ -124,6 +128,9 @@ export class QueueWorker {
   private routes = new Map<string, Smarthost>();
   private paused = new Set<string>();
   private rates = new Map<string, number>();
+  /** Sending domains warming up (settings `warmup:<domain>`), and those whose day is used up, until when. */
+  private warmups = new Map<string, Warmup>();
+  private readonly warmupFull = new Map<string, number>();
   /** Per rate-limited domain, when its recent messages were sent (the last minute's). */
   private readonly sent = new Map<string, number[]>();
   private nextSettingsRead = 0;
@@ -198,7 +205,12 @@ export class QueueWorker {
     this.nextSettingsRead = Date.now() + SETTINGS_MS;
     try {
       const dir = this.store.directory;
-      const [routes, paused, rates] = await Promise.all([dir.listSettings(ROUTE_PREFIX), dir.listSettings(PAUSED_PREFIX), dir.listSettings(RATE_PREFIX)]);
+      const [routes, paused, rates, warmups] = await Promise.all([
+        dir.listSettings(ROUTE_PREFIX),
+        dir.listSettings(PAUSED_PREFIX),
+        dir.listSettings(RATE_PREFIX),
+        dir.listSettings(WARMUP_PREFIX),
+      ]);
       this.routes = new Map();
       for (const { key, value } of routes) {
         const route = parseRoute(value);
@@ -207,6 +219,15 @@ export class QueueWorker {
       }
       this.paused = new Set(paused.map((p) => p.key.slice(PAUSED_PREFIX.length)));
       this.rates = new Map(rates.map((r) => [r.key.slice(RATE_PREFIX.length), Number(r.value)] as const).filter(([, n]) => Number.isInteger(n) && n > 0));
+      this.warmups = new Map();
+      this.warmupFull.clear(); // a changed schedule counts at once
+      for (const { key, value } of warmups) {
+        try {
+          this.warmups.set(key.slice(WARMUP_PREFIX.length), parseWarmup(value));
+        } catch (err) {
+          this.log.warn({ key, value, err: (err as Error).message }, 'queue: ignoring a malformed warm-up schedule');
+        }
+      }
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'queue: reading routes, pauses and rate limits failed');
     }
@@ -269,9 +290,10 @@ export class QueueWorker {
       for (let entry = d.pending.shift(); entry; entry = d.pending.shift()) {
         try {
           const wait = this.rateWait(entry.domain);
-          if (wait > 0) {
-            // Over the domain's rate: handed back, due when the minute allows, not counted as an attempt.
-            await this.store.queue.postpone(entry.id, new Date(Date.now() + wait));
+          const warmupUntil = wait > 0 ? null : await this.warmupWait(entry);
+          if (wait > 0 || warmupUntil) {
+            // Over the destination's rate or the sender's warm-up day: handed back, due when allowed, not counted as an attempt.
+            await this.store.queue.postpone(entry.id, warmupUntil ?? new Date(Date.now() + wait));
             continue;
           }
           this.noteSent(entry.domain);
@@ -305,6 +327,24 @@ export class QueueWorker {
     const times = (this.sent.get(domain) ?? []).filter((t) => t > now - 60_000);
     this.sent.set(domain, times);
     return times.length < limit ? 0 : times[0]! + 60_000 - now;
+  }
+
+  /** Null when the entry's sending domain may send it now (counted in the store), else when its warm-up allows the next message. */
+  private async warmupWait(entry: QueueEntry): Promise<Date | null> {
+    const sender = entry.envelopeFrom ? domainOf(entry.envelopeFrom) : null;
+    const warmup = sender ? this.warmups.get(sender) : undefined;
+    if (!sender || !warmup) return null;
+    const now = Date.now();
+    const full = this.warmupFull.get(sender);
+    if (full && full > now) return new Date(full);
+    const { key, limit, endsAt } = warmupDay(warmup, now);
+    if (limit === null) return null;
+    const counter = warmupCounterKey(sender, key);
+    if ((await this.store.directory.addToSetting(counter, 1)) <= limit) return null;
+    await this.store.directory.addToSetting(counter, -1);
+    this.warmupFull.set(sender, endsAt.getTime());
+    this.log.info({ domain: sender, limit, until: endsAt.toISOString() }, "queue: the sending domain's warm-up limit for today is reached");
+    return endsAt;
   }
 
   private noteSent(domain: string): void {

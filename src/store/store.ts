@@ -304,6 +304,8 @@ export interface DirectoryStore {
   setSetting(key: string, value: string): Promise<void>;
   /** Sets the value only if the key has none; returns the value now stored (safe when nodes race). */
   initSetting(key: string, value: string): Promise<string>;
+  /** Adds `by` to a numeric setting (a missing one counts as 0) in one transaction, so nodes counting at once never lose a step; returns the new value. */
+  addToSetting(key: string, by: number): Promise<number>;
 }
 
 export interface MailboxStore {

@@ -478,3 +478,51 @@ describe('outbound: delay notices (RFC 3461 DELAY)', { timeout: 60_000 }, () => 
     }
   });
 });
+
+describe('outbound: warm-up of a new sending domain', { timeout: 60_000 }, () => {
+  let sink: SmtpSink;
+  let site: Site;
+  let tern: TernServer;
+
+  before(async () => {
+    sink = await startSmtpSink();
+    site = await createSite();
+    await cli(['queue', 'warmup', 'example.test', '--schedule', '3,5', ...site.args]);
+    tern = await startTern(site, ['--smarthost', `127.0.0.1:${sink.port}`, '--dns-server', '127.0.0.1:9']);
+  });
+  after(async () => {
+    await tern?.stop();
+    await sink?.close();
+  });
+
+  it("sends no more than the day's limit; the rest waits for the next day, then goes", async () => {
+    for (let i = 0; i < 5; i++)
+      await cli(['send', '--from', 'alice@example.test', '--to', `r${i}@far.test`, '--subject', `warm ${i}`, '--text', 'x', ...site.args]);
+    await sink.waitFor(3);
+    const waiting = await eventually('two messages handed back to the queue', async () => {
+      const list = JSON.parse(await cli(['queue', 'list', '--json', ...site.args])) as Array<{ attempts: number; nextAttemptAt: string }>;
+      return list.length === 2 && list.every((e) => e.nextAttemptAt.endsWith('T00:00:00.000Z')) ? list : undefined;
+    });
+    assert.ok(
+      waiting.every((e) => e.attempts === 0),
+      'no attempt counted',
+    );
+    assert.ok(
+      waiting.every((e) => new Date(e.nextAttemptAt).getTime() > Date.now()),
+      'due tomorrow (UTC)',
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(sink.messages.length, 3);
+    assert.match(await cli(['queue', 'warmup', ...site.args]), /^example\.test\s+\d{4}-\d{2}-\d{2} 3,5\s+day 1 of 2\s+3\/3$/m);
+
+    // The schedule moved back a day: today is day 2, five allowed (counted per UTC day: the 3 sent today count), the two waiting ones go.
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    await cli(['queue', 'warmup', 'example.test', '--schedule', '3,5', '--start', yesterday, ...site.args]);
+    await new Promise((r) => setTimeout(r, 5500)); // the worker reads settings every 5 s
+    await cli(['queue', 'retry', '--all', ...site.args]);
+    await sink.waitFor(5);
+    assert.match(await cli(['queue', 'warmup', ...site.args]), /day 2 of 2\s+5\/5$/m);
+    assert.match(await cli(['queue', 'warmup', 'example.test', 'off', ...site.args]), /warm-up off/);
+    assert.match(await cli(['queue', 'warmup', ...site.args]), /no sending domain is warming up/);
+  });
+});

@@ -91,6 +91,7 @@ export function createStore(engine: StoreEngine): Store {
     deleteSetting: (key) => engine.write('deleteSetting', { key }),
     setSetting: (key, value) => engine.write('setSetting', { key, value }),
     initSetting: (key, value) => engine.write('initSetting', { key, value }),
+    addToSetting: (key, by) => engine.write('addToSetting', { key, by }),
   };
 
   const mailboxes: MailboxStore = {

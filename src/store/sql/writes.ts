@@ -425,6 +425,16 @@ export const WRITE_OPS = {
     if ((await sql.run('DELETE FROM settings WHERE key = ?', [a.key])) === 0) throw new NotFoundError(`setting ${a.key} does not exist`);
   },
 
+  async addToSetting(sql: Sql, a: { key: string; by: number }): Promise<number> {
+    // One statement: on PostgreSQL, nodes adding at once are serialised by the row lock.
+    const row = await one(
+      sql,
+      'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(settings.value AS BIGINT) + CAST(? AS BIGINT) AS TEXT) RETURNING value',
+      [a.key, String(a.by), a.by],
+    );
+    return Number(row!.value);
+  },
+
   async initSetting(sql: Sql, a: { key: string; value: string }): Promise<string> {
     await sql.run('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', [a.key, a.value]);
     return String((await one(sql, 'SELECT value FROM settings WHERE key = ?', [a.key]))!.value);

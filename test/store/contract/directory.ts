@@ -250,6 +250,16 @@ export function directoryContract(fx: Fixture): void {
         assert.equal(await store.directory.initSetting('contract.key', 'init'), 'set');
       });
 
+      it('addToSetting counts from 0 and loses no step under concurrent calls', async () => {
+        assert.equal(await store.directory.addToSetting('contract.count', 2), 2);
+        const values = await Promise.all(Array.from({ length: 20 }, () => store.directory.addToSetting('contract.count', 1)));
+        assert.deepEqual(
+          [...values].sort((a, b) => a - b),
+          Array.from({ length: 20 }, (_, i) => i + 3),
+        );
+        assert.equal(await store.directory.getSetting('contract.count'), '22');
+      });
+
       it('concurrent initSetting calls agree on one value', async () => {
         const values = await Promise.all(Array.from({ length: 20 }, (_, i) => store.directory.initSetting('contract.race', `node-${i}`)));
         assert.equal(new Set(values).size, 1, `all callers see one value, got ${[...new Set(values)].join(', ')}`);
