@@ -168,8 +168,8 @@ export function registerQueueCommands(program: Command, globals: Globals): void 
       console.log(resumed.length ? `resumed: ${resumed.join(', ')}` : 'nothing was paused');
     });
   queue
-    .command('rate <domain> <per-minute>')
-    .description('at most this many messages a minute to a destination domain, over all its connections ("off" removes the limit)')
+    .command('rate <domain-or-mx-host> <per-minute>')
+    .description('at most this many messages a minute to a destination domain or MX host, over all its connections ("off" removes the limit)')
     .action(async (domain: string, perMinute: string) => {
       const d = normalizeDomain(domain);
       const key = `${RATE_PREFIX}${d}`;

@@ -66,7 +66,7 @@ export interface QueueWorkerOptions {
 export const ROUTE_PREFIX = 'route:';
 /** Settings `paused:<domain>` (or `paused:*`): nothing is delivered there until the setting goes. */
 export const PAUSED_PREFIX = 'paused:';
-/** Settings `rate:<domain>` = N: at most N messages a minute to that domain (all its connections together). */
+/** Settings `rate:<name>` = N: at most N messages a minute to that destination domain or MX host (all its connections together). */
 export const RATE_PREFIX = 'rate:';
 /** Messages up to this size are read once per attempt and kept in memory while they are sent. */
 const IN_MEMORY_LIMIT = 1024 * 1024;
@@ -175,7 +175,7 @@ export class QueueWorker {
       let claimed = 0;
       if (room > 0) {
         try {
-          const skipDomains = [...this.paused, ...[...this.rates.keys()].filter((d) => this.rateWait(d) > 0)];
+          const skipDomains = [...this.paused, ...[...this.rates.keys()].filter((d) => this.rateWait(d, Date.now()) > 0)];
           const entries = this.paused.has('*') ? [] : await this.store.queue.claim(this.owner, { limit: room, leaseMs: this.options.leaseMs, skipDomains });
           for (const e of entries) {
             if (this.inFlight.has(e.id)) continue;
@@ -289,14 +289,6 @@ export class QueueWorker {
     try {
       for (let entry = d.pending.shift(); entry; entry = d.pending.shift()) {
         try {
-          const wait = this.rateWait(entry.domain);
-          const warmupUntil = wait > 0 ? null : await this.warmupWait(entry);
-          if (wait > 0 || warmupUntil) {
-            // Over the destination's rate or the sender's warm-up day: handed back, due when allowed, not counted as an attempt.
-            await this.store.queue.postpone(entry.id, warmupUntil ?? new Date(Date.now() + wait));
-            continue;
-          }
-          this.noteSent(entry.domain);
           if (!conn?.usable) {
             conn?.close();
             conn = null;
@@ -306,6 +298,12 @@ export class QueueWorker {
               for (const other of waiting) await this.settleAll(other, err).finally(() => this.settled(other.id));
               throw err;
             });
+          }
+          const until = await this.admit(entry, conn.target.host);
+          if (until) {
+            // Over a rate or the sender's warm-up day: handed back, due when allowed, not counted as an attempt.
+            await this.store.queue.postpone(entry.id, until);
+            continue;
           }
           await this.attempt(entry, conn);
         } catch (err) {
@@ -319,13 +317,28 @@ export class QueueWorker {
     }
   }
 
-  /** How long before another message may go to `domain` under its rate limit (0: now). */
-  private rateWait(domain: string): number {
-    const limit = this.rates.get(domain);
-    if (!limit) return 0;
+  /**
+   * Null when the entry may go now over a connection to `host`: under the rate limits of its
+   * domain and of the MX host (both noted at once, so lanes never overtake each other) and
+   * its sender's warm-up day (counted in the store). Else when it may go.
+   */
+  private async admit(entry: QueueEntry, host: string): Promise<Date | null> {
     const now = Date.now();
-    const times = (this.sent.get(domain) ?? []).filter((t) => t > now - 60_000);
-    this.sent.set(domain, times);
+    const wait = Math.max(this.rateWait(entry.domain, now), this.rateWait(host, now));
+    if (wait > 0) return new Date(now + wait);
+    const names = [entry.domain, host].filter((n) => this.rates.has(n));
+    for (const n of names) this.sent.get(n)!.push(now);
+    const warmup = await this.warmupWait(entry);
+    if (warmup) for (const n of names) this.sent.get(n)!.splice(this.sent.get(n)!.lastIndexOf(now), 1);
+    return warmup;
+  }
+
+  /** How long before another message may go to `name` (a domain or MX host) under its rate limit (0: now); keeps the last minute's sends. */
+  private rateWait(name: string, now: number): number {
+    const limit = this.rates.get(name);
+    if (!limit) return 0;
+    const times = (this.sent.get(name) ?? []).filter((t) => t > now - 60_000);
+    this.sent.set(name, times);
     return times.length < limit ? 0 : times[0]! + 60_000 - now;
   }
 
@@ -345,13 +358,6 @@ export class QueueWorker {
     this.warmupFull.set(sender, endsAt.getTime());
     this.log.info({ domain: sender, limit, until: endsAt.toISOString() }, "queue: the sending domain's warm-up limit for today is reached");
     return endsAt;
-  }
-
-  private noteSent(domain: string): void {
-    if (!this.rates.has(domain)) return;
-    const times = this.sent.get(domain) ?? [];
-    times.push(Date.now());
-    this.sent.set(domain, times);
   }
 
   /** An entry is done with; once half the room is free, the loop claims more at once instead of at the next poll. */

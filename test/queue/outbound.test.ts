@@ -68,6 +68,10 @@ describe('outbound: submission, queue and delivery', { timeout: 180_000 }, () =>
       { type: 'MX', name: 'reuse.test', exchange: 'mx1.dest.test', priority: 10 },
       { type: 'MX', name: 'paused.test', exchange: 'mx1.dest.test', priority: 10 },
       { type: 'MX', name: 'limited.test', exchange: 'mx1.dest.test', priority: 10 },
+      // Two domains on one rate-limited MX host.
+      { type: 'MX', name: 'hosted1.test', exchange: 'mx.hosted.test', priority: 10 },
+      { type: 'MX', name: 'hosted2.test', exchange: 'mx.hosted.test', priority: 10 },
+      { type: 'A', name: 'mx.hosted.test', address: '127.0.0.3' },
       // The preferred MX refuses connections: the next one gets the mail.
       { type: 'MX', name: 'backup.test', exchange: 'dead.backup.test', priority: 5 },
       { type: 'MX', name: 'backup.test', exchange: 'live.backup.test', priority: 20 },
@@ -83,6 +87,7 @@ describe('outbound: submission, queue and delivery', { timeout: 180_000 }, () =>
     // A per-domain route: routed.test has no DNS records at all; its mail goes to the second sink.
     await cli(['route', 'add', 'routed.test', `127.0.0.3:${mxPort}`, ...site.args]);
     await cli(['queue', 'rate', 'limited.test', '2', ...site.args]);
+    await cli(['queue', 'rate', 'mx.hosted.test', '2', ...site.args]);
     submissionPort = await freePort();
     imapPort = await freePort();
     tern = await startTern(site, [
@@ -204,6 +209,20 @@ describe('outbound: submission, queue and delivery', { timeout: 180_000 }, () =>
       [0, 0],
     );
     await cli(['queue', 'delete', '--domain', 'limited.test', ...site.args]);
+
+    // mx.hosted.test: 2 a minute over both domains it serves.
+    const sent2 = sink2.messages.length;
+    for (const to of ['a@hosted1.test', 'b@hosted2.test', 'c@hosted1.test', 'd@hosted2.test'])
+      await transport().sendMail({ from: 'alice@example.test', to, subject: `hosted ${to}`, text: 'slowly' });
+    await sink2.waitFor(sent2 + 2);
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(sink2.messages.length, sent2 + 2, 'two in the first minute, whichever domain');
+    assert.deepEqual(
+      (await queued()).filter((e) => e.domain.startsWith('hosted')).map((e) => e.attempts),
+      [0, 0],
+    );
+    await cli(['queue', 'delete', '--domain', 'hosted1.test', ...site.args]);
+    await cli(['queue', 'delete', '--domain', 'hosted2.test', ...site.args]);
   });
 
   it('defers on 4xx and delivers on a later attempt', async () => {
