@@ -19,7 +19,7 @@ import { imapPhase } from './imap.js';
 import { queuePhase } from './queue.js';
 import { formatReport, writeReport, type BenchReport } from './report.js';
 import { referenceDirs, throughputPhase } from './throughput.js';
-import { ensureImapPackages, ensureMailPackages, ensureSystemUser, runCommand } from './util.js';
+import { ensureImapPackages, ensureMailPackages, ensureQueuePackages, ensureSystemUser, runCommand } from './util.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const log = (line: string): void => console.log(`[bench] ${new Date().toISOString().slice(11, 19)} ${line}`);
@@ -44,6 +44,8 @@ function onCleanup(stop: () => Promise<void>): () => void {
 async function describeEnvironment(): Promise<Record<string, string>> {
   const postfix = await runCommand('/usr/sbin/postconf', ['-d', '-h', 'mail_version']);
   const dovecot = await runCommand('/usr/sbin/dovecot', ['--version']);
+  // "opendkim: OpenDKIM Filter v2.11.0" and then its build options.
+  const opendkim = await runCommand('/usr/sbin/opendkim', ['-V']);
   return {
     node: process.version,
     cpus: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}`,
@@ -55,6 +57,7 @@ async function describeEnvironment(): Promise<Record<string, string>> {
       .join(' '),
     postfix: postfix.stdout.trim(),
     dovecot: dovecot.stdout.trim(),
+    opendkim: /^opendkim: (.*)/.exec(opendkim.stdout)?.[1]?.trim() ?? '',
   };
 }
 
@@ -65,6 +68,8 @@ async function main(): Promise<void> {
   if (config.phases.some((phase) => phase !== 'imap')) await ensureMailPackages(log);
   // Without Dovecot the IMAP phase still measures Tern (its Dovecot column says why it is empty).
   if (config.phases.includes('imap')) await ensureImapPackages(log).catch((error: unknown) => log(`Dovecot IMAP: ${errorText(error)}`));
+  // Without them the queue phase's Postfix rows say why they failed; Tern's still run.
+  if (config.phases.includes('queue')) await ensureQueuePackages(log).catch((error: unknown) => log(`OpenDKIM, Cyrus SASL: ${errorText(error)}`));
   const environment = await describeEnvironment();
   const user = await ensureSystemUser('ternbench');
   const root = await mkdtemp(join(os.tmpdir(), 'tern-bench-'));

@@ -1,7 +1,7 @@
 // Shared helpers for the benchmark: running commands with time limits, waiting for
 // ports, counting delivered files, and making sure the reference servers are installed.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import net from 'node:net';
 
@@ -200,6 +200,19 @@ export async function ensureMailPackages(log: (line: string) => void): Promise<v
 /** Installs Dovecot's IMAP server (Debian's dovecot-imapd) when it is missing. */
 export async function ensureImapPackages(log: (line: string) => void): Promise<void> {
   await ensurePackages(log, IMAP_BINARIES, ['dovecot-core', 'dovecot-imapd']);
+}
+
+/** Cyrus SASL's PLAIN module (libsasl2-modules), wherever this architecture's library directory is. */
+function saslPlainModule(): string {
+  const found = readdirSync('/usr/lib')
+    .map((dir) => `/usr/lib/${dir}/sasl2/libplain.so.2`)
+    .find((path) => existsSync(path));
+  return found ?? '/usr/lib/<multiarch>/sasl2/libplain.so.2';
+}
+
+/** Installs what the queue phase's Postfix needs besides Postfix: OpenDKIM's daemon and Cyrus SASL's sasldb tools and modules. */
+export async function ensureQueuePackages(log: (line: string) => void): Promise<void> {
+  await ensurePackages(log, ['/usr/sbin/opendkim', '/usr/sbin/saslpasswd2', saslPlainModule()], ['opendkim', 'sasl2-bin', 'libsasl2-modules']);
 }
 
 /** A throwaway reference server (Postfix, Dovecot) delivering into one Maildir. */
