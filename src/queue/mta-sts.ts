@@ -114,7 +114,8 @@ export class MtaSts {
       this.cache.set(domain, cached);
     }
     const valid = cached && cached.fetchedAt + cached.maxAgeSeconds * 1000 > now ? cached : null;
-    if (valid && (this.checked.get(domain) ?? 0) + TXT_RECHECK_MS > now) return active(valid);
+    // Looked at within the minute: the same answer (also "no policy", so a busy destination without one costs one lookup a minute).
+    if ((this.checked.get(domain) ?? 0) + TXT_RECHECK_MS > now) return valid && active(valid);
     this.checked.set(domain, now);
     if (this.checked.size > 10_000) this.checked.clear();
 

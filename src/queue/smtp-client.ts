@@ -81,6 +81,11 @@ export class OutboundConnection {
     return Boolean((this.conn as unknown as { secure?: boolean }).secure);
   }
 
+  /** TLS with a certificate that is valid for the host (checked even where it was not required). */
+  get verified(): boolean {
+    return this.secure && Boolean((this.conn as unknown as { _socket?: { authorized?: boolean } })._socket?.authorized);
+  }
+
   static async open(target: SmtpTarget, options: { hostname: string; timeoutMs: number }): Promise<OutboundConnection> {
     try {
       return await OutboundConnection.connect(target, options, false);

@@ -398,7 +398,12 @@ export class QueueWorker {
     let last: Error | null = null;
     for (const target of await this.targets(entry)) {
       try {
-        return await OutboundConnection.open(target, { hostname: this.options.hostname, timeoutMs: this.options.connectTimeoutMs });
+        const conn = await OutboundConnection.open(target, { hostname: this.options.hostname, timeoutMs: this.options.connectTimeoutMs });
+        if (!conn.verified && !this.relayOf(entry) && (await this.options.mtaSts?.policy(entry.domain))?.mode === 'testing') {
+          const tls = conn.secure ? 'TLS without a valid certificate' : 'no TLS';
+          this.log.warn({ domain: entry.domain, host: target.host, tls }, 'MTA-STS (testing): delivering where an enforce policy would not');
+        }
+        return conn;
       } catch (err) {
         last = err as Error;
         this.log.info({ id: entry.ternId, host: target.host, address: target.address, err: last.message }, 'queue: connection failed');

@@ -206,6 +206,9 @@ describe('MTA-STS: delivery under a policy', { timeout: 120_000 }, () => {
     await send('rcpt@testing.test', 'testing mode');
     const [msg] = (await plainSink.waitFor(before + 1)).slice(before);
     assert.deepEqual(msg!.to, ['rcpt@testing.test']);
+    // What enforce would have refused is logged.
+    assert.match(tern.output(), /"host":"mx\.testing\.test".*MTA-STS: MX host not listed in the policy/);
+    assert.match(tern.output(), /"tls":"no TLS".*MTA-STS \(testing\): delivering where an enforce policy would not/);
   });
 
   it('keeps the policy in the store: after a restart, with the TXT record and the policy gone, plain.test is still enforced', async () => {
