@@ -229,7 +229,7 @@ export class QueueWorker {
         }
       }
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'queue: reading routes, pauses and rate limits failed');
+      this.log.warn({ err: (err as Error).message }, 'queue: reading routes, pauses, rate limits and warm-ups failed');
     }
   }
 
@@ -326,7 +326,7 @@ export class QueueWorker {
     const now = Date.now();
     const wait = Math.max(this.rateWait(entry.domain, now), this.rateWait(host, now));
     if (wait > 0) return new Date(now + wait);
-    const names = [entry.domain, host].filter((n) => this.rates.has(n));
+    const names = [...new Set([entry.domain, host])].filter((n) => this.rates.has(n));
     for (const n of names) this.sent.get(n)!.push(now);
     const warmup = await this.warmupWait(entry);
     if (warmup) for (const n of names) this.sent.get(n)!.splice(this.sent.get(n)!.lastIndexOf(now), 1);
