@@ -19,6 +19,11 @@ export class ConflictError extends UserError {
   override name = 'ConflictError';
 }
 
+/** The caller may not do this (an API key without the scope, or limited to another domain). */
+export class ForbiddenError extends UserError {
+  override name = 'ForbiddenError';
+}
+
 /** The store could not commit (disk full, database down). Transient: retry later. */
 export class StoreUnavailableError extends Error {
   override name = 'StoreUnavailableError';
@@ -33,7 +38,7 @@ export class QuotaExceededError extends UserError {
 }
 
 /** Error classes that cross thread boundaries by name (SQLite workers) and are rebuilt on the other side. */
-export const ERROR_CLASSES = { UserError, NotFoundError, ConflictError, QuotaExceededError, StoreUnavailableError } as const;
+export const ERROR_CLASSES = { UserError, NotFoundError, ConflictError, ForbiddenError, QuotaExceededError, StoreUnavailableError } as const;
 
 /** A plain-object form of an error that survives postMessage. */
 export interface SerializedError {

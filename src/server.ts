@@ -21,6 +21,7 @@ import { startTcpListener } from './net/tcp-listener.js';
 import { Pop3Session, type Pop3Config } from './pop3/session.js';
 import { DkimSigner } from './queue/dkim.js';
 import { MtaSts } from './queue/mta-sts.js';
+import { startHttpServer } from './http/server.js';
 import { createMailDns } from './queue/dns.js';
 import { QueueWorker, type QueueWorkerOptions } from './queue/worker.js';
 import { formatReply, Replies } from './smtp/replies.js';
@@ -109,7 +110,19 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
         const port = options.ports[name];
         if (port === 0) continue;
         const implicitTls = IMPLICIT_TLS.has(name);
-        if (role === 'imap') {
+        if (role === 'http') {
+          const listener = await startHttpServer({
+            store,
+            injector,
+            hostname: options.hostname,
+            log,
+            host: options.host,
+            port,
+            maxMessageSize: options.limits.maxMessageSize,
+            limits: { maxRecipients: options.limits.maxRecipients, maxAttachments: 100 },
+          });
+          listeners.push({ name, listener });
+        } else if (role === 'imap') {
           const config: ImapConfig = {
             hostname: options.hostname,
             implicitTls,

@@ -4,6 +4,7 @@
  * into one line on stderr with a non-zero exit: UserError text as it is, anything else
  * as "unexpected error" (set TERN_DEBUG=1 for the stack).
  */
+import { registerApiKeyCommands } from './apikey-commands.js';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_DATA_DIR } from '../config/defaults.js';
 import { UserError } from '../errors.js';
@@ -31,6 +32,7 @@ registerUserCommands(program, globals);
 registerAliasCommands(program, globals);
 registerQueueCommands(program, globals);
 registerRouteCommands(program, globals);
+registerApiKeyCommands(program, globals);
 registerSendCommand(program, globals);
 registerStatusCommand(program, globals);
 

@@ -4,7 +4,7 @@
  * 0, SIGHUP reloads certificates).
  */
 import { Option, type Command } from 'commander';
-import { DEFAULT_HOST, DEFAULT_LIMITS, DEFAULT_PORTS, PLANNED_ROLES, ROLE_PORTS, type PortName, type Role } from '../config/defaults.js';
+import { DEFAULT_HOST, DEFAULT_LIMITS, DEFAULT_PORTS, ROLE_PORTS, type PortName, type Role } from '../config/defaults.js';
 import { initDataDir, siteHostname } from '../config/init-data-dir.js';
 import { parseDuration, parseHostPort, parseInteger, parsePort, parseSize } from '../config/parse.js';
 import { DEFAULT_RETIRE_AFTER_MS } from '../queue/dkim.js';
@@ -59,8 +59,6 @@ function parseRoles(value: string | undefined): Role[] {
     .map((r) => r.trim())
     .filter(Boolean);
   for (const r of roles) {
-    if ((PLANNED_ROLES as readonly string[]).includes(r))
-      throw new UserError(`role ${r} is not available in this version of Tern (available: ${Object.keys(ROLE_PORTS).join(', ')})`);
     if (!(r in ROLE_PORTS)) throw new UserError(`unknown role ${JSON.stringify(r)} (available: ${Object.keys(ROLE_PORTS).join(', ')})`);
   }
   return roles as Role[];
@@ -127,10 +125,8 @@ export function registerServeCommands(program: Command, globals: Globals): void 
         'TERN_INSECURE_AUTH',
       ),
     );
-  const servedPorts = new Set<string>(Object.values(ROLE_PORTS).flat());
   for (const [name, port] of Object.entries(DEFAULT_PORTS)) {
-    const help = servedPorts.has(name) ? `${name} port (0 disables)` : `${name} port, used once that role ships (0 disables)`;
-    serve.addOption(new Option(`--${name}-port <port>`, help).env(`TERN_${name.toUpperCase()}_PORT`).default(String(port)));
+    serve.addOption(new Option(`--${name}-port <port>`, `${name} port (0 disables)`).env(`TERN_${name.toUpperCase()}_PORT`).default(String(port)));
   }
   for (const l of LIMIT_FLAGS) {
     serve.addOption(new Option(`--${l.flag} <value>`, l.help).env(l.env).default(String(DEFAULT_LIMITS[l.key])));

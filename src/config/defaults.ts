@@ -18,7 +18,7 @@ export const DEFAULT_PORTS = {
 
 export type PortName = keyof typeof DEFAULT_PORTS;
 
-/** Roles `tern serve` can run today, and the ports each one opens (the queue role delivers outbound mail and opens none). */
+/** Roles `tern serve` can run today, and the ports each one opens (the queue role delivers outbound mail and opens none; http serves the API). */
 export const ROLE_PORTS = {
   smtp: ['smtp'],
   submission: ['submission', 'submissions'],
@@ -26,12 +26,10 @@ export const ROLE_PORTS = {
   imap: ['imap', 'imaps'],
   pop3: ['pop3', 'pop3s'],
   queue: [],
+  http: ['http'],
 } as const satisfies Record<string, readonly PortName[]>;
 
 export type Role = keyof typeof ROLE_PORTS;
-
-/** Roles that later releases add; asking for them gives a clear error. */
-export const PLANNED_ROLES = ['http'] as const;
 
 export const DEFAULT_LIMITS = {
   maxMessageSize: 25 * 1024 * 1024, // bytes, advertised in EHLO SIZE

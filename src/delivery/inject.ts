@@ -38,6 +38,8 @@ export interface InjectResult {
   queued: number;
   /** Recipients refused: unknown local user, over quota. */
   refused: Array<{ address: string; reason: string }>;
+  /** What became of each recipient, in the order given. */
+  recipients: Array<{ address: string; status: 'delivered' | 'queued' | 'refused'; reason?: string }>;
 }
 
 export interface Injector {
@@ -59,8 +61,15 @@ export function createInjector(deps: {
       const remote: OutboundRecipient[] = [];
       const refused: InjectResult['refused'] = [];
       const seen = new Set<number>();
+      /** Per recipient: its address and the accounts it reaches (none: remote or refused). */
+      const resolved: Array<{ address: string; accountIds: number[]; refused?: string }> = [];
       for (const [group, raw] of m.to.entries()) {
         const r = await deps.resolver.resolve(raw, m.data.length);
+        resolved.push({
+          address: r.address,
+          accountIds: r.kind === 'local' ? r.accountIds : [],
+          refused: r.kind === 'local' || r.kind === 'not-local' ? undefined : r.kind,
+        });
         if (r.kind === 'not-local') remote.push({ address: r.address });
         else if (r.kind !== 'local') refused.push({ address: r.address, reason: r.kind });
         else {
@@ -71,7 +80,14 @@ export function createInjector(deps: {
           }
         }
       }
-      if (local.length === 0 && remote.length === 0) return { ternId, stored: 0, queued: 0, refused };
+      const statuses = (stored: Set<number>, why: Map<number, string>): InjectResult['recipients'] =>
+        resolved.map((r) => {
+          if (r.refused) return { address: r.address, status: 'refused', reason: r.refused };
+          if (r.accountIds.length === 0) return { address: r.address, status: 'queued' };
+          if (r.accountIds.some((id) => stored.has(id))) return { address: r.address, status: 'delivered' };
+          return { address: r.address, status: 'refused', reason: why.get(r.accountIds[0]!) ?? 'refused' };
+        });
+      if (local.length === 0 && remote.length === 0) return { ternId, stored: 0, queued: 0, refused, recipients: statuses(new Set(), new Map()) };
       const sink = new MessageSink(deps.blobs, deps.budget);
       sink.write(m.data);
       const blob = await sink.finish();
@@ -89,7 +105,9 @@ export function createInjector(deps: {
         via: 'local',
       });
       for (const o of outcomes) if (o.status !== 'stored') refused.push({ address: String(o.accountId), reason: o.status });
-      return { ternId, stored: outcomes.filter((o) => o.status === 'stored').length, queued: remote.length, refused };
+      const stored = new Set(outcomes.flatMap((o) => (o.status === 'stored' ? [o.accountId] : [])));
+      const why = new Map(outcomes.map((o) => [o.accountId, o.status]));
+      return { ternId, stored: stored.size, queued: remote.length, refused, recipients: statuses(stored, why) };
     },
   };
 }

@@ -240,6 +240,22 @@ export type DkimAlgorithm = 'rsa' | 'ed25519';
 /** pending: published or about to be, not signing yet; active: signing; retiring: no longer signing, its record kept until retireAt. */
 export type DkimKeyState = 'pending' | 'active' | 'retiring';
 
+export type ApiScope = 'send' | 'read' | 'admin';
+
+/** An HTTP API key: what it may do, and for which domain (null: the whole site). The secret is kept only as its hash. */
+export interface ApiKey {
+  id: string;
+  secretHash: string;
+  scopes: ApiScope[];
+  domain: string | null;
+  description: string;
+  /** Requests a minute allowed (null: no limit). */
+  ratePerMinute: number | null;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
 export interface DkimKey {
   domain: string;
   selector: string;
@@ -289,6 +305,16 @@ export interface DirectoryStore {
 
   /** Adds a DKIM key (ConflictError if the selector exists for the domain). */
   addDkimKey(key: Omit<DkimKey, 'createdAt' | 'activatedAt' | 'retireAt'>): Promise<DkimKey>;
+  /** Stores a new API key (ConflictError if the id exists; NotFoundError if its domain does not). */
+  addApiKey(key: Omit<ApiKey, 'createdAt' | 'lastUsedAt' | 'revokedAt'>): Promise<ApiKey>;
+  /** One key by id, revoked or not; null when there is none. */
+  apiKey(id: string): Promise<ApiKey | null>;
+  /** Keys, oldest first; only those of `domain` when given. */
+  listApiKeys(domain?: string): Promise<ApiKey[]>;
+  /** Records when a key was last used. */
+  touchApiKey(id: string, at: Date): Promise<void>;
+  /** Marks a key revoked (NotFoundError when there is none); a revoked key stays listed. */
+  revokeApiKey(id: string): Promise<void>;
   /** DKIM keys, of one domain or all, by domain then creation. */
   dkimKeys(domain?: string): Promise<DkimKey[]>;
   /** Makes a key active; the domain's other active keys of the same algorithm start retiring (their records are kept until `retireAt`). */
@@ -436,6 +462,8 @@ export interface QueueEvent {
   at: Date;
   event: QueueEventKind;
   reply: string | null;
+  /** The envelope sender, on `queued` events (who may read the trace). */
+  sender?: string | null;
 }
 
 export interface QueueStore {
@@ -457,6 +485,8 @@ export interface QueueStore {
   bounced(id: number): Promise<void>;
   /** Entries matching the filter, by id, after `after` (cursor paging). */
   list(filter: QueueFilter, page: { after?: number; limit: number }): Promise<QueueEntry[]>;
+  /** How many entries match (metrics: queue depth by state). */
+  count(filter: QueueFilter): Promise<number>;
   get(id: number): Promise<QueueEntry | null>;
   /** Makes matching queued (and held, which are released) entries due now; returns how many. */
   retry(filter: QueueFilter): Promise<number>;

@@ -71,7 +71,7 @@ describe('tern CLI', () => {
     assertUserError(await runCli(['frobnicate']), /unknown command/);
     assertUserError(await runCli(['serve', '--smtp-port', 'abc', ...a]), /--smtp-port: expected a whole number/);
     assertUserError(await runCli(['serve', '--max-message-size', 'huge', ...a]), /--max-message-size: expected a size/);
-    assertUserError(await runCli(['serve', '--roles', 'http', ...a]), /role http is not available/);
+    assertUserError(await runCli(['serve', '--roles', 'smtp,web', ...a]), /unknown role "web"/);
     assertUserError(await runCli(['serve', '--smarthost', 'relay.example', ...a]), /--smarthost: expected HOST:PORT/);
     assertUserError(await runCli(['serve', '--retry-delay', 'soon', ...a]), /--retry-delay: expected a duration/);
     assertUserError(await runCli(['serve', '--smarthost', 'relay.example:25', '--smarthost-user', 'u', ...a]), /TERN_SMARTHOST_PASSWORD/);

@@ -242,4 +242,22 @@ CREATE TABLE dkim_keys (
 );
 `,
   },
+  {
+    version: 6,
+    sql: `
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  domain TEXT,
+  description TEXT NOT NULL DEFAULT '',
+  rate_per_minute BIGINT,
+  created_at BIGINT NOT NULL,
+  last_used_at BIGINT,
+  revoked_at BIGINT
+);
+CREATE INDEX api_keys_domain ON api_keys (domain);
+ALTER TABLE queue_events ADD COLUMN sender TEXT;
+`,
+  },
 ];

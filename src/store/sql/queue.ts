@@ -41,8 +41,8 @@ async function insertEvents(sql: Sql, events: Array<Omit<QueueEvent, 'at'>>, now
   for (let i = 0; i < events.length; i += 200) {
     const part = events.slice(i, i + 200);
     await sql.run(
-      `INSERT INTO queue_events (tern_id, queue_id, recipient, at, event, reply) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
-      part.flatMap((e) => [e.ternId, e.queueId, e.recipient, now, e.event, e.reply]),
+      `INSERT INTO queue_events (tern_id, queue_id, recipient, at, event, reply, sender) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+      part.flatMap((e) => [e.ternId, e.queueId, e.recipient, now, e.event, e.reply, e.sender ?? null]),
     );
   }
 }
@@ -71,7 +71,7 @@ export async function enqueue(
         part.flatMap((x) => [queueId, x.address, x.notify ?? null, x.orcpt ?? null]),
       );
     }
-    for (const x of unique) events.push({ ternId: d.ternId, queueId, recipient: x.address, event: 'queued', reply: null });
+    for (const x of unique) events.push({ ternId: d.ternId, queueId, recipient: x.address, event: 'queued', reply: null, sender: d.envelopeFrom });
   }
   await insertEvents(sql, events, now);
 }
@@ -251,6 +251,10 @@ export const QUEUE_OPS = {
 
 export function createQueueReads(sql: Sql) {
   return {
+    async countQueue(filter: QueueFilter): Promise<number> {
+      const { clause, params } = whereOf(filter);
+      return Number((await one(sql, `SELECT count(*) AS n FROM queue WHERE ${clause}`, params))!.n);
+    },
     async listQueue(filter: QueueFilter, page: { after?: number; limit: number }): Promise<QueueEntry[]> {
       const w = whereOf(filter);
       const rows = await sql.all(`SELECT * FROM queue WHERE ${w.clause} AND id > ? ORDER BY id LIMIT ?`, [...w.params, page.after ?? 0, page.limit]);
@@ -274,6 +278,7 @@ export function createQueueReads(sql: Sql) {
         at: new Date(Number(r.at)),
         event: r.event as QueueEventKind,
         reply: (r.reply as string | null) ?? null,
+        ...(r.sender !== null && r.sender !== undefined ? { sender: r.sender as string } : {}),
       }));
     },
     async countQueueByTernId(ternId: string): Promise<number> {

@@ -9,7 +9,7 @@ import { flagList, systemFlagsOf } from './flags.js';
 import { INTEGRITY_CHECKS } from './integrity.js';
 import { createMessageReads } from './message-reads.js';
 import { createQueueReads } from './queue.js';
-import { toAccount, toDkimKey, toDomain, toMailbox } from './rows.js';
+import { toAccount, toApiKey, toDkimKey, toDomain, toMailbox } from './rows.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
 
 /** Bytes per stored chunk of a large body, and per piece when reading one back. */
@@ -57,6 +57,16 @@ export function createReads(sql: Sql) {
         ? await sql.all('SELECT * FROM dkim_keys WHERE domain = ? ORDER BY created_at, selector', [domain])
         : await sql.all(`SELECT * FROM dkim_keys ORDER BY ${collate(sql, 'domain')}, created_at, selector`);
       return rows.map(toDkimKey);
+    },
+    async apiKey(id: string) {
+      const r = await one(sql, 'SELECT * FROM api_keys WHERE id = ?', [id]);
+      return r ? toApiKey(r) : null;
+    },
+    async listApiKeys(domain?: string) {
+      const rows = domain
+        ? await sql.all('SELECT * FROM api_keys WHERE domain = ? ORDER BY created_at, id', [domain])
+        : await sql.all('SELECT * FROM api_keys ORDER BY created_at, id');
+      return rows.map(toApiKey);
     },
     async isLocalDomain(name: string) {
       return (await one(sql, 'SELECT 1 AS x FROM domains WHERE name = ?', [name])) !== undefined;

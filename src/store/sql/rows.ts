@@ -2,7 +2,7 @@
  * Row → domain object mappers shared by the backends (both schemas use the same column
  * names; dates are epoch milliseconds; booleans 0/1 or true/false).
  */
-import type { Account, DkimKey, Domain, Mailbox } from '../store.js';
+import type { Account, ApiKey, DkimKey, Domain, Mailbox } from '../store.js';
 import type { Row } from './sql.js';
 
 export const toDomain = (r: Row): Domain => ({ name: String(r.name), createdAt: new Date(Number(r.created_at)) });
@@ -46,5 +46,20 @@ export function toDkimKey(r: Row): DkimKey {
     createdAt: new Date(Number(r.created_at)),
     activatedAt: dateOrNull(r.activated_at),
     retireAt: dateOrNull(r.retire_at),
+  };
+}
+
+export function toApiKey(r: Row): ApiKey {
+  const time = (v: unknown) => (v === null || v === undefined ? null : new Date(Number(v)));
+  return {
+    id: String(r.id),
+    secretHash: String(r.secret_hash),
+    scopes: String(r.scopes).split(',').filter(Boolean) as ApiKey['scopes'],
+    domain: (r.domain as string | null) ?? null,
+    description: (r.description as string | null) ?? '',
+    ratePerMinute: r.rate_per_minute === null || r.rate_per_minute === undefined ? null : Number(r.rate_per_minute),
+    createdAt: new Date(Number(r.created_at)),
+    lastUsedAt: time(r.last_used_at),
+    revokedAt: time(r.revoked_at),
   };
 }

@@ -13,6 +13,7 @@ import { domainOf } from '../../mail/address.js';
 import {
   DEFAULT_MAILBOXES,
   type Account,
+  type ApiKey,
   type BlobStructure,
   type DkimKey,
   type DeliveryOutcome,
@@ -26,7 +27,7 @@ import {
 } from '../store.js';
 import { deliverMany } from './deliver.js';
 import { FLAG_COLUMNS, flagList, parseFlags, systemFlagsOf } from './flags.js';
-import { toAccount, toDkimKey, toMailbox } from './rows.js';
+import { toAccount, toApiKey, toDkimKey, toMailbox } from './rows.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
 import { insertSearchFields } from './search-fields.js';
 import { countHashes, releaseBlobs } from './blob-references.js';
@@ -381,6 +382,26 @@ export const WRITE_OPS = {
       ? await sql.run('DELETE FROM aliases WHERE address = ? AND target = ?', [a.address, a.target])
       : await sql.run('DELETE FROM aliases WHERE address = ?', [a.address]);
     if (n === 0) throw new NotFoundError(`alias ${a.address}${a.target ? ` -> ${a.target}` : ''} does not exist`);
+  },
+
+  async addApiKey(sql: Sql, a: Omit<ApiKey, 'createdAt' | 'lastUsedAt' | 'revokedAt'>): Promise<ApiKey> {
+    if (a.domain !== null) await domainId(sql, a.domain);
+    const rows = await sql.all(
+      `INSERT INTO api_keys (id, secret_hash, scopes, domain, description, rate_per_minute, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING *`,
+      [a.id, a.secretHash, a.scopes.join(','), a.domain, a.description, a.ratePerMinute, Date.now()],
+    );
+    if (rows.length === 0) throw new ConflictError(`API key ${a.id} already exists`);
+    return toApiKey(rows[0]!);
+  },
+
+  async touchApiKey(sql: Sql, a: { id: string; at: number }): Promise<void> {
+    await sql.run('UPDATE api_keys SET last_used_at = ? WHERE id = ?', [a.at, a.id]);
+  },
+
+  async revokeApiKey(sql: Sql, a: { id: string }): Promise<void> {
+    if ((await sql.run('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [Date.now(), a.id])) > 0) return;
+    if (!(await one(sql, 'SELECT 1 AS x FROM api_keys WHERE id = ?', [a.id]))) throw new NotFoundError(`API key ${a.id} does not exist`);
   },
 
   async addDkimKey(sql: Sql, a: Omit<DkimKey, 'createdAt' | 'activatedAt' | 'retireAt'>): Promise<DkimKey> {

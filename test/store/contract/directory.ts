@@ -212,6 +212,38 @@ export function directoryContract(fx: Fixture): void {
       });
     });
 
+    describe('API keys', () => {
+      it('stores a key, finds it by id, lists by domain, revokes it (kept, marked)', async () => {
+        await store.directory.addDomain('keys.test');
+        const site = await store.directory.addApiKey({
+          id: 'k1site',
+          secretHash: 'h1',
+          scopes: ['send', 'admin'],
+          domain: null,
+          description: 'ops',
+          ratePerMinute: null,
+        });
+        assert.deepEqual([site.scopes, site.domain, site.revokedAt, site.ratePerMinute], [['send', 'admin'], null, null, null]);
+        await store.directory.addApiKey({ id: 'k2dom', secretHash: 'h2', scopes: ['read'], domain: 'keys.test', description: '', ratePerMinute: 60 });
+        assert.equal((await store.directory.apiKey('k2dom'))!.ratePerMinute, 60);
+        assert.equal(await store.directory.apiKey('nope'), null);
+        assert.deepEqual(
+          (await store.directory.listApiKeys('keys.test')).map((k) => k.id),
+          ['k2dom'],
+        );
+        assert.ok((await store.directory.listApiKeys()).some((k) => k.id === 'k1site'));
+        await store.directory.revokeApiKey('k2dom');
+        await store.directory.revokeApiKey('k2dom'); // twice: still revoked, no error
+        assert.ok((await store.directory.apiKey('k2dom'))!.revokedAt instanceof Date);
+        await assert.rejects(store.directory.revokeApiKey('nope'), NotFoundError);
+        await assert.rejects(store.directory.addApiKey({ ...site, id: 'k1site' }), ConflictError);
+        await assert.rejects(
+          store.directory.addApiKey({ id: 'k3', secretHash: 'h', scopes: ['send'], domain: 'unknown.test', description: '', ratePerMinute: null }),
+          NotFoundError,
+        );
+      });
+    });
+
     describe('settings', () => {
       it('gets, sets and overwrites settings', async () => {
         assert.equal(await store.directory.getSetting('contract.key'), null);

@@ -217,9 +217,9 @@ export async function backfillScenario(target: BackfillTarget, how: 'nulled' | '
   const [upload] = await target.exec('SELECT upload FROM blobs WHERE hash = ?', [broken]);
   await target.exec('DELETE FROM blob_chunks WHERE upload = ? AND seq = 1', [upload!.upload]);
   if (how !== 'nulled') {
-    // Nothing is queued and no DKIM key made: version 5's tables go as if they had never been made.
-    for (const table of ['queue_events', 'queue_recipients', 'queue', 'dkim_keys']) await target.exec(`DROP TABLE ${table}`);
-    await target.exec('DELETE FROM schema_migrations WHERE version = 5');
+    // Nothing is queued and no DKIM or API key made: the tables of versions 5 and 6 go as if they had never been made.
+    for (const table of ['queue_events', 'queue_recipients', 'queue', 'dkim_keys', 'api_keys']) await target.exec(`DROP TABLE ${table}`);
+    await target.exec('DELETE FROM schema_migrations WHERE version IN (5, 6)');
   }
   if (how === 'from version 3') {
     // Structures stored, but not the short SEARCH columns of version 4: the migration fills them in.

@@ -1,0 +1,97 @@
+/**
+ * The `http` role: the HTTP API on fastify. Every route declares a JSON schema that
+ * validates its input and makes the OpenAPI 3 document (`/api/openapi.json`, browsable at
+ * `/api/docs`); health (`/healthz`: the process answers; `/readyz`: the store answers)
+ * and Prometheus metrics (`/metrics`). Errors are JSON (http/errors.ts).
+ */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Injector } from '../delivery/inject.js';
+import type { Store } from '../store/store.js';
+import { registerApiKeyRoutes } from './api-key-routes.js';
+import { ApiKeyAuth } from './auth.js';
+import { errorHandler, HttpError } from './errors.js';
+import { registerMessageRoutes, type MessageLimits } from './messages.js';
+import { createMetrics } from './metrics.js';
+
+export interface HttpDeps {
+  store: Store;
+  injector: Injector;
+  hostname: string;
+  log: Logger;
+  /** Largest message the API accepts (the SMTP limit); a JSON body may be a third larger (base64). */
+  maxMessageSize: number;
+  limits: MessageLimits;
+}
+
+export const VERSION = '0.1.0';
+
+export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: Math.ceil(deps.maxMessageSize * 1.4) + 64 * 1024,
+    return503OnClosing: true,
+    // Unknown fields are refused, not silently dropped; scalars are not wrapped into arrays.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true } },
+  });
+  app.decorateRequest('apiKey', null);
+  app.setErrorHandler(errorHandler(deps.log));
+  app.setNotFoundHandler((req) => {
+    throw new HttpError(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`);
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Tern HTTP API',
+        version: VERSION,
+        description: 'Send mail, trace it, and manage the site. Authenticate with `Authorization: Bearer KEY` (`tern apikey create`).',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'an API key: tern_<id>_<secret>' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+  app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());
+
+  const metrics = createMetrics(deps.store);
+  app.addHook('onResponse', (req, reply, done) => {
+    metrics.observeRequest(req.routeOptions.url ?? 'unknown', req.method, reply.statusCode, reply.elapsedTime / 1000);
+    done();
+  });
+  app.get('/healthz', { schema: { summary: 'The process answers', tags: ['health'] } }, () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { summary: 'The store answers', tags: ['health'] } }, async (_req, reply) => {
+    try {
+      await deps.store.directory.getSetting('hostname');
+      return { status: 'ready' };
+    } catch (err) {
+      return reply.code(503).send({ error: { code: 'unavailable', message: `the store does not answer: ${(err as Error).message}` } });
+    }
+  });
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['health'] } }, async (_req, reply) =>
+    reply.header('content-type', metrics.contentType).send(await metrics.render()),
+  );
+
+  const auth = new ApiKeyAuth(deps.store.directory);
+  registerMessageRoutes(app, { store: deps.store, injector: deps.injector, auth, hostname: deps.hostname, limits: deps.limits });
+  registerApiKeyRoutes(app, { directory: deps.store.directory, auth });
+  return app;
+}
+
+/** Starts the API on host:port; close() stops taking requests and waits for those under way. */
+export async function startHttpServer(deps: HttpDeps & { host: string; port: number }): Promise<{ port: number; close(graceMs: number): Promise<void> }> {
+  const app = await buildHttpApp(deps);
+  await app.listen({ host: deps.host, port: deps.port }).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`cannot listen on ${deps.host}:${deps.port} (http): ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`);
+  });
+  const address = app.server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : deps.port,
+    async close(graceMs) {
+      const timer = setTimeout(() => app.server.closeAllConnections(), graceMs);
+      await app.close();
+      clearTimeout(timer);
+    },
+  };
+}

