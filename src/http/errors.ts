@@ -29,7 +29,7 @@ export const ERROR_SCHEMA = {
   },
 } as const;
 
-function toHttpError(err: FastifyError | Error): HttpError {
+export function toHttpError(err: FastifyError | Error): HttpError {
   if (err instanceof HttpError) return err;
   const f = err as FastifyError;
   if (f.validation?.length) {

@@ -9,14 +9,16 @@
  * domains only), and a key limited to a domain sends only from that domain.
  */
 import type { FastifyInstance } from 'fastify';
+import addressparser from 'nodemailer/lib/addressparser/index.js';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import type { Injector } from '../delivery/inject.js';
+import type { InjectResult, Injector } from '../delivery/inject.js';
 import { newTernId } from '../delivery/local-delivery.js';
 import { ForbiddenError, UserError } from '../errors.js';
 import { domainOf, normalizeAddress } from '../mail/address.js';
-import type { QueueEvent, Store } from '../store/store.js';
+import { rfc5322Date } from '../mail/trace-headers.js';
+import type { ApiKey, QueueEvent, Store } from '../store/store.js';
 import type { ApiKeyAuth } from './auth.js';
-import { ERROR_SCHEMA, HttpError } from './errors.js';
+import { ERROR_SCHEMA, HttpError, toHttpError } from './errors.js';
 
 export interface MessageLimits {
   maxRecipients: number;
@@ -49,6 +51,98 @@ const RECIPIENT_RESULT = {
   type: 'object',
   properties: { address: { type: 'string' }, status: { type: 'string', enum: ['delivered', 'queued', 'refused'] }, reason: { type: 'string' } },
 } as const;
+
+/** The JSON schema of one message to send. */
+function messageSchema(limits: MessageLimits) {
+  return {
+    type: 'object',
+    required: ['from', 'to'],
+    additionalProperties: false,
+    properties: {
+      from: { type: 'string', minLength: 3, maxLength: 998, description: '"Name <address>" or an address of a local domain' },
+      to: addresses(limits.maxRecipients),
+      cc: addresses(limits.maxRecipients),
+      bcc: addresses(limits.maxRecipients),
+      replyTo: { type: 'string', maxLength: 998 },
+      subject: { type: 'string', maxLength: 998 },
+      text: { type: 'string' },
+      html: { type: 'string' },
+      headers: { type: 'object', additionalProperties: { type: 'string', maxLength: 998 }, maxProperties: 50 },
+      attachments: {
+        type: 'array',
+        maxItems: limits.maxAttachments,
+        items: {
+          type: 'object',
+          required: ['filename', 'content'],
+          additionalProperties: false,
+          properties: {
+            filename: { type: 'string', minLength: 1, maxLength: 255 },
+            contentType: { type: 'string', maxLength: 255 },
+            content: { type: 'string', description: 'base64' },
+          },
+        },
+      },
+    },
+  };
+}
+
+const SEND_RESULT = { type: 'object', properties: { id: { type: 'string' }, recipients: { type: 'array', items: RECIPIENT_RESULT } } } as const;
+
+/** Most messages in one batch or template request. */
+export const MAX_BATCH = 1000;
+
+const BATCH_RESULTS = {
+  type: 'object',
+  properties: {
+    results: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          ...SEND_RESULT.properties,
+          error: {
+            type: 'object',
+            properties: { status: { type: 'integer' }, code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+interface TemplateBody {
+  from: string;
+  replyTo?: string;
+  headers?: Record<string, string>;
+  template: { subject: string; text?: string; html?: string };
+  recipients: Array<{ to: string; vars?: Record<string, string | number | boolean> }>;
+}
+
+/** `{{name}}` → vars.name through `escape` (empty when missing). */
+function fill(text: string, vars: Record<string, string | number | boolean> | undefined, escape: (v: string) => string): string {
+  return text.replace(/\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g, (_, name: string) => escape(String(vars?.[name] ?? '')));
+}
+
+const escapeHtml = (v: string) => v.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The header block of a raw message (up to the first empty line), unfolded. */
+function headerBlock(message: Buffer): string {
+  const text = message.subarray(0, 256 * 1024).toString('latin1');
+  const end = text.search(/\r?\n\r?\n/);
+  return (end < 0 ? text : text.slice(0, end)).replace(/\r?\n[ \t]+/g, ' ');
+}
+
+/** The addresses of the From header fields of a header block. */
+function fromAddresses(header: string): string[] {
+  const fields = [...header.matchAll(/^from:(.*)$/gim)].map((m) => m[1]!);
+  if (fields.length === 0) throw new HttpError(400, 'invalid_request', 'the message has no From header');
+  return fields.flatMap((f) => addressparser(f, { flatten: true }).map((a) => a.address)).filter(Boolean);
+}
+
+interface SendResult {
+  id: string;
+  recipients: InjectResult['recipients'];
+}
 
 interface SendBody {
   from: string;
@@ -115,6 +209,33 @@ export function registerMessageRoutes(
   deps: { store: Store; injector: Injector; auth: ApiKeyAuth; hostname: string; limits: MessageLimits },
 ): void {
   const { store, injector, auth, limits } = deps;
+
+  /** Sends one message for `key`: checks, composes, commits; the result once durable. */
+  async function send(key: ApiKey, body: SendBody): Promise<SendResult> {
+    const from = await allowedSender(key, body.from);
+    const recipients = [
+      ...new Set([
+        ...list(body.to).map((a) => envelopeAddress('to', a)),
+        ...list(body.cc).map((a) => envelopeAddress('cc', a)),
+        ...list(body.bcc).map((a) => envelopeAddress('bcc', a)),
+      ]),
+    ];
+    if (recipients.length > limits.maxRecipients) throw new UserError(`at most ${limits.maxRecipients} recipients a message`);
+    const ternId = newTernId();
+    const data = await compose(body, `${ternId}@${deps.hostname}`);
+    const result = await injector.inject({ ternId, from, to: recipients, data });
+    return { id: result.ternId, recipients: result.recipients };
+  }
+
+  /** The envelope sender of `from`, if `key` may send as it: an address of a local domain, of the key's domain when it has one. */
+  async function allowedSender(key: ApiKey, value: string): Promise<string> {
+    const from = envelopeAddress('from', value);
+    const fromDomain = domainOf(from);
+    if (key.domain && key.domain !== fromDomain) throw new ForbiddenError(`this key sends only from ${key.domain}`);
+    if (!(await store.directory.isLocalDomain(fromDomain)))
+      throw new ForbiddenError(`${fromDomain} is not a local domain: Tern sends only from its own domains`);
+    return from;
+  }
   app.post<{ Body: SendBody }>(
     '/api/v1/messages',
     {
@@ -124,61 +245,142 @@ export function registerMessageRoutes(
         description: 'Composes a MIME message, DKIM-signs it and delivers or queues it; 202 once it is durable.',
         tags: ['messages'],
         security: [{ bearer: [] }],
+        body: messageSchema(limits),
+        response: {
+          202: SEND_RESULT,
+          '4xx': ERROR_SCHEMA,
+        },
+      },
+    },
+    async (req, reply) => reply.code(202).send(await send(req.apiKey!, req.body)),
+  );
+
+  /** Every message of a batch on its own: a result or an error each, all committed before the answer. */
+  const sendAll = (key: ApiKey, bodies: SendBody[]) =>
+    Promise.all(
+      bodies.map((b) =>
+        send(key, b).then(
+          (r) => r,
+          (err: unknown) => {
+            const e = toHttpError(err as Error);
+            return { error: { status: e.status, code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) } };
+          },
+        ),
+      ),
+    );
+
+  app.post<{ Body: { messages: SendBody[] } }>(
+    '/api/v1/messages/batch',
+    {
+      onRequest: auth.require('send'),
+      schema: {
+        summary: 'Send up to 1,000 messages',
+        description:
+          'Each message is sent as by POST /api/v1/messages and gets its own result or error, in order; 202 once all that could be sent are durable.',
+        tags: ['messages'],
+        security: [{ bearer: [] }],
         body: {
           type: 'object',
-          required: ['from', 'to'],
+          required: ['messages'],
+          additionalProperties: false,
+          properties: { messages: { type: 'array', minItems: 1, maxItems: MAX_BATCH, items: messageSchema(limits) } },
+        },
+        response: { 202: BATCH_RESULTS, '4xx': ERROR_SCHEMA },
+      },
+    },
+    async (req, reply) => reply.code(202).send({ results: await sendAll(req.apiKey!, req.body.messages) }),
+  );
+
+  app.post<{ Body: TemplateBody }>(
+    '/api/v1/messages/template',
+    {
+      onRequest: auth.require('send'),
+      schema: {
+        summary: 'Send one personalised message per recipient',
+        description:
+          '`{{name}}` in the subject, text and html is replaced by the recipient’s `vars.name` (HTML-escaped in html; empty when missing). Results as for a batch, one per recipient.',
+        tags: ['messages'],
+        security: [{ bearer: [] }],
+        body: {
+          type: 'object',
+          required: ['from', 'template', 'recipients'],
           additionalProperties: false,
           properties: {
-            from: { type: 'string', minLength: 3, maxLength: 998, description: '"Name <address>" or an address of a local domain' },
-            to: addresses(limits.maxRecipients),
-            cc: addresses(limits.maxRecipients),
-            bcc: addresses(limits.maxRecipients),
+            from: { type: 'string', minLength: 3, maxLength: 998 },
             replyTo: { type: 'string', maxLength: 998 },
-            subject: { type: 'string', maxLength: 998 },
-            text: { type: 'string' },
-            html: { type: 'string' },
             headers: { type: 'object', additionalProperties: { type: 'string', maxLength: 998 }, maxProperties: 50 },
-            attachments: {
+            template: {
+              type: 'object',
+              required: ['subject'],
+              additionalProperties: false,
+              properties: { subject: { type: 'string', maxLength: 998 }, text: { type: 'string' }, html: { type: 'string' } },
+            },
+            recipients: {
               type: 'array',
-              maxItems: limits.maxAttachments,
+              minItems: 1,
+              maxItems: MAX_BATCH,
               items: {
                 type: 'object',
-                required: ['filename', 'content'],
+                required: ['to'],
                 additionalProperties: false,
                 properties: {
-                  filename: { type: 'string', minLength: 1, maxLength: 255 },
-                  contentType: { type: 'string', maxLength: 255 },
-                  content: { type: 'string', description: 'base64' },
+                  to: { type: 'string', minLength: 3, maxLength: 998 },
+                  vars: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
                 },
               },
             },
           },
         },
-        response: {
-          202: { type: 'object', properties: { id: { type: 'string' }, recipients: { type: 'array', items: RECIPIENT_RESULT } } },
-          '4xx': ERROR_SCHEMA,
-        },
+        response: { 202: BATCH_RESULTS, '4xx': ERROR_SCHEMA },
       },
     },
     async (req, reply) => {
-      const body = req.body;
-      const from = envelopeAddress('from', body.from);
-      const fromDomain = domainOf(from);
+      const { template, recipients, ...common } = req.body;
+      const bodies = recipients.map((r) => ({
+        ...common,
+        to: r.to,
+        subject: fill(template.subject, r.vars, (v) => v.replace(/[\r\n]+/g, ' ')),
+        text: template.text === undefined ? undefined : fill(template.text, r.vars, (v) => v),
+        html: template.html === undefined ? undefined : fill(template.html, r.vars, escapeHtml),
+      }));
+      return reply.code(202).send({ results: await sendAll(req.apiKey!, bodies) });
+    },
+  );
+
+  app.post<{ Body: Buffer; Querystring: { from: string; to: string } }>(
+    '/api/v1/messages/raw',
+    {
+      onRequest: auth.require('send'),
+      schema: {
+        summary: 'Send an RFC 5322 message as it is',
+        description:
+          'The body is the message (Content-Type: message/rfc822); the envelope is in the query. Every From address must be one the key may send as. Message-ID and Date are added when missing.',
+        tags: ['messages'],
+        security: [{ bearer: [] }],
+        querystring: {
+          type: 'object',
+          required: ['from', 'to'],
+          additionalProperties: false,
+          properties: { from: { type: 'string', minLength: 3, maxLength: 998 }, to: { type: 'string', minLength: 3, description: 'comma-separated' } },
+        },
+        response: { 202: SEND_RESULT, '4xx': ERROR_SCHEMA },
+      },
+    },
+    async (req, reply) => {
       const key = req.apiKey!;
-      if (key.domain && key.domain !== fromDomain) throw new ForbiddenError(`this key sends only from ${key.domain}`);
-      if (!(await store.directory.isLocalDomain(fromDomain)))
-        throw new ForbiddenError(`${fromDomain} is not a local domain: Tern sends only from its own domains`);
-      const recipients = [
-        ...new Set([
-          ...list(body.to).map((a) => envelopeAddress('to', a)),
-          ...list(body.cc).map((a) => envelopeAddress('cc', a)),
-          ...list(body.bcc).map((a) => envelopeAddress('bcc', a)),
-        ]),
-      ];
-      if (recipients.length > limits.maxRecipients) throw new UserError(`at most ${limits.maxRecipients} recipients a message`);
+      const from = await allowedSender(key, req.query.from);
+      const to = [...new Set(req.query.to.split(',').map((a) => envelopeAddress('to', a.trim())))];
+      if (to.length > limits.maxRecipients) throw new UserError(`at most ${limits.maxRecipients} recipients a message`);
+      if (!Buffer.isBuffer(req.body) || req.body.length === 0)
+        throw new HttpError(400, 'invalid_request', 'the body is the message: send it with Content-Type: message/rfc822');
+      const header = headerBlock(req.body);
+      for (const address of fromAddresses(header)) await allowedSender(key, address);
       const ternId = newTernId();
-      const data = await compose(body, `${ternId}@${deps.hostname}`);
-      const result = await injector.inject({ ternId, from, to: recipients, data });
+      let added = '';
+      if (!/^date:/im.test(header)) added += `Date: ${rfc5322Date(new Date())}\r\n`;
+      if (!/^message-id:/im.test(header)) added += `Message-ID: <${ternId}@${deps.hostname}>\r\n`;
+      const data = added ? Buffer.concat([Buffer.from(added), req.body]) : req.body;
+      const result = await injector.inject({ ternId, from, to, data });
       return reply.code(202).send({ id: result.ternId, recipients: result.recipients });
     },
   );

@@ -73,6 +73,8 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     reply.header('content-type', metrics.contentType).send(await metrics.render()),
   );
 
+  // A raw message is taken as bytes, as it is.
+  app.addContentTypeParser('message/rfc822', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   const auth = new ApiKeyAuth(deps.store.directory);
   registerMessageRoutes(app, { store: deps.store, injector: deps.injector, auth, hostname: deps.hostname, limits: deps.limits });
   registerApiKeyRoutes(app, { directory: deps.store.directory, auth });

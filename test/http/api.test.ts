@@ -141,6 +141,74 @@ describe('HTTP API', { timeout: 120_000 }, () => {
     assert.match(trace.recipients[0]!.events[1]!.reply!, /^250 /);
   });
 
+  it('sends batches, templates and raw messages, each with its own result', async () => {
+    const before = sink.messages.length;
+    const batch = await api('POST', '/api/v1/messages/batch', {
+      key: sender,
+      body: {
+        messages: [
+          { from: 'alice@example.test', to: 'b1@batch.test', subject: 'one', text: '1' },
+          { from: 'someone@gmail.test', to: 'b2@batch.test', subject: 'not ours', text: '2' },
+          { from: 'alice@example.test', to: 'not an address', subject: 'bad', text: '3' },
+          { from: 'alice@example.test', to: ['b4@batch.test', 'bob@example.test'], subject: 'four', text: '4' },
+        ],
+      },
+    });
+    assert.equal(batch.status, 202, JSON.stringify(batch.body));
+    const results = (batch.body as { results: Array<{ id?: string; recipients?: unknown[]; error?: { status: number; code: string; field?: string } }> })
+      .results;
+    assert.equal(results.length, 4);
+    assert.ok(results[0]!.id && !results[0]!.error);
+    assert.deepEqual([results[1]!.error?.status, results[1]!.error?.code], [403, 'forbidden']);
+    assert.deepEqual([results[2]!.error?.status, results[2]!.error?.field], [400, 'to']);
+    assert.deepEqual(results[3]!.recipients, [
+      { address: 'b4@batch.test', status: 'queued' },
+      { address: 'bob@example.test', status: 'delivered' },
+    ]);
+
+    const templated = await api('POST', '/api/v1/messages/template', {
+      key: sender,
+      body: {
+        from: 'alice@example.test',
+        template: { subject: 'Hello {{name}}', text: 'Dear {{ name }}, your code is {{code}}.{{missing}}', html: '<p>Dear {{name}}</p>' },
+        recipients: [
+          { to: 't1@template.test', vars: { name: 'Ann', code: 1234 } },
+          { to: 't2@template.test', vars: { name: '<Bob & Co>' } },
+        ],
+      },
+    });
+    assert.equal(templated.status, 202, JSON.stringify(templated.body));
+    assert.equal((templated.body as { results: unknown[] }).results.length, 2);
+
+    const raw = await fetch(`${base}/api/v1/messages/raw?from=alice@example.test&to=r1@raw.test,r2@raw.test`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${sender}`, 'content-type': 'message/rfc822' },
+      body: 'From: Alice <alice@example.test>\r\nTo: r1@raw.test\r\nSubject: raw\r\n\r\nas it is\r\n',
+    });
+    assert.equal(raw.status, 202);
+    const spoofed = await fetch(`${base}/api/v1/messages/raw?from=alice@example.test&to=r1@raw.test`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${sender}`, 'content-type': 'message/rfc822' },
+      body: 'From: ceo@gmail.test\r\nSubject: raw\r\n\r\nx\r\n',
+    });
+    assert.equal(spoofed.status, 403, 'every From address must be one the key may send as');
+
+    // Four transactions reach the sink: batch.test (two messages), template.test (two), raw.test (one).
+    const arrived = (await sink.waitFor(before + 5)).slice(before);
+    const byTo = (to: string) => arrived.find((m) => m.to.includes(to))!.data.toString();
+    const ann = byTo('t1@template.test');
+    assert.match(ann, /\r\nSubject: Hello Ann\r\n/);
+    assert.match(ann, /Dear Ann, your code is 1234\./);
+    const bob = byTo('t2@template.test');
+    assert.match(bob, /Dear &#60;Bob &#38; Co&#62;/, 'HTML-escaped in html');
+    assert.match(bob, /Dear <Bob & Co>, your code is \./, 'as is in text; a missing var is empty');
+    const rawCopy = byTo('r1@raw.test');
+    assert.deepEqual(arrived.find((m) => m.to.includes('r1@raw.test'))!.to.sort(), ['r1@raw.test', 'r2@raw.test']);
+    assert.match(rawCopy, /\r\nDate: /);
+    assert.match(rawCopy, /\r\nMessage-ID: <[0-9A-Z]+@mx\.example\.test>\r\n/);
+    assert.match(rawCopy, /\r\n\r\nas it is\r\n$/);
+  });
+
   it('refuses what it cannot do, in JSON with the right status', async () => {
     const cases: Array<[string, Awaited<ReturnType<typeof api>>, number, string, string?]> = [
       ['no key', await api('POST', '/api/v1/messages', { body: {} }), 401, 'unauthorized'],
