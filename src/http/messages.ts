@@ -49,7 +49,12 @@ const addresses = (max: number) => ({
 
 const RECIPIENT_RESULT = {
   type: 'object',
-  properties: { address: { type: 'string' }, status: { type: 'string', enum: ['delivered', 'queued', 'refused'] }, reason: { type: 'string' } },
+  properties: {
+    address: { type: 'string' },
+    status: { type: 'string', enum: ['delivered', 'queued', 'refused', 'failed'] },
+    reason: { type: 'string' },
+    reply: { type: 'string', description: 'with wait=delivered: the remote reply' },
+  },
 } as const;
 
 /** The JSON schema of one message to send. */
@@ -87,6 +92,23 @@ function messageSchema(limits: MessageLimits) {
 }
 
 const SEND_RESULT = { type: 'object', properties: { id: { type: 'string' }, recipients: { type: 'array', items: RECIPIENT_RESULT } } } as const;
+
+const IDEMPOTENCY_HEADER = {
+  type: 'object',
+  properties: {
+    'idempotency-key': {
+      type: 'string',
+      maxLength: 255,
+      description: 'a retried request with the same key gets the first answer and sends nothing twice (24 hours)',
+    },
+  },
+} as const;
+
+/** `wait=delivered`: the longest wait allowed, and how often the trace is looked at meanwhile. */
+const MAX_WAIT_SECONDS = 120;
+const WAIT_POLL_MS = 100;
+/** Trace events after which a recipient will not be tried again. */
+const FINAL_FAILURES = new Set(['failed', 'bounced', 'deleted']);
 
 /** Most messages in one batch or template request. */
 export const MAX_BATCH = 1000;
@@ -141,7 +163,7 @@ function fromAddresses(header: string): string[] {
 
 interface SendResult {
   id: string;
-  recipients: InjectResult['recipients'];
+  recipients: Array<Omit<InjectResult['recipients'][number], 'status'> & { status: InjectResult['recipients'][number]['status'] | 'failed'; reply?: string }>;
 }
 
 interface SendBody {
@@ -227,6 +249,28 @@ export function registerMessageRoutes(
     return { id: result.ternId, recipients: result.recipients };
   }
 
+  /** The result with each queued recipient's outcome once it is delivered or failed, or as it stands at `deadline`. */
+  async function waitForDelivery(sent: SendResult, deadline: number): Promise<SendResult> {
+    for (;;) {
+      // Per recipient: its last event, and the last remote reply (a bounce comes after the failure it reports).
+      const last = new Map<string, QueueEvent>();
+      const replies = new Map<string, string>();
+      for (const e of await store.queue.events({ ternId: sent.id, limit: 10_000 })) {
+        last.set(e.recipient, e);
+        if (e.reply) replies.set(e.recipient, e.reply);
+      }
+      const recipients = sent.recipients.map((r) => {
+        const e = r.status === 'queued' ? last.get(r.address) : undefined;
+        const reply = replies.get(r.address);
+        if (e?.event === 'delivered') return { ...r, status: 'delivered' as const, reply };
+        if (e && FINAL_FAILURES.has(e.event)) return { ...r, status: 'failed' as const, reply };
+        return r;
+      });
+      if (!recipients.some((r) => r.status === 'queued') || Date.now() >= deadline) return { ...sent, recipients };
+      await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+    }
+  }
+
   /** The envelope sender of `from`, if `key` may send as it: an address of a local domain, of the key's domain when it has one. */
   async function allowedSender(key: ApiKey, value: string): Promise<string> {
     const from = envelopeAddress('from', value);
@@ -236,15 +280,23 @@ export function registerMessageRoutes(
       throw new ForbiddenError(`${fromDomain} is not a local domain: Tern sends only from its own domains`);
     return from;
   }
-  app.post<{ Body: SendBody }>(
+  app.post<{ Body: SendBody; Querystring: { wait?: 'delivered'; timeout: number } }>(
     '/api/v1/messages',
     {
       onRequest: auth.require('send'),
+      config: { idempotent: true },
       schema: {
         summary: 'Send a message',
-        description: 'Composes a MIME message, DKIM-signs it and delivers or queues it; 202 once it is durable.',
+        description:
+          'Composes a MIME message, DKIM-signs it and delivers or queues it; 202 once it is durable. With `wait=delivered`, the answer waits until every remote recipient is delivered or failed (200), or the timeout (202, those still queued say so).',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { wait: { type: 'string', enum: ['delivered'] }, timeout: { type: 'integer', minimum: 1, maximum: MAX_WAIT_SECONDS, default: 30 } },
+        },
         tags: ['messages'],
         security: [{ bearer: [] }],
+        headers: IDEMPOTENCY_HEADER,
         body: messageSchema(limits),
         response: {
           202: SEND_RESULT,
@@ -252,7 +304,12 @@ export function registerMessageRoutes(
         },
       },
     },
-    async (req, reply) => reply.code(202).send(await send(req.apiKey!, req.body)),
+    async (req, reply) => {
+      const sent = await send(req.apiKey!, req.body);
+      if (req.query.wait !== 'delivered') return reply.code(202).send(sent);
+      const settled = await waitForDelivery(sent, Date.now() + req.query.timeout * 1000);
+      return reply.code(settled.recipients.some((r) => r.status === 'queued') ? 202 : 200).send(settled);
+    },
   );
 
   /** Every message of a batch on its own: a result or an error each, all committed before the answer. */
@@ -273,12 +330,14 @@ export function registerMessageRoutes(
     '/api/v1/messages/batch',
     {
       onRequest: auth.require('send'),
+      config: { idempotent: true },
       schema: {
         summary: 'Send up to 1,000 messages',
         description:
           'Each message is sent as by POST /api/v1/messages and gets its own result or error, in order; 202 once all that could be sent are durable.',
         tags: ['messages'],
         security: [{ bearer: [] }],
+        headers: IDEMPOTENCY_HEADER,
         body: {
           type: 'object',
           required: ['messages'],
@@ -295,12 +354,14 @@ export function registerMessageRoutes(
     '/api/v1/messages/template',
     {
       onRequest: auth.require('send'),
+      config: { idempotent: true },
       schema: {
         summary: 'Send one personalised message per recipient',
         description:
           '`{{name}}` in the subject, text and html is replaced by the recipient’s `vars.name` (HTML-escaped in html; empty when missing). Results as for a batch, one per recipient.',
         tags: ['messages'],
         security: [{ bearer: [] }],
+        headers: IDEMPOTENCY_HEADER,
         body: {
           type: 'object',
           required: ['from', 'template', 'recipients'],
@@ -351,12 +412,14 @@ export function registerMessageRoutes(
     '/api/v1/messages/raw',
     {
       onRequest: auth.require('send'),
+      config: { idempotent: true },
       schema: {
         summary: 'Send an RFC 5322 message as it is',
         description:
           'The body is the message (Content-Type: message/rfc822); the envelope is in the query. Every From address must be one the key may send as. Message-ID and Date are added when missing.',
         tags: ['messages'],
         security: [{ bearer: [] }],
+        headers: IDEMPOTENCY_HEADER,
         querystring: {
           type: 'object',
           required: ['from', 'to'],

@@ -13,6 +13,7 @@ import type { Store } from '../store/store.js';
 import { registerApiKeyRoutes } from './api-key-routes.js';
 import { ApiKeyAuth } from './auth.js';
 import { errorHandler, HttpError } from './errors.js';
+import { registerIdempotency } from './idempotency.js';
 import { registerMessageRoutes, type MessageLimits } from './messages.js';
 import { createMetrics } from './metrics.js';
 
@@ -76,6 +77,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   // A raw message is taken as bytes, as it is.
   app.addContentTypeParser('message/rfc822', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   const auth = new ApiKeyAuth(deps.store.directory);
+  registerIdempotency(app, deps.store.directory);
   registerMessageRoutes(app, { store: deps.store, injector: deps.injector, auth, hostname: deps.hostname, limits: deps.limits });
   registerApiKeyRoutes(app, { directory: deps.store.directory, auth });
   return app;

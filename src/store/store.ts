@@ -311,6 +311,22 @@ export interface DirectoryStore {
   apiKey(id: string): Promise<ApiKey | null>;
   /** Keys, oldest first; only those of `domain` when given. */
   listApiKeys(domain?: string): Promise<ApiKey[]>;
+  /**
+   * Claims an Idempotency-Key of an API key: `new` (this caller does the work, then
+   * finishes or drops it), `pending` (another request with it is under way) or `done` with
+   * the first answer. Records older than `expiredBefore` are forgotten first.
+   */
+  claimIdempotency(
+    keyId: string,
+    idemKey: string,
+    requestHash: string,
+    expiredBefore: Date,
+  ): Promise<{ state: 'new' } | { state: 'pending'; requestHash: string } | { state: 'done'; requestHash: string; status: number; response: string }>;
+  finishIdempotency(keyId: string, idemKey: string, status: number, response: string): Promise<void>;
+  /** Forgets an unfinished claim (the request failed; a retry may do the work). */
+  dropIdempotency(keyId: string, idemKey: string): Promise<void>;
+  /** Forgets every record older than `before`; returns how many. */
+  purgeIdempotency(before: Date): Promise<number>;
   /** Records when a key was last used. */
   touchApiKey(id: string, at: Date): Promise<void>;
   /** Marks a key revoked (NotFoundError when there is none); a revoked key stays listed. */

@@ -26,10 +26,14 @@ describe('HTTP API', { timeout: 120_000 }, () => {
   let sender: string;
   let admin: string;
 
-  const api = async (method: string, path: string, o: { key?: string; body?: unknown; raw?: string } = {}) => {
+  const api = async (method: string, path: string, o: { key?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}) => {
     const res = await fetch(`${base}${path}`, {
       method,
-      headers: { ...(o.key ? { authorization: `Bearer ${o.key}` } : {}), ...(o.body !== undefined || o.raw ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        ...(o.key ? { authorization: `Bearer ${o.key}` } : {}),
+        ...(o.body !== undefined || o.raw ? { 'content-type': 'application/json' } : {}),
+        ...o.headers,
+      },
       body: o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body)),
     });
     const text = await res.text();
@@ -207,6 +211,49 @@ describe('HTTP API', { timeout: 120_000 }, () => {
     assert.match(rawCopy, /\r\nDate: /);
     assert.match(rawCopy, /\r\nMessage-ID: <[0-9A-Z]+@mx\.example\.test>\r\n/);
     assert.match(rawCopy, /\r\n\r\nas it is\r\n$/);
+  });
+
+  it('sends once per Idempotency-Key, and waits for the outcome when asked', async () => {
+    const before = sink.messages.length;
+    const body = { from: 'alice@example.test', to: 'once@idem.test', subject: 'once', text: 'x' };
+    const headers = { 'idempotency-key': 'order-42' };
+    const first = await api('POST', '/api/v1/messages', { key: sender, body, headers });
+    const again = await api('POST', '/api/v1/messages', { key: sender, body, headers });
+    assert.equal(first.status, 202);
+    assert.equal(again.status, 202);
+    assert.deepEqual(again.body, first.body, 'the first answer, again');
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    const changed = await api('POST', '/api/v1/messages', { key: sender, body: { ...body, subject: 'changed' }, headers });
+    assert.deepEqual([changed.status, errorOf(changed).code], [409, 'conflict']);
+    // Keys are per API key: another key's order-42 is its own.
+    const other = await api('POST', '/api/v1/messages', { key: admin, body, headers });
+    assert.notEqual((other.body as { id: string }).id, (first.body as { id: string }).id);
+    // Ten at once with one key: one message.
+    const racing = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        api('POST', '/api/v1/messages', { key: sender, body: { ...body, to: 'race@idem.test' }, headers: { 'idempotency-key': 'race' } }),
+      ),
+    );
+    assert.ok(
+      racing.every((r) => r.status === 202 || r.status === 409),
+      racing.map((r) => r.status).join(','),
+    );
+    assert.equal(new Set(racing.filter((r) => r.status === 202).map((r) => (r.body as { id: string }).id)).size, 1);
+    await new Promise((r) => setTimeout(r, 1500));
+    const idem = sink.messages.slice(before).filter((m) => m.to.some((t) => t.endsWith('@idem.test')));
+    assert.deepEqual(idem.map((m) => m.to[0]).sort(), ['once@idem.test', 'once@idem.test', 'race@idem.test'], 'once per key and API key');
+
+    const waited = await api('POST', '/api/v1/messages?wait=delivered&timeout=20', { key: sender, body: { ...body, to: 'sync@wait.test' } });
+    assert.equal(waited.status, 200, JSON.stringify(waited.body));
+    const [delivered] = (waited.body as { recipients: Array<{ status: string; reply?: string }> }).recipients;
+    assert.equal(delivered!.status, 'delivered');
+    assert.match(delivered!.reply!, /^250 /);
+    sink.rcpt = (address) => (address === 'gone@wait.test' ? { code: 550, message: '5.1.1 No such user' } : null);
+    const refused = await api('POST', '/api/v1/messages?wait=delivered', { key: sender, body: { ...body, to: 'gone@wait.test' } });
+    sink.rcpt = () => null;
+    const [failed] = (refused.body as { recipients: Array<{ status: string; reply?: string }> }).recipients;
+    assert.deepEqual([refused.status, failed!.status], [200, 'failed']);
+    assert.match(failed!.reply!, /^550 5\.1\.1 No such user/);
   });
 
   it('refuses what it cannot do, in JSON with the right status', async () => {

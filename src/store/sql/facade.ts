@@ -88,6 +88,11 @@ export function createStore(engine: StoreEngine): Store {
     listApiKeys: (domain) => engine.read('listApiKeys', domain),
     revokeApiKey: (id) => engine.write('revokeApiKey', { id }),
     touchApiKey: (id, at) => engine.write('touchApiKey', { id, at: at.getTime() }),
+    claimIdempotency: (keyId, idemKey, requestHash, expiredBefore) =>
+      engine.write('claimIdempotency', { keyId, idemKey, requestHash, expiredBefore: expiredBefore.getTime(), now: Date.now() }),
+    finishIdempotency: (keyId, idemKey, status, response) => engine.write('finishIdempotency', { keyId, idemKey, status, response }),
+    dropIdempotency: (keyId, idemKey) => engine.write('dropIdempotency', { keyId, idemKey }),
+    purgeIdempotency: (before) => engine.write('purgeIdempotency', { before: before.getTime() }),
     dkimKeys: (domain) => engine.read('dkimKeys', domain),
     activateDkimKey: (domain, selector, retireAt) => engine.write('activateDkimKey', { domain, selector, retireAt: retireAt.getTime() }),
     deleteDkimKey: (domain, selector) => engine.write('deleteDkimKey', { domain, selector }),

@@ -395,6 +395,33 @@ export const WRITE_OPS = {
     return toApiKey(rows[0]!);
   },
 
+  async claimIdempotency(
+    sql: Sql,
+    a: { keyId: string; idemKey: string; requestHash: string; expiredBefore: number; now: number },
+  ): Promise<{ state: 'new' } | { state: 'pending'; requestHash: string } | { state: 'done'; requestHash: string; status: number; response: string }> {
+    await sql.run('DELETE FROM idempotency WHERE key_id = ? AND idem_key = ? AND created_at < ?', [a.keyId, a.idemKey, a.expiredBefore]);
+    const inserted = await sql.run(
+      'INSERT INTO idempotency (key_id, idem_key, request_hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (key_id, idem_key) DO NOTHING',
+      [a.keyId, a.idemKey, a.requestHash, a.now],
+    );
+    if (inserted > 0) return { state: 'new' };
+    const r = (await one(sql, 'SELECT request_hash, status, response FROM idempotency WHERE key_id = ? AND idem_key = ?', [a.keyId, a.idemKey]))!;
+    const requestHash = String(r.request_hash);
+    return r.status === null ? { state: 'pending', requestHash } : { state: 'done', requestHash, status: Number(r.status), response: String(r.response) };
+  },
+
+  async finishIdempotency(sql: Sql, a: { keyId: string; idemKey: string; status: number; response: string }): Promise<void> {
+    await sql.run('UPDATE idempotency SET status = ?, response = ? WHERE key_id = ? AND idem_key = ?', [a.status, a.response, a.keyId, a.idemKey]);
+  },
+
+  async dropIdempotency(sql: Sql, a: { keyId: string; idemKey: string }): Promise<void> {
+    await sql.run('DELETE FROM idempotency WHERE key_id = ? AND idem_key = ? AND status IS NULL', [a.keyId, a.idemKey]);
+  },
+
+  async purgeIdempotency(sql: Sql, a: { before: number }): Promise<number> {
+    return sql.run('DELETE FROM idempotency WHERE created_at < ?', [a.before]);
+  },
+
   async touchApiKey(sql: Sql, a: { id: string; at: number }): Promise<void> {
     await sql.run('UPDATE api_keys SET last_used_at = ? WHERE id = ?', [a.at, a.id]);
   },

@@ -251,6 +251,16 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_domain ON api_keys (domain);
 ALTER TABLE queue_events ADD COLUMN sender TEXT;
+CREATE TABLE idempotency (
+  key_id TEXT NOT NULL,
+  idem_key TEXT NOT NULL,
+  request_hash TEXT NOT NULL,
+  status INTEGER,
+  response TEXT,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (key_id, idem_key)
+);
+CREATE INDEX idempotency_created ON idempotency (created_at);
 `,
   },
 ];

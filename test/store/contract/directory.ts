@@ -244,6 +244,29 @@ export function directoryContract(fx: Fixture): void {
       });
     });
 
+    describe('idempotency records', () => {
+      it('one claimant per key, the answer kept, a failed claim dropped, old records forgotten', async () => {
+        const old = new Date(Date.now() - 60_000);
+        const claims = await Promise.all(Array.from({ length: 10 }, () => store.directory.claimIdempotency('k', 'order-1', 'h1', old)));
+        assert.equal(claims.filter((c) => c.state === 'new').length, 1, 'one claimant');
+        assert.ok(claims.filter((c) => c.state !== 'new').every((c) => c.state === 'pending' && c.requestHash === 'h1'));
+        await store.directory.finishIdempotency('k', 'order-1', 202, '{"id":"X"}');
+        assert.deepEqual(await store.directory.claimIdempotency('k', 'order-1', 'h2', old), {
+          state: 'done',
+          requestHash: 'h1',
+          status: 202,
+          response: '{"id":"X"}',
+        });
+        assert.deepEqual(await store.directory.claimIdempotency('other-key', 'order-1', 'h1', old), { state: 'new' }, 'per API key');
+        assert.deepEqual(await store.directory.claimIdempotency('k', 'order-2', 'h', old), { state: 'new' });
+        await store.directory.dropIdempotency('k', 'order-2');
+        assert.deepEqual(await store.directory.claimIdempotency('k', 'order-2', 'h', old), { state: 'new' }, 'a dropped claim can be made again');
+        // Past its lifetime a record is forgotten: claimed anew.
+        assert.deepEqual(await store.directory.claimIdempotency('k', 'order-1', 'h3', new Date(Date.now() + 1000)), { state: 'new' });
+        assert.ok((await store.directory.purgeIdempotency(new Date(Date.now() + 1000))) >= 3);
+      });
+    });
+
     describe('settings', () => {
       it('gets, sets and overwrites settings', async () => {
         assert.equal(await store.directory.getSetting('contract.key'), null);
