@@ -2,7 +2,7 @@
 // the defaults (a full run of every phase in about 30 minutes on 2 cores).
 import type { Load } from './report.js';
 
-export const PHASES = ['throughput', 'full-store', 'large', 'profile', 'imap', 'queue'] as const;
+export const PHASES = ['throughput', 'full-store', 'large', 'profile', 'imap', 'queue', 'api'] as const;
 export type Phase = (typeof PHASES)[number];
 export const BACKENDS = ['sqlite', 'postgres'] as const;
 export type Backend = (typeof BACKENDS)[number];
@@ -51,6 +51,8 @@ export interface BenchConfig {
   imap: ImapBenchConfig;
   /** The sending phase (bench/queue.ts): queue sizes run in turn, submission sessions, message size, Tern's submission port. */
   queue: { sizes: number[]; sessions: number; size: number; ternSubmissionPort: number; scale: number };
+  /** The HTTP API phase (bench/api.ts): Tern's HTTP port, autocannon connections, single-send and batch requests, message size. */
+  api: { port: number; connections: number; singles: number; batches: number; size: number };
 }
 
 export const USAGE = `usage: node dist/bench/run.js [options]
@@ -181,6 +183,13 @@ function readConfig(argv: string[]): BenchConfig {
       size: 4096,
       ternSubmissionPort: envInt('BENCH_TERN_SUBMISSION_PORT', 22587),
       scale: envCount('BENCH_QUEUE_SCALE', 1_000_000),
+    },
+    api: {
+      port: envInt('BENCH_TERN_HTTP_PORT', 28080),
+      connections: envInt('BENCH_API_CONNECTIONS', 50),
+      singles: envInt('BENCH_API_SINGLES', 10_000),
+      batches: envInt('BENCH_API_BATCHES', 200),
+      size: 4096,
     },
     imap: {
       targets: parseList('IMAP target', env('BENCH_IMAP_TARGETS') ?? IMAP_TARGETS.join(','), IMAP_TARGETS),

@@ -7,6 +7,7 @@ import type { ProfileSummary } from './cpu-profile.js';
 import type { ImapPhaseResult } from './imap.js';
 import { formatImap } from './imap-report.js';
 import { formatQueue, type QueuePhaseResult } from './queue.js';
+import { formatApi, type ApiPhaseResult } from './api.js';
 import type { ConcurrentResult, ProbeResult, Spread } from './large.js';
 
 /** One load: smtp-source -s sessions -m messages -l size. */
@@ -100,6 +101,7 @@ export interface BenchReport {
   profile?: ProfileResult;
   imap?: ImapPhaseResult;
   queue?: QueuePhaseResult;
+  api?: ApiPhaseResult;
 }
 
 const fixed = (value: number | null | undefined, digits: number): string =>
@@ -217,6 +219,7 @@ export function formatReport(report: BenchReport): string {
   }
   if (report.imap) lines.push(...formatImap(report.imap), '');
   if (report.queue) lines.push(...formatQueue(report.queue), '');
+  if (report.api) lines.push(...formatApi(report.api), '');
   lines.push('Environment:');
   for (const [key, value] of Object.entries(report.environment)) lines.push(`  ${key}: ${value}`);
   for (const [key, value] of Object.entries(report.filesystems)) lines.push(`  filesystem of ${key}: ${value}`);

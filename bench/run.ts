@@ -17,6 +17,7 @@ import { fullStorePhase, largeMemoryPhase, latencyPhase, profilePhase } from './
 import { startBenchPostgres, type BenchPostgres } from './postgres.js';
 import { imapPhase } from './imap.js';
 import { queuePhase } from './queue.js';
+import { apiPhase } from './api.js';
 import { formatReport, writeReport, type BenchReport } from './report.js';
 import { referenceDirs, throughputPhase } from './throughput.js';
 import { ensureImapPackages, ensureMailPackages, ensureQueuePackages, ensureSystemUser, runCommand } from './util.js';
@@ -118,6 +119,7 @@ async function main(): Promise<void> {
   if (config.phases.includes('profile')) report.profile = await profilePhase(ctx);
   if (config.phases.includes('imap')) report.imap = await imapPhase(ctx);
   if (config.phases.includes('queue')) report.queue = await queuePhase(ctx);
+  if (config.phases.includes('api')) report.api = await apiPhase(ctx);
 
   environment.ternServeFlags =
     '--log-level info (log to a file), unused listeners off; large-message runs add --max-message-size 30M --max-connections-per-ip 1000; ' +
