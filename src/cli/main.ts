@@ -5,6 +5,7 @@
  * as "unexpected error" (set TERN_DEBUG=1 for the stack).
  */
 import { registerApiKeyCommands } from './apikey-commands.js';
+import { registerSuppressionCommands } from './suppression-commands.js';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_DATA_DIR } from '../config/defaults.js';
 import { UserError } from '../errors.js';
@@ -33,6 +34,7 @@ registerAliasCommands(program, globals);
 registerQueueCommands(program, globals);
 registerRouteCommands(program, globals);
 registerApiKeyCommands(program, globals);
+registerSuppressionCommands(program, globals);
 registerSendCommand(program, globals);
 registerStatusCommand(program, globals);
 

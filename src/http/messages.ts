@@ -51,7 +51,7 @@ const RECIPIENT_RESULT = {
   type: 'object',
   properties: {
     address: { type: 'string' },
-    status: { type: 'string', enum: ['delivered', 'queued', 'refused', 'failed'] },
+    status: { type: 'string', enum: ['delivered', 'queued', 'refused', 'suppressed', 'failed'] },
     reason: { type: 'string' },
     reply: { type: 'string', description: 'with wait=delivered: the remote reply' },
   },
@@ -163,7 +163,9 @@ function fromAddresses(header: string): string[] {
 
 interface SendResult {
   id: string;
-  recipients: Array<Omit<InjectResult['recipients'][number], 'status'> & { status: InjectResult['recipients'][number]['status'] | 'failed'; reply?: string }>;
+  recipients: Array<
+    Omit<InjectResult['recipients'][number], 'status'> & { status: InjectResult['recipients'][number]['status'] | 'suppressed' | 'failed'; reply?: string }
+  >;
 }
 
 interface SendBody {
@@ -245,8 +247,21 @@ export function registerMessageRoutes(
     if (recipients.length > limits.maxRecipients) throw new UserError(`at most ${limits.maxRecipients} recipients a message`);
     const ternId = newTernId();
     const data = await compose(body, `${ternId}@${deps.hostname}`);
-    const result = await injector.inject({ ternId, from, to: recipients, data });
-    return { id: result.ternId, recipients: result.recipients };
+    return deliver(ternId, from, recipients, data);
+  }
+
+  /** Hands a message to delivery, except for suppressed recipients (hard bounces, the list): they are not attempted. */
+  async function deliver(ternId: string, from: string, recipients: string[], data: Buffer): Promise<SendResult> {
+    const suppressed = await store.directory.suppressed(recipients);
+    const to = recipients.filter((r) => !suppressed.has(r));
+    const sent = to.length > 0 ? (await injector.inject({ ternId, from, to, data })).recipients : [];
+    const byAddress = new Map(sent.map((r) => [r.address, r]));
+    return {
+      id: ternId,
+      recipients: recipients.map((address) =>
+        suppressed.has(address) ? { address, status: 'suppressed' as const } : (byAddress.get(address) ?? { address, status: 'refused' as const }),
+      ),
+    };
   }
 
   /** The result with each queued recipient's outcome once it is delivered or failed, or as it stands at `deadline`. */
@@ -443,8 +458,7 @@ export function registerMessageRoutes(
       if (!/^date:/im.test(header)) added += `Date: ${rfc5322Date(new Date())}\r\n`;
       if (!/^message-id:/im.test(header)) added += `Message-ID: <${ternId}@${deps.hostname}>\r\n`;
       const data = added ? Buffer.concat([Buffer.from(added), req.body]) : req.body;
-      const result = await injector.inject({ ternId, from, to, data });
-      return reply.code(202).send({ id: result.ternId, recipients: result.recipients });
+      return reply.code(202).send(await deliver(ternId, from, to, data));
     },
   );
 

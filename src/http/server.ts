@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Injector } from '../delivery/inject.js';
 import type { Store } from '../store/store.js';
 import { registerApiKeyRoutes } from './api-key-routes.js';
+import { registerSuppressionRoutes } from './suppression-routes.js';
 import { ApiKeyAuth } from './auth.js';
 import { errorHandler, HttpError } from './errors.js';
 import { registerIdempotency } from './idempotency.js';
@@ -80,6 +81,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   registerIdempotency(app, deps.store.directory);
   registerMessageRoutes(app, { store: deps.store, injector: deps.injector, auth, hostname: deps.hostname, limits: deps.limits });
   registerApiKeyRoutes(app, { directory: deps.store.directory, auth });
+  registerSuppressionRoutes(app, { directory: deps.store.directory, auth });
   return app;
 }
 

@@ -29,6 +29,7 @@ import { readOriginal, sendDeliveryReport, type DsnAction } from './delivery-rep
 import { rotateDkimKeys, type DkimSigner } from './dkim.js';
 import { PermanentDnsError, type MailDns } from './dns.js';
 import { stsAllows, type MtaSts } from './mta-sts.js';
+import { isHardBounce } from '../admin/suppressions.js';
 import { parseWarmup, warmupCounterKey, warmupDay, WARMUP_PREFIX, type Warmup } from './warmup.js';
 import { domainOf } from '../mail/address.js';
 import { ConnectionError, OutboundConnection, type SmtpTarget } from './smtp-client.js';
@@ -477,6 +478,18 @@ export class QueueWorker {
       return;
     }
     if (retryAt && state === 'queued') await this.warnDelayed(entry, results);
+    await this.suppressHardBounces(results);
+  }
+
+  /** Addresses that bounced hard (the mailbox or domain does not exist) join the suppression list: API sends skip them. */
+  private async suppressHardBounces(results: AttemptResult[]): Promise<void> {
+    const bad = results.filter((r) => r.status === 'failed' && isHardBounce(r.reply));
+    if (bad.length === 0) return;
+    try {
+      await this.store.directory.addSuppressions(bad.map((r) => ({ address: r.address, source: 'bounce', reason: r.reply ?? '' })));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'queue: adding hard bounces to the suppression list failed');
+    }
   }
 
   /**

@@ -242,6 +242,14 @@ export type DkimKeyState = 'pending' | 'active' | 'retiring';
 
 export type ApiScope = 'send' | 'read' | 'admin';
 
+/** An address mail is not sent to: it bounced hard, or someone put it there. */
+export interface Suppression {
+  address: string;
+  source: 'bounce' | 'manual' | 'import';
+  reason: string;
+  createdAt: Date;
+}
+
 /** An HTTP API key: what it may do, and for which domain (null: the whole site). The secret is kept only as its hash. */
 export interface ApiKey {
   id: string;
@@ -327,6 +335,14 @@ export interface DirectoryStore {
   dropIdempotency(keyId: string, idemKey: string): Promise<void>;
   /** Forgets every record older than `before`; returns how many. */
   purgeIdempotency(before: Date): Promise<number>;
+  /** Adds addresses to the suppression list (those already there keep their entry); returns how many were new. */
+  addSuppressions(entries: Array<Pick<Suppression, 'address' | 'source' | 'reason'>>): Promise<number>;
+  /** Removes an address from the list (NotFoundError when it is not there). */
+  deleteSuppression(address: string): Promise<void>;
+  /** The list in address order, after `after`. */
+  listSuppressions(page: { after?: string; limit: number }): Promise<Suppression[]>;
+  /** Which of `addresses` are suppressed. */
+  suppressed(addresses: string[]): Promise<Set<string>>;
   /** Records when a key was last used. */
   touchApiKey(id: string, at: Date): Promise<void>;
   /** Marks a key revoked (NotFoundError when there is none); a revoked key stays listed. */

@@ -6,11 +6,13 @@
  * trace; and every error path answering JSON with its status.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import AjvDraft04 from 'ajv-draft-04';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
-import { cli, createSite, freePort, startTern, status, type Site, type TernServer } from '../helpers/tern.js';
+import { cli, createSite, freePort, startTern, status, tempDir, type Site, type TernServer } from '../helpers/tern.js';
 
 const require = createRequire(import.meta.url);
 
@@ -254,6 +256,51 @@ describe('HTTP API', { timeout: 120_000 }, () => {
     const [failed] = (refused.body as { recipients: Array<{ status: string; reply?: string }> }).recipients;
     assert.deepEqual([refused.status, failed!.status], [200, 'failed']);
     assert.match(failed!.reply!, /^550 5\.1\.1 No such user/);
+  });
+
+  it('keeps a suppression list: hard bounces join it, sends skip it, admins manage it', async () => {
+    sink.rcpt = (address) => (address === 'dead@gone.test' ? { code: 550, message: '5.1.1 No such user' } : null);
+    const bounced = await api('POST', '/api/v1/messages?wait=delivered', {
+      key: sender,
+      body: { from: 'alice@example.test', to: 'dead@gone.test', text: 'x' },
+    });
+    sink.rcpt = () => null;
+    assert.equal((bounced.body as { recipients: Array<{ status: string }> }).recipients[0]!.status, 'failed');
+    const listed = (await api('GET', '/api/v1/suppressions', { key: admin })).body as Array<{ address: string; source: string; reason: string }>;
+    assert.deepEqual(
+      listed.filter((x) => x.address === 'dead@gone.test').map((x) => [x.source, /^550 5\.1\.1/.test(x.reason)]),
+      [['bounce', true]],
+    );
+    const again = await api('POST', '/api/v1/messages', {
+      key: sender,
+      body: { from: 'alice@example.test', to: ['dead@gone.test', 'live@gone.test'], text: 'x' },
+    });
+    assert.deepEqual((again.body as { recipients: unknown[] }).recipients, [
+      { address: 'dead@gone.test', status: 'suppressed' },
+      { address: 'live@gone.test', status: 'queued' },
+    ]);
+
+    const added = await api('POST', '/api/v1/suppressions', {
+      key: admin,
+      body: { addresses: ['A@list.test', 'b@list.test', 'a@list.test'], reason: 'asked' },
+    });
+    assert.deepEqual(added.body, { added: 2 });
+    const page = (await api('GET', '/api/v1/suppressions?after=a@list.test&limit=1', { key: admin })).body as Array<{ address: string }>;
+    assert.deepEqual(
+      page.map((x) => x.address),
+      ['b@list.test'],
+    );
+    assert.equal((await api('DELETE', '/api/v1/suppressions/b@list.test', { key: admin })).status, 204);
+    assert.equal((await api('DELETE', '/api/v1/suppressions/b@list.test', { key: admin })).status, 404);
+    const domainAdmin = await newKey('--scope', 'admin', '--domain', 'other.test');
+    assert.equal((await api('GET', '/api/v1/suppressions', { key: domainAdmin })).status, 403);
+    assert.equal((await api('POST', '/api/v1/suppressions', { key: sender, body: { addresses: ['x@y.test'] } })).status, 403);
+
+    const file = join(tempDir('tern-suppress-'), 'list.csv');
+    writeFileSync(file, 'email,name\nc@list.test,C\n# a comment\n\nd@list.test,D\n');
+    assert.match(await cli(['suppression', 'import', file, ...site.args]), /^2 addresses read, 2 added$/m);
+    assert.match(await cli(['suppression', 'list', ...site.args]), /^c@list\.test\s+import\s/m);
+    assert.match(await cli(['suppression', 'del', 'c@list.test', ...site.args]), /removed/);
   });
 
   it('refuses what it cannot do, in JSON with the right status', async () => {

@@ -268,6 +268,12 @@ CREATE TABLE idempotency (
   PRIMARY KEY (key_id, idem_key)
 );
 CREATE INDEX idempotency_created ON idempotency (created_at);
+CREATE TABLE suppressions (
+  address TEXT PRIMARY KEY,
+  source TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  created_at BIGINT NOT NULL
+);
 `,
   },
 ];

@@ -87,6 +87,10 @@ export function createStore(engine: StoreEngine): Store {
     apiKey: (id) => engine.read('apiKey', id),
     listApiKeys: (domain) => engine.read('listApiKeys', domain),
     revokeApiKey: (id) => engine.write('revokeApiKey', { id }),
+    addSuppressions: (entries) => engine.write('addSuppressions', { entries, now: Date.now() }),
+    deleteSuppression: (address) => engine.write('deleteSuppression', { address }),
+    listSuppressions: (page) => engine.read('listSuppressions', page),
+    suppressed: (addresses) => engine.read('suppressed', addresses),
     touchApiKey: (id, at) => engine.write('touchApiKey', { id, at: at.getTime() }),
     claimIdempotency: (keyId, idemKey, requestHash, expiredBefore) =>
       engine.write('claimIdempotency', { keyId, idemKey, requestHash, expiredBefore: expiredBefore.getTime(), now: Date.now() }),

@@ -4,7 +4,7 @@
  * plain data that survives postMessage.
  */
 import { NotFoundError } from '../../errors.js';
-import type { AddressLookup, AliasRow, DeliveryOutcome, Expunged, Mailbox, StoreStats, StoredMessage } from '../store.js';
+import type { AddressLookup, AliasRow, DeliveryOutcome, Expunged, Mailbox, StoreStats, StoredMessage, Suppression } from '../store.js';
 import { flagList, systemFlagsOf } from './flags.js';
 import { INTEGRITY_CHECKS } from './integrity.js';
 import { createMessageReads } from './message-reads.js';
@@ -67,6 +67,20 @@ export function createReads(sql: Sql) {
         ? await sql.all('SELECT * FROM api_keys WHERE domain = ? ORDER BY created_at, id', [domain])
         : await sql.all('SELECT * FROM api_keys ORDER BY created_at, id');
       return rows.map(toApiKey);
+    },
+    async listSuppressions(page: { after?: string; limit: number }) {
+      const rows = await sql.all('SELECT * FROM suppressions WHERE address > ? ORDER BY address LIMIT ?', [page.after ?? '', page.limit]);
+      return rows.map((r) => ({
+        address: String(r.address),
+        source: r.source as Suppression['source'],
+        reason: (r.reason as string | null) ?? '',
+        createdAt: new Date(Number(r.created_at)),
+      }));
+    },
+    async suppressed(addresses: string[]) {
+      if (addresses.length === 0) return new Set<string>();
+      const rows = await sql.all(`SELECT address FROM suppressions WHERE address IN (${placeholders(addresses.length)})`, addresses);
+      return new Set(rows.map((r) => String(r.address)));
     },
     async isLocalDomain(name: string) {
       return (await one(sql, 'SELECT 1 AS x FROM domains WHERE name = ?', [name])) !== undefined;

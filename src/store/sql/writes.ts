@@ -14,6 +14,7 @@ import {
   DEFAULT_MAILBOXES,
   type Account,
   type ApiKey,
+  type Suppression,
   type BlobStructure,
   type DkimKey,
   type DeliveryOutcome,
@@ -420,6 +421,23 @@ export const WRITE_OPS = {
 
   async purgeIdempotency(sql: Sql, a: { before: number }): Promise<number> {
     return sql.run('DELETE FROM idempotency WHERE created_at < ?', [a.before]);
+  },
+
+  async addSuppressions(sql: Sql, a: { entries: Array<Pick<Suppression, 'address' | 'source' | 'reason'>>; now: number }): Promise<number> {
+    let added = 0;
+    for (const e of a.entries) {
+      added += await sql.run('INSERT INTO suppressions (address, source, reason, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (address) DO NOTHING', [
+        e.address,
+        e.source,
+        e.reason,
+        a.now,
+      ]);
+    }
+    return added;
+  },
+
+  async deleteSuppression(sql: Sql, a: { address: string }): Promise<void> {
+    if ((await sql.run('DELETE FROM suppressions WHERE address = ?', [a.address])) === 0) throw new NotFoundError(`${a.address} is not suppressed`);
   },
 
   async touchApiKey(sql: Sql, a: { id: string; at: number }): Promise<void> {

@@ -244,6 +244,25 @@ export function directoryContract(fx: Fixture): void {
       });
     });
 
+    describe('suppressions', () => {
+      it('adds once, lists in address order with a cursor, tells which are suppressed, deletes', async () => {
+        const added = await store.directory.addSuppressions([
+          { address: 'b@sup.test', source: 'bounce', reason: '550 5.1.1 gone' },
+          { address: 'a@sup.test', source: 'manual', reason: '' },
+        ]);
+        assert.equal(added, 2);
+        assert.equal(await store.directory.addSuppressions([{ address: 'a@sup.test', source: 'import', reason: 'again' }]), 0);
+        const page = await store.directory.listSuppressions({ after: 'a@sup.sz', limit: 10 });
+        assert.ok(page.some((x) => x.address === 'b@sup.test' && x.source === 'bounce' && x.reason === '550 5.1.1 gone' && x.createdAt instanceof Date));
+        assert.equal((await store.directory.listSuppressions({ after: 'a@sup.test', limit: 1 }))[0]!.address, 'b@sup.test');
+        assert.deepEqual([...(await store.directory.suppressed(['a@sup.test', 'c@sup.test', 'b@sup.test']))].sort(), ['a@sup.test', 'b@sup.test']);
+        assert.equal((await store.directory.suppressed([])).size, 0);
+        await store.directory.deleteSuppression('a@sup.test');
+        await assert.rejects(store.directory.deleteSuppression('a@sup.test'), NotFoundError);
+        assert.deepEqual([...(await store.directory.suppressed(['a@sup.test']))], []);
+      });
+    });
+
     describe('idempotency records', () => {
       it('one claimant per key, the answer kept, a failed claim dropped, old records forgotten', async () => {
         const old = new Date(Date.now() - 60_000);

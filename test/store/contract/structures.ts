@@ -218,7 +218,8 @@ export async function backfillScenario(target: BackfillTarget, how: 'nulled' | '
   await target.exec('DELETE FROM blob_chunks WHERE upload = ? AND seq = 1', [upload!.upload]);
   if (how !== 'nulled') {
     // Nothing is queued and no DKIM or API key made: the tables of versions 5 and 6 go as if they had never been made.
-    for (const table of ['queue_events', 'queue_recipients', 'queue', 'dkim_keys', 'api_keys', 'idempotency']) await target.exec(`DROP TABLE ${table}`);
+    for (const table of ['queue_events', 'queue_recipients', 'queue', 'dkim_keys', 'api_keys', 'idempotency', 'suppressions'])
+      await target.exec(`DROP TABLE ${table}`);
     await target.exec('DELETE FROM schema_migrations WHERE version IN (5, 6)');
   }
   if (how === 'from version 3') {
