@@ -2,8 +2,10 @@
  * Sending through the API: `POST /api/v1/messages` composes a message with nodemailer's
  * MIME composer and hands it to the injector, exactly as a message accepted over
  * submission (DKIM-signed, local recipients delivered, the others queued, in one commit);
- * the 202 goes out only after that commit has synced. `GET /api/v1/messages/:id` is the
- * delivery trace: every recipient's events with the remote replies.
+ * the 202 goes out only after that commit has synced. `/batch` sends many such messages
+ * (each with its own result), `/template` one personalised message per recipient, `/raw`
+ * a message as it is. Suppressed recipients are never tried. `GET /api/v1/messages/:id`
+ * is the delivery trace: every recipient's events with the remote replies.
  *
  * Who may send what: the From address must be in a local domain (Tern signs for its own
  * domains only), and a key limited to a domain sends only from that domain.

@@ -332,6 +332,8 @@ export const WRITE_OPS = {
       throw new ConflictError(`domain ${a.name} still has ${Number(r.accounts)} account(s) and ${Number(r.aliases)} alias(es); delete them first`);
     }
     await sql.run('DELETE FROM dkim_keys WHERE domain = ?', [a.name]);
+    // Its API keys can do nothing once the domain is gone: revoked with it (kept, for the record).
+    await sql.run('UPDATE api_keys SET revoked_at = ? WHERE domain = ? AND revoked_at IS NULL', [Date.now(), a.name]);
     await sql.run('DELETE FROM domains WHERE id = ?', [id]);
   },
 

@@ -241,6 +241,11 @@ export function directoryContract(fx: Fixture): void {
           store.directory.addApiKey({ id: 'k3', secretHash: 'h', scopes: ['send'], domain: 'unknown.test', description: '', ratePerMinute: null }),
           NotFoundError,
         );
+        // Deleting the domain revokes its keys.
+        await store.directory.addDomain('gone-keys.test');
+        await store.directory.addApiKey({ id: 'k4gone', secretHash: 'h', scopes: ['send'], domain: 'gone-keys.test', description: '', ratePerMinute: null });
+        await store.directory.deleteDomain('gone-keys.test');
+        assert.ok((await store.directory.apiKey('k4gone'))!.revokedAt instanceof Date);
       });
     });
 
