@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { StoreUnavailableError } from '../errors.js';
+import { metrics } from '../metrics.js';
 import { domainOf } from '../mail/address.js';
 import type { DkimSigner } from '../queue/dkim.js';
 import { outcomesFromStored, type DeliveryOutcome, type NewDelivery, type Store } from '../store/store.js';
@@ -76,6 +77,7 @@ export function createLocalDelivery(store: Store, log: Logger, dkim: { signer: D
       // A refused delivery (atomic, a recipient over quota) queues nothing either.
       const refused = delivery.atomic && stored === 0 && outcomes.some((o) => o.status === 'over-quota');
       const queued = refused ? 0 : (delivery.outbound?.domains.reduce((n, d) => n + d.recipients.length, 0) ?? 0);
+      if (stored + queued > 0) metrics.received.inc({ via });
       log.info(
         { id: m.ternId, from: m.envelopeFrom, rcpts: rcptCount, stored, queued, size: m.blob.size, ms: Date.now() - startedAt, via },
         stored + queued > 0 ? 'message accepted' : 'message refused',

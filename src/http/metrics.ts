@@ -1,13 +1,21 @@
 /**
- * Prometheus metrics for `/metrics` (prom-client): the process's own (memory, CPU, event
- * loop lag), HTTP request latency by route and status, and the outbound queue's depth by
- * state, read from the store when scraped.
+ * What `/metrics` adds to the process's counters (src/metrics.ts): the process's own
+ * (memory, CPU, event loop lag), HTTP request latency by route and status, and the
+ * outbound queue's depth by state, read from the store when scraped.
  */
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Histogram } from 'prom-client';
+import { registry } from '../metrics.js';
 import type { Store } from '../store/store.js';
 
-export function createMetrics(store: Store) {
-  const registry = new Registry();
+let created: ReturnType<typeof create> | null = null;
+
+/** The HTTP side of the metrics; made once per process (its metrics join the one registry). */
+export function createMetrics(store: Store): ReturnType<typeof create> {
+  created ??= create(store);
+  return created;
+}
+
+function create(store: Store) {
   collectDefaultMetrics({ register: registry, prefix: 'tern_' });
   const requests = new Histogram({
     name: 'tern_http_request_duration_seconds',

@@ -4,6 +4,7 @@
  * connection, and draining on shutdown (stop accepting, tell sessions to finish, then
  * close what is left; a session committing a message is waited for, so its reply goes out).
  */
+import { metrics } from '../metrics.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -67,9 +68,11 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<TcpLis
     }
     perIp.set(ip, fromIp + 1);
     let closed = false;
+    metrics.connections.inc({ listener: opts.name });
     const session = opts.open(socket, () => {
       if (closed) return;
       closed = true;
+      metrics.connections.dec({ listener: opts.name });
       sessions.delete(session);
       const n = (perIp.get(ip) ?? 1) - 1;
       if (n <= 0) perIp.delete(ip);

@@ -30,6 +30,7 @@ import { rotateDkimKeys, type DkimSigner } from './dkim.js';
 import { PermanentDnsError, type MailDns } from './dns.js';
 import { stsAllows, type MtaSts } from './mta-sts.js';
 import { isHardBounce } from '../admin/suppressions.js';
+import { metrics } from '../metrics.js';
 import { parseWarmup, warmupCounterKey, warmupDay, WARMUP_PREFIX, type Warmup } from './warmup.js';
 import { domainOf } from '../mail/address.js';
 import { ConnectionError, OutboundConnection, type SmtpTarget } from './smtp-client.js';
@@ -423,6 +424,7 @@ export class QueueWorker {
     }
     const results: AttemptResult[] = [];
     const relayed: QueueRecipient[] = [];
+    const endTimer = metrics.deliveryDuration.startTimer();
     const message = await this.prepare(entry);
     for (const group of groups.values()) {
       const first = group[0]!;
@@ -439,6 +441,7 @@ export class QueueWorker {
         if (status === 'delivered' && !sent.dsn && /(^|,)SUCCESS(,|$)/.test(r.notify ?? '')) relayed.push({ ...r, reply: reply.reply });
       }
     }
+    endTimer();
     const original = relayed.length > 0 && entry.envelopeFrom ? await readOriginal(message(), entry.dsn.ret === 'FULL') : null;
     await this.settle(entry, results, conn.target);
     if (original) await this.notify(entry, `${entry.ternId}S${entry.id}A${entry.attempts}`, 'relayed', relayed, original);
@@ -462,6 +465,7 @@ export class QueueWorker {
   private async settle(entry: QueueEntry, results: AttemptResult[], target: SmtpTarget | null): Promise<void> {
     const retryAt = nextAttempt(entry, this.options.retry, Date.now());
     for (const r of results) {
+      metrics.deliveries.inc({ result: r.status === 'deferred' && !retryAt ? 'failed' : r.status });
       const fields = { id: entry.ternId, to: r.address, relay: target ? `${target.host}[${target.address}]:${target.port}` : null, reply: r.reply };
       this.log.info(
         fields,
@@ -549,6 +553,9 @@ export class QueueWorker {
     const result = await sendDeliveryReport(this.injector, { hostname: this.options.hostname, ternId, entry, action, recipients, original, willRetryUntil });
     const fields = { id: entry.ternId, notice: ternId, to: entry.envelopeFrom, action };
     if (result.stored + result.queued === 0) this.log.warn({ ...fields, refused: result.refused }, 'delivery report could not be delivered');
-    else this.log.info(fields, 'delivery report sent');
+    else {
+      metrics.notices.inc({ action });
+      this.log.info(fields, 'delivery report sent');
+    }
   }
 }

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import AjvDraft04 from 'ajv-draft-04';
@@ -301,6 +302,21 @@ describe('HTTP API', { timeout: 120_000 }, () => {
     assert.match(await cli(['suppression', 'import', file, ...site.args]), /^2 addresses read, 2 added$/m);
     assert.match(await cli(['suppression', 'list', ...site.args]), /^c@list\.test\s+import\s/m);
     assert.match(await cli(['suppression', 'del', 'c@list.test', ...site.args]), /removed/);
+  });
+
+  it('counts what happened in /metrics: messages received, deliveries by outcome, notices, delivery latency', async () => {
+    const text = String((await api('GET', '/metrics')).body);
+    const value = (line: RegExp) => Number(line.exec(text)?.[1] ?? 0);
+    assert.ok(value(/^tern_messages_received_total\{via="local"\} (\d+)$/m) >= 10, 'API sends are received messages');
+    assert.ok(value(/^tern_deliveries_total\{result="delivered"\} (\d+)$/m) >= 5);
+    assert.ok(value(/^tern_deliveries_total\{result="failed"\} (\d+)$/m) >= 1, 'the hard bounce');
+    assert.ok(value(/^tern_delivery_notices_total\{action="failed"\} (\d+)$/m) >= 1, 'its bounce');
+    assert.ok(value(/^tern_delivery_duration_seconds_count (\d+)$/m) >= 5);
+    // An open SMTP connection is counted while it lasts.
+    const socket = connect(tern.smtpPort, '127.0.0.1');
+    await new Promise((resolve) => socket.once('data', resolve));
+    assert.match(String((await api('GET', '/metrics')).body), /^tern_open_connections\{listener="smtp"\} 1$/m);
+    socket.destroy();
   });
 
   it('refuses what it cannot do, in JSON with the right status', async () => {

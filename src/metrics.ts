@@ -1,0 +1,31 @@
+/**
+ * The process's Prometheus metrics (prom-client), in one registry that `/metrics` renders:
+ * counters the protocol and delivery code increment as things happen, so every role
+ * reports what it did whether or not this process serves HTTP.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export const registry = new Registry();
+
+export const metrics = {
+  /** Messages accepted (stored or queued), by the way they came: smtp, lmtp, submission, local (the API, bounces, tern send). */
+  received: new Counter({ name: 'tern_messages_received_total', help: 'Messages accepted, by how they arrived', labelNames: ['via'], registers: [registry] }),
+  /** Outbound delivery attempts per recipient, by outcome: delivered, deferred, failed. */
+  deliveries: new Counter({ name: 'tern_deliveries_total', help: 'Outbound recipient attempts, by outcome', labelNames: ['result'], registers: [registry] }),
+  /** Delivery status notifications sent, by action: failed (bounces), delayed, delivered, relayed. */
+  notices: new Counter({
+    name: 'tern_delivery_notices_total',
+    help: 'Delivery status notifications sent, by action',
+    labelNames: ['action'],
+    registers: [registry],
+  }),
+  /** One attempt of a queue entry (one SMTP transaction per DSN group), seconds. */
+  deliveryDuration: new Histogram({
+    name: 'tern_delivery_duration_seconds',
+    help: 'Outbound attempts of a queue entry over an open connection',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  }),
+  /** Open client connections, by listener (smtp, submission, imaps…). */
+  connections: new Gauge({ name: 'tern_open_connections', help: 'Open client connections, by listener', labelNames: ['listener'], registers: [registry] }),
+};
