@@ -4,12 +4,12 @@
 // milter on a unix socket (as Debian configures it), run in the foreground as the bench's
 // child and stopped by it. Over a loopback TCP socket instead, Postfix's accept rate with
 // it was about 200 msg/s against 320-430 on the unix socket (2 cores).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { chown, mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
-import { sleep, type SystemUser } from './util.js';
+import { sleep, superviseChild, type SystemUser } from './util.js';
 
 export const OPENDKIM = '/usr/sbin/opendkim';
 
@@ -72,33 +72,19 @@ export async function createOpenDkim(o: OpenDkimOptions): Promise<OpenDkim> {
   const socket = join(dir, 'opendkim.sock');
   await writeFile(conf, opendkimConf(o, dir));
 
-  let child: ChildProcess | null = null;
-  let exited = false;
-  let stderr = '';
+  let child: ReturnType<typeof superviseChild> | null = null;
   const stop = async (): Promise<void> => {
-    if (!child || exited) return;
-    const exit = new Promise<void>((resolve) => child!.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    if (await Promise.race([exit.then(() => false), sleep(5000).then(() => true)])) child.kill('SIGKILL');
+    await child?.stop();
   };
   const start = async (): Promise<void> => {
     // -f: stay in the foreground, so the bench owns the process; -x: this config, not /etc/opendkim.conf.
-    child = spawn(OPENDKIM, ['-f', '-x', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-2000);
-    });
-    child.on('exit', () => {
-      exited = true;
-    });
-    child.on('error', (error) => {
-      exited = true;
-      stderr += error.message;
-    });
+    const daemon = superviseChild(spawn(OPENDKIM, ['-f', '-x', conf], { stdio: ['ignore', 'ignore', 'pipe'] }));
+    child = daemon;
     try {
-      await waitForSocket(socket, 10_000, () => exited);
+      await waitForSocket(socket, 10_000, daemon.exited);
     } catch (error) {
       await stop();
-      throw new Error(`opendkim did not start on ${socket}: ${stderr.trim() || (error instanceof Error ? error.message : String(error))}`);
+      throw new Error(`opendkim did not start on ${socket}: ${daemon.stderr().trim() || (error instanceof Error ? error.message : String(error))}`);
     }
   };
   return { milter: `unix:${socket}`, start, stop };

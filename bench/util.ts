@@ -1,6 +1,6 @@
 // Shared helpers for the benchmark: running commands with time limits, waiting for
 // ports, counting delivered files, and making sure the reference servers are installed.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import net from 'node:net';
@@ -243,4 +243,30 @@ export async function ensureSystemUser(name: string): Promise<SystemUser> {
   }
   const gid = await mustRun('id', ['-g', name]);
   return { name, uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+/** A helper daemon the bench started (smtp-sink, opendkim): the tail of its stderr, whether it exited, and stop() (SIGTERM, then SIGKILL after 5 s). */
+export function superviseChild(child: ChildProcess): { stderr(): string; exited(): boolean; stop(): Promise<void> } {
+  let stderr = '';
+  let exited = false;
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-2000);
+  });
+  child.on('exit', () => {
+    exited = true;
+  });
+  child.on('error', (error) => {
+    exited = true;
+    stderr += error.message;
+  });
+  return {
+    stderr: () => stderr,
+    exited: () => exited,
+    async stop() {
+      if (exited) return;
+      const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      if (await Promise.race([exit.then(() => false), sleep(5000).then(() => true)])) child.kill('SIGKILL');
+    },
+  };
 }

@@ -54,8 +54,11 @@ export async function createApiKey(
   return { key, token };
 }
 
-export async function listApiKeys(directory: DirectoryStore, actor: Actor): Promise<ApiKey[]> {
-  return directory.listApiKeys(actor?.domain ?? undefined);
+/** The keys `actor` may see (a domain's admin: its domain's), only those of `domain` when given. */
+export async function listApiKeys(directory: DirectoryStore, actor: Actor, domain?: string): Promise<ApiKey[]> {
+  const wanted = domain ? normalizeDomain(domain) : undefined;
+  if (actor?.domain && wanted && wanted !== actor.domain) throw new ForbiddenError(`this key manages only ${actor.domain}`);
+  return directory.listApiKeys(actor?.domain ?? wanted);
 }
 
 export async function revokeApiKey(directory: DirectoryStore, actor: Actor, id: string): Promise<void> {

@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { createApiKey, listApiKeys, parseScopes, publicKey, revokeApiKey } from '../admin/api-keys.js';
 import { parseInteger } from '../config/parse.js';
-import { normalizeDomain } from '../mail/address.js';
 import { printJson, printTable, withStore, type GlobalOptions } from './context.js';
 
 export function registerApiKeyCommands(program: Command, globals: () => GlobalOptions): void {
@@ -30,7 +29,7 @@ export function registerApiKeyCommands(program: Command, globals: () => GlobalOp
     .option('--domain <domain>', 'only the keys limited to this domain')
     .option('--json', 'print JSON')
     .action(async (o: { domain?: string; json?: boolean }) => {
-      const keys = await withStore(globals(), (s) => listApiKeys(s.directory, o.domain ? { scopes: [], domain: normalizeDomain(o.domain) } : null));
+      const keys = await withStore(globals(), (s) => listApiKeys(s.directory, null, o.domain));
       if (o.json) return printJson(keys.map(publicKey));
       printTable(
         ['ID', 'SCOPES', 'DOMAIN', 'CREATED', 'LAST USED', 'STATE', 'DESCRIPTION'],

@@ -112,6 +112,9 @@ const WAIT_POLL_MS = 100;
 /** Trace events after which a recipient will not be tried again. */
 const FINAL_FAILURES = new Set(['failed', 'bounced', 'deleted']);
 
+/** How long an answer of "is this domain local?" is kept (a domain added or removed counts after this). */
+const DOMAIN_CACHE_MS = 5_000;
+
 /** Most messages in one batch or template request. */
 export const MAX_BATCH = 1000;
 
@@ -293,9 +296,21 @@ export function registerMessageRoutes(
     const from = envelopeAddress('from', value);
     const fromDomain = domainOf(from);
     if (key.domain && key.domain !== fromDomain) throw new ForbiddenError(`this key sends only from ${key.domain}`);
-    if (!(await store.directory.isLocalDomain(fromDomain)))
-      throw new ForbiddenError(`${fromDomain} is not a local domain: Tern sends only from its own domains`);
+    if (!(await isLocalDomain(fromDomain))) throw new ForbiddenError(`${fromDomain} is not a local domain: Tern sends only from its own domains`);
     return from;
+  }
+
+  /** Whether a domain is local, remembered for DOMAIN_CACHE_MS: a batch of 1,000 messages from one domain asks the store once. */
+  const localDomains = new Map<string, { until: number; local: Promise<boolean> }>();
+  function isLocalDomain(domain: string): Promise<boolean> {
+    const now = Date.now();
+    const hit = localDomains.get(domain);
+    if (hit && hit.until > now) return hit.local;
+    if (localDomains.size > 10_000) localDomains.clear();
+    const local = store.directory.isLocalDomain(domain);
+    local.catch(() => localDomains.delete(domain));
+    localDomains.set(domain, { until: now + DOMAIN_CACHE_MS, local });
+    return local;
   }
   app.post<{ Body: SendBody; Querystring: { wait?: 'delivered'; timeout: number } }>(
     '/api/v1/messages',
