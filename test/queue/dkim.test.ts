@@ -76,7 +76,8 @@ describe('DKIM signing and key rotation', { timeout: 120_000 }, () => {
     const resolver = new Resolver();
     resolver.setServers([dns.address]);
     const result = await dkimVerify(message, { resolver: (name: string, type: string) => resolver.resolve(name, type) as Promise<string[][]> });
-    return result.results.map((r) => [r.signingDomain, r.selector, r.status.result]);
+    // The fourth field (mailauth's comment, e.g. "bad signature") says why a signature did not pass.
+    return result.results.map((r) => [r.signingDomain, r.selector, r.status.result, (r.status as { comment?: string }).comment ?? '']);
   };
   const selectorsOf = (m: SinkMessage) => [...m.data.toString().matchAll(/^DKIM-Signature:[^]*?\bs=([^;\s]+)/gm)].map((x) => x[1]);
 
@@ -137,7 +138,7 @@ describe('DKIM signing and key rotation', { timeout: 120_000 }, () => {
     assert.deepEqual(
       results.map((r) => r[2]),
       ['pass', 'pass'],
-      JSON.stringify(results),
+      `${JSON.stringify(results)}\n${message.data.toString().split('\r\n\r\n')[0]}`,
     );
     assert.ok(results.every((r) => r[0] === 'signed.test'));
 
