@@ -8,11 +8,9 @@ import { newApiToken } from '../auth/api-keys.js';
 import { ForbiddenError, NotFoundError, UserError } from '../errors.js';
 import { normalizeDomain } from '../mail/address.js';
 import type { ApiKey, ApiScope, DirectoryStore } from '../store/store.js';
+import { manages, scopeDomain, type Actor } from './actor.js';
 
 export const API_SCOPES: readonly ApiScope[] = ['send', 'read', 'admin'];
-
-/** Who asks: the CLI (null, the whole site) or an API key. */
-export type Actor = Pick<ApiKey, 'scopes' | 'domain'> | null;
 
 export function parseScopes(text: string | string[]): ApiScope[] {
   const list = (Array.isArray(text) ? text : text.split(',')).map((s) => s.trim().toLowerCase()).filter(Boolean);
@@ -56,14 +54,11 @@ export async function createApiKey(
 
 /** The keys `actor` may see (a domain's admin: its domain's), only those of `domain` when given. */
 export async function listApiKeys(directory: DirectoryStore, actor: Actor, domain?: string): Promise<ApiKey[]> {
-  const wanted = domain ? normalizeDomain(domain) : undefined;
-  if (actor?.domain && wanted && wanted !== actor.domain) throw new ForbiddenError(`this key manages only ${actor.domain}`);
-  return directory.listApiKeys(actor?.domain ?? wanted);
+  return directory.listApiKeys(scopeDomain(actor, domain ? normalizeDomain(domain) : undefined));
 }
 
 export async function revokeApiKey(directory: DirectoryStore, actor: Actor, id: string): Promise<void> {
   const key = await directory.apiKey(id);
-  // A key of another domain is as good as missing to a domain's admin.
-  if (!key || (actor?.domain && key.domain !== actor.domain)) throw new NotFoundError(`API key ${id} does not exist`);
+  if (!key || !manages(actor, key.domain)) throw new NotFoundError(`API key ${id} does not exist`);
   await directory.revokeApiKey(id);
 }

@@ -3,17 +3,13 @@
  * bounced hard (added by the queue worker) or were put there, which API sends skip (the
  * recipient's status is `suppressed`). It is the site's: only site-wide admins manage it.
  */
-import { ForbiddenError, UserError } from '../errors.js';
+import { UserError } from '../errors.js';
 import { normalizeAddress } from '../mail/address.js';
 import type { DirectoryStore, Suppression } from '../store/store.js';
-import type { Actor } from './api-keys.js';
+import { requireSiteAdmin, type Actor } from './actor.js';
 
 /** Most addresses one add or import takes. */
 export const MAX_SUPPRESSIONS_AT_ONCE = 10_000;
-
-function siteAdmin(actor: Actor): void {
-  if (actor?.domain) throw new ForbiddenError('the suppression list is the whole site’s: a key limited to a domain cannot manage it');
-}
 
 /** Adds addresses (normalized; a bad one fails the whole call, naming it); returns how many were new. */
 export async function addSuppressions(
@@ -22,7 +18,7 @@ export async function addSuppressions(
   addresses: string[],
   o: { source?: 'manual' | 'import'; reason?: string } = {},
 ): Promise<number> {
-  siteAdmin(actor);
+  requireSiteAdmin(actor, 'the suppression list is the whole site’s');
   if (addresses.length === 0) throw new UserError('give at least one address');
   if (addresses.length > MAX_SUPPRESSIONS_AT_ONCE) throw new UserError(`at most ${MAX_SUPPRESSIONS_AT_ONCE} addresses at once`);
   const entries = [...new Set(addresses.map((a) => normalizeAddress(a.trim())))].map((address) => ({
@@ -34,12 +30,12 @@ export async function addSuppressions(
 }
 
 export async function deleteSuppression(directory: DirectoryStore, actor: Actor, address: string): Promise<void> {
-  siteAdmin(actor);
+  requireSiteAdmin(actor, 'the suppression list is the whole site’s');
   await directory.deleteSuppression(normalizeAddress(address));
 }
 
 export async function listSuppressions(directory: DirectoryStore, actor: Actor, page: { after?: string; limit: number }): Promise<Suppression[]> {
-  siteAdmin(actor);
+  requireSiteAdmin(actor, 'the suppression list is the whole site’s');
   return directory.listSuppressions(page);
 }
 

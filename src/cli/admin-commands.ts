@@ -1,28 +1,19 @@
 /**
- * `tern domain` (with its DKIM keys and DNS records), `tern user` and `tern alias`: site
- * administration on the store.
- * Validation of names happens in mail/address.ts; the store reports conflicts.
+ * `tern domain` (with its DKIM keys and DNS records), `tern user` and `tern alias`: the
+ * rules live in admin/ (shared with the HTTP API); these commands parse and print.
  */
 import type { Command } from 'commander';
-import { generatePassword, hashPassword } from '../auth/password.js';
-import { UserError } from '../errors.js';
-import { domainOf, normalizeAddress, normalizeAliasSource, normalizeDomain } from '../mail/address.js';
+import { createAccount, deleteAccount, listAccounts, setPassword, setQuota } from '../admin/accounts.js';
+import { addAlias, deleteAlias, listAliases } from '../admin/aliases.js';
+import { addDomain, deleteDomain, dkimKeys, dnsRecords, listDomains, parseDkimChoice, publicDkimKey, rotateDkimKey } from '../admin/domains.js';
 import { parseSize } from '../config/parse.js';
 import { siteHostname } from '../config/init-data-dir.js';
-import { addDkimKey, dkimRecordName, dkimRecordValue } from '../queue/dkim.js';
-import type { DkimAlgorithm, DkimKey } from '../store/store.js';
+import { UserError } from '../errors.js';
 import { printJson, printTable, readStdin, withStore, type GlobalOptions } from './context.js';
-
-const MIN_PASSWORD_LENGTH = 8;
 
 type Globals = () => GlobalOptions;
 
-async function newPassword(fromStdin: boolean): Promise<{ password: string; generated: boolean }> {
-  if (!fromStdin) return { password: generatePassword(), generated: true };
-  const password = await readStdin();
-  if (password.length < MIN_PASSWORD_LENGTH) throw new UserError(`password must be at least ${MIN_PASSWORD_LENGTH} characters`);
-  return { password, generated: false };
-}
+const passwordFrom = (stdin: boolean | undefined) => (stdin ? readStdin() : Promise.resolve(undefined));
 
 export function registerDomainCommands(program: Command, globals: Globals): void {
   const domain = program.command('domain').description('manage the domains this server receives mail for');
@@ -31,26 +22,16 @@ export function registerDomainCommands(program: Command, globals: Globals): void
     .description('add a local domain, with a DKIM key to sign its outbound mail (see `tern domain dns`)')
     .option('--dkim <algorithms>', 'DKIM keys to create: rsa, ed25519, both or none', 'rsa')
     .action(async (name: string, o: { dkim: string }) => {
-      const n = normalizeDomain(name);
-      const algorithms = dkimAlgorithms(o.dkim);
-      const keys = await withStore(globals(), async (s) => {
-        await s.directory.addDomain(n);
-        const made = [];
-        for (const a of algorithms) made.push(await addDkimKey(s.directory, n, a, 'active'));
-        return made;
-      });
-      console.log(`domain ${n} added${keys.length ? `; DKIM selector ${keys.map((k) => `${k.selector} (${k.algorithm})`).join(', ')}` : ''}`);
+      const algorithms = parseDkimChoice(o.dkim);
+      const { domain: d, keys } = await withStore(globals(), (s) => addDomain(s.directory, null, name, algorithms));
+      console.log(`domain ${d.name} added${keys.length ? `; DKIM selector ${keys.map((k) => `${k.selector} (${k.algorithm})`).join(', ')}` : ''}`);
     });
   domain
     .command('dns <name>')
     .description('the DNS records to publish for a domain: MX, SPF, DKIM, DMARC and the RFC 6186 SRV records')
     .option('--json', 'print JSON')
     .action(async (name: string, o: { json?: boolean }) => {
-      const n = normalizeDomain(name);
-      const records = await withStore(globals(), async (s) => {
-        if (!(await s.directory.isLocalDomain(n))) throw new UserError(`domain ${n} does not exist`);
-        return dnsRecords(n, await siteHostname(s), await s.directory.dkimKeys(n));
-      });
+      const records = await withStore(globals(), async (s) => dnsRecords(s.directory, null, name, await siteHostname(s)));
       if (o.json) return printJson(records);
       for (const r of records)
         console.log(`${`${r.name}.`.padEnd(40)} ${r.type.padEnd(5)} ${r.type === 'TXT' ? quoteTxt(r.value) : r.value}${r.note ? `  ; ${r.note}` : ''}`);
@@ -61,15 +42,7 @@ export function registerDomainCommands(program: Command, globals: Globals): void
     .description('DKIM keys and their state (pending: waiting for its record; active: signing; retiring: replaced)')
     .option('--json', 'print JSON')
     .action(async (name: string | undefined, o: { json?: boolean }) => {
-      const keys = await withStore(globals(), (s) => s.directory.dkimKeys(name ? normalizeDomain(name) : undefined));
-      const shown = keys.map((k) => ({
-        domain: k.domain,
-        selector: k.selector,
-        algorithm: k.algorithm,
-        state: k.state,
-        createdAt: k.createdAt.toISOString(),
-        retireAt: k.retireAt?.toISOString() ?? null,
-      }));
+      const shown = (await withStore(globals(), (s) => dkimKeys(s.directory, null, name))).map(publicDkimKey);
       if (o.json) return printJson(shown);
       printTable(
         ['DOMAIN', 'SELECTOR', 'ALGORITHM', 'STATE', 'CREATED', 'RETIRES'],
@@ -83,22 +56,18 @@ export function registerDomainCommands(program: Command, globals: Globals): void
     )
     .option('--algorithm <algorithm>', 'rsa or ed25519', 'rsa')
     .action(async (name: string, o: { algorithm: string }) => {
-      const n = normalizeDomain(name);
-      const [algorithm] = dkimAlgorithms(o.algorithm);
-      if (!algorithm || o.algorithm === 'both') throw new UserError('--algorithm: rsa or ed25519');
-      const key = await withStore(globals(), async (s) => {
-        if (!(await s.directory.isLocalDomain(n))) throw new UserError(`domain ${n} does not exist`);
-        return addDkimKey(s.directory, n, algorithm, 'pending');
-      });
-      console.log(`new DKIM selector ${key.selector} for ${n}; publish this record:`);
-      console.log(`${dkimRecordName(key)}. TXT ${quoteTxt(dkimRecordValue(key))}`);
+      const algorithms = parseDkimChoice(o.algorithm);
+      if (algorithms.length !== 1) throw new UserError('--algorithm: rsa or ed25519');
+      const key = publicDkimKey(await withStore(globals(), (s) => rotateDkimKey(s.directory, null, name, algorithms[0]!)));
+      console.log(`new DKIM selector ${key.selector} for ${key.domain}; publish this record:`);
+      console.log(`${key.record.name}. TXT ${quoteTxt(key.record.value)}`);
     });
   domain
     .command('list')
     .description('list local domains')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      const domains = await withStore(globals(), (s) => s.directory.listDomains());
+      const domains = await withStore(globals(), (s) => listDomains(s.directory, null));
       if (opts.json) return printJson(domains.map((d) => ({ name: d.name, createdAt: d.createdAt.toISOString() })));
       printTable(
         ['DOMAIN', 'CREATED'],
@@ -109,8 +78,7 @@ export function registerDomainCommands(program: Command, globals: Globals): void
     .command('del <name>')
     .description('delete a domain (it must have no accounts or aliases left)')
     .action(async (name: string) => {
-      const n = normalizeDomain(name);
-      await withStore(globals(), (s) => s.directory.deleteDomain(n));
+      const n = await withStore(globals(), (s) => deleteDomain(s.directory, null, name));
       console.log(`domain ${n} deleted`);
     });
 }
@@ -124,12 +92,12 @@ export function registerUserCommands(program: Command, globals: Globals): void {
     .option('--admin', 'make the account an administrator')
     .option('--quota <size>', 'mailbox quota, e.g. 2G (default: unlimited)')
     .action(async (address: string, opts: { passwordStdin?: boolean; admin?: boolean; quota?: string }) => {
-      const a = normalizeAddress(address);
       const quotaBytes = opts.quota ? parseSize('--quota', opts.quota) : null;
-      const { password, generated } = await newPassword(Boolean(opts.passwordStdin));
-      const passwordHash = await hashPassword(password);
-      await withStore(globals(), (s) => s.directory.addAccount({ address: a, passwordHash, isAdmin: Boolean(opts.admin), quotaBytes }));
-      console.log(`account ${a} created${generated ? `; password: ${password}` : ''}`);
+      const given = await passwordFrom(opts.passwordStdin);
+      const { account, password, generated } = await withStore(globals(), (s) =>
+        createAccount(s, null, { address, password: given, isAdmin: opts.admin, quotaBytes }),
+      );
+      console.log(`account ${account.address} created${generated ? `; password: ${password}` : ''}`);
     });
   user
     .command('list')
@@ -137,18 +105,7 @@ export function registerUserCommands(program: Command, globals: Globals): void {
     .option('--domain <name>', 'only accounts in this domain')
     .option('--json', 'print JSON')
     .action(async (opts: { domain?: string; json?: boolean }) => {
-      const domain = opts.domain ? normalizeDomain(opts.domain) : undefined;
-      const { accounts, counts } = await withStore(globals(), async (s) => ({
-        accounts: await s.directory.listAccounts(domain),
-        counts: new Map((await s.stats()).accounts.map((a) => [a.address, a.messages])),
-      }));
-      const rows = accounts.map((a) => ({
-        address: a.address,
-        admin: a.isAdmin,
-        quotaBytes: a.quotaBytes,
-        messages: counts.get(a.address) ?? 0,
-        createdAt: a.createdAt.toISOString(),
-      }));
+      const rows = await withStore(globals(), (s) => listAccounts(s, null, opts.domain));
       if (opts.json) return printJson(rows);
       printTable(
         ['ADDRESS', 'ADMIN', 'MESSAGES', 'QUOTA'],
@@ -160,18 +117,23 @@ export function registerUserCommands(program: Command, globals: Globals): void {
     .description('set a new password (generated and printed unless --password-stdin)')
     .option('--password-stdin', 'read the password from standard input')
     .action(async (address: string, opts: { passwordStdin?: boolean }) => {
-      const a = normalizeAddress(address);
-      const { password, generated } = await newPassword(Boolean(opts.passwordStdin));
-      const passwordHash = await hashPassword(password);
-      await withStore(globals(), (s) => s.directory.setPasswordHash(a, passwordHash));
-      console.log(`password for ${a} changed${generated ? `; new password: ${password}` : ''}`);
+      const given = await passwordFrom(opts.passwordStdin);
+      const r = await withStore(globals(), (s) => setPassword(s, null, address, given));
+      console.log(`password for ${r.address} changed${r.generated ? `; new password: ${r.password}` : ''}`);
+    });
+  user
+    .command('quota <address> <size>')
+    .description('set the mailbox quota, e.g. 2G, or "unlimited"')
+    .action(async (address: string, size: string) => {
+      const quotaBytes = size.toLowerCase() === 'unlimited' ? null : parseSize('quota', size);
+      const a = await withStore(globals(), (s) => setQuota(s, null, address, quotaBytes));
+      console.log(`quota for ${a} set to ${quotaBytes === null ? 'unlimited' : `${quotaBytes} bytes`}`);
     });
   user
     .command('del <address>')
     .description('delete an account with all its mailboxes and messages')
     .action(async (address: string) => {
-      const a = normalizeAddress(address);
-      await withStore(globals(), (s) => s.directory.deleteAccount(a));
+      const a = await withStore(globals(), (s) => deleteAccount(s, null, address));
       console.log(`account ${a} deleted`);
     });
 }
@@ -182,23 +144,16 @@ export function registerAliasCommands(program: Command, globals: Globals): void 
     .command('add <source> <targets...>')
     .description('deliver mail for <source> (user@domain, or @domain for a catch-all) to each local target address')
     .action(async (source: string, targets: string[]) => {
-      const src = normalizeAliasSource(source);
-      const normalized = targets.map(normalizeAddress);
-      await withStore(globals(), async (s) => {
-        for (const t of normalized) {
-          // Forwarding to other hosts needs the outbound queue; until then targets must be local.
-          if (!(await s.directory.isLocalDomain(domainOf(t)))) throw new UserError(`alias target ${t} is not in a local domain`);
-        }
-        for (const t of normalized) await s.directory.addAlias(src, t);
-      });
-      console.log(`alias ${src} -> ${normalized.join(', ')} added`);
+      const r = await withStore(globals(), (s) => addAlias(s.directory, null, source, targets));
+      console.log(`alias ${r.source} -> ${r.targets.join(', ')} added`);
     });
   alias
     .command('list')
     .description('list aliases')
+    .option('--domain <name>', 'only aliases in this domain')
     .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }) => {
-      const rows = await withStore(globals(), (s) => s.directory.listAliases());
+    .action(async (opts: { domain?: string; json?: boolean }) => {
+      const rows = await withStore(globals(), (s) => listAliases(s.directory, null, opts.domain));
       if (opts.json) return printJson(rows);
       printTable(
         ['ALIAS', 'TARGET'],
@@ -209,18 +164,9 @@ export function registerAliasCommands(program: Command, globals: Globals): void 
     .command('del <source> [target]')
     .description('delete one target of an alias, or the whole alias')
     .action(async (source: string, target?: string) => {
-      const src = normalizeAliasSource(source);
-      const t = target ? normalizeAddress(target) : undefined;
-      await withStore(globals(), (s) => s.directory.deleteAlias(src, t));
-      console.log(`alias ${src}${t ? ` -> ${t}` : ''} deleted`);
+      const r = await withStore(globals(), (s) => deleteAlias(s.directory, null, source, target));
+      console.log(`alias ${r.source}${r.target ? ` -> ${r.target}` : ''} deleted`);
     });
-}
-
-function dkimAlgorithms(value: string): DkimAlgorithm[] {
-  const choices: Record<string, DkimAlgorithm[]> = { rsa: ['rsa'], ed25519: ['ed25519'], both: ['rsa', 'ed25519'], none: [] };
-  const found = choices[value.toLowerCase()];
-  if (!found) throw new UserError(`--dkim: rsa, ed25519, both or none, got ${JSON.stringify(value)}`);
-  return found;
 }
 
 /** A TXT value as zone files write it: quoted strings of at most 255 bytes. */
@@ -228,35 +174,4 @@ function quoteTxt(value: string): string {
   const parts: string[] = [];
   for (let i = 0; i < value.length; i += 255) parts.push(`"${value.slice(i, i + 255)}"`);
   return parts.join(' ');
-}
-
-interface DnsRecord {
-  name: string;
-  type: string;
-  value: string;
-  note?: string;
-}
-
-/** What a domain publishes so its mail flows and authenticates; SRV ports are the standard ones (map Tern's ports to them in production). */
-function dnsRecords(domain: string, hostname: string, keys: DkimKey[]): DnsRecord[] {
-  const srv = (service: string, port: number): DnsRecord => ({ name: `_${service}._tcp.${domain}`, type: 'SRV', value: `0 1 ${port} ${hostname}.` });
-  return [
-    { name: domain, type: 'MX', value: `10 ${hostname}.` },
-    { name: domain, type: 'TXT', value: 'v=spf1 mx ~all', note: 'SPF: the MX hosts send its mail' },
-    ...keys
-      .filter((k) => k.state !== 'retiring' || (k.retireAt?.getTime() ?? 0) > Date.now())
-      .map((k) => ({ name: dkimRecordName(k), type: 'TXT', value: dkimRecordValue(k), note: `DKIM ${k.algorithm}, ${k.state}` })),
-    {
-      name: `_dmarc.${domain}`,
-      type: 'TXT',
-      value: `v=DMARC1; p=none; rua=mailto:postmaster@${domain}`,
-      note: 'DMARC: start with p=none, then quarantine or reject',
-    },
-    srv('submission', 587),
-    srv('submissions', 465),
-    srv('imap', 143),
-    srv('imaps', 993),
-    srv('pop3', 110),
-    srv('pop3s', 995),
-  ];
 }

@@ -19,51 +19,33 @@ import { createLogger } from '../log.js';
 import { normalizeAddress, normalizeDomain } from '../mail/address.js';
 import { ByteBudget } from '../mail/byte-budget.js';
 import { rfc5322Date } from '../mail/trace-headers.js';
-import { parseDuration, parseInteger } from '../config/parse.js';
+import { parseInteger } from '../config/parse.js';
 import { siteHostname } from '../config/init-data-dir.js';
-import type { QueueEntry, QueueFilter, QueueState } from '../store/store.js';
+import {
+  entryJson,
+  eventJson,
+  listQueue,
+  queueAction,
+  queueEntry,
+  queueFilter,
+  QUEUE_STATES,
+  type QueueAction,
+  type QueueFilterInput,
+} from '../admin/queue.js';
 import { printJson, printTable, withStore, type GlobalOptions } from './context.js';
 
 type Globals = () => GlobalOptions;
 
-const STATES: QueueState[] = ['queued', 'held', 'bounce'];
-
-interface FilterOptions {
-  state?: string;
-  domain?: string;
-  sender?: string;
-  recipient?: string;
-  olderThan?: string;
-  all?: boolean;
-}
-
-/** The filter from ids and options; a bulk action needs ids, a filter, or --all. */
-function filterOf(ids: string[], o: FilterOptions, action: string | null): QueueFilter {
-  const f: QueueFilter = {};
-  if (ids.length > 0) f.ids = ids.map((id) => parseInteger('queue id', id, 1));
-  if (o.state) {
-    if (!STATES.includes(o.state as QueueState)) throw new UserError(`--state: one of ${STATES.join(', ')}, got ${JSON.stringify(o.state)}`);
-    f.state = o.state as QueueState;
-  }
-  if (o.domain) f.domain = normalizeDomain(o.domain);
-  if (o.sender !== undefined) f.sender = o.sender === '' || o.sender === '<>' ? '' : normalizeAddress(o.sender);
-  if (o.recipient) f.recipient = normalizeAddress(o.recipient);
-  if (o.olderThan) f.olderThan = new Date(Date.now() - parseDuration('--older-than', o.olderThan));
-  if (action && Object.keys(f).length === 0 && !o.all)
-    throw new UserError(`${action}: name queue ids, a filter (--state, --domain, --sender, --recipient, --older-than) or --all`);
-  return f;
-}
+type FilterOptions = Omit<QueueFilterInput, 'ids'>;
 
 function withFilterOptions(c: Command): Command {
   return c
-    .option('--state <state>', `only entries in this state (${STATES.join(', ')})`)
+    .option('--state <state>', `only entries in this state (${QUEUE_STATES.join(', ')})`)
     .option('--domain <domain>', 'only entries for this destination domain')
     .option('--sender <address>', 'only entries from this envelope sender ("" for bounces)')
     .option('--recipient <address>', 'only entries with this recipient')
     .option('--older-than <duration>', 'only entries queued longer ago than this, e.g. 1h');
 }
-
-const entryJson = (e: QueueEntry) => ({ ...e, nextAttemptAt: e.nextAttemptAt.toISOString(), createdAt: e.createdAt.toISOString() });
 
 export function registerQueueCommands(program: Command, globals: Globals): void {
   const queue = program.command('queue').description('inspect and act on the outbound queue');
@@ -73,9 +55,9 @@ export function registerQueueCommands(program: Command, globals: Globals): void 
     .option('--after <id>', 'entries after this id (the last id of the previous page)')
     .option('--json', 'print JSON')
     .action(async (o: FilterOptions & { limit: string; after?: string; json?: boolean }) => {
-      const filter = filterOf([], o, null);
+      const filter = queueFilter(o, null);
       const page = { limit: parseInteger('--limit', o.limit, 1, 10_000), after: o.after ? parseInteger('--after', o.after, 0) : undefined };
-      const entries = await withStore(globals(), (s) => s.queue.list(filter, page));
+      const entries = await withStore(globals(), (s) => listQueue(s, null, filter, page));
       if (o.json) return printJson(entries.map(entryJson));
       printTable(
         ['ID', 'STATE', 'DOMAIN', 'SENDER', 'RECIPIENTS', 'SIZE', 'TRIES', 'NEXT', 'LAST REPLY'],
@@ -102,12 +84,8 @@ export function registerQueueCommands(program: Command, globals: Globals): void 
     .option('--json', 'print JSON')
     .action(async (id: string, o: { json?: boolean }) => {
       const n = parseInteger('queue id', id, 1);
-      const { entry, events } = await withStore(globals(), async (s) => {
-        const entry = await s.queue.get(n);
-        if (!entry) throw new UserError(`queue entry ${n} does not exist`);
-        return { entry, events: await s.queue.events({ ternId: entry.ternId }) };
-      });
-      if (o.json) return printJson({ ...entryJson(entry), events: events.map((e) => ({ ...e, at: e.at.toISOString() })) });
+      const { entry, events } = await withStore(globals(), (s) => queueEntry(s, null, n));
+      if (o.json) return printJson({ ...entryJson(entry), events: events.map(eventJson) });
       console.log(
         `entry ${entry.id} (${entry.ternId}) ${entry.state}, from <${entry.envelopeFrom}> to ${entry.domain}, ${entry.size} bytes, ${entry.attempts} attempts`,
       );
@@ -127,7 +105,7 @@ export function registerQueueCommands(program: Command, globals: Globals): void 
     .action(async (key: string, o: { json?: boolean }) => {
       const query = key.includes('@') ? { recipient: normalizeAddress(key) } : { ternId: key.toUpperCase() };
       const events = await withStore(globals(), (s) => s.queue.events(query));
-      if (o.json) return printJson(events.map((e) => ({ ...e, at: e.at.toISOString() })));
+      if (o.json) return printJson(events.map(eventJson));
       printTable(
         ['AT', 'ID', 'RECIPIENT', 'EVENT', 'REPLY'],
         events.map((e) => [e.at.toISOString(), e.ternId, e.recipient, e.event, e.reply ?? '']),
@@ -223,7 +201,7 @@ export function registerQueueCommands(program: Command, globals: Globals): void 
         );
       });
     });
-  const bulk: Array<[string, string, 'retry' | 'hold' | 'release' | 'delete', string]> = [
+  const bulk: Array<[string, string, QueueAction, string]> = [
     ['retry', 'make entries due now (held ones are released)', 'retry', 'made due'],
     ['hold', 'hold entries: never delivered until released', 'hold', 'held'],
     ['release', 'release held entries', 'release', 'released'],
@@ -234,8 +212,8 @@ export function registerQueueCommands(program: Command, globals: Globals): void 
       .description(description)
       .option('--all', 'every entry')
       .action(async (ids: string[], o: FilterOptions) => {
-        const filter = filterOf(ids, o, `queue ${name}`);
-        const n = await withStore(globals(), (s) => s.queue[action](filter));
+        const filter = queueFilter({ ...o, ids }, `queue ${name}`);
+        const n = await withStore(globals(), (s) => queueAction(s, null, action, filter));
         console.log(`${n} ${n === 1 ? 'entry' : 'entries'} ${done}`);
       });
   }

@@ -10,7 +10,9 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Injector } from '../delivery/inject.js';
 import type { Store } from '../store/store.js';
+import { registerAdminRoutes } from './admin-routes.js';
 import { registerApiKeyRoutes } from './api-key-routes.js';
+import { registerQueueRoutes } from './queue-routes.js';
 import { registerSuppressionRoutes } from './suppression-routes.js';
 import { ApiKeyAuth } from './auth.js';
 import { errorHandler, HttpError } from './errors.js';
@@ -82,6 +84,8 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   registerMessageRoutes(app, { store: deps.store, injector: deps.injector, auth, hostname: deps.hostname, limits: deps.limits });
   registerApiKeyRoutes(app, { directory: deps.store.directory, auth });
   registerSuppressionRoutes(app, { directory: deps.store.directory, auth });
+  registerAdminRoutes(app, { store: deps.store, auth, hostname: deps.hostname });
+  registerQueueRoutes(app, { store: deps.store, auth });
   return app;
 }
 

@@ -75,8 +75,8 @@ describe('tern CLI', () => {
     assertUserError(await runCli(['serve', '--smarthost', 'relay.example', ...a]), /--smarthost: expected HOST:PORT/);
     assertUserError(await runCli(['serve', '--retry-delay', 'soon', ...a]), /--retry-delay: expected a duration/);
     assertUserError(await runCli(['serve', '--smarthost', 'relay.example:25', '--smarthost-user', 'u', ...a]), /TERN_SMARTHOST_PASSWORD/);
-    assertUserError(await runCli(['queue', 'retry', ...a]), /name queue ids, a filter .* or --all/);
-    assertUserError(await runCli(['queue', 'list', '--state', 'lost', ...a]), /--state: one of queued, held, bounce/);
+    assertUserError(await runCli(['queue', 'retry', ...a]), /name queue ids, a filter .* or all/);
+    assertUserError(await runCli(['queue', 'list', '--state', 'lost', ...a]), /state: one of queued, held, bounce/);
     assertUserError(await runCli(['queue', 'show', '12345', ...a]), /queue entry 12345 does not exist/);
     assertUserError(await runCli(['route', 'add', 'example.org', 'relay.example', ...a]), /route: expected HOST:PORT/);
     assertUserError(await runCli(['route', 'del', 'example.org', ...a]), /example\.org has no route/);

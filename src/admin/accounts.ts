@@ -1,0 +1,110 @@
+/**
+ * Mail accounts, the same for `tern user` and the HTTP API: a password is at least 8
+ * characters or generated (and then shown once), a quota is a whole number of bytes or
+ * unlimited, and a key limited to a domain manages only that domain's accounts and never
+ * makes site administrators.
+ */
+import { generatePassword, hashPassword } from '../auth/password.js';
+import { ForbiddenError, NotFoundError, UserError } from '../errors.js';
+import { domainOf, normalizeAddress, normalizeDomain } from '../mail/address.js';
+import type { Account, Store } from '../store/store.js';
+import { manages, scopeDomain, type Actor } from './actor.js';
+
+export const MIN_PASSWORD_LENGTH = 8;
+const MAX_PASSWORD_LENGTH = 1024;
+
+/** The password given, checked, or a generated one (`generated` says which: show it once). */
+export function choosePassword(given: string | undefined): { password: string; generated: boolean } {
+  if (given === undefined) return { password: generatePassword(), generated: true };
+  if (given.length < MIN_PASSWORD_LENGTH) throw new UserError(`password must be at least ${MIN_PASSWORD_LENGTH} characters`);
+  if (given.length > MAX_PASSWORD_LENGTH) throw new UserError(`password must be at most ${MAX_PASSWORD_LENGTH} characters`);
+  return { password: given, generated: false };
+}
+
+function checkQuota(quotaBytes: number | null | undefined): void {
+  if (quotaBytes != null && (!Number.isSafeInteger(quotaBytes) || quotaBytes < 0))
+    throw new UserError('the quota is a whole number of bytes, or null for unlimited');
+}
+
+/** The account's address, normalized, once it is known to exist and to be the actor's. */
+async function existingAccount(store: Store, actor: Actor, address: string): Promise<Account> {
+  const a = normalizeAddress(address);
+  const account = manages(actor, domainOf(a)) ? await store.directory.getAccount(a) : null;
+  if (!account) throw new NotFoundError(`account ${a} does not exist`);
+  return account;
+}
+
+export async function createAccount(
+  store: Store,
+  actor: Actor,
+  o: { address: string; password?: string; isAdmin?: boolean; quotaBytes?: number | null },
+): Promise<{ account: Account; password: string; generated: boolean }> {
+  const address = normalizeAddress(o.address);
+  if (!manages(actor, domainOf(address))) throw new ForbiddenError(`this key manages only ${actor?.domain}`);
+  if (o.isAdmin && actor?.domain) throw new ForbiddenError('a key limited to a domain cannot make site administrators');
+  checkQuota(o.quotaBytes);
+  const { password, generated } = choosePassword(o.password);
+  const account = await store.directory.addAccount({
+    address,
+    passwordHash: await hashPassword(password),
+    isAdmin: Boolean(o.isAdmin),
+    quotaBytes: o.quotaBytes ?? null,
+  });
+  return { account, password, generated };
+}
+
+export interface AccountSummary {
+  address: string;
+  admin: boolean;
+  quotaBytes: number | null;
+  usedBytes: number;
+  messages: number;
+  createdAt: string;
+}
+
+function summary(a: Account, messages: number): AccountSummary {
+  return { address: a.address, admin: a.isAdmin, quotaBytes: a.quotaBytes, usedBytes: a.usedBytes, messages, createdAt: a.createdAt.toISOString() };
+}
+
+export async function listAccounts(store: Store, actor: Actor, domain?: string): Promise<AccountSummary[]> {
+  const accounts = await store.directory.listAccounts(scopeDomain(actor, domain ? normalizeDomain(domain) : undefined));
+  const counts = new Map((await store.stats()).accounts.map((a) => [a.address, a.messages]));
+  return accounts.map((a) => summary(a, counts.get(a.address) ?? 0));
+}
+
+export async function getAccount(store: Store, actor: Actor, address: string): Promise<AccountSummary> {
+  const account = await existingAccount(store, actor, address);
+  const mailboxes = await store.mailboxes.list(account.id);
+  return summary(
+    account,
+    mailboxes.reduce((n, m) => n + m.messages, 0),
+  );
+}
+
+/** Sets the password given or a generated one; returns it so a generated one can be shown once. */
+export async function setPassword(
+  store: Store,
+  actor: Actor,
+  address: string,
+  given?: string,
+): Promise<{ address: string; password: string; generated: boolean }> {
+  const account = await existingAccount(store, actor, address);
+  const { password, generated } = choosePassword(given);
+  await store.directory.setPasswordHash(account.address, await hashPassword(password));
+  return { address: account.address, password, generated };
+}
+
+export async function setQuota(store: Store, actor: Actor, address: string, quotaBytes: number | null): Promise<string> {
+  const account = await existingAccount(store, actor, address);
+  checkQuota(quotaBytes);
+  await store.directory.setQuota(account.address, quotaBytes);
+  return account.address;
+}
+
+/** Deletes the account with all its mailboxes and messages. */
+export async function deleteAccount(store: Store, actor: Actor, address: string): Promise<string> {
+  const account = await existingAccount(store, actor, address);
+  if (account.isAdmin && actor?.domain) throw new ForbiddenError('a key limited to a domain cannot delete site administrators');
+  await store.directory.deleteAccount(account.address);
+  return account.address;
+}

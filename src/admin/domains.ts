@@ -1,0 +1,103 @@
+/**
+ * Domains and their DKIM keys and DNS records, the same for `tern domain` and the HTTP API.
+ * Adding or deleting a domain is the site's business; a key limited to a domain sees only
+ * its own.
+ */
+import { NotFoundError, UserError } from '../errors.js';
+import { normalizeDomain } from '../mail/address.js';
+import { addDkimKey, dkimRecordName, dkimRecordValue } from '../queue/dkim.js';
+import type { DirectoryStore, DkimAlgorithm, DkimKey, Domain } from '../store/store.js';
+import { manages, requireSiteAdmin, type Actor } from './actor.js';
+
+const DKIM_CHOICES: Record<string, DkimAlgorithm[]> = { rsa: ['rsa'], ed25519: ['ed25519'], both: ['rsa', 'ed25519'], none: [] };
+
+/** `rsa`, `ed25519`, `both` or `none` as the keys to make. */
+export function parseDkimChoice(value: string): DkimAlgorithm[] {
+  const found = DKIM_CHOICES[value.trim().toLowerCase()];
+  if (!found) throw new UserError(`DKIM keys: rsa, ed25519, both or none, got ${JSON.stringify(value)}`);
+  return found;
+}
+
+export async function addDomain(directory: DirectoryStore, actor: Actor, name: string, dkim: DkimAlgorithm[]): Promise<{ domain: Domain; keys: DkimKey[] }> {
+  requireSiteAdmin(actor, 'adding a domain');
+  const n = normalizeDomain(name);
+  const domain = await directory.addDomain(n);
+  const keys = [];
+  for (const a of dkim) keys.push(await addDkimKey(directory, n, a, 'active'));
+  return { domain, keys };
+}
+
+export async function listDomains(directory: DirectoryStore, actor: Actor): Promise<Domain[]> {
+  return (await directory.listDomains()).filter((d) => manages(actor, d.name));
+}
+
+/** The domain, normalized, once it is known to exist and to be the actor's. */
+export async function existingDomain(directory: DirectoryStore, actor: Actor, name: string): Promise<string> {
+  const n = normalizeDomain(name);
+  if (!manages(actor, n) || !(await directory.isLocalDomain(n))) throw new NotFoundError(`domain ${n} does not exist`);
+  return n;
+}
+
+/** Throws ConflictError while accounts or aliases still use it; its API keys are revoked with it. */
+export async function deleteDomain(directory: DirectoryStore, actor: Actor, name: string): Promise<string> {
+  requireSiteAdmin(actor, 'deleting a domain');
+  const n = await existingDomain(directory, actor, name);
+  await directory.deleteDomain(n);
+  return n;
+}
+
+export async function dkimKeys(directory: DirectoryStore, actor: Actor, domain?: string): Promise<DkimKey[]> {
+  if (domain) return directory.dkimKeys(await existingDomain(directory, actor, domain));
+  return (await directory.dkimKeys()).filter((k) => manages(actor, k.domain));
+}
+
+/** A new key next to the current one; it starts signing once its record is published. */
+export async function rotateDkimKey(directory: DirectoryStore, actor: Actor, domain: string, algorithm: DkimAlgorithm): Promise<DkimKey> {
+  return addDkimKey(directory, await existingDomain(directory, actor, domain), algorithm, 'pending');
+}
+
+/** The key as shown to people and API callers: never its private half. */
+export function publicDkimKey(k: DkimKey) {
+  return {
+    domain: k.domain,
+    selector: k.selector,
+    algorithm: k.algorithm,
+    state: k.state,
+    createdAt: k.createdAt.toISOString(),
+    retireAt: k.retireAt?.toISOString() ?? null,
+    record: { name: dkimRecordName(k), type: 'TXT', value: dkimRecordValue(k) },
+  };
+}
+
+export interface DnsRecord {
+  name: string;
+  type: string;
+  value: string;
+  note?: string;
+}
+
+/** What a domain publishes so its mail flows and authenticates; SRV ports are the standard ones (map Tern's ports to them in production). */
+export async function dnsRecords(directory: DirectoryStore, actor: Actor, name: string, hostname: string): Promise<DnsRecord[]> {
+  const domain = await existingDomain(directory, actor, name);
+  const keys = await directory.dkimKeys(domain);
+  const srv = (service: string, port: number): DnsRecord => ({ name: `_${service}._tcp.${domain}`, type: 'SRV', value: `0 1 ${port} ${hostname}.` });
+  return [
+    { name: domain, type: 'MX', value: `10 ${hostname}.` },
+    { name: domain, type: 'TXT', value: 'v=spf1 mx ~all', note: 'SPF: the MX hosts send its mail' },
+    ...keys
+      .filter((k) => k.state !== 'retiring' || (k.retireAt?.getTime() ?? 0) > Date.now())
+      .map((k) => ({ name: dkimRecordName(k), type: 'TXT', value: dkimRecordValue(k), note: `DKIM ${k.algorithm}, ${k.state}` })),
+    {
+      name: `_dmarc.${domain}`,
+      type: 'TXT',
+      value: `v=DMARC1; p=none; rua=mailto:postmaster@${domain}`,
+      note: 'DMARC: start with p=none, then quarantine or reject',
+    },
+    srv('submission', 587),
+    srv('submissions', 465),
+    srv('imap', 143),
+    srv('imaps', 993),
+    srv('pop3', 110),
+    srv('pop3s', 995),
+  ];
+}
