@@ -21,7 +21,8 @@ import { startTcpListener } from './net/tcp-listener.js';
 import { Pop3Session, type Pop3Config } from './pop3/session.js';
 import { DkimSigner } from './queue/dkim.js';
 import { MtaSts } from './queue/mta-sts.js';
-import { startHttpServer } from './http/server.js';
+import { startHttpServer, VERSION } from './http/server.js';
+import { WebhookDispatcher, type WebhookOptions } from './http/webhooks.js';
 import { createMailDns } from './queue/dns.js';
 import { QueueWorker, type QueueWorkerOptions } from './queue/worker.js';
 import { formatReply, Replies } from './smtp/replies.js';
@@ -44,6 +45,8 @@ export interface ServerOptions {
     mtaStsPort: number;
     dkim: Omit<QueueWorkerOptions['dkim'], 'signer'>;
   };
+  /** Webhook dispatch (http role). */
+  webhooks: WebhookOptions;
   limits: {
     maxMessageSize: number;
     maxRecipients: number;
@@ -102,6 +105,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
   ) => startTcpListener({ name, host: options.host, port, implicitTls: IMPLICIT_TLS.has(name), tls, ...limits, log, open, refusal });
   const smtpRefusal = (reason: 'total' | 'per-ip') => formatReply(reason === 'total' ? Replies.tooManyConnections : Replies.tooManyConnectionsFromIp);
   let worker: QueueWorker | null = null;
+  let dispatcher: WebhookDispatcher | null = null;
 
   const listeners: Array<{ name: PortName; listener: { port: number; close(graceMs: number): Promise<void> } }> = [];
   try {
@@ -154,6 +158,10 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
         }
       }
     }
+    if (options.roles.includes('http')) {
+      dispatcher = new WebhookDispatcher(store, options.webhooks, log, `Tern/${VERSION} (${options.hostname})`);
+      dispatcher.start();
+    }
     if (options.roles.includes('queue')) {
       const { dnsServers, dkim, mtaStsPort, ...queue } = options.queue;
       const dns = createMailDns({ servers: dnsServers });
@@ -163,7 +171,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
       worker.start();
     }
   } catch (err) {
-    await Promise.all(listeners.map((l) => l.listener.close(0)));
+    await Promise.all([...listeners.map((l) => l.listener.close(0)), dispatcher?.stop()]);
     throw err;
   }
 
@@ -171,7 +179,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
     listening: listeners.map((l) => ({ name: l.name, host: options.host, port: l.listener.port })),
     tls,
     async stop() {
-      await Promise.all([...listeners.map((l) => l.listener.close(options.limits.shutdownGraceSeconds * 1000)), worker?.stop()]);
+      await Promise.all([...listeners.map((l) => l.listener.close(options.limits.shutdownGraceSeconds * 1000)), worker?.stop(), dispatcher?.stop()]);
       await signer.close();
     },
   };

@@ -2,7 +2,7 @@
  * Mail accounts, the same for `tern user` and the HTTP API: a password is at least 8
  * characters or generated (and then shown once), a quota is a whole number of bytes or
  * unlimited, and a key limited to a domain manages only that domain's accounts and never
- * makes site administrators.
+ * makes, changes or deletes site administrators.
  */
 import { generatePassword, hashPassword } from '../auth/password.js';
 import { ForbiddenError, NotFoundError, UserError } from '../errors.js';
@@ -31,6 +31,13 @@ async function existingAccount(store: Store, actor: Actor, address: string): Pro
   const a = normalizeAddress(address);
   const account = manages(actor, domainOf(a)) ? await store.directory.getAccount(a) : null;
   if (!account) throw new NotFoundError(`account ${a} does not exist`);
+  return account;
+}
+
+/** The account, once it is known to be the actor's to change: a key limited to a domain never changes site administrators. */
+async function changeableAccount(store: Store, actor: Actor, address: string, what: string): Promise<Account> {
+  const account = await existingAccount(store, actor, address);
+  if (account.isAdmin && actor?.domain) throw new ForbiddenError(`a key limited to a domain cannot ${what} site administrators`);
   return account;
 }
 
@@ -88,14 +95,14 @@ export async function setPassword(
   address: string,
   given?: string,
 ): Promise<{ address: string; password: string; generated: boolean }> {
-  const account = await existingAccount(store, actor, address);
+  const account = await changeableAccount(store, actor, address, 'set the password of');
   const { password, generated } = choosePassword(given);
   await store.directory.setPasswordHash(account.address, await hashPassword(password));
   return { address: account.address, password, generated };
 }
 
 export async function setQuota(store: Store, actor: Actor, address: string, quotaBytes: number | null): Promise<string> {
-  const account = await existingAccount(store, actor, address);
+  const account = await changeableAccount(store, actor, address, 'set the quota of');
   checkQuota(quotaBytes);
   await store.directory.setQuota(account.address, quotaBytes);
   return account.address;
@@ -103,8 +110,7 @@ export async function setQuota(store: Store, actor: Actor, address: string, quot
 
 /** Deletes the account with all its mailboxes and messages. */
 export async function deleteAccount(store: Store, actor: Actor, address: string): Promise<string> {
-  const account = await existingAccount(store, actor, address);
-  if (account.isAdmin && actor?.domain) throw new ForbiddenError('a key limited to a domain cannot delete site administrators');
+  const account = await changeableAccount(store, actor, address, 'delete');
   await store.directory.deleteAccount(account.address);
   return account.address;
 }

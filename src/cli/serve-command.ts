@@ -16,6 +16,7 @@ import { createLogger } from '../log.js';
 import { startServer } from '../server.js';
 import { openStore } from '../store/open.js';
 import { dataDir, withStore, type GlobalOptions } from './context.js';
+import { DEFAULT_WEBHOOK_OPTIONS } from '../http/webhooks.js';
 
 type Globals = () => GlobalOptions;
 
@@ -185,6 +186,16 @@ export function registerServeCommands(program: Command, globals: Globals): void 
       new Option('--dkim-retire-after <duration>', 'how long a replaced DKIM key stays (keep its record published until then)')
         .env('TERN_DKIM_RETIRE_AFTER')
         .default(seconds(DEFAULT_RETIRE_AFTER_MS)),
+    )
+    .addOption(
+      new Option('--webhook-retry-delay <duration>', 'first retry of a webhook POST that failed; doubles each time, up to an hour')
+        .env('TERN_WEBHOOK_RETRY_DELAY')
+        .default(seconds(DEFAULT_WEBHOOK_OPTIONS.retryFirstMs)),
+    )
+    .addOption(
+      new Option('--webhook-lifetime <duration>', 'give up on a webhook POST this long after its event')
+        .env('TERN_WEBHOOK_LIFETIME')
+        .default(seconds(DEFAULT_WEBHOOK_OPTIONS.lifetimeMs)),
     );
   serve.action(async (opts: Record<string, string | undefined>) => {
     const g = globals();
@@ -199,6 +210,11 @@ export function registerServeCommands(program: Command, globals: Globals): void 
     }
     const roles = parseRoles(opts.roles);
     const queueSettings = queueOptions(opts);
+    const webhooks = {
+      ...DEFAULT_WEBHOOK_OPTIONS,
+      retryFirstMs: parseDuration('--webhook-retry-delay', opts.webhookRetryDelay!),
+      lifetimeMs: parseDuration('--webhook-lifetime', opts.webhookLifetime!),
+    };
     if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new UserError('--tls-cert and --tls-key must be given together');
 
     const log = createLogger(g.logLevel);
@@ -219,7 +235,11 @@ export function registerServeCommands(program: Command, globals: Globals): void 
       const hostname = await siteHostname(store, opts.hostname);
       const tls = opts.tlsCert ? { cert: opts.tlsCert, key: opts.tlsKey! } : defaultTlsPaths(dir);
       const queue = { ...queueSettings, smarthost: await smarthostOf(store, opts) };
-      const server = await startServer(store, { host: opts.host!, hostname, roles, ports, tls, limits, insecureAuth: Boolean(opts.insecureAuth), queue }, log);
+      const server = await startServer(
+        store,
+        { host: opts.host!, hostname, roles, ports, tls, limits, insecureAuth: Boolean(opts.insecureAuth), queue, webhooks },
+        log,
+      );
 
       process.on('SIGHUP', () => {
         try {

@@ -63,7 +63,7 @@ export function createLocalDelivery(store: Store, log: Logger, dkim: { signer: D
   return {
     async deliver(m) {
       const { startedAt, via, rcptCount, ...unsigned } = m;
-      const delivery = await signed(unsigned);
+      const delivery = await signed({ ...unsigned, received: true });
       let outcomes: DeliveryOutcome[];
       try {
         outcomes = await store.mailboxes.deliver(delivery);

@@ -128,6 +128,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; 
     '/api/v1/domains/:name/dkim',
     {
       onRequest: admin,
+      // Every field has a default: a POST without a body (curl -X POST) is read as {} rather than refused.
+      preValidation: async (req) => {
+        req.body ??= {} as typeof req.body;
+      },
       schema: {
         ...tagged('domains'),
         summary: 'Rotate: add a DKIM key that starts signing once its record is published; the current one then retires',

@@ -110,6 +110,10 @@ export function registerQueueRoutes(app: FastifyInstance, deps: { store: Store; 
     '/api/v1/queue/:action',
     {
       onRequest: admin,
+      // A POST without a body is read as {}: refused by queueFilter with what to name, not with "body must be object".
+      preValidation: async (req) => {
+        req.body ??= {};
+      },
       schema: {
         ...common,
         summary: 'retry (due now; held ones released), hold, release or delete the entries named by ids, by a filter, or all',

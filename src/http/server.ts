@@ -13,6 +13,7 @@ import type { Store } from '../store/store.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerApiKeyRoutes } from './api-key-routes.js';
 import { registerQueueRoutes } from './queue-routes.js';
+import { registerWebhookRoutes } from './webhook-routes.js';
 import { registerSuppressionRoutes } from './suppression-routes.js';
 import { ApiKeyAuth } from './auth.js';
 import { errorHandler, HttpError } from './errors.js';
@@ -86,6 +87,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   registerSuppressionRoutes(app, { directory: deps.store.directory, auth });
   registerAdminRoutes(app, { store: deps.store, auth, hostname: deps.hostname });
   registerQueueRoutes(app, { store: deps.store, auth });
+  registerWebhookRoutes(app, { store: deps.store, auth });
   return app;
 }
 

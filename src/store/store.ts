@@ -108,6 +108,8 @@ export interface NewDelivery {
   atomic: boolean;
   /** Recipients in other domains: queued for delivery in the same transaction (none refused with the local ones). */
   outbound?: OutboundMessage;
+  /** Mail that arrived (not an IMAP APPEND): webhooks subscribed to message.received are owed a POST per stored copy. */
+  received?: boolean;
 }
 
 /** What a delivery queues for other hosts: one queue entry per destination domain. */
@@ -537,12 +539,89 @@ export interface QueueStore {
   watch(listener: () => void): () => void;
 }
 
+/** What webhooks can subscribe to: mail that arrived, and each recipient's outcome of outbound mail. */
+export const WEBHOOK_EVENTS = ['message.received', 'message.delivered', 'message.deferred', 'message.bounced', 'message.failed'] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+export interface Webhook {
+  id: string;
+  url: string;
+  events: WebhookEvent[];
+  /** The HMAC-SHA256 key its POSTs are signed with. */
+  secret: string;
+  /** Only events of this domain (the recipient's for message.received, the sender's otherwise); null: the whole site. */
+  domain: string | null;
+  description: string;
+  enabled: boolean;
+  createdAt: Date;
+}
+
+/** One POST owed to a webhook: the outbox row, kept after it is settled as the webhook's delivery log. */
+export interface WebhookDelivery {
+  id: number;
+  webhookId: string;
+  event: WebhookEvent | 'test';
+  /** The event's data as JSON (for message.received, `{messageId}`: the summary is read when it is sent). */
+  payload: string;
+  state: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  nextAttemptAt: Date;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: Date;
+  finishedAt: Date | null;
+}
+
+/** What a message.received POST tells about the stored message. */
+export interface ReceivedMessage {
+  messageId: number;
+  ternId: string;
+  address: string;
+  mailbox: string;
+  uid: number;
+  size: number;
+  internalDate: Date;
+  envelopeFrom: string;
+  /** The stored MIME structure (JSON), null until parsed. */
+  structure: string | null;
+}
+
+/**
+ * Webhook subscriptions and their outbox. The outbox rows are written by the operations that
+ * make the events (a delivery, a queue settle), in the same transaction, so a committed event
+ * always has its POSTs owed; dispatchers lease them like queue entries.
+ */
+export interface WebhookStore {
+  add(hook: Omit<Webhook, 'createdAt' | 'enabled'>): Promise<Webhook>;
+  get(id: string): Promise<Webhook | null>;
+  /** All, or those limited to `domain`. */
+  list(domain?: string): Promise<Webhook[]>;
+  update(id: string, change: Partial<Pick<Webhook, 'url' | 'events' | 'description' | 'enabled'>>): Promise<Webhook>;
+  /** Deletes the webhook with its outbox and log. */
+  delete(id: string): Promise<void>;
+  /** Owes `webhookId` a POST of `event` now (a test event); returns the delivery id. */
+  enqueue(webhookId: string, event: WebhookDelivery['event'], payload: string): Promise<number>;
+  /** Leases up to `limit` due pending deliveries of enabled webhooks (an expired lease is due again). */
+  claim(options: { limit: number; leaseMs: number; now?: Date }): Promise<Array<WebhookDelivery & { url: string; secret: string }>>;
+  /** Records one attempt: delivered, or failed for good (`retryAt` null), or due again at `retryAt`. */
+  settle(id: number, result: { delivered: boolean; status: number | null; error: string | null; retryAt: Date | null }): Promise<void>;
+  /** The webhook's deliveries, newest first, before id `before` (cursor paging). */
+  deliveries(webhookId: string, page: { before?: number; limit: number }): Promise<WebhookDelivery[]>;
+  /** The stored message a message.received event is about; null once it is gone. */
+  receivedMessage(messageId: number): Promise<ReceivedMessage | null>;
+  /** Deletes settled deliveries finished before `before`; returns how many. */
+  purge(before: Date): Promise<number>;
+  /** Calls `listener` after a commit by this process that may have owed POSTs. Returns the unsubscribe function. */
+  watch(listener: () => void): () => void;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   readonly directory: DirectoryStore;
   readonly mailboxes: MailboxStore;
   readonly blobs: BlobStore;
   readonly queue: QueueStore;
+  readonly webhooks: WebhookStore;
 
   stats(): Promise<StoreStats>;
   /** Problems found by the backend's integrity check; empty when healthy. */

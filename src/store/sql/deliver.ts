@@ -16,6 +16,7 @@ import { NotFoundError, UserError } from '../../errors.js';
 import type { DeliveryOutcome, NewDelivery } from '../store.js';
 import { FLAG_COLUMNS, parseFlags, type FlagSet } from './flags.js';
 import { enqueue } from './queue.js';
+import { oweReceived } from './webhooks.js';
 import { insertSearchFields } from './search-fields.js';
 import { placeholders, type Sql } from './sql.js';
 
@@ -283,6 +284,8 @@ export async function deliverMany(sql: Sql, deliveries: NewDelivery[]): Promise<
   const queueReferences = queued.flatMap((d) => d.outbound!.domains.map(() => ({ delivery: d })));
   await referenceBlobs(sql, [...rows, ...queueReferences], now);
   await insertMessages(sql, rows);
+  const received = rows.filter((r) => r.delivery.received).map((r) => r.outcome.messageId);
+  if (received.length > 0) await oweReceived(sql, received, now);
   for (const d of queued)
     await enqueue(sql, { ternId: d.ternId, hash: d.blob.hash, size: d.blob.size, envelopeFrom: d.envelopeFrom, outbound: d.outbound! }, now);
   return results;

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { NotFoundError, UserError } from '../../errors.js';
-import type { BlobStore, DirectoryStore, MailboxStore, QueueStore, Store } from '../store.js';
+import type { BlobStore, DirectoryStore, MailboxStore, QueueStore, Store, WebhookStore } from '../store.js';
 import { CHUNK_SIZE, type ReadName, type Reads } from './reads.js';
 import type { OpArgs, OpName, OpResult } from './writes.js';
 import { parseStoredStructure } from '../../mail/mime/index.js';
@@ -58,6 +58,12 @@ export function createStore(engine: StoreEngine): Store {
   /** Tells the queue's watchers (delivery workers) that entries may be due now. */
   const queued = <T>(result: T): T => {
     for (const w of queueWatchers) w();
+    return result;
+  };
+  const webhookWatchers = new Set<() => void>();
+  /** Tells the webhook dispatchers that POSTs may be owed now. */
+  const owed = <T>(result: T): T => {
+    for (const w of webhookWatchers) w();
     return result;
   };
   /** Tells the watchers of each mailbox a committed write changed (IMAP sessions). */
@@ -124,6 +130,7 @@ export function createStore(engine: StoreEngine): Store {
       if (delivery.recipients.length === 0 && !delivery.outbound?.domains.length) throw new UserError('a delivery needs at least one recipient');
       const outcomes = await engine.write('deliver', delivery);
       if (delivery.outbound?.domains.length) queued(undefined);
+      if (delivery.received) owed(undefined);
       return changed(
         outcomes,
         outcomes.flatMap((o) => (o.status === 'stored' ? [o.mailboxId] : [])),
@@ -193,7 +200,7 @@ export function createStore(engine: StoreEngine): Store {
   const queue: QueueStore = {
     claim: (owner, o) =>
       engine.write('claimQueue', { owner, limit: o.limit, leaseMs: o.leaseMs, now: (o.now ?? new Date()).getTime(), skipDomains: o.skipDomains }),
-    settle: (id, results, retryAt) => engine.write('settleQueue', { id, results, retryAt: retryAt?.getTime() ?? null, now: now() }),
+    settle: async (id, results, retryAt) => owed(await engine.write('settleQueue', { id, results, retryAt: retryAt?.getTime() ?? null, now: now() })),
     bounced: (id) => engine.write('bouncedQueue', { id, now: now() }),
     postpone: (id, until) => engine.write('postponeQueue', { id, until: until.getTime() }),
     list: (filter, page) => engine.read('listQueue', filter, page),
@@ -217,8 +224,27 @@ export function createStore(engine: StoreEngine): Store {
     },
   };
 
+  const webhooks: WebhookStore = {
+    add: (hook) => engine.write('addWebhook', { ...hook, now: now() }),
+    get: (id) => engine.read('webhook', id),
+    list: (domain) => engine.read('listWebhooks', domain),
+    update: (id, change) => engine.write('updateWebhook', { id, change }),
+    delete: (id) => engine.write('deleteWebhook', { id }),
+    enqueue: async (webhookId, event, payload) => owed(await engine.write('enqueueWebhook', { webhookId, event, payload, now: now() })),
+    claim: (o) => engine.write('claimWebhooks', { limit: o.limit, leaseMs: o.leaseMs, now: (o.now ?? new Date()).getTime() }),
+    settle: (id, r) => engine.write('settleWebhook', { id, ...r, retryAt: r.retryAt?.getTime() ?? null, now: now() }),
+    deliveries: (webhookId, page) => engine.read('webhookDeliveries', webhookId, page),
+    receivedMessage: (messageId) => engine.read('receivedMessage', messageId),
+    purge: (before) => engine.write('purgeWebhooks', { before: before.getTime() }),
+    watch: (listener) => {
+      webhookWatchers.add(listener);
+      return () => webhookWatchers.delete(listener);
+    },
+  };
+
   return {
     kind: engine.kind,
+    webhooks,
     directory,
     mailboxes,
     blobs,

@@ -14,9 +14,11 @@ import {
   type QueueFilter,
   type QueueRecipient,
   type QueueState,
+  type WebhookEvent,
 } from '../store.js';
 import { countHashes, releaseBlobs } from './blob-references.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
+import { oweWebhooks } from './webhooks.js';
 
 /** Ids per IN list. */
 const IDS_PER_STATEMENT = 500;
@@ -156,6 +158,33 @@ async function moveState(sql: Sql, filter: QueueFilter, from: QueueState[], to: 
   return rows.length;
 }
 
+/**
+ * The webhook event of a recipient's outcome, for subscribers of the sender's domain: a
+ * failure the remote host gave (5xx) is a bounce; one Tern gave up on (retries spent, no
+ * host) is a failure.
+ */
+function outcomeEvent(e: Omit<QueueEvent, 'at'>, entry: Row): { event: WebhookEvent; domain: string | null; payload: string } {
+  const event: WebhookEvent =
+    e.event === 'delivered'
+      ? 'message.delivered'
+      : e.event === 'deferred'
+        ? 'message.deferred'
+        : /^5/.test(e.reply ?? '')
+          ? 'message.bounced'
+          : 'message.failed';
+  const sender = String(entry.envelope_from);
+  const payload = {
+    id: e.ternId,
+    queueId: e.queueId,
+    sender,
+    recipient: e.recipient,
+    destination: String(entry.domain),
+    reply: e.reply,
+    attempt: Number(entry.attempts) + 1,
+  };
+  return { event, domain: sender.includes('@') ? sender.slice(sender.lastIndexOf('@') + 1) : null, payload: JSON.stringify(payload) };
+}
+
 /** Whether a failed recipient of the entry asked for (or by default gets) a failure notice. */
 async function bounceOwed(sql: Sql, id: number): Promise<boolean> {
   const failed = await sql.all("SELECT notify FROM queue_recipients WHERE queue_id = ? AND status = 'failed'", [id]);
@@ -179,7 +208,7 @@ export const QUEUE_OPS = {
   },
 
   async settleQueue(sql: Sql, a: { id: number; results: AttemptResult[]; retryAt: number | null; now: number }): Promise<QueueState | 'done'> {
-    const entry = await one(sql, 'SELECT id, tern_id, blob_hash, envelope_from, is_bounce, state FROM queue WHERE id = ?', [a.id]);
+    const entry = await one(sql, 'SELECT id, tern_id, blob_hash, envelope_from, domain, is_bounce, state, attempts FROM queue WHERE id = ?', [a.id]);
     if (!entry) return 'done'; // deleted by an operator while it was being delivered
     const events: Array<Omit<QueueEvent, 'at'>> = [];
     for (const r of a.results) {
@@ -194,6 +223,11 @@ export const QUEUE_OPS = {
         events.push({ ternId: String(entry.tern_id), queueId: a.id, recipient: r.address, event: status === 'pending' ? 'deferred' : status, reply: r.reply });
     }
     await insertEvents(sql, events, a.now);
+    await oweWebhooks(
+      sql,
+      events.map((e) => outcomeEvent(e, entry)),
+      a.now,
+    );
     const left = await one(sql, "SELECT count(*) AS n FROM queue_recipients WHERE queue_id = ? AND status = 'pending'", [a.id]);
     if (Number(left!.n) > 0) {
       await sql.run('UPDATE queue SET attempts = attempts + 1, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?', [

@@ -9,6 +9,7 @@ import { flagList, systemFlagsOf } from './flags.js';
 import { INTEGRITY_CHECKS } from './integrity.js';
 import { createMessageReads } from './message-reads.js';
 import { createQueueReads } from './queue.js';
+import { createWebhookReads } from './webhooks.js';
 import { toAccount, toApiKey, toDkimKey, toDomain, toMailbox } from './rows.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
 
@@ -49,6 +50,7 @@ export function createReads(sql: Sql) {
   return {
     ...createMessageReads(sql),
     ...createQueueReads(sql),
+    ...createWebhookReads(sql),
     async listDomains() {
       return (await sql.all(`SELECT name, created_at FROM domains ORDER BY ${collate(sql, 'name')}`)).map(toDomain);
     },

@@ -33,6 +33,7 @@ import { one, placeholders, type Row, type Sql } from './sql.js';
 import { insertSearchFields } from './search-fields.js';
 import { countHashes, releaseBlobs } from './blob-references.js';
 import { QUEUE_OPS } from './queue.js';
+import { WEBHOOK_OPS } from './webhooks.js';
 
 async function domainId(sql: Sql, name: string): Promise<number> {
   const r = await one(sql, 'SELECT id FROM domains WHERE name = ?', [name]);
@@ -332,8 +333,10 @@ export const WRITE_OPS = {
       throw new ConflictError(`domain ${a.name} still has ${Number(r.accounts)} account(s) and ${Number(r.aliases)} alias(es); delete them first`);
     }
     await sql.run('DELETE FROM dkim_keys WHERE domain = ?', [a.name]);
-    // Its API keys can do nothing once the domain is gone: revoked with it (kept, for the record).
+    // Its API keys can do nothing once the domain is gone: revoked with it (kept, for the record); its webhooks go with it.
     await sql.run('UPDATE api_keys SET revoked_at = ? WHERE domain = ? AND revoked_at IS NULL', [Date.now(), a.name]);
+    await sql.run('DELETE FROM webhook_deliveries WHERE webhook_id IN (SELECT id FROM webhooks WHERE domain = ?)', [a.name]);
+    await sql.run('DELETE FROM webhooks WHERE domain = ?', [a.name]);
     await sql.run('DELETE FROM domains WHERE id = ?', [id]);
   },
 
@@ -530,6 +533,7 @@ export const WRITE_OPS = {
   },
 
   ...QUEUE_OPS,
+  ...WEBHOOK_OPS,
   deliver,
   setFlags,
   renameMailbox,
