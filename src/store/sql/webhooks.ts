@@ -81,13 +81,14 @@ export const WEBHOOK_OPS = {
   },
 
   async updateWebhook(sql: Sql, a: { id: string; change: Partial<Pick<Webhook, 'url' | 'events' | 'description' | 'enabled'>> }): Promise<Webhook> {
-    const sets: string[] = [];
-    const params: unknown[] = [];
     const c = a.change;
-    if (c.url !== undefined) sets.push('url = ?') && params.push(c.url);
-    if (c.events !== undefined) sets.push('events = ?') && params.push(eventList(c.events));
-    if (c.description !== undefined) sets.push('description = ?') && params.push(c.description);
-    if (c.enabled !== undefined) sets.push('enabled = ?') && params.push(c.enabled ? 1 : 0);
+    const changes: Array<[string, unknown]> = [];
+    if (c.url !== undefined) changes.push(['url', c.url]);
+    if (c.events !== undefined) changes.push(['events', eventList(c.events)]);
+    if (c.description !== undefined) changes.push(['description', c.description]);
+    if (c.enabled !== undefined) changes.push(['enabled', c.enabled ? 1 : 0]);
+    const sets = changes.map(([column]) => `${column} = ?`);
+    const params = changes.map(([, value]) => value);
     const rows = sets.length
       ? await sql.all(`UPDATE webhooks SET ${sets.join(', ')} WHERE id = ? RETURNING *`, [...params, a.id])
       : await sql.all('SELECT * FROM webhooks WHERE id = ?', [a.id]);
