@@ -12,6 +12,7 @@ import type { Injector } from '../delivery/inject.js';
 import type { Store } from '../store/store.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerApiKeyRoutes } from './api-key-routes.js';
+import { registerMailRoutes } from './mail-routes.js';
 import { registerQueueRoutes } from './queue-routes.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
 import { registerSuppressionRoutes } from './suppression-routes.js';
@@ -88,6 +89,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   registerAdminRoutes(app, { store: deps.store, auth, hostname: deps.hostname });
   registerQueueRoutes(app, { store: deps.store, auth });
   registerWebhookRoutes(app, { store: deps.store, auth });
+  registerMailRoutes(app, { store: deps.store, auth });
   return app;
 }
 

@@ -148,6 +148,65 @@ describe('HTTP API', { timeout: 120_000 }, () => {
     assert.match(trace.recipients[0]!.events[1]!.reply!, /^250 /);
   });
 
+  it("reads an account's mail: mailboxes, pages of messages, one parsed or raw, an attachment", async () => {
+    const reader = await newKey('--scope', 'read', '--domain', 'example.test');
+    const outsider = await newKey('--scope', 'read', '--domain', 'other.test');
+    const base = '/api/v1/accounts/bob@example.test/mailboxes';
+    const boxes = (await api('GET', base, { key: reader })).body as Array<{ name: string; messages: number }>;
+    assert.deepEqual(boxes.map((b) => b.name).sort(), ['Archive', 'Drafts', 'INBOX', 'Junk', 'Sent', 'Trash']);
+    const inbox = boxes.find((b) => b.name === 'INBOX')!;
+    assert.ok(inbox.messages >= 1);
+
+    // Paging newest first: one at a time until the cursor runs out.
+    type Page = { messages: Array<{ uid: number; subject: string | null; from: string | null }>; next: number | null };
+    const seen: number[] = [];
+    let page = (await api('GET', `${base}/INBOX/messages?limit=1`, { key: reader })).body as Page;
+    for (;;) {
+      seen.push(...page.messages.map((m) => m.uid));
+      if (page.next === null) break;
+      page = (await api('GET', `${base}/INBOX/messages?limit=1&before=${page.next}`, { key: reader })).body as Page;
+    }
+    assert.equal(seen.length, inbox.messages);
+    assert.deepEqual(
+      seen,
+      [...seen].sort((a, b) => b - a),
+    );
+    const all = (await api('GET', `${base}/inbox/messages`, { key: admin })).body as Page;
+    const hello = all.messages.find((m) => m.subject === 'Hello from the API ✓')!;
+    assert.ok(hello, JSON.stringify(all));
+    assert.equal(hello.from, 'Alice <alice@example.test>');
+
+    const one = (await api('GET', `${base}/INBOX/messages/${hello.uid}`, { key: reader })).body as {
+      subject: string;
+      text: string;
+      html: string;
+      from: Array<{ name: string; address: string }>;
+      headers: Array<{ name: string; value: string }>;
+      attachments: Array<{ index: number; filename: string; contentType: string; size: number }>;
+    };
+    assert.equal(one.subject, 'Hello from the API ✓');
+    assert.equal(one.text.trim(), 'plain body');
+    assert.equal(one.html, '<p>html body</p>');
+    assert.deepEqual(one.from, [{ name: 'Alice', address: 'alice@example.test' }]);
+    assert.ok(one.headers.some((h) => h.name === 'X-Campaign' && h.value === 'spring'));
+    assert.deepEqual(one.attachments, [{ index: 0, filename: 'note.txt', contentType: 'text/plain', size: 8, contentId: null, disposition: 'attachment' }]);
+
+    const raw = await api('GET', `${base}/INBOX/messages/${hello.uid}/raw`, { key: reader });
+    assert.equal(raw.headers.get('content-type'), 'message/rfc822');
+    assert.match(String(raw.body), /^Return-Path: <alice@example\.test>\r\n/);
+    const file = await api('GET', `${base}/INBOX/messages/${hello.uid}/attachments/0`, { key: reader });
+    assert.equal(file.body, 'attached');
+    assert.match(file.headers.get('content-disposition')!, /filename="note\.txt"/);
+
+    // Who may not, and what is not there.
+    assert.equal((await api('GET', base, { key: sender })).status, 403, 'a site-wide read key is for traces, not mailboxes');
+    assert.equal((await api('GET', base, { key: outsider })).status, 404);
+    assert.equal((await api('GET', `${base}/Nope/messages`, { key: reader })).status, 404);
+    assert.equal((await api('GET', `${base}/INBOX/messages/999999`, { key: reader })).status, 404);
+    assert.equal((await api('GET', `${base}/INBOX/messages/${hello.uid}/attachments/5`, { key: reader })).status, 404);
+    assert.equal((await api('GET', `${base}/INBOX/messages?limit=0`, { key: reader })).status, 400);
+  });
+
   it('sends batches, templates and raw messages, each with its own result', async () => {
     const before = sink.messages.length;
     const batch = await api('POST', '/api/v1/messages/batch', {
