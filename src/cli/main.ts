@@ -6,6 +6,7 @@
  */
 import { registerApiKeyCommands } from './apikey-commands.js';
 import { registerSuppressionCommands } from './suppression-commands.js';
+import { registerWebhookCommands } from './webhook-commands.js';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_DATA_DIR } from '../config/defaults.js';
 import { UserError } from '../errors.js';
@@ -35,6 +36,7 @@ registerQueueCommands(program, globals);
 registerRouteCommands(program, globals);
 registerApiKeyCommands(program, globals);
 registerSuppressionCommands(program, globals);
+registerWebhookCommands(program, globals);
 registerSendCommand(program, globals);
 registerStatusCommand(program, globals);
 
