@@ -8,8 +8,8 @@ import { domainOf } from '../mail/address.js';
 import type { ByteBudget } from '../mail/byte-budget.js';
 import { MessageSink } from '../mail/message-sink.js';
 import { receivedHeader, traceHeaders } from '../mail/trace-headers.js';
-import type { BlobStore, DeliveryRecipient, OutboundMessage, OutboundRecipient } from '../store/store.js';
-import { newTernId, type LocalDelivery } from './local-delivery.js';
+import type { BlobStore, DeliveryOutcome, DeliveryRecipient, OutboundMessage, OutboundRecipient } from '../store/store.js';
+import { newTernId, type LocalDelivery, type LocalMessage } from './local-delivery.js';
 import type { RecipientResolver } from './recipient-resolver.js';
 
 /** Groups remote recipients into one queue entry per destination domain. */
@@ -44,6 +44,8 @@ export interface InjectResult {
 
 export interface Injector {
   inject(m: Injection): Promise<InjectResult>;
+  /** Several messages committed in one transaction (an API batch); each with its own result or error. */
+  injectAll(ms: Injection[]): Promise<Array<PromiseSettledResult<InjectResult>>>;
 }
 
 export function createInjector(deps: {
@@ -53,61 +55,80 @@ export function createInjector(deps: {
   budget: ByteBudget;
   hostname: string;
 }): Injector {
-  return {
-    async inject(m) {
-      const ternId = m.ternId ?? newTernId();
-      const date = new Date();
-      const local: DeliveryRecipient[] = [];
-      const remote: OutboundRecipient[] = [];
-      const refused: InjectResult['refused'] = [];
-      const seen = new Set<number>();
-      /** Per recipient: its address and the accounts it reaches (none: remote or refused). */
-      const resolved: Array<{ address: string; accountIds: number[]; refused?: string }> = [];
-      for (const [group, raw] of m.to.entries()) {
-        const r = await deps.resolver.resolve(raw, m.data.length);
-        resolved.push({
-          address: r.address,
-          accountIds: r.kind === 'local' ? r.accountIds : [],
-          refused: r.kind === 'local' || r.kind === 'not-local' ? undefined : r.kind,
-        });
-        if (r.kind === 'not-local') remote.push({ address: r.address });
-        else if (r.kind !== 'local') refused.push({ address: r.address, reason: r.kind });
-        else {
-          for (const accountId of r.accountIds.filter((id) => !seen.has(id))) {
-            seen.add(accountId);
-            const trace = { helo: null, remoteAddress: '', localHostname: deps.hostname, protocol: '', ternId, date };
-            local.push({ accountId, group, prefix: traceHeaders({ ...trace, envelopeFrom: m.from, recipient: r.address }) });
-          }
+  /** Resolves the recipients and stages the body: the delivery to commit (none when no recipient is left) and how to report it. */
+  async function prepare(m: Injection): Promise<{ message: LocalMessage | null; result: (outcomes: DeliveryOutcome[]) => InjectResult }> {
+    const ternId = m.ternId ?? newTernId();
+    const date = new Date();
+    const local: DeliveryRecipient[] = [];
+    const remote: OutboundRecipient[] = [];
+    const refused: InjectResult['refused'] = [];
+    const seen = new Set<number>();
+    /** Per recipient: its address and the accounts it reaches (none: remote or refused). */
+    const resolved: Array<{ address: string; accountIds: number[]; refused?: string }> = [];
+    for (const [group, raw] of m.to.entries()) {
+      const r = await deps.resolver.resolve(raw, m.data.length);
+      resolved.push({
+        address: r.address,
+        accountIds: r.kind === 'local' ? r.accountIds : [],
+        refused: r.kind === 'local' || r.kind === 'not-local' ? undefined : r.kind,
+      });
+      if (r.kind === 'not-local') remote.push({ address: r.address });
+      else if (r.kind !== 'local') refused.push({ address: r.address, reason: r.kind });
+      else {
+        for (const accountId of r.accountIds.filter((id) => !seen.has(id))) {
+          seen.add(accountId);
+          const trace = { helo: null, remoteAddress: '', localHostname: deps.hostname, protocol: '', ternId, date };
+          local.push({ accountId, group, prefix: traceHeaders({ ...trace, envelopeFrom: m.from, recipient: r.address }) });
         }
       }
-      const statuses = (stored: Set<number>, why: Map<number, string>): InjectResult['recipients'] =>
-        resolved.map((r) => {
-          if (r.refused) return { address: r.address, status: 'refused', reason: r.refused };
-          if (r.accountIds.length === 0) return { address: r.address, status: 'queued' };
-          if (r.accountIds.some((id) => stored.has(id))) return { address: r.address, status: 'delivered' };
-          return { address: r.address, status: 'refused', reason: why.get(r.accountIds[0]!) ?? 'refused' };
-        });
-      if (local.length === 0 && remote.length === 0) return { ternId, stored: 0, queued: 0, refused, recipients: statuses(new Set(), new Map()) };
-      const sink = new MessageSink(deps.blobs, deps.budget);
-      sink.write(m.data);
-      const blob = await sink.finish();
-      const prefix = Buffer.from(receivedHeader({ helo: null, remoteAddress: '', localHostname: deps.hostname, protocol: '', ternId, date }));
-      const outcomes = await deps.delivery.deliver({
-        ternId,
-        blob,
-        envelopeFrom: m.from,
-        recipients: local,
-        internalDate: date,
-        atomic: false,
-        outbound: remote.length > 0 ? { prefix, domains: outboundDomains(remote), isBounce: m.isBounce } : undefined,
-        rcptCount: m.to.length,
-        startedAt: date.getTime(),
-        via: 'local',
-      });
+    }
+    const result = (outcomes: DeliveryOutcome[]): InjectResult => {
       for (const o of outcomes) if (o.status !== 'stored') refused.push({ address: String(o.accountId), reason: o.status });
       const stored = new Set(outcomes.flatMap((o) => (o.status === 'stored' ? [o.accountId] : [])));
-      const why = new Map(outcomes.map((o) => [o.accountId, o.status]));
-      return { ternId, stored: stored.size, queued: remote.length, refused, recipients: statuses(stored, why) };
+      const why = new Map<number, string>(outcomes.map((o) => [o.accountId, o.status]));
+      const recipients = resolved.map((r): InjectResult['recipients'][number] => {
+        if (r.refused) return { address: r.address, status: 'refused', reason: r.refused };
+        if (r.accountIds.length === 0) return { address: r.address, status: 'queued' };
+        if (r.accountIds.some((id) => stored.has(id))) return { address: r.address, status: 'delivered' };
+        return { address: r.address, status: 'refused', reason: why.get(r.accountIds[0]!) ?? 'refused' };
+      });
+      return { ternId, stored: stored.size, queued: remote.length, refused, recipients };
+    };
+    if (local.length === 0 && remote.length === 0) return { message: null, result };
+    const sink = new MessageSink(deps.blobs, deps.budget);
+    sink.write(m.data);
+    const blob = await sink.finish();
+    const prefix = Buffer.from(receivedHeader({ helo: null, remoteAddress: '', localHostname: deps.hostname, protocol: '', ternId, date }));
+    const message: LocalMessage = {
+      ternId,
+      blob,
+      envelopeFrom: m.from,
+      recipients: local,
+      internalDate: date,
+      atomic: false,
+      outbound: remote.length > 0 ? { prefix, domains: outboundDomains(remote), isBounce: m.isBounce } : undefined,
+      rcptCount: m.to.length,
+      startedAt: date.getTime(),
+      via: 'local',
+    };
+    return { message, result };
+  }
+
+  return {
+    async inject(m) {
+      const { message, result } = await prepare(m);
+      return result(message ? await deps.delivery.deliver(message) : []);
+    },
+    async injectAll(ms) {
+      const prepared = await Promise.allSettled(ms.map(prepare));
+      const ready = prepared.flatMap((p) => (p.status === 'fulfilled' && p.value.message ? [p.value.message] : []));
+      const delivered = new Map<LocalMessage, PromiseSettledResult<DeliveryOutcome[]>>();
+      (await deps.delivery.deliverAll(ready)).forEach((r, i) => delivered.set(ready[i]!, r));
+      return prepared.map((p): PromiseSettledResult<InjectResult> => {
+        if (p.status === 'rejected') return p;
+        const outcome = p.value.message ? delivered.get(p.value.message)! : { status: 'fulfilled' as const, value: [] };
+        return outcome.status === 'rejected' ? outcome : { status: 'fulfilled', value: p.value.result(outcome.value) };
+      });
     },
   };
 }

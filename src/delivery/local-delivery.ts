@@ -17,8 +17,12 @@ import { domainOf } from '../mail/address.js';
 import type { DkimSigner } from '../queue/dkim.js';
 import { outcomesFromStored, type DeliveryOutcome, type NewDelivery, type Store } from '../store/store.js';
 
+export type LocalMessage = NewDelivery & { startedAt: number; via: string; rcptCount: number };
+
 export interface LocalDelivery {
-  deliver(message: NewDelivery & { startedAt: number; via: string; rcptCount: number }): Promise<DeliveryOutcome[]>;
+  deliver(message: LocalMessage): Promise<DeliveryOutcome[]>;
+  /** Messages committed in one transaction (an API batch); each with its own outcomes or error. */
+  deliverAll(messages: LocalMessage[]): Promise<Array<PromiseSettledResult<DeliveryOutcome[]>>>;
 }
 
 /** Random bytes drawn 6 at a time; one getrandom call per 680 ids instead of one per id. */
@@ -60,29 +64,48 @@ export function createLocalDelivery(store: Store, log: Logger, dkim: { signer: D
     }
   }
 
+  /** The outcomes of a committed delivery (or of one whose commit failed ambiguously but happened), logged and counted. */
+  async function settled(m: LocalMessage, delivery: NewDelivery, result: PromiseSettledResult<DeliveryOutcome[]>): Promise<DeliveryOutcome[]> {
+    let outcomes: DeliveryOutcome[];
+    if (result.status === 'fulfilled') outcomes = result.value;
+    else {
+      const err: unknown = result.reason;
+      const after = err instanceof StoreUnavailableError ? await storedAfterAll(delivery) : null;
+      if (!after) throw err;
+      log.warn({ id: m.ternId, err: err instanceof Error ? err.message : String(err) }, 'commit failed ambiguously but the message is stored');
+      outcomes = after;
+    }
+    const stored = outcomes.filter((o) => o.status === 'stored').length;
+    // A refused delivery (atomic, a recipient over quota) queues nothing either.
+    const refused = delivery.atomic && stored === 0 && outcomes.some((o) => o.status === 'over-quota');
+    const queued = refused ? 0 : (delivery.outbound?.domains.reduce((n, d) => n + d.recipients.length, 0) ?? 0);
+    if (stored + queued > 0) metrics.received.inc({ via: m.via });
+    log.info(
+      { id: m.ternId, from: m.envelopeFrom, rcpts: m.rcptCount, stored, queued, size: m.blob.size, ms: Date.now() - m.startedAt, via: m.via },
+      stored + queued > 0 ? 'message accepted' : 'message refused',
+    );
+    return outcomes;
+  }
+
+  /** The delivery to commit: signed, and without what only the log needs. */
+  const prepared = (m: LocalMessage): Promise<NewDelivery> => {
+    const delivery: NewDelivery & Partial<LocalMessage> = { ...m, received: true };
+    delete delivery.startedAt;
+    delete delivery.via;
+    delete delivery.rcptCount;
+    return signed(delivery);
+  };
+
   return {
     async deliver(m) {
-      const { startedAt, via, rcptCount, ...unsigned } = m;
-      const delivery = await signed({ ...unsigned, received: true });
-      let outcomes: DeliveryOutcome[];
-      try {
-        outcomes = await store.mailboxes.deliver(delivery);
-      } catch (err) {
-        const settled = err instanceof StoreUnavailableError ? await storedAfterAll(delivery) : null;
-        if (!settled) throw err;
-        log.warn({ id: m.ternId, err: err instanceof Error ? err.message : String(err) }, 'commit failed ambiguously but the message is stored');
-        outcomes = settled;
-      }
-      const stored = outcomes.filter((o) => o.status === 'stored').length;
-      // A refused delivery (atomic, a recipient over quota) queues nothing either.
-      const refused = delivery.atomic && stored === 0 && outcomes.some((o) => o.status === 'over-quota');
-      const queued = refused ? 0 : (delivery.outbound?.domains.reduce((n, d) => n + d.recipients.length, 0) ?? 0);
-      if (stored + queued > 0) metrics.received.inc({ via });
-      log.info(
-        { id: m.ternId, from: m.envelopeFrom, rcpts: rcptCount, stored, queued, size: m.blob.size, ms: Date.now() - startedAt, via },
-        stored + queued > 0 ? 'message accepted' : 'message refused',
-      );
-      return outcomes;
+      const delivery = await prepared(m);
+      const [result] = await Promise.allSettled([store.mailboxes.deliver(delivery)]);
+      return settled(m, delivery, result);
+    },
+    async deliverAll(ms) {
+      const deliveries = await Promise.all(ms.map(prepared));
+      const results = await store.mailboxes.deliverTogether(deliveries);
+      return Promise.allSettled(ms.map((m, i) => settled(m, deliveries[i]!, results[i]!)));
     },
   };
 }

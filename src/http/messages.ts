@@ -173,6 +173,14 @@ interface SendResult {
   >;
 }
 
+/** A message ready to hand to delivery. */
+interface Outgoing {
+  ternId: string;
+  from: string;
+  recipients: string[];
+  data: Buffer;
+}
+
 interface SendBody {
   from: string;
   to: string | string[];
@@ -239,8 +247,8 @@ export function registerMessageRoutes(
 ): void {
   const { store, injector, auth, limits } = deps;
 
-  /** Sends one message for `key`: checks, composes, commits; the result once durable. */
-  async function send(key: ApiKey, body: SendBody): Promise<SendResult> {
+  /** Checks and composes one message for `key`. */
+  async function prepare(key: ApiKey, body: SendBody): Promise<Outgoing> {
     const from = await allowedSender(key, body.from);
     const recipients = [
       ...new Set([
@@ -251,22 +259,37 @@ export function registerMessageRoutes(
     ];
     if (recipients.length > limits.maxRecipients) throw new UserError(`at most ${limits.maxRecipients} recipients a message`);
     const ternId = newTernId();
-    const data = await compose(body, `${ternId}@${deps.hostname}`);
-    return deliver(ternId, from, recipients, data);
+    return { ternId, from, recipients, data: await compose(body, `${ternId}@${deps.hostname}`) };
   }
 
-  /** Hands a message to delivery, except for suppressed recipients (hard bounces, the list): they are not attempted. */
-  async function deliver(ternId: string, from: string, recipients: string[], data: Buffer): Promise<SendResult> {
-    const suppressed = await store.directory.suppressed(recipients);
-    const to = recipients.filter((r) => !suppressed.has(r));
-    const sent = to.length > 0 ? (await injector.inject({ ternId, from, to, data })).recipients : [];
-    const byAddress = new Map(sent.map((r) => [r.address, r]));
-    return {
-      id: ternId,
-      recipients: recipients.map((address) =>
+  /**
+   * Hands messages to delivery, committed in one transaction, except for suppressed
+   * recipients (hard bounces, the list): they are not attempted. Each message gets its
+   * result or its error; all are durable when this resolves.
+   */
+  async function deliver(messages: Outgoing[]): Promise<Array<PromiseSettledResult<SendResult>>> {
+    const suppressed = await store.directory.suppressed([...new Set(messages.flatMap((m) => m.recipients))]);
+    const sending = messages.filter((m) => m.recipients.some((r) => !suppressed.has(r)));
+    const injected = await injector.injectAll(
+      sending.map((m) => ({ ternId: m.ternId, from: m.from, to: m.recipients.filter((r) => !suppressed.has(r)), data: m.data })),
+    );
+    const results = new Map(sending.map((m, i) => [m, injected[i]!]));
+    return messages.map((m): PromiseSettledResult<SendResult> => {
+      const r = results.get(m) ?? { status: 'fulfilled' as const, value: { recipients: [] as InjectResult['recipients'] } };
+      if (r.status === 'rejected') return r;
+      const byAddress = new Map(r.value.recipients.map((x) => [x.address, x]));
+      const recipients = m.recipients.map((address) =>
         suppressed.has(address) ? { address, status: 'suppressed' as const } : (byAddress.get(address) ?? { address, status: 'refused' as const }),
-      ),
-    };
+      );
+      return { status: 'fulfilled', value: { id: m.ternId, recipients } };
+    });
+  }
+
+  /** One message: its result once durable, or its error. */
+  async function sendOne(message: Outgoing): Promise<SendResult> {
+    const [r] = await deliver([message]);
+    if (r!.status === 'rejected') throw r!.reason;
+    return r!.value;
   }
 
   /** The result with each queued recipient's outcome once it is delivered or failed, or as it stands at `deadline`. */
@@ -337,26 +360,27 @@ export function registerMessageRoutes(
       },
     },
     async (req, reply) => {
-      const sent = await send(req.apiKey!, req.body);
+      const sent = await sendOne(await prepare(req.apiKey!, req.body));
       if (req.query.wait !== 'delivered') return reply.code(202).send(sent);
       const settled = await waitForDelivery(sent, Date.now() + req.query.timeout * 1000);
       return reply.code(settled.recipients.some((r) => r.status === 'queued') ? 202 : 200).send(settled);
     },
   );
 
-  /** Every message of a batch on its own: a result or an error each, all committed before the answer. */
-  const sendAll = (key: ApiKey, bodies: SendBody[]) =>
-    Promise.all(
-      bodies.map((b) =>
-        send(key, b).then(
-          (r) => r,
-          (err: unknown) => {
-            const e = toHttpError(err as Error);
-            return { error: { status: e.status, code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) } };
-          },
-        ),
-      ),
-    );
+  const errorResult = (err: unknown) => {
+    const e = toHttpError(err as Error);
+    return { error: { status: e.status, code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) } };
+  };
+  /** Every message of a batch on its own (a result or an error each), those that could be sent committed together before the answer. */
+  async function sendAll(key: ApiKey, bodies: SendBody[]) {
+    const prepared = await Promise.allSettled(bodies.map((b) => prepare(key, b)));
+    const ready = prepared.flatMap((p) => (p.status === 'fulfilled' ? [p.value] : []));
+    const sent = new Map((await deliver(ready)).map((r, i) => [ready[i]!, r]));
+    return prepared.map((p) => {
+      const r = p.status === 'fulfilled' ? sent.get(p.value)! : p;
+      return r.status === 'fulfilled' ? r.value : errorResult(r.reason);
+    });
+  }
 
   app.post<{ Body: { messages: SendBody[] } }>(
     '/api/v1/messages/batch',
@@ -475,7 +499,7 @@ export function registerMessageRoutes(
       if (!/^date:/im.test(header)) added += `Date: ${rfc5322Date(new Date())}\r\n`;
       if (!/^message-id:/im.test(header)) added += `Message-ID: <${ternId}@${deps.hostname}>\r\n`;
       const data = added ? Buffer.concat([Buffer.from(added), req.body]) : req.body;
-      return reply.code(202).send(await deliver(ternId, from, to, data));
+      return reply.code(202).send(await sendOne({ ternId, from, recipients: to, data }));
     },
   );
 

@@ -3,7 +3,7 @@
  * share one transaction, so throughput is not one fsync per message.
  *
  * Items submitted in the same event-loop turn are flushed together on the next
- * `setImmediate`; at most `concurrency` batches are in flight. With `overlapAfterMs`, a
+ * `setImmediate` (items submitted as one group are never split across batches); at most `concurrency` batches are in flight. With `overlapAfterMs`, a
  * further ordinary batch starts only once the newest ordinary one in flight has been
  * running that long: while commits are quick, waiting items gather into one larger batch
  * (concurrent batches into one mailbox would only queue on its lock), and a stuck commit
@@ -18,6 +18,8 @@ export type BatchWriter<T, R> = (items: T[], bulk: boolean) => Promise<R[]>;
 
 interface Pending<T, R> {
   item: T;
+  /** Items of one group are never split across batches (they commit in one transaction). */
+  group?: number;
   resolve: (value: R) => void;
   reject: (reason: unknown) => void;
 }
@@ -47,9 +49,9 @@ export class GroupCommit<T, R> {
     private readonly options: GroupCommitOptions,
   ) {}
 
-  submit(item: T, bulk = false): Promise<R> {
+  submit(item: T, bulk = false, group?: number): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      (bulk ? this.bulkQueue : this.queue).push({ item, resolve, reject });
+      (bulk ? this.bulkQueue : this.queue).push({ item, resolve, reject, group: bulk ? undefined : group });
       this.schedule();
     });
   }
@@ -77,7 +79,7 @@ export class GroupCommit<T, R> {
     while (this.inFlight < this.options.concurrency && this.queue.length + this.bulkQueue.length > 0) {
       const bulk = this.queue.length === 0;
       if (!bulk && this.ordinaryInFlight > 0 && this.mustWaitToOverlap()) break;
-      const batch = bulk ? this.bulkQueue.splice(0, this.options.maxBulkBatch) : this.queue.splice(0, this.options.maxBatch);
+      const batch = bulk ? this.bulkQueue.splice(0, this.options.maxBulkBatch) : this.queue.splice(0, this.ordinaryBatchSize());
       this.inFlight++;
       if (!bulk) {
         this.ordinaryInFlight++;
@@ -90,6 +92,13 @@ export class GroupCommit<T, R> {
         this.schedule();
       });
     }
+  }
+
+  /** maxBatch items, or more so that the last item's group is not split. */
+  private ordinaryBatchSize(): number {
+    let n = Math.min(this.options.maxBatch, this.queue.length);
+    while (n < this.queue.length && this.queue[n]!.group !== undefined && this.queue[n]!.group === this.queue[n - 1]!.group) n++;
+    return n;
   }
 
   /** True when another batch may not start yet; then a timer flushes once it may. */

@@ -382,6 +382,8 @@ export interface MailboxStore {
 
   /** Commits the message durably; one outcome per recipient. Throws StoreUnavailableError if it cannot. */
   deliver(delivery: NewDelivery): Promise<DeliveryOutcome[]>;
+  /** Deliveries committed in one transaction (each with its own outcome or error): an API batch is durable all at once. */
+  deliverTogether(deliveries: NewDelivery[]): Promise<Array<PromiseSettledResult<DeliveryOutcome[]>>>;
   messages(mailboxId: number): Promise<StoredMessage[]>;
   /** Every message of `address`'s mailbox `name` (INBOX by default), by uid. */
   messagesOf(address: string, name?: string): Promise<StoredMessage[]>;

@@ -37,6 +37,21 @@ describe('GroupCommit', () => {
     assert.deepEqual(batches, [Array.from({ length: 50 }, (_, i) => i)], 'one shared commit');
   });
 
+  it('never splits a group across batches, even past maxBatch', async () => {
+    const { gc, batches } = recording({ maxBatch: 4 });
+    const loose = [gc.submit('a'), gc.submit('b')];
+    const group = Array.from({ length: 6 }, (_, i) => gc.submit(`g${i}`, false, 1));
+    const after = [gc.submit('c'), gc.submit('d', false, 2), gc.submit('e', false, 2)];
+    await Promise.all([...loose, ...group, ...after]);
+    assert.deepEqual(
+      batches.map((b) => b.items),
+      [
+        ['a', 'b', 'g0', 'g1', 'g2', 'g3', 'g4', 'g5'],
+        ['c', 'd', 'e'],
+      ],
+    );
+  });
+
   it('items arriving during a commit form the next batch', async () => {
     const { gc, batches } = recording({}, 20);
     const first = gc.submit('0');

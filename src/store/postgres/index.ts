@@ -243,7 +243,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       }
     },
     async write(op, args, opts) {
-      const outcome = await commits.submit({ op, args } as WriteOp, opts?.bulk);
+      const outcome = await commits.submit({ op, args } as WriteOp, opts?.bulk, opts?.group);
       if (!outcome.ok) throw deserializeError(outcome.error);
       return outcome.value as never;
     },

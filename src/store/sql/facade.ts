@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { NotFoundError, UserError } from '../../errors.js';
-import type { BlobStore, DirectoryStore, MailboxStore, QueueStore, Store, WebhookStore } from '../store.js';
+import type { BlobStore, DeliveryOutcome, DirectoryStore, MailboxStore, NewDelivery, QueueStore, Store, WebhookStore } from '../store.js';
 import { CHUNK_SIZE, type ReadName, type Reads } from './reads.js';
 import type { OpArgs, OpName, OpResult } from './writes.js';
 import { parseStoredStructure } from '../../mail/mime/index.js';
@@ -14,8 +14,12 @@ import { parseStoredBlob } from './backfill-structures.js';
 export interface StoreEngine {
   readonly kind: Store['kind'];
   read<K extends ReadName>(name: K, ...args: Parameters<Reads[K]>): Promise<Awaited<ReturnType<Reads[K]>>>;
-  /** Commits one operation (group commit). `bulk` work (staging chunks) never delays the others. */
-  write<K extends OpName>(op: K, args: OpArgs<K>, options?: { bulk?: boolean }): Promise<OpResult<K>>;
+  /**
+   * Commits one operation (group commit). `bulk` work (staging chunks) never delays the
+   * others; operations submitted in one event-loop turn with the same `group` commit in
+   * one transaction.
+   */
+  write<K extends OpName>(op: K, args: OpArgs<K>, options?: { bulk?: boolean; group?: number }): Promise<OpResult<K>>;
   commitSettings(): Promise<Record<string, string>>;
   close(): Promise<void>;
 }
@@ -71,6 +75,17 @@ export function createStore(engine: StoreEngine): Store {
     for (const id of new Set(mailboxIds)) for (const w of watchers.get(id) ?? []) w();
     return result;
   };
+  let groups = 0;
+  async function deliverOne(delivery: NewDelivery, group?: number): Promise<DeliveryOutcome[]> {
+    if (delivery.recipients.length === 0 && !delivery.outbound?.domains.length) throw new UserError('a delivery needs at least one recipient');
+    const outcomes = await engine.write('deliver', delivery, { group });
+    if (delivery.outbound?.domains.length) queued(undefined);
+    if (delivery.received) owed(undefined);
+    return changed(
+      outcomes,
+      outcomes.flatMap((o) => (o.status === 'stored' ? [o.mailboxId] : [])),
+    );
+  }
   const directory: DirectoryStore = {
     addDomain: (name) => engine.write('addDomain', { name }),
     listDomains: () => engine.read('listDomains'),
@@ -126,15 +141,10 @@ export function createStore(engine: StoreEngine): Store {
     subscribe: (accountId, name) => engine.write('subscribe', { accountId, name }),
     unsubscribe: (accountId, name) => engine.write('unsubscribe', { accountId, name }),
     subscriptions: (accountId) => engine.read('subscriptions', accountId),
-    deliver: async (delivery) => {
-      if (delivery.recipients.length === 0 && !delivery.outbound?.domains.length) throw new UserError('a delivery needs at least one recipient');
-      const outcomes = await engine.write('deliver', delivery);
-      if (delivery.outbound?.domains.length) queued(undefined);
-      if (delivery.received) owed(undefined);
-      return changed(
-        outcomes,
-        outcomes.flatMap((o) => (o.status === 'stored' ? [o.mailboxId] : [])),
-      );
+    deliver: (delivery) => deliverOne(delivery),
+    deliverTogether: (deliveries) => {
+      const group = ++groups;
+      return Promise.allSettled(deliveries.map((d) => deliverOne(d, group)));
     },
     messages: (mailboxId) => engine.read('messages', mailboxId),
     messagesOf: (address, name = 'INBOX') => engine.read('messagesOf', address, name),

@@ -127,7 +127,7 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
       return reviveBuffers(res.value) as never;
     },
     async write(op, args, options) {
-      const outcome = await commits.submit({ op, args } as WriteOp, options?.bulk);
+      const outcome = await commits.submit({ op, args } as WriteOp, options?.bulk, options?.group);
       if (!outcome.ok) throw toError(outcome.error);
       return outcome.value as never;
     },
