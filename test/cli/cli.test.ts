@@ -45,6 +45,32 @@ describe('tern CLI', () => {
     await cli(['alias', 'del', '@example.test', ...a]);
     assert.equal((JSON.parse(await cli(['alias', 'list', '--json', ...a])) as unknown[]).length, 2);
 
+    await cli(['user', 'quota', 'bob@example.test', '2M', ...a]);
+    const bob = async () =>
+      (JSON.parse(await cli(['user', 'list', '--json', ...a])) as Array<{ address: string; quotaBytes: number | null }>).find(
+        (x) => x.address === 'bob@example.test',
+      );
+    assert.equal((await bob())!.quotaBytes, 2 * 1024 * 1024);
+    await cli(['user', 'quota', 'bob@example.test', 'unlimited', ...a]);
+    assert.equal((await bob())!.quotaBytes, null);
+
+    // Webhooks: made with their signing secret, listed, a test event owed, deleted with their log.
+    const hook = JSON.parse(await cli(['webhook', 'add', 'https://hooks.example.test/in', '--events', 'message.bounced,message.received', '--json', ...a])) as {
+      id: string;
+      events: string[];
+      secret: string;
+    };
+    assert.deepEqual(hook.events, ['message.received', 'message.bounced']);
+    assert.match(hook.secret, /^whsec_/);
+    assert.match(await cli(['webhook', 'test', hook.id, ...a]), /test event \d+ queued/);
+    const log = JSON.parse(await cli(['webhook', 'log', hook.id, '--json', ...a])) as Array<{ event: string; state: string }>;
+    assert.deepEqual(
+      log.map((d) => [d.event, d.state]),
+      [['test', 'pending']],
+    );
+    await cli(['webhook', 'del', hook.id, ...a]);
+    assert.deepEqual(JSON.parse(await cli(['webhook', 'list', '--json', ...a])), []);
+
     await cli(['user', 'del', 'carol@example.test', ...a]);
     const status = JSON.parse(await cli(['status', '--json', ...a])) as { messages: number; accounts: Array<{ address: string; messages: number }> };
     assert.equal(status.messages, 0);
@@ -68,6 +94,10 @@ describe('tern CLI', () => {
     assertUserError(await runCli(['user', 'passwd', 'nobody@example.test', ...a]), /does not exist/);
     assertUserError(await runCli(['alias', 'add', 'x@example.test', 'someone@remote.test', ...a]), /not in a local domain/);
     assertUserError(await runCli(['alias', 'del', 'x@example.test', ...a]), /does not exist/);
+    assertUserError(await runCli(['user', 'quota', 'alice@example.test', 'lots', ...a]), /quota/);
+    assertUserError(await runCli(['webhook', 'add', 'ftp://x.test/', '--events', 'message.received', ...a]), /http:\/\/ or https:\/\//);
+    assertUserError(await runCli(['webhook', 'add', 'https://x.test/', '--events', 'message.opened', ...a]), /unknown event "message\.opened"/);
+    assertUserError(await runCli(['webhook', 'del', '0123456789ab', ...a]), /webhook 0123456789ab does not exist/);
     assertUserError(await runCli(['frobnicate']), /unknown command/);
     assertUserError(await runCli(['serve', '--smtp-port', 'abc', ...a]), /--smtp-port: expected a whole number/);
     assertUserError(await runCli(['serve', '--max-message-size', 'huge', ...a]), /--max-message-size: expected a size/);
