@@ -19,6 +19,7 @@ import { mailboxesContract } from './contract/mailboxes.js';
 import { messagesContract } from './contract/messages.js';
 import { queueContract } from './contract/queue.js';
 import { structuresContract } from './contract/structures.js';
+import { webhooksContract } from './contract/webhooks.js';
 import { createFixture, type Inspect } from './contract/support.js';
 
 export { body, delivery, everyKindOfWrite, inline, sha256, WRITES_SEEN, type Row } from './contract/support.js';
@@ -55,6 +56,7 @@ export function storeContract(name: Store['kind'], open: () => Promise<Store>, o
     messagesContract(fx);
     blobsContract(fx);
     queueContract(fx);
+    webhooksContract(fx);
     structuresContract(fx);
     imapContract(fx);
     durabilityContract(fx);
