@@ -54,7 +54,7 @@ export function webhooksContract(fx: Fixture): void {
       assert.equal(appended[0]!.status, 'stored');
       const messageIds = outcomes.map((o) => (o.status === 'stored' ? o.messageId : 0));
       assert.deepEqual(
-        (await owed('bbbbbbbbbbb1')).map((x) => [x.event, JSON.parse(x.payload), x.state, x.attempts]),
+        (await owed('bbbbbbbbbbb1')).map((x) => [x.event, JSON.parse(x.payload) as unknown, x.state, x.attempts]),
         [['message.received', { messageId: messageIds[0] }, 'pending', 0]],
       );
       assert.deepEqual(
