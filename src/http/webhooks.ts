@@ -118,13 +118,13 @@ export class WebhookDispatcher {
     this.kick();
   }
 
-  /** Stops claiming and waits for the POSTs in flight. */
+  /** Stops claiming and waits for the claim and the POSTs in flight (a claim answering late still has its POSTs made and recorded). */
   async stop(): Promise<void> {
     this.stopped = true;
     this.unwatch?.();
     if (this.timer) clearInterval(this.timer);
     if (this.purgeTimer) clearInterval(this.purgeTimer);
-    await Promise.allSettled([...this.running]);
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
   private kick(): void {
@@ -134,7 +134,10 @@ export class WebhookDispatcher {
       return;
     }
     this.ticking = true;
-    void this.tick().finally(() => {
+    const tick = this.tick();
+    this.running.add(tick);
+    void tick.finally(() => {
+      this.running.delete(tick);
       this.ticking = false;
       if (this.again) {
         this.again = false;
