@@ -22,6 +22,8 @@ import { Pop3Session, type Pop3Config } from './pop3/session.js';
 import { DkimSigner } from './queue/dkim.js';
 import { MtaSts } from './queue/mta-sts.js';
 import { startHttpServer, VERSION } from './http/server.js';
+import type { TrustedNetworks } from './config/trusted-networks.js';
+import { INBOUND_AUTH_TIMEOUT_MS, InboundAuth } from './smtp/inbound-auth.js';
 import { WebhookDispatcher, type WebhookOptions } from './http/webhooks.js';
 import { createMailDns } from './queue/dns.js';
 import { QueueWorker, type QueueWorkerOptions } from './queue/worker.js';
@@ -47,6 +49,8 @@ export interface ServerOptions {
   };
   /** Webhook dispatch (http role). */
   webhooks: WebhookOptions;
+  /** Clients that skip the checks for strangers on the MX (never a relay permission). */
+  trusted: TrustedNetworks;
   limits: {
     maxMessageSize: number;
     maxRecipients: number;
@@ -96,6 +100,16 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
   const mailboxDeps = { store, auth, tls, log, budget: deps.budget };
   const injector = createInjector({ ...deps, hostname: options.hostname });
   const submissionDeps = { ...deps, injector, auth, senders: createSenderPolicy(store.directory) };
+  // Lookups for the MX checks time out sooner than the queue's: a client is waiting for its reply.
+  const authDns = createMailDns({ servers: options.queue.dnsServers, timeoutMs: 2_000, tries: 1 });
+  const inboundAuth = new InboundAuth({
+    dns: authDns,
+    directory: store.directory,
+    mailboxes: store.mailboxes,
+    hostname: options.hostname,
+    timeoutMs: INBOUND_AUTH_TIMEOUT_MS,
+  });
+  const mxDeps = { ...deps, injector, trusted: options.trusted, inboundAuth };
   const imapDeps = { ...mailboxDeps, recent: new RecentTracker(), views: new MailboxViews(store), rendered: new RenderedStructures() };
   const listen = (
     name: PortName,
@@ -152,7 +166,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
             insecureAuth: options.insecureAuth,
             greetingDelayMs: mode === 'smtp' ? options.limits.greetingDelayMs : 0,
           };
-          const sessionDeps = mode === 'submission' ? submissionDeps : mode === 'smtp' ? { ...deps, injector } : deps;
+          const sessionDeps = mode === 'submission' ? submissionDeps : mode === 'smtp' ? mxDeps : deps;
           const open = (socket: Socket, onClose: () => void) => new SmtpSession(socket, config, sessionDeps, onClose);
           listeners.push({ name, listener: await listen(name, port, open, smtpRefusal) });
         }

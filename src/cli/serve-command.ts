@@ -17,6 +17,7 @@ import { startServer } from '../server.js';
 import { openStore } from '../store/open.js';
 import { dataDir, withStore, type GlobalOptions } from './context.js';
 import { DEFAULT_WEBHOOK_OPTIONS } from '../http/webhooks.js';
+import { DEFAULT_TRUSTED_NETWORKS, TRUSTED_NETWORKS_SETTING, TrustedNetworks } from '../config/trusted-networks.js';
 
 type Globals = () => GlobalOptions;
 
@@ -188,6 +189,12 @@ export function registerServeCommands(program: Command, globals: Globals): void 
         .default(seconds(DEFAULT_RETIRE_AFTER_MS)),
     )
     .addOption(
+      new Option(
+        '--trusted-networks <cidr,...>',
+        `clients that skip SPF/DKIM/DMARC enforcement on the MX ("none": no one; default: the setting "${TRUSTED_NETWORKS_SETTING}", else ${DEFAULT_TRUSTED_NETWORKS}); never a permission to relay`,
+      ).env('TERN_TRUSTED_NETWORKS'),
+    )
+    .addOption(
       new Option('--webhook-retry-delay <duration>', 'first retry of a webhook POST that failed; doubles each time, up to an hour')
         .env('TERN_WEBHOOK_RETRY_DELAY')
         .default(seconds(DEFAULT_WEBHOOK_OPTIONS.retryFirstMs)),
@@ -235,9 +242,13 @@ export function registerServeCommands(program: Command, globals: Globals): void 
       const hostname = await siteHostname(store, opts.hostname);
       const tls = opts.tlsCert ? { cert: opts.tlsCert, key: opts.tlsKey! } : defaultTlsPaths(dir);
       const queue = { ...queueSettings, smarthost: await smarthostOf(store, opts) };
+      const trustedSetting = await store.directory.getSetting(TRUSTED_NETWORKS_SETTING);
+      const trusted = opts.trustedNetworks
+        ? TrustedNetworks.parse('--trusted-networks', opts.trustedNetworks)
+        : TrustedNetworks.parse(`setting ${TRUSTED_NETWORKS_SETTING}`, trustedSetting ?? DEFAULT_TRUSTED_NETWORKS);
       const server = await startServer(
         store,
-        { host: opts.host!, hostname, roles, ports, tls, limits, insecureAuth: Boolean(opts.insecureAuth), queue, webhooks },
+        { host: opts.host!, hostname, roles, ports, tls, limits, insecureAuth: Boolean(opts.insecureAuth), queue, webhooks, trusted },
         log,
       );
 

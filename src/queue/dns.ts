@@ -28,10 +28,16 @@ export interface MailDns {
   addresses(host: string): Promise<string[]>;
   /** TXT records of `name`, uncached (DKIM rotation checks what is published now). */
   txt(name: string): Promise<string[][]>;
+  /**
+   * Any record type, as `dns.promises.resolve` answers (mailauth's resolver: SPF, DKIM,
+   * DMARC, ARC lookups). Answers and "no such record" are kept for a minute; other
+   * failures are not kept.
+   */
+  resolve(name: string, rrtype: string): Promise<string[][] | string[]>;
 }
 
-export function createMailDns(options: { servers?: string[]; timeoutMs?: number } = {}): MailDns {
-  const resolver = new Resolver({ timeout: options.timeoutMs ?? 5000, tries: 2 });
+export function createMailDns(options: { servers?: string[]; timeoutMs?: number; tries?: number } = {}): MailDns {
+  const resolver = new Resolver({ timeout: options.timeoutMs ?? 5000, tries: options.tries ?? 2 });
   if (options.servers?.length) resolver.setServers(options.servers);
   const cache = new Map<string, { until: number; value: Promise<unknown> }>();
 
@@ -81,5 +87,22 @@ export function createMailDns(options: { servers?: string[]; timeoutMs?: number 
     });
   }
 
-  return { mailHosts, addresses, txt: (name) => resolver.resolveTxt(name) };
+  /** A lookup whose "no such record" answer is kept like an answer (it is one), and thrown again as it came. */
+  function resolve(name: string, rrtype: string): Promise<string[][] | string[]> {
+    const key = `${rrtype}:${name.toLowerCase()}`;
+    const answer = cached<{ records: string[][] | string[] } | { none: Error }>(key, async () => {
+      try {
+        return { records: (await resolver.resolve(name, rrtype)) as string[][] | string[] };
+      } catch (err) {
+        if (noAnswer(err)) return { none: err as Error };
+        throw err;
+      }
+    });
+    return answer.then((a) => {
+      if ('none' in a) throw a.none;
+      return a.records;
+    });
+  }
+
+  return { mailHosts, addresses, txt: (name) => resolver.resolveTxt(name), resolve };
 }

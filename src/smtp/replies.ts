@@ -64,6 +64,8 @@ export const Replies = {
   badAddress: (text: string) => r(553, '5.1.3', text),
   messageTooBig: (max: number) => r(552, '5.3.4', `Message size exceeds fixed maximum of ${max} bytes`), // RFC 1870
   smuggling: r(554, '5.5.2', 'Bare LF around the end-of-data marker; message rejected'),
+  dmarcReject: (domain: string) => r(550, '5.7.1', `DMARC policy of ${domain} says reject, and this message fails it`), // RFC 7489 6.7
+  spfFail: (domain: string, ip: string) => r(550, '5.7.23', `SPF of ${domain} does not allow ${ip} to send its mail`), // RFC 7372 3.2
   noValidRecipients: r(554, '5.5.1', 'No valid recipients'), // RFC 5321 3.3
   noValidRecipientsLmtp: r(503, '5.5.1', 'No valid recipients'), // RFC 2033 4.2
   utf8NotDeclared: r(553, '5.6.7', 'Non-ASCII address requires SMTPUTF8'), // RFC 6531 3.5

@@ -26,7 +26,10 @@ import { receivedHeader, rfc5322Date } from '../mail/trace-headers.js';
 import type { ByteBudget } from '../mail/byte-budget.js';
 import type { RecipientResolver } from '../delivery/recipient-resolver.js';
 import type { LocalDelivery } from '../delivery/local-delivery.js';
-import type { Account, BlobStore, DeliveryOutcome, OutboundMessage } from '../store/store.js';
+import type { Account, BlobRef, BlobStore, DeliveryOutcome, OutboundMessage } from '../store/store.js';
+import type { TrustedNetworks } from '../config/trusted-networks.js';
+import { authservId, HeaderFilter } from '../mail/header-filter.js';
+import type { InboundAuth } from './inbound-auth.js';
 import { parseCommand, type Command, type MailParams, type RcptParams } from './command-parser.js';
 import { DataReader, type DataResult } from './data-reader.js';
 import { formatMultiline, formatReply, Replies, type Reply } from './replies.js';
@@ -61,6 +64,10 @@ export interface SessionDeps {
   senders?: SenderPolicy;
   /** Sends success notices (RFC 3461 NOTIFY=SUCCESS) for local recipients. */
   injector?: Injector;
+  /** Clients that skip the checks for strangers (MX only). */
+  trusted?: TrustedNetworks;
+  /** SPF, DKIM, DMARC and ARC for mail from untrusted clients on the MX. */
+  inboundAuth?: InboundAuth;
 }
 
 type MailState = Extract<State, { phase: 'mail' }>;
@@ -106,6 +113,8 @@ export class SmtpSession {
   /** Submission: the account that authenticated. */
   private account: Account | null = null;
   private readonly remoteAddress: string;
+  /** MX only: a client from outside the trusted networks, whose mail is authenticated and may be refused by policy. */
+  private readonly stranger: boolean;
   private readonly log: Logger;
   private readonly onSocketData = (chunk: Buffer) => this.onData(chunk);
 
@@ -117,6 +126,7 @@ export class SmtpSession {
   ) {
     this.socket = socket;
     this.remoteAddress = socket.remoteAddress ?? 'unknown';
+    this.stranger = config.mode === 'smtp' && !(deps.trusted?.has(this.remoteAddress) ?? false);
     this.log = deps.log.child({ mode: config.mode, remote: this.remoteAddress });
     this.secure = socket instanceof TLSSocket; // implicit TLS (submissions)
     this.attach(socket);
@@ -510,7 +520,12 @@ export class SmtpSession {
 
   /** Starts receiving the body: a new Tern id and a sink that streams it into the store. */
   private beginMessage(): MessageBody {
-    return startMessage(this.deps.blobs, this.deps.budget);
+    // Only Tern may say what Tern's checks found (RFC 8601 5): a stranger's claims are dropped.
+    const hostname = this.config.hostname.toLowerCase();
+    const filter = this.stranger
+      ? new HeaderFilter((name, value) => name.toLowerCase() === 'authentication-results' && authservId(value) === hostname)
+      : undefined;
+    return startMessage(this.deps.blobs, this.deps.budget, filter);
   }
 
   private noRecipients(): Reply {
@@ -524,7 +539,7 @@ export class SmtpSession {
     if (s.tx.chunked) return this.fail(Replies.badSequence('DATA cannot follow BDAT in one transaction'));
     if (this.deps.budget.exhausted) return this.reply(Replies.insufficientStorage);
     const body = this.beginMessage();
-    const reader = new DataReader(this.config.maxMessageSize, (piece) => body.sink.write(piece));
+    const reader = new DataReader(this.config.maxMessageSize, (piece) => body.write(piece));
     this.state = { phase: 'data', helo: s.helo, esmtp: s.esmtp, tx: s.tx, reader, body };
     this.reply(Replies.startData);
   }
@@ -564,7 +579,7 @@ export class SmtpSession {
       const body = s.tx?.chunked;
       if (body && !s.error) {
         if (body.sink.length + n > this.config.maxMessageSize) s.error = Replies.messageTooBig(this.config.maxMessageSize);
-        else body.sink.write(piece);
+        else body.write(piece);
       }
     }
     return s.remaining === 0;
@@ -605,8 +620,15 @@ export class SmtpSession {
     let blobHash = '';
     this.commitsInFlight++;
     try {
+      body.end();
       const blob = await body.sink.finish();
       blobHash = blob.hash;
+      const verdict = this.stranger && this.deps.inboundAuth ? await this.authenticate(s, blob) : null;
+      if (verdict?.action === 'reject') {
+        if ('upload' in blob) void this.deps.blobs.discard(blob.upload).catch(() => undefined);
+        this.log.info({ id: body.ternId, from: tx.from, ...verdict.results, reason: verdict.reason }, 'refused by authentication policy');
+        return this.answer(tx, verdict.reply!);
+      }
       const added = submission ? await this.submissionHeaders(tx, body) : '';
       if (added === null) return; // refused: the reply is out
       const date = new Date();
@@ -620,6 +642,14 @@ export class SmtpSession {
       const trace = { ternId: body.ternId, helo: s.helo, protocol, remoteAddress: addressLiteral(this.remoteAddress), hostname: this.config.hostname, date };
       const recipients = deliveryRecipients({ tx, ...trace });
       if (added) for (const r of recipients) r.prefix = Buffer.concat([r.prefix, Buffer.from(added)]);
+      if (verdict) {
+        const header = Buffer.from(verdict.header);
+        for (const r of recipients) r.prefix = Buffer.concat([r.prefix, header]);
+        if (verdict.action === 'junk') {
+          this.log.info({ id: body.ternId, from: tx.from, ...verdict.results, reason: verdict.reason }, 'delivered to Junk by authentication policy');
+          for (const r of recipients) r.mailbox = await this.deps.inboundAuth!.junkMailbox(r.accountId);
+        }
+      }
       const remote = tx.recipients.filter((r) => r.remote);
       const outbound: OutboundMessage | undefined =
         remote.length === 0
@@ -671,6 +701,13 @@ export class SmtpSession {
     }
     const first = tx.recipients.find((r) => r.accountIds.some((id) => full.has(id))) ?? tx.recipients[0]!;
     this.reply(replyFor(first.accountIds, first.address));
+  }
+
+  /** The MX checks of a stranger's message (SPF for the client and MAIL FROM, the signatures and DMARC of the body). */
+  private authenticate(s: { helo: string; tx: Transaction }, blob: BlobRef) {
+    const domains = s.tx.recipients.map((r) => r.address.slice(r.address.lastIndexOf('@') + 1));
+    const ip = addressLiteral(this.remoteAddress).replace(/^IPv6:/, '');
+    return this.deps.inboundAuth!.check({ ip, helo: s.helo, sender: s.tx.from, message: this.deps.blobs.staged(blob), recipientDomains: domains });
   }
 
   /** RFC 3461: tells the sender, who asked with NOTIFY=SUCCESS, that local recipients have the message (after the 250; failures are only logged). */

@@ -5,6 +5,7 @@
  */
 import { newTernId } from '../delivery/local-delivery.js';
 import type { ByteBudget } from '../mail/byte-budget.js';
+import type { HeaderFilter } from '../mail/header-filter.js';
 import { MessageSink } from '../mail/message-sink.js';
 import { traceHeaders } from '../mail/trace-headers.js';
 import type { BlobStore, DeliveryRecipient } from '../store/store.js';
@@ -24,6 +25,10 @@ export interface Recipient {
 export interface MessageBody {
   ternId: string;
   sink: MessageSink;
+  /** Takes a piece of the body (through the header filter, when there is one). */
+  write(piece: Buffer): void;
+  /** The body has ended: what the filter still holds goes to the sink. */
+  end(): void;
 }
 
 export interface Transaction {
@@ -50,8 +55,21 @@ export function withProtocol(opts: { lmtp: boolean; esmtp: boolean; utf8: boolea
   return `${base}${opts.secure ? 'S' : ''}${opts.authenticated ? 'A' : ''}`;
 }
 
-export function startMessage(blobs: BlobStore, budget: ByteBudget): MessageBody {
-  return { ternId: newTernId(), sink: new MessageSink(blobs, budget) };
+export function startMessage(blobs: BlobStore, budget: ByteBudget, filter?: HeaderFilter): MessageBody {
+  const sink = new MessageSink(blobs, budget);
+  if (!filter) return { ternId: newTernId(), sink, write: (piece) => sink.write(piece), end: () => undefined };
+  return {
+    ternId: newTernId(),
+    sink,
+    write: (piece) => {
+      const out = filter.write(piece);
+      if (out.length > 0) sink.write(out);
+    },
+    end: () => {
+      const out = filter.end();
+      if (out.length > 0) sink.write(out);
+    },
+  };
 }
 
 /** One entry per account the message goes to, each with trace headers naming the RCPT address that led there. */

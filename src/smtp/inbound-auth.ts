@@ -1,0 +1,137 @@
+/**
+ * Inbound authentication on the MX (RFC 7208 SPF, RFC 6376 DKIM, RFC 7489 DMARC, RFC 8617
+ * ARC) through mailauth, with the configured resolver. The result is one Authentication-
+ * Results field (RFC 8601) plus Received-SPF, stored at the top of each recipient's copy,
+ * and a verdict:
+ * - DMARC `p=reject` on a failing message: refused with 550 5.7.1;
+ * - DMARC `p=quarantine`: delivered to the recipient's Junk mailbox;
+ * - an SPF `fail` refuses the message too where the recipient's domain asks for that.
+ * What a domain enforces is its `inbound_policy:<domain>` setting (else the site's
+ * `inbound_policy`, else DMARC enforced and SPF left to DMARC); with `dmarc: monitor` the
+ * results are only recorded. A lookup that takes too long never holds the client: past
+ * the deadline the message is accepted with `Authentication-Results: <host>; none`.
+ */
+import { Readable } from 'node:stream';
+import { authenticate } from 'mailauth';
+import { UserError } from '../errors.js';
+import type { MailDns } from '../queue/dns.js';
+import type { DirectoryStore, MailboxStore } from '../store/store.js';
+import { Replies, type Reply } from './replies.js';
+import { metrics } from '../metrics.js';
+
+export const POLICY_SETTING = 'inbound_policy';
+
+export interface InboundPolicy {
+  /** enforce: reject and quarantine as the sender's DMARC record asks; monitor: record only. */
+  dmarc: 'enforce' | 'monitor';
+  /** reject: an SPF `fail` is refused (550 5.7.23) whatever DMARC says; monitor: SPF counts through DMARC only. */
+  spf: 'reject' | 'monitor';
+}
+
+export const DEFAULT_POLICY: InboundPolicy = { dmarc: 'enforce', spf: 'monitor' };
+
+/** A stored or typed policy, checked; unknown fields and values are refused. */
+export function parsePolicy(value: unknown): InboundPolicy {
+  const v = (value ?? {}) as Record<string, unknown>;
+  for (const k of Object.keys(v)) if (k !== 'dmarc' && k !== 'spf') throw new UserError(`inbound policy: unknown field ${JSON.stringify(k)}`);
+  const dmarc = v.dmarc ?? DEFAULT_POLICY.dmarc;
+  const spf = v.spf ?? DEFAULT_POLICY.spf;
+  if (dmarc !== 'enforce' && dmarc !== 'monitor') throw new UserError(`inbound policy: dmarc is enforce or monitor, got ${JSON.stringify(dmarc)}`);
+  if (spf !== 'reject' && spf !== 'monitor') throw new UserError(`inbound policy: spf is reject or monitor, got ${JSON.stringify(spf)}`);
+  return { dmarc, spf };
+}
+
+export interface AuthVerdict {
+  /** Received-SPF and Authentication-Results lines (CRLF), to store before the message. */
+  header: string;
+  action: 'accept' | 'junk' | 'reject';
+  /** A reject's reply. */
+  reply?: Reply;
+  /** What decided it: dmarc-reject, dmarc-quarantine, spf-fail. */
+  reason?: string;
+  results: { spf: string; dkim: string; dmarc: string; arc: string };
+}
+
+const POLICY_CACHE_MS = 5_000;
+/** The longest the checks may hold a client's reply; past it the message is accepted unchecked. */
+export const INBOUND_AUTH_TIMEOUT_MS = 10_000;
+
+export class InboundAuth {
+  private readonly policies = new Map<string, { until: number; policy: Promise<InboundPolicy> }>();
+
+  constructor(private readonly deps: { dns: MailDns; directory: DirectoryStore; mailboxes: Pick<MailboxStore, 'list'>; hostname: string; timeoutMs: number }) {}
+
+  /** The policy that applies to mail for `domain` (remembered for a few seconds). */
+  policyFor(domain: string): Promise<InboundPolicy> {
+    const now = Date.now();
+    const hit = this.policies.get(domain);
+    if (hit && hit.until > now) return hit.policy;
+    if (this.policies.size > 10_000) this.policies.clear();
+    const policy = (async () => {
+      const raw = (await this.deps.directory.getSetting(`${POLICY_SETTING}:${domain}`)) ?? (await this.deps.directory.getSetting(POLICY_SETTING));
+      try {
+        return parsePolicy(raw ? JSON.parse(raw) : {});
+      } catch {
+        return DEFAULT_POLICY; // a damaged setting must not refuse mail
+      }
+    })();
+    policy.catch(() => this.policies.delete(domain));
+    this.policies.set(domain, { until: now + POLICY_CACHE_MS, policy });
+    return policy;
+  }
+
+  async check(o: { ip: string; helo: string; sender: string; message: AsyncIterable<Buffer>; recipientDomains: string[] }): Promise<AuthVerdict> {
+    const host = this.deps.hostname;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), this.deps.timeoutMs)));
+    const checked = authenticate(Readable.from(o.message), {
+      ip: o.ip,
+      helo: o.helo,
+      sender: o.sender,
+      mta: host,
+      resolver: (name, rrtype) => this.deps.dns.resolve(name, rrtype),
+      disableBimi: true,
+    });
+    const r = await Promise.race([checked, deadline]).finally(() => clearTimeout(timer));
+    if (!r) {
+      checked.catch(() => undefined);
+      metrics.inboundAuth.inc({ method: 'all', result: 'timeout' });
+      return { header: `Authentication-Results: ${host}; none\r\n`, action: 'accept', results: { spf: 'none', dkim: 'none', dmarc: 'none', arc: 'none' } };
+    }
+    const dkim = r.dkim.results.length === 0 ? 'none' : r.dkim.results.some((x) => x.status.result === 'pass') ? 'pass' : r.dkim.results[0]!.status.result;
+    const results = {
+      spf: r.spf ? r.spf.status.result : 'none',
+      dkim,
+      dmarc: r.dmarc ? r.dmarc.status.result : 'none',
+      arc: r.arc ? r.arc.status.result : 'none',
+    };
+    for (const [method, result] of Object.entries(results)) metrics.inboundAuth.inc({ method, result });
+
+    const policies = await Promise.all([...new Set(o.recipientDomains)].map((d) => this.policyFor(d)));
+    const enforcesDmarc = policies.some((p) => p.dmarc === 'enforce');
+    const rejectsSpf = policies.some((p) => p.spf === 'reject');
+    const verdict: AuthVerdict = { header: r.headers, action: 'accept', results };
+    if (r.dmarc && results.dmarc === 'fail' && enforcesDmarc) {
+      const policy = applied(r.dmarc.policy, r.dmarc.pct);
+      const from = r.dmarc.domain;
+      if (policy === 'reject') Object.assign(verdict, { action: 'reject', reason: 'dmarc-reject', reply: Replies.dmarcReject(from) });
+      else if (policy === 'quarantine') Object.assign(verdict, { action: 'junk', reason: 'dmarc-quarantine' });
+    }
+    if (verdict.action !== 'reject' && rejectsSpf && r.spf && results.spf === 'fail')
+      Object.assign(verdict, { action: 'reject', reason: 'spf-fail', reply: Replies.spfFail(r.spf.domain, o.ip) });
+    if (verdict.reason) metrics.inboundVerdicts.inc({ action: verdict.action, reason: verdict.reason });
+    return verdict;
+  }
+
+  /** Where a quarantined copy goes: the account's Junk mailbox (by its special use, else by name); INBOX when it has none. */
+  async junkMailbox(accountId: number): Promise<string | undefined> {
+    const boxes = await this.deps.mailboxes.list(accountId);
+    return (boxes.find((b) => b.specialUse === '\\Junk') ?? boxes.find((b) => b.name === 'Junk'))?.name;
+  }
+}
+
+/** RFC 7489 6.6.4: with pct below 100, that share of failing messages gets the policy and the rest the next milder one. */
+function applied(policy: string, pct: number | undefined): string {
+  if (pct === undefined || pct >= 100 || Math.random() * 100 < pct) return policy;
+  return policy === 'reject' ? 'quarantine' : 'none';
+}
