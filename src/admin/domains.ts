@@ -7,6 +7,7 @@ import { NotFoundError, UserError } from '../errors.js';
 import { normalizeDomain } from '../mail/address.js';
 import { addDkimKey, dkimRecordName, dkimRecordValue } from '../queue/dkim.js';
 import type { DirectoryStore, DkimAlgorithm, DkimKey, Domain } from '../store/store.js';
+import { parsePolicy, policySetting, type InboundPolicy } from '../smtp/inbound-auth.js';
 import { manages, requireSiteAdmin, type Actor } from './actor.js';
 
 const DKIM_CHOICES: Record<string, DkimAlgorithm[]> = { rsa: ['rsa'], ed25519: ['ed25519'], both: ['rsa', 'ed25519'], none: [] };
@@ -100,4 +101,18 @@ export async function dnsRecords(directory: DirectoryStore, actor: Actor, name: 
     srv('pop3', 110),
     srv('pop3s', 995),
   ];
+}
+
+/** What the MX enforces for mail to `domain` (SPF, DMARC); the defaults when never set. */
+export async function inboundPolicy(directory: DirectoryStore, actor: Actor, domain: string): Promise<InboundPolicy> {
+  const n = await existingDomain(directory, actor, domain);
+  const raw = await directory.getSetting(policySetting(n));
+  return parsePolicy(raw ? JSON.parse(raw) : {});
+}
+
+/** Changes what the MX enforces for mail to `domain`; fields left out keep their value. A running server sees it within 5 s. */
+export async function setInboundPolicy(directory: DirectoryStore, actor: Actor, domain: string, change: Partial<InboundPolicy>): Promise<InboundPolicy> {
+  const policy = parsePolicy({ ...(await inboundPolicy(directory, actor, domain)), ...change });
+  await directory.setSetting(policySetting(normalizeDomain(domain)), JSON.stringify(policy));
+  return policy;
 }

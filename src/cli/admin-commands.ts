@@ -5,7 +5,19 @@
 import type { Command } from 'commander';
 import { createAccount, deleteAccount, listAccounts, setPassword, setQuota } from '../admin/accounts.js';
 import { addAlias, deleteAlias, listAliases } from '../admin/aliases.js';
-import { addDomain, deleteDomain, dkimKeys, dnsRecords, listDomains, parseDkimChoice, publicDkimKey, rotateDkimKey } from '../admin/domains.js';
+import {
+  addDomain,
+  deleteDomain,
+  dkimKeys,
+  dnsRecords,
+  inboundPolicy,
+  listDomains,
+  parseDkimChoice,
+  publicDkimKey,
+  rotateDkimKey,
+  setInboundPolicy,
+} from '../admin/domains.js';
+import type { InboundPolicy } from '../smtp/inbound-auth.js';
 import { parseSize } from '../config/parse.js';
 import { siteHostname } from '../config/init-data-dir.js';
 import { UserError } from '../errors.js';
@@ -35,6 +47,20 @@ export function registerDomainCommands(program: Command, globals: Globals): void
       if (o.json) return printJson(records);
       for (const r of records)
         console.log(`${`${r.name}.`.padEnd(40)} ${r.type.padEnd(5)} ${r.type === 'TXT' ? quoteTxt(r.value) : r.value}${r.note ? `  ; ${r.note}` : ''}`);
+    });
+  domain
+    .command('policy <name>')
+    .description('what the MX enforces for mail to the domain; without options, shows it')
+    .option('--dmarc <mode>', "enforce: refuse (550 5.7.1) or send to Junk as the sender's DMARC record asks; monitor: only record the results")
+    .option('--spf <mode>', 'reject: refuse an SPF fail (550 5.7.23) whatever DMARC says; monitor: SPF counts through DMARC only')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o: { dmarc?: string; spf?: string; json?: boolean }) => {
+      const change = { ...(o.dmarc ? { dmarc: o.dmarc } : {}), ...(o.spf ? { spf: o.spf } : {}) } as Partial<InboundPolicy>;
+      const policy = await withStore(globals(), (s) =>
+        Object.keys(change).length ? setInboundPolicy(s.directory, null, name, change) : inboundPolicy(s.directory, null, name),
+      );
+      if (o.json) return printJson(policy);
+      console.log(`dmarc: ${policy.dmarc}\nspf: ${policy.spf}`);
     });
   const dkim = domain.command('dkim').description("a domain's DKIM keys");
   dkim

@@ -6,7 +6,19 @@
 import type { FastifyInstance } from 'fastify';
 import { createAccount, deleteAccount, getAccount, listAccounts, setPassword, setQuota } from '../admin/accounts.js';
 import { addAlias, deleteAlias, listAliases } from '../admin/aliases.js';
-import { addDomain, deleteDomain, dkimKeys, dnsRecords, existingDomain, listDomains, parseDkimChoice, publicDkimKey, rotateDkimKey } from '../admin/domains.js';
+import {
+  addDomain,
+  deleteDomain,
+  dkimKeys,
+  dnsRecords,
+  existingDomain,
+  inboundPolicy,
+  listDomains,
+  parseDkimChoice,
+  publicDkimKey,
+  rotateDkimKey,
+  setInboundPolicy,
+} from '../admin/domains.js';
 import type { Store } from '../store/store.js';
 import type { ApiKeyAuth } from './auth.js';
 import { ERROR_SCHEMA } from './errors.js';
@@ -141,6 +153,38 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; 
       },
     },
     async (req, reply) => reply.code(201).send(publicDkimKey(await rotateDkimKey(directory, req.apiKey, req.params.name, req.body?.algorithm ?? 'rsa'))),
+  );
+
+  const POLICY = {
+    type: 'object',
+    properties: { dmarc: { type: 'string', enum: ['enforce', 'monitor'] }, spf: { type: 'string', enum: ['reject', 'monitor'] } },
+  } as const;
+  app.get<{ Params: { name: string } }>(
+    '/api/v1/domains/:name/policy',
+    {
+      onRequest: admin,
+      schema: {
+        ...tagged('domains'),
+        summary: "What the MX enforces for mail to the domain: the sender's DMARC policy (enforce or monitor) and SPF failures (reject or monitor)",
+        params: { type: 'object', required: ['name'], properties: { name: DOMAIN_NAME } },
+        response: { 200: POLICY, ...errors },
+      },
+    },
+    (req) => inboundPolicy(directory, req.apiKey, req.params.name),
+  );
+  app.patch<{ Params: { name: string }; Body: { dmarc?: 'enforce' | 'monitor'; spf?: 'reject' | 'monitor' } }>(
+    '/api/v1/domains/:name/policy',
+    {
+      onRequest: admin,
+      schema: {
+        ...tagged('domains'),
+        summary: 'Change what the MX enforces; a running server applies it within 5 s',
+        params: { type: 'object', required: ['name'], properties: { name: DOMAIN_NAME } },
+        body: { ...POLICY, additionalProperties: false, minProperties: 1 },
+        response: { 200: POLICY, ...errors },
+      },
+    },
+    (req) => setInboundPolicy(directory, req.apiKey, req.params.name, req.body),
   );
 
   // Accounts

@@ -6,8 +6,8 @@
  * - DMARC `p=reject` on a failing message: refused with 550 5.7.1;
  * - DMARC `p=quarantine`: delivered to the recipient's Junk mailbox;
  * - an SPF `fail` refuses the message too where the recipient's domain asks for that.
- * What a domain enforces is its `inbound_policy:<domain>` setting (else the site's
- * `inbound_policy`, else DMARC enforced and SPF left to DMARC); with `dmarc: monitor` the
+ * What a domain enforces is its `inbound_policy:<domain>` setting (`tern domain policy`;
+ * by default DMARC is enforced and SPF is left to DMARC); with `dmarc: monitor` the
  * results are only recorded. A lookup that takes too long never holds the client: past
  * the deadline the message is accepted with `Authentication-Results: <host>; none`.
  */
@@ -19,7 +19,8 @@ import type { DirectoryStore, MailboxStore } from '../store/store.js';
 import { Replies, type Reply } from './replies.js';
 import { metrics } from '../metrics.js';
 
-export const POLICY_SETTING = 'inbound_policy';
+/** The setting that holds a domain's inbound policy (JSON). */
+export const policySetting = (domain: string) => `inbound_policy:${domain}`;
 
 export interface InboundPolicy {
   /** enforce: reject and quarantine as the sender's DMARC record asks; monitor: record only. */
@@ -68,7 +69,7 @@ export class InboundAuth {
     if (hit && hit.until > now) return hit.policy;
     if (this.policies.size > 10_000) this.policies.clear();
     const policy = (async () => {
-      const raw = (await this.deps.directory.getSetting(`${POLICY_SETTING}:${domain}`)) ?? (await this.deps.directory.getSetting(POLICY_SETTING));
+      const raw = await this.deps.directory.getSetting(policySetting(domain));
       try {
         return parsePolicy(raw ? JSON.parse(raw) : {});
       } catch {
