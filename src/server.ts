@@ -17,13 +17,14 @@ import { MailboxViews } from './imap/mailbox-views.js';
 import { RecentTracker } from './imap/recent.js';
 import { RenderedStructures } from './imap/render/cache.js';
 import { ImapSession, type ImapConfig } from './imap/session.js';
-import { startTcpListener } from './net/tcp-listener.js';
+import { startTcpListener, type Refusal } from './net/tcp-listener.js';
 import { Pop3Session, type Pop3Config } from './pop3/session.js';
 import { DkimSigner } from './queue/dkim.js';
 import { MtaSts } from './queue/mta-sts.js';
 import { startHttpServer, VERSION } from './http/server.js';
 import type { TrustedNetworks } from './config/trusted-networks.js';
 import { INBOUND_AUTH_TIMEOUT_MS, InboundAuth } from './smtp/inbound-auth.js';
+import { Guard, type GreylistOptions, type GuardLimits } from './auth/guard.js';
 import { WebhookDispatcher, type WebhookOptions } from './http/webhooks.js';
 import { createMailDns } from './queue/dns.js';
 import { QueueWorker, type QueueWorkerOptions } from './queue/worker.js';
@@ -62,7 +63,9 @@ export interface ServerOptions {
     greetingDelayMs: number;
     shutdownGraceSeconds: number;
     memoryBudget: number;
-  };
+  } & GuardLimits;
+  /** Greylisting: on for every domain (else per domain, `tern domain policy --greylist on`), and its timings. */
+  greylist: { all: boolean } & GreylistOptions;
 }
 
 /** Listeners that speak TLS from the first byte. */
@@ -96,10 +99,12 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
   };
   const limits = { maxConnections: options.limits.maxConnections, maxConnectionsPerIp: options.limits.maxConnectionsPerIp };
 
-  const auth = createAuthenticator(store.directory, log);
+  const guard = new Guard(store.directory, options.trusted, options.limits, log);
+  await guard.start();
+  const auth = createAuthenticator(store.directory, log, guard);
   const mailboxDeps = { store, auth, tls, log, budget: deps.budget };
   const injector = createInjector({ ...deps, hostname: options.hostname });
-  const submissionDeps = { ...deps, injector, auth, senders: createSenderPolicy(store.directory) };
+  const submissionDeps = { ...deps, injector, auth, senders: createSenderPolicy(store.directory), guard };
   // Lookups for the MX checks time out sooner than the queue's: a client is waiting for its reply.
   const authDns = createMailDns({ servers: options.queue.dnsServers, timeoutMs: 2_000, tries: 1 });
   const inboundAuth = new InboundAuth({
@@ -109,15 +114,27 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
     hostname: options.hostname,
     timeoutMs: INBOUND_AUTH_TIMEOUT_MS,
   });
-  const mxDeps = { ...deps, injector, trusted: options.trusted, inboundAuth };
+  const mxDeps = { ...deps, injector, trusted: options.trusted, inboundAuth, guard, greylist: options.greylist };
   const imapDeps = { ...mailboxDeps, recent: new RecentTracker(), views: new MailboxViews(store), rendered: new RenderedStructures() };
   const listen = (
     name: PortName,
     port: number,
     open: Parameters<typeof startTcpListener>[0]['open'],
     refusal: Parameters<typeof startTcpListener>[0]['refusal'],
-  ) => startTcpListener({ name, host: options.host, port, implicitTls: IMPLICIT_TLS.has(name), tls, ...limits, log, open, refusal });
-  const smtpRefusal = (reason: 'total' | 'per-ip') => formatReply(reason === 'total' ? Replies.tooManyConnections : Replies.tooManyConnectionsFromIp);
+  ) => startTcpListener({ name, host: options.host, port, implicitTls: IMPLICIT_TLS.has(name), tls, ...limits, log, open, refusal, guard });
+  const smtpRefusals = {
+    total: Replies.tooManyConnections,
+    'per-ip': Replies.tooManyConnectionsFromIp,
+    banned: Replies.banned,
+    rate: Replies.connectionRate,
+  } as const;
+  const smtpRefusal = (reason: Refusal) => formatReply(smtpRefusals[reason]);
+  const refusalText = (reason: Refusal) =>
+    reason === 'banned'
+      ? 'Your address is banned for repeated failed logins'
+      : reason === 'rate'
+        ? 'Too many new connections from your address'
+        : 'Too many connections';
   let worker: QueueWorker | null = null;
   let dispatcher: WebhookDispatcher | null = null;
 
@@ -138,6 +155,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
             port,
             maxMessageSize: options.limits.maxMessageSize,
             limits: { maxRecipients: options.limits.maxRecipients, maxAttachments: 100 },
+            guard,
           });
           listeners.push({ name, listener });
         } else if (role === 'imap') {
@@ -148,7 +166,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
             maxMessageSize: options.limits.maxMessageSize,
           };
           const open = (socket: Socket, onClose: () => void) => new ImapSession(socket, config, imapDeps, onClose);
-          listeners.push({ name, listener: await listen(name, port, open, '* BYE Too many connections, try later\r\n') });
+          listeners.push({ name, listener: await listen(name, port, open, (why) => `* BYE ${refusalText(why)}, try later\r\n`) });
         } else if (role === 'pop3') {
           const config: Pop3Config = {
             hostname: options.hostname,
@@ -157,7 +175,10 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
             maxMessageSize: options.limits.maxMessageSize,
           };
           const open = (socket: Socket, onClose: () => void) => new Pop3Session(socket, config, mailboxDeps, onClose);
-          listeners.push({ name, listener: await listen(name, port, open, '-ERR [SYS/TEMP] Too many connections, try later\r\n') });
+          listeners.push({
+            name,
+            listener: await listen(name, port, open, (why) => `-ERR [${why === 'banned' ? 'AUTH' : 'SYS/TEMP'}] ${refusalText(why)}, try later\r\n`),
+          });
         } else {
           const mode = name === 'lmtp' ? 'lmtp' : role === 'submission' ? 'submission' : 'smtp';
           const config: SessionConfig = {
@@ -194,6 +215,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
     tls,
     async stop() {
       await Promise.all([...listeners.map((l) => l.listener.close(options.limits.shutdownGraceSeconds * 1000)), worker?.stop(), dispatcher?.stop()]);
+      guard.stop();
       await signer.close();
     },
   };

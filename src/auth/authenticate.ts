@@ -1,10 +1,11 @@
 /**
  * Password logins for every protocol (IMAP, POP3, later submission and HTTP): one place
  * that checks a user name and password against the directory and logs every failure with
- * the client address (brute-force bans build on these lines).
+ * the client address; failures count towards a ban (auth/guard.ts).
  */
 import type { Logger } from 'pino';
 import type { Account, DirectoryStore } from '../store/store.js';
+import type { Guard } from './guard.js';
 import { hashPassword, verifyPassword } from './password.js';
 
 export interface LoginContext {
@@ -20,12 +21,17 @@ export interface Authenticator {
 /** Longest user name or password accepted; longer ones fail without a lookup. */
 const MAX_CREDENTIAL = 1024;
 
-export function createAuthenticator(directory: DirectoryStore, log: Logger): Authenticator {
+export function createAuthenticator(directory: DirectoryStore, log: Logger, guard?: Pick<Guard, 'banned' | 'loginFailed'>): Authenticator {
   // Unknown users are checked against a throwaway hash, so a failure takes as long either way.
   const decoy = hashPassword('decoy password that matches nothing');
   return {
     async login(user, password, context) {
       const address = user.trim().toLowerCase();
+      // A banned address gets no more tries (its connection may predate the ban).
+      if (guard?.banned(context.remoteAddress)) {
+        log.warn({ protocol: context.protocol, ip: context.remoteAddress, user: address.slice(0, 256) }, 'login refused: address banned');
+        return null;
+      }
       let account: Account | null = null;
       if (address.length > 0 && address.length <= MAX_CREDENTIAL && password.length <= MAX_CREDENTIAL) {
         const stored = await directory.getPasswordHash(address);
@@ -33,7 +39,10 @@ export function createAuthenticator(directory: DirectoryStore, log: Logger): Aut
         if (ok && stored) account = await directory.getAccount(address);
       }
       if (account) log.info({ protocol: context.protocol, ip: context.remoteAddress, user: address }, 'login');
-      else log.warn({ protocol: context.protocol, ip: context.remoteAddress, user: address.slice(0, 256) }, 'login failed');
+      else {
+        log.warn({ protocol: context.protocol, ip: context.remoteAddress, user: address.slice(0, 256) }, 'login failed');
+        guard?.loginFailed(context.remoteAddress, context.protocol);
+      }
       return account;
     },
   };

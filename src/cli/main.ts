@@ -7,6 +7,7 @@
 import { registerApiKeyCommands } from './apikey-commands.js';
 import { registerSuppressionCommands } from './suppression-commands.js';
 import { registerWebhookCommands } from './webhook-commands.js';
+import { registerBanCommands } from './ban-commands.js';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_DATA_DIR } from '../config/defaults.js';
 import { UserError } from '../errors.js';
@@ -37,6 +38,7 @@ registerRouteCommands(program, globals);
 registerApiKeyCommands(program, globals);
 registerSuppressionCommands(program, globals);
 registerWebhookCommands(program, globals);
+registerBanCommands(program, globals);
 registerSendCommand(program, globals);
 registerStatusCommand(program, globals);
 

@@ -18,6 +18,7 @@ import { openStore } from '../store/open.js';
 import { dataDir, withStore, type GlobalOptions } from './context.js';
 import { DEFAULT_WEBHOOK_OPTIONS } from '../http/webhooks.js';
 import { DEFAULT_TRUSTED_NETWORKS, TRUSTED_NETWORKS_SETTING, TrustedNetworks } from '../config/trusted-networks.js';
+import { DEFAULT_GREYLIST } from '../auth/guard.js';
 
 type Globals = () => GlobalOptions;
 
@@ -34,6 +35,7 @@ const LIMIT_FLAGS = [
     flag: 'greeting-delay',
     env: 'TERN_GREETING_DELAY',
     help: 'MX only: ms to wait before the greeting; clients that talk first are refused',
+    min: 0,
   },
   { key: 'shutdownGraceSeconds', flag: 'shutdown-grace', env: 'TERN_SHUTDOWN_GRACE', help: 'seconds open transactions get to finish on SIGTERM' },
   {
@@ -48,6 +50,31 @@ const LIMIT_FLAGS = [
     flag: 'db-timeout',
     env: 'TERN_DB_TIMEOUT',
     help: 'PostgreSQL: seconds a query may take before the transaction is abandoned (451)',
+  },
+  {
+    key: 'banAfter',
+    flag: 'ban-after',
+    env: 'TERN_BAN_AFTER',
+    help: 'failed logins from one address within --ban-window that ban it on every port (0: never)',
+    min: 0,
+  },
+  { key: 'banWindowSeconds', flag: 'ban-window', env: 'TERN_BAN_WINDOW', help: 'seconds in which --ban-after failed logins count' },
+  { key: 'banSeconds', flag: 'ban-time', env: 'TERN_BAN_TIME', help: 'seconds a ban lasts (tern ban del lifts one)' },
+  { key: 'connectionRate', flag: 'connection-rate', env: 'TERN_CONNECTION_RATE', help: 'new connections per client address per minute (0: no limit)', min: 0 },
+  { key: 'messageRate', flag: 'message-rate', env: 'TERN_MESSAGE_RATE', help: 'MX messages per client address per hour (0: no limit)', min: 0 },
+  {
+    key: 'accountHourlyMessages',
+    flag: 'account-hourly-messages',
+    env: 'TERN_ACCOUNT_HOURLY_MESSAGES',
+    help: 'submission messages per account per hour (0: no limit)',
+    min: 0,
+  },
+  {
+    key: 'accountDailyMessages',
+    flag: 'account-daily-messages',
+    env: 'TERN_ACCOUNT_DAILY_MESSAGES',
+    help: 'submission messages per account per day (0: no limit)',
+    min: 0,
   },
 ] as const;
 
@@ -195,6 +222,14 @@ export function registerServeCommands(program: Command, globals: Globals): void 
       ).env('TERN_TRUSTED_NETWORKS'),
     )
     .addOption(
+      new Option('--greylist', 'greylist strangers on the MX for every domain (else per domain: tern domain policy D --greylist on)').env('TERN_GREYLIST'),
+    )
+    .addOption(
+      new Option('--greylist-delay <duration>', 'how long a greylisted sender must wait before its retry passes')
+        .env('TERN_GREYLIST_DELAY')
+        .default(seconds(DEFAULT_GREYLIST.delayMs)),
+    )
+    .addOption(
       new Option('--webhook-retry-delay <duration>', 'first retry of a webhook POST that failed; doubles each time, up to an hour')
         .env('TERN_WEBHOOK_RETRY_DELAY')
         .default(seconds(DEFAULT_WEBHOOK_OPTIONS.retryFirstMs)),
@@ -213,10 +248,11 @@ export function registerServeCommands(program: Command, globals: Globals): void 
     const limits = { ...DEFAULT_LIMITS };
     for (const l of LIMIT_FLAGS) {
       const raw = opts[camelCase(l.flag)]!;
-      limits[l.key] = 'size' in l ? parseSize(`--${l.flag}`, raw) : parseInteger(`--${l.flag}`, raw, l.key === 'greetingDelayMs' ? 0 : 1);
+      limits[l.key] = 'size' in l ? parseSize(`--${l.flag}`, raw) : parseInteger(`--${l.flag}`, raw, 'min' in l ? l.min : 1);
     }
     const roles = parseRoles(opts.roles);
     const queueSettings = queueOptions(opts);
+    const greylist = { ...DEFAULT_GREYLIST, all: Boolean(opts.greylist), delayMs: parseDuration('--greylist-delay', opts.greylistDelay!) };
     const webhooks = {
       ...DEFAULT_WEBHOOK_OPTIONS,
       retryFirstMs: parseDuration('--webhook-retry-delay', opts.webhookRetryDelay!),
@@ -248,7 +284,7 @@ export function registerServeCommands(program: Command, globals: Globals): void 
         : TrustedNetworks.parse(`setting ${TRUSTED_NETWORKS_SETTING}`, trustedSetting ?? DEFAULT_TRUSTED_NETWORKS);
       const server = await startServer(
         store,
-        { host: opts.host!, hostname, roles, ports, tls, limits, insecureAuth: Boolean(opts.insecureAuth), queue, webhooks, trusted },
+        { host: opts.host!, hostname, roles, ports, tls, limits, insecureAuth: Boolean(opts.insecureAuth), queue, webhooks, trusted, greylist },
         log,
       );
 

@@ -43,6 +43,14 @@ export const DEFAULT_LIMITS = {
   shutdownGraceSeconds: 30,
   memoryBudget: 256 * 1024 * 1024, // message bytes all sessions may buffer; past it new messages get 452 4.3.1
   dbTimeoutSeconds: 30, // PostgreSQL: deadline of every query; a commit past it is answered 451
+  // Abuse controls for clients outside the trusted networks (auth/guard.ts); 0 turns one off.
+  banAfter: 10, // failed logins from one address within banWindowSeconds that ban it
+  banWindowSeconds: 600,
+  banSeconds: 3600,
+  connectionRate: 600, // new connections per address per minute
+  messageRate: 3600, // MX messages per address per hour
+  accountHourlyMessages: 1000, // submission messages per account per hour
+  accountDailyMessages: 10000, // and per day
 };
 
 export const DEFAULT_HOST = '127.0.0.1';

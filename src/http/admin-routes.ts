@@ -157,7 +157,11 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; 
 
   const POLICY = {
     type: 'object',
-    properties: { dmarc: { type: 'string', enum: ['enforce', 'monitor'] }, spf: { type: 'string', enum: ['reject', 'monitor'] } },
+    properties: {
+      dmarc: { type: 'string', enum: ['enforce', 'monitor'] },
+      spf: { type: 'string', enum: ['reject', 'monitor'] },
+      greylist: { type: 'boolean' },
+    },
   } as const;
   app.get<{ Params: { name: string } }>(
     '/api/v1/domains/:name/policy',
@@ -172,7 +176,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; 
     },
     (req) => inboundPolicy(directory, req.apiKey, req.params.name),
   );
-  app.patch<{ Params: { name: string }; Body: { dmarc?: 'enforce' | 'monitor'; spf?: 'reject' | 'monitor' } }>(
+  app.patch<{ Params: { name: string }; Body: { dmarc?: 'enforce' | 'monitor'; spf?: 'reject' | 'monitor'; greylist?: boolean } }>(
     '/api/v1/domains/:name/policy',
     {
       onRequest: admin,

@@ -8,6 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { parseApiToken, secretMatches } from '../auth/api-keys.js';
 import type { ApiKey, ApiScope, DirectoryStore } from '../store/store.js';
 import { HttpError } from './errors.js';
+import type { Guard } from '../auth/guard.js';
 
 export const KEY_CACHE_MS = 5_000;
 
@@ -22,7 +23,10 @@ export class ApiKeyAuth {
   private readonly recent = new Map<string, number[]>();
   private readonly touched = new Map<string, number>();
 
-  constructor(private readonly directory: DirectoryStore) {}
+  constructor(
+    private readonly directory: DirectoryStore,
+    private readonly guard?: Pick<Guard, 'loginFailed'>,
+  ) {}
 
   /** Forgets a key at once (it was revoked here). */
   forget(id: string): void {
@@ -47,8 +51,10 @@ export class ApiKeyAuth {
       if (!m) throw new HttpError(401, 'unauthorized', 'send an API key: Authorization: Bearer KEY (tern apikey create)');
       const token = parseApiToken(m[1]!);
       const key = token && (await this.lookup(token.id));
-      if (!token || !key || key.revokedAt || !secretMatches(key, token.secret))
+      if (!token || !key || key.revokedAt || !secretMatches(key, token.secret)) {
+        this.guard?.loginFailed(req.ip, 'http');
         throw new HttpError(401, 'unauthorized', 'the API key is not valid or was revoked');
+      }
       if (!scopes.some((s) => key.scopes.includes(s))) throw new HttpError(403, 'forbidden', `this key lacks the ${scopes.join(' or ')} scope`);
       const wait = this.rateWait(key);
       if (wait > 0) {

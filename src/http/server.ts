@@ -10,6 +10,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Injector } from '../delivery/inject.js';
 import type { Store } from '../store/store.js';
+import type { Guard } from '../auth/guard.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerApiKeyRoutes } from './api-key-routes.js';
 import { registerMailRoutes } from './mail-routes.js';
@@ -30,6 +31,8 @@ export interface HttpDeps {
   /** Largest message the API accepts (the SMTP limit); a JSON body may be a third larger (base64). */
   maxMessageSize: number;
   limits: MessageLimits;
+  /** Bans: a banned address gets 403 on every route, and bad keys count towards a ban. */
+  guard?: Pick<Guard, 'banned' | 'loginFailed'>;
 }
 
 export const VERSION = '0.1.0';
@@ -43,6 +46,12 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true } },
   });
   app.decorateRequest('apiKey', null);
+  const guard = deps.guard;
+  if (guard)
+    app.addHook('onRequest', (req, _reply, done) => {
+      if (guard.banned(req.ip)) return done(new HttpError(403, 'banned', 'this address is banned for repeated failed logins; try again later'));
+      done();
+    });
   app.setErrorHandler(errorHandler(deps.log));
   app.setNotFoundHandler((req) => {
     throw new HttpError(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`);
@@ -81,7 +90,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
 
   // A raw message is taken as bytes, as it is.
   app.addContentTypeParser('message/rfc822', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  const auth = new ApiKeyAuth(deps.store.directory);
+  const auth = new ApiKeyAuth(deps.store.directory, deps.guard);
   registerIdempotency(app, deps.store.directory);
   registerMessageRoutes(app, { store: deps.store, injector: deps.injector, auth, hostname: deps.hostname, limits: deps.limits });
   registerApiKeyRoutes(app, { directory: deps.store.directory, auth });

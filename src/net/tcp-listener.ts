@@ -9,6 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { TlsProvider } from '../config/tls.js';
+import type { Guard } from '../auth/guard.js';
 import { UserError } from '../errors.js';
 
 export interface ListenerSession {
@@ -32,9 +33,13 @@ export interface TcpListenerOptions {
   log: Logger;
   /** Builds the session for an accepted connection; `onClose` must be called once when it ends. */
   open(socket: Socket, onClose: () => void): ListenerSession;
-  /** The line sent to a client refused for too many connections in all, or from its address. */
-  refusal: string | ((reason: 'total' | 'per-ip') => string);
+  /** The line sent to a client refused: too many connections in all or from its address, banned, or past the connection rate. */
+  refusal: (reason: Refusal) => string;
+  /** Bans and connection rates for strangers. */
+  guard?: Pick<Guard, 'admitConnection'>;
 }
+
+export type Refusal = 'total' | 'per-ip' | 'banned' | 'rate';
 
 export interface TcpListener {
   readonly server: Server;
@@ -59,10 +64,11 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<TcpLis
     socket.setNoDelay(true);
     const ip = socket.remoteAddress ?? 'unknown';
     const fromIp = perIp.get(ip) ?? 0;
-    if (sessions.size >= opts.maxConnections || fromIp >= opts.maxConnectionsPerIp) {
+    const admitted = opts.guard?.admitConnection(ip) ?? 'ok';
+    if (admitted !== 'ok' || sessions.size >= opts.maxConnections || fromIp >= opts.maxConnectionsPerIp) {
       socket.on('error', () => undefined);
-      const reason = sessions.size >= opts.maxConnections ? 'total' : 'per-ip';
-      socket.end(typeof opts.refusal === 'string' ? opts.refusal : opts.refusal(reason));
+      const reason = admitted !== 'ok' ? admitted : sessions.size >= opts.maxConnections ? 'total' : 'per-ip';
+      socket.end(opts.refusal(reason));
       setTimeout(() => socket.destroy(), 2000).unref();
       return;
     }

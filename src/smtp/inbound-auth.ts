@@ -27,19 +27,23 @@ export interface InboundPolicy {
   dmarc: 'enforce' | 'monitor';
   /** reject: an SPF `fail` is refused (550 5.7.23) whatever DMARC says; monitor: SPF counts through DMARC only. */
   spf: 'reject' | 'monitor';
+  /** Greylist strangers' mail for the domain (on for all domains with `--greylist`). */
+  greylist: boolean;
 }
 
-export const DEFAULT_POLICY: InboundPolicy = { dmarc: 'enforce', spf: 'monitor' };
+export const DEFAULT_POLICY: InboundPolicy = { dmarc: 'enforce', spf: 'monitor', greylist: false };
 
 /** A stored or typed policy, checked; unknown fields and values are refused. */
 export function parsePolicy(value: unknown): InboundPolicy {
   const v = (value ?? {}) as Record<string, unknown>;
-  for (const k of Object.keys(v)) if (k !== 'dmarc' && k !== 'spf') throw new UserError(`inbound policy: unknown field ${JSON.stringify(k)}`);
+  for (const k of Object.keys(v)) if (!(k in DEFAULT_POLICY)) throw new UserError(`inbound policy: unknown field ${JSON.stringify(k)}`);
   const dmarc = v.dmarc ?? DEFAULT_POLICY.dmarc;
   const spf = v.spf ?? DEFAULT_POLICY.spf;
   if (dmarc !== 'enforce' && dmarc !== 'monitor') throw new UserError(`inbound policy: dmarc is enforce or monitor, got ${JSON.stringify(dmarc)}`);
   if (spf !== 'reject' && spf !== 'monitor') throw new UserError(`inbound policy: spf is reject or monitor, got ${JSON.stringify(spf)}`);
-  return { dmarc, spf };
+  const greylist = v.greylist ?? DEFAULT_POLICY.greylist;
+  if (typeof greylist !== 'boolean') throw new UserError(`inbound policy: greylist is true or false, got ${JSON.stringify(greylist)}`);
+  return { dmarc, spf, greylist };
 }
 
 export interface AuthVerdict {

@@ -38,6 +38,11 @@ export const Replies = {
   // 4yz transient (RFC 5321 4.2.3)
   tooManyConnections: r(421, '4.7.0', 'Too many connections, try again later'),
   tooManyConnectionsFromIp: r(421, '4.7.0', 'Too many connections from your address, try again later'),
+  banned: r(421, '4.7.0', 'Your address is banned for repeated failed logins; try again later'),
+  connectionRate: r(421, '4.7.0', 'Too many new connections from your address; try again in a minute'),
+  messageRate: (seconds: number) => r(451, '4.7.1', `Too many messages from your address; try again in ${seconds} s`),
+  accountRate: (per: 'hour' | 'day') => r(450, '4.7.1', `You have sent as many messages as your account may this ${per}; try again later`),
+  greylisted: (seconds: number) => r(451, '4.7.1', `Greylisted: please try again in ${seconds} s`), // RFC 6647
   idleTimeout: r(421, '4.4.2', 'Idle timeout, closing connection'),
   shuttingDown: r(421, '4.3.2', 'Service shutting down, try again later'),
   tooManyErrors: r(421, '4.7.0', 'Too many errors, closing connection'),

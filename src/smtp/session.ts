@@ -30,6 +30,7 @@ import type { Account, BlobRef, BlobStore, DeliveryOutcome, OutboundMessage } fr
 import type { TrustedNetworks } from '../config/trusted-networks.js';
 import { authservId, HeaderFilter } from '../mail/header-filter.js';
 import type { InboundAuth } from './inbound-auth.js';
+import type { GreylistOptions, Guard } from '../auth/guard.js';
 import { parseCommand, type Command, type MailParams, type RcptParams } from './command-parser.js';
 import { DataReader, type DataResult } from './data-reader.js';
 import { formatMultiline, formatReply, Replies, type Reply } from './replies.js';
@@ -68,6 +69,10 @@ export interface SessionDeps {
   trusted?: TrustedNetworks;
   /** SPF, DKIM, DMARC and ARC for mail from untrusted clients on the MX. */
   inboundAuth?: InboundAuth;
+  /** Rates and greylisting for strangers (MX), and per-account rates (submission). */
+  guard?: Guard;
+  /** MX: greylisting for every domain (`all`), else per domain policy, with its timings. */
+  greylist?: { all: boolean } & GreylistOptions;
 }
 
 type MailState = Extract<State, { phase: 'mail' }>;
@@ -482,6 +487,18 @@ export class SmtpSession {
     if (this.config.mode === 'submission') {
       if (!this.account) return this.fail(Replies.authRequired);
       if (!(await this.mayUse(from))) return this.fail(Replies.notOwner(from, this.account.address));
+      const guard = this.deps.guard;
+      if (guard && !guard.isTrusted(this.remoteAddress)) {
+        const over = guard.accountMessage(this.account.address);
+        if (over !== 'ok') {
+          this.log.warn({ user: this.account.address, per: over }, 'account message rate reached');
+          return this.reply(Replies.accountRate(over));
+        }
+      }
+    }
+    if (this.stranger) {
+      const wait = this.deps.guard?.messageWait(this.remoteAddress) ?? 0;
+      if (wait > 0) return this.reply(Replies.messageRate(wait));
     }
     this.state = { phase: 'mail', helo: s.helo, esmtp: s.esmtp, tx: { from, params, recipients: [], refused: 0, startedAt: Date.now() } };
     this.reply(Replies.senderOk);
@@ -514,8 +531,28 @@ export class SmtpSession {
       s.tx.refused++;
       return this.fail(Replies.mailboxFull(address));
     }
+    if (this.stranger && (await this.greylisted(s.tx.from, address))) return;
     s.tx.recipients.push({ address, accountIds: resolution.accountIds, ...params });
     this.reply(Replies.recipientOk);
+  }
+
+  /** Greylisting (RFC 6647) of a stranger's recipient, where it is on: true when the 451 went out. */
+  private async greylisted(from: string, rcpt: string): Promise<boolean> {
+    const { guard, greylist, inboundAuth } = this.deps;
+    if (!guard || !greylist) return false;
+    const domain = rcpt.slice(rcpt.lastIndexOf('@') + 1);
+    if (!greylist.all && !(await inboundAuth?.policyFor(domain))?.greylist) return false;
+    let wait: number;
+    try {
+      wait = await guard.greylistWait(this.remoteAddress, from, rcpt, greylist);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'greylist check failed; letting the message through');
+      return false;
+    }
+    if (wait === 0) return false;
+    this.log.info({ from, rcpt, wait }, 'greylisted');
+    this.reply(Replies.greylisted(wait));
+    return true;
   }
 
   /** Starts receiving the body: a new Tern id and a sink that streams it into the store. */

@@ -253,6 +253,14 @@ export interface Suppression {
 }
 
 /** An HTTP API key: what it may do, and for which domain (null: the whole site). The secret is kept only as its hash. */
+/** A client address refused on every port until `expiresAt` (brute force, or put there by an admin). */
+export interface Ban {
+  address: string;
+  reason: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
 export interface ApiKey {
   id: string;
   secretHash: string;
@@ -346,6 +354,18 @@ export interface DirectoryStore {
   /** Which of `addresses` are suppressed. */
   suppressed(addresses: string[]): Promise<Set<string>>;
   /** Records when a key was last used. */
+  /** Bans an address until `until` (a ban already there gets the later end); returns the ban. */
+  addBan(address: string, reason: string, until: Date): Promise<Ban>;
+  /** Lifts a ban; NotFoundError when there is none. */
+  deleteBan(address: string): Promise<void>;
+  /** Bans in force at `now`, oldest first (expired ones are deleted as bans are added). */
+  listBans(now: Date): Promise<Ban[]>;
+  /**
+   * Greylisting (one write): whether mail for this triplet may pass now. A new triplet (or
+   * one not retried within `retryMs`, or not seen for `keepMs`) starts waiting `delayMs`; a
+   * retry after the delay passes, and passes at once for `keepMs` after it was last seen.
+   */
+  greylist(triplet: string, o: { now: Date; delayMs: number; retryMs: number; keepMs: number }): Promise<{ pass: boolean; waitMs: number }>;
   touchApiKey(id: string, at: Date): Promise<void>;
   /** Marks a key revoked (NotFoundError when there is none); a revoked key stays listed. */
   revokeApiKey(id: string): Promise<void>;

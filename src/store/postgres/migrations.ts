@@ -309,4 +309,22 @@ CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);
 CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (finished_at);
 `,
   },
+  {
+    version: 8,
+    sql: `
+CREATE TABLE bans (
+  address TEXT PRIMARY KEY,
+  reason TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE TABLE greylist (
+  triplet TEXT PRIMARY KEY,
+  first_seen BIGINT NOT NULL,
+  passed_at BIGINT,
+  last_seen BIGINT NOT NULL
+);
+CREATE INDEX greylist_last_seen ON greylist (last_seen);
+`,
+  },
 ];

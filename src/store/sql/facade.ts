@@ -113,6 +113,10 @@ export function createStore(engine: StoreEngine): Store {
     listSuppressions: (page) => engine.read('listSuppressions', page),
     suppressed: (addresses) => engine.read('suppressed', addresses),
     touchApiKey: (id, at) => engine.write('touchApiKey', { id, at: at.getTime() }),
+    addBan: (address, reason, until) => engine.write('addBan', { address, reason, until: until.getTime(), now: Date.now() }),
+    deleteBan: (address) => engine.write('deleteBan', { address, now: Date.now() }),
+    listBans: (now) => engine.read('listBans', now.getTime()),
+    greylist: (triplet, o) => engine.write('greylist', { triplet, now: o.now.getTime(), delayMs: o.delayMs, retryMs: o.retryMs, keepMs: o.keepMs }),
     claimIdempotency: (keyId, idemKey, requestHash, expiredBefore) =>
       engine.write('claimIdempotency', { keyId, idemKey, requestHash, expiredBefore: expiredBefore.getTime(), now: Date.now() }),
     finishIdempotency: (keyId, idemKey, status, response) => engine.write('finishIdempotency', { keyId, idemKey, status, response }),

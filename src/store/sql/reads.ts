@@ -10,6 +10,7 @@ import { INTEGRITY_CHECKS } from './integrity.js';
 import { createMessageReads } from './message-reads.js';
 import { createQueueReads } from './queue.js';
 import { createWebhookReads } from './webhooks.js';
+import { createGuardReads } from './guard.js';
 import { toAccount, toApiKey, toDkimKey, toDomain, toMailbox } from './rows.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
 
@@ -51,6 +52,7 @@ export function createReads(sql: Sql) {
     ...createMessageReads(sql),
     ...createQueueReads(sql),
     ...createWebhookReads(sql),
+    ...createGuardReads(sql),
     async listDomains() {
       return (await sql.all(`SELECT name, created_at FROM domains ORDER BY ${collate(sql, 'name')}`)).map(toDomain);
     },

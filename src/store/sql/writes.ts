@@ -34,6 +34,7 @@ import { insertSearchFields } from './search-fields.js';
 import { countHashes, releaseBlobs } from './blob-references.js';
 import { QUEUE_OPS } from './queue.js';
 import { WEBHOOK_OPS } from './webhooks.js';
+import { GUARD_OPS } from './guard.js';
 
 async function domainId(sql: Sql, name: string): Promise<number> {
   const r = await one(sql, 'SELECT id FROM domains WHERE name = ?', [name]);
@@ -534,6 +535,7 @@ export const WRITE_OPS = {
 
   ...QUEUE_OPS,
   ...WEBHOOK_OPS,
+  ...GUARD_OPS,
   deliver,
   setFlags,
   renameMailbox,

@@ -302,4 +302,22 @@ CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);
 CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (finished_at);
 `,
   },
+  {
+    version: 8,
+    sql: `
+CREATE TABLE bans (
+  address TEXT PRIMARY KEY,
+  reason TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE greylist (
+  triplet TEXT PRIMARY KEY,
+  first_seen INTEGER NOT NULL,
+  passed_at INTEGER,
+  last_seen INTEGER NOT NULL
+);
+CREATE INDEX greylist_last_seen ON greylist (last_seen);
+`,
+  },
 ];
