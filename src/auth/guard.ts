@@ -60,6 +60,10 @@ class WindowCounter {
     return n;
   }
 
+  forget(key: string): void {
+    this.counts.delete(key);
+  }
+
   /** Seconds until the window turns. */
   retryAfter(now = Date.now()): number {
     return Math.max(1, Math.ceil((this.started + this.windowMs - now) / 1000));
@@ -150,6 +154,7 @@ export class Guard {
     const a = plainAddress(address);
     if (this.limits.banAfter <= 0 || this.isTrusted(a) || this.banned(a)) return;
     if (this.failures.hit(a) < this.limits.banAfter) return;
+    this.failures.forget(a); // once the ban ends, it takes banAfter new failures again
     const until = Date.now() + this.limits.banSeconds * 1000;
     this.bans.set(a, until);
     const reason = `${this.limits.banAfter} failed logins (${protocol}) within ${this.limits.banWindowSeconds} s`;
