@@ -212,6 +212,21 @@ function compose(body: SendBody, messageId: string): Promise<Buffer> {
     if (RESERVED_HEADERS.has(name.toLowerCase())) throw new HttpError(400, 'invalid_request', `headers: set ${name} through its own field`, `headers.${name}`);
     if (/[\r\n]/.test(value)) throw new HttpError(400, 'invalid_request', `headers: ${name} must be one line`, `headers.${name}`);
   }
+  // A line break in a header field would start another field (Bcc:, a second From:): header injection.
+  const oneLine: Array<[string, string | string[] | undefined]> = [
+    ['from', body.from],
+    ['to', body.to],
+    ['cc', body.cc],
+    ['bcc', body.bcc],
+    ['replyTo', body.replyTo],
+    ['subject', body.subject],
+    ...(body.attachments ?? []).flatMap((a, i): Array<[string, string | undefined]> => [
+      [`attachments.${i}.filename`, a.filename],
+      [`attachments.${i}.contentType`, a.contentType],
+    ]),
+  ];
+  for (const [field, value] of oneLine)
+    if ([value ?? []].flat().some((v) => /[\r\n\0]/.test(v))) throw new HttpError(400, 'invalid_request', `${field} must be one line`, field);
   if (body.text === undefined && body.html === undefined && !body.attachments?.length)
     throw new HttpError(400, 'invalid_request', 'give text, html or attachments', 'text');
   const composer = new MailComposer({

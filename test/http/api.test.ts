@@ -428,6 +428,36 @@ describe('HTTP API', { timeout: 120_000 }, () => {
         'headers.Subject',
       ],
       [
+        'a subject with a line break (header injection)',
+        await api('POST', '/api/v1/messages', {
+          key: sender,
+          body: { from: 'alice@example.test', to: 'x@remote.test', text: 'x', subject: 'Hi\r\nBcc: victim@remote.test' },
+        }),
+        400,
+        'invalid_request',
+        'subject',
+      ],
+      [
+        'a display name with a line break',
+        await api('POST', '/api/v1/messages', {
+          key: sender,
+          body: { from: 'Alice\nBcc: victim@remote.test <alice@example.test>', to: 'x@remote.test', text: 'x' },
+        }),
+        400,
+        'invalid_request',
+        'from',
+      ],
+      [
+        'an attachment name with a line break',
+        await api('POST', '/api/v1/messages', {
+          key: sender,
+          body: { from: 'alice@example.test', to: 'x@remote.test', attachments: [{ filename: 'a\r\n.txt', content: 'eA==' }] },
+        }),
+        400,
+        'invalid_request',
+        'attachments.0.filename',
+      ],
+      [
         'a header with a line break',
         await api('POST', '/api/v1/messages', {
           key: sender,
