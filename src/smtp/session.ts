@@ -112,6 +112,8 @@ export class SmtpSession {
   private errors = 0;
   private junkCommands = 0;
   private greetingTimer: NodeJS.Timeout | null = null;
+  /** Runs while a command line is incomplete: a client dribbling a byte at a time (which keeps the socket from idling) still has only the idle time to finish the line. */
+  private lineTimer: NodeJS.Timeout | null = null;
   private secure = false;
   private closing = false;
   private commitsInFlight = 0;
@@ -192,6 +194,7 @@ export class SmtpSession {
     if (this.state.phase === 'closed') return;
     this.abortBody();
     if (this.greetingTimer) clearTimeout(this.greetingTimer);
+    this.clearLineTimer();
     this.state = { phase: 'closed' };
     this.onClose();
   }
@@ -275,7 +278,12 @@ export class SmtpSession {
           break;
         }
         const line = this.takeLine();
-        if (line === null) break;
+        if (line === null) {
+          if (this.pending.length > 0 || this.discardingLongLine)
+            this.lineTimer ??= setTimeout(() => this.close(Replies.idleTimeout), this.config.idleTimeoutMs);
+          break;
+        }
+        this.clearLineTimer();
         await this.handleLine(line);
         // Let other connections run before the next pipelined command.
         if (this.pending.length > 0) await new Promise((r) => setImmediate(r));
@@ -288,6 +296,11 @@ export class SmtpSession {
       this.flush();
       this.resumeReading();
     }
+  }
+
+  private clearLineTimer(): void {
+    if (this.lineTimer) clearTimeout(this.lineTimer);
+    this.lineTimer = null;
   }
 
   private resumeReading(): void {

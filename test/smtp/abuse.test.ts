@@ -161,6 +161,35 @@ describe('abuse controls', { timeout: 120_000 }, () => {
     assert.match(refused[0]!, /^\* BYE Too many new connections from your address/);
   });
 
+  it('cuts off a client dribbling a command a byte at a time, while others are served', async () => {
+    const site = await createSite();
+    const s = await serve(site, ['--idle-timeout', '2']);
+    const slow = await openSession(s.tern.smtpPort);
+    const started = Date.now();
+    const dribble = (async () => {
+      for (const byte of 'MAIL FROM:<slow@remote.test>') {
+        if (slow.closed) return;
+        slow.send(byte);
+        await sleep(100);
+      }
+    })();
+    // Meanwhile another client sends a whole message.
+    const quick = await openSession(s.tern.smtpPort);
+    assert.equal((await quick.command('MAIL FROM:<quick@remote.test>')).code, 250);
+    assert.equal((await quick.command('RCPT TO:<alice@example.test>')).code, 250);
+    assert.equal((await quick.command('DATA')).code, 354);
+    quick.send('Subject: quick\r\n\r\nserved\r\n.\r\n');
+    assert.equal((await quick.read()).code, 250);
+    quick.close();
+    const bye = await slow.read(5_000);
+    assert.equal(bye.code, 421);
+    assert.match(bye.text, /4\.4\.2/);
+    await slow.waitClosed();
+    const took = Date.now() - started;
+    assert.ok(took >= 1_900 && took < 2_900, `cut off after ${took} ms, though a byte came every 100 ms`);
+    await dribble;
+  });
+
   it('greylists a new triplet until it retries after the delay, where it is on', async () => {
     const site = await createSite();
     await cli(['domain', 'add', 'open.test', '--dkim', 'none', ...site.args]);
