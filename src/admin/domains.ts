@@ -3,6 +3,7 @@
  * Adding or deleting a domain is the site's business; a key limited to a domain sees only
  * its own.
  */
+import { createHash } from 'node:crypto';
 import { NotFoundError, UserError } from '../errors.js';
 import { normalizeDomain } from '../mail/address.js';
 import { addDkimKey, dkimRecordName, dkimRecordValue } from '../queue/dkim.js';
@@ -77,10 +78,32 @@ export interface DnsRecord {
   note?: string;
 }
 
+/** RFC 8461 3.2: the policy file served at https://mta-sts.<domain>/.well-known/mta-sts.txt; null for mode none. */
+export function mtaStsPolicy(mode: InboundPolicy['mtaSts'], hostname: string): string | null {
+  if (mode === 'none') return null;
+  return `version: STSv1\r\nmode: ${mode}\r\nmx: ${hostname}\r\nmax_age: 604800\r\n`;
+}
+
+/** The policy's id for its TXT record: it changes whenever the policy does (RFC 8461 3.1). */
+const mtaStsId = (policy: string) => createHash('sha256').update(policy).digest('hex').slice(0, 20);
+
 /** What a domain publishes so its mail flows and authenticates; SRV ports are the standard ones (map Tern's ports to them in production). */
 export async function dnsRecords(directory: DirectoryStore, actor: Actor, name: string, hostname: string): Promise<DnsRecord[]> {
   const domain = await existingDomain(directory, actor, name);
   const keys = await directory.dkimKeys(domain);
+  const policy = mtaStsPolicy((await inboundPolicy(directory, actor, domain)).mtaSts, hostname);
+  const mtaSts: DnsRecord[] = policy
+    ? [
+        { name: `_mta-sts.${domain}`, type: 'TXT', value: `v=STSv1; id=${mtaStsId(policy)}`, note: 'MTA-STS (RFC 8461): the id changes with the policy' },
+        {
+          name: `mta-sts.${domain}`,
+          type: 'CNAME',
+          value: `${hostname}.`,
+          note: 'serves /.well-known/mta-sts.txt: the http role behind HTTPS on 443 with a certificate for this name',
+        },
+        { name: `_smtp._tls.${domain}`, type: 'TXT', value: `v=TLSRPTv1; rua=mailto:postmaster@${domain}`, note: 'TLS reports (RFC 8460)' },
+      ]
+    : [];
   const srv = (service: string, port: number): DnsRecord => ({ name: `_${service}._tcp.${domain}`, type: 'SRV', value: `0 1 ${port} ${hostname}.` });
   return [
     { name: domain, type: 'MX', value: `10 ${hostname}.` },
@@ -94,6 +117,7 @@ export async function dnsRecords(directory: DirectoryStore, actor: Actor, name: 
       value: `v=DMARC1; p=none; rua=mailto:postmaster@${domain}`,
       note: 'DMARC: start with p=none, then quarantine or reject',
     },
+    ...mtaSts,
     srv('submission', 587),
     srv('submissions', 465),
     srv('imap', 143),

@@ -53,21 +53,23 @@ export function registerDomainCommands(program: Command, globals: Globals): void
     .description('what the MX enforces for mail to the domain; without options, shows it')
     .option('--dmarc <mode>', "enforce: refuse (550 5.7.1) or send to Junk as the sender's DMARC record asks; monitor: only record the results")
     .option('--spf <mode>', 'reject: refuse an SPF fail (550 5.7.23) whatever DMARC says; monitor: SPF counts through DMARC only')
+    .option('--mta-sts <mode>', 'the MTA-STS policy served for the domain: enforce, testing (the default) or none')
     .option('--greylist <on|off>', "greylist strangers' mail for the domain (451 4.7.1 until they retry after --greylist-delay)")
     .option('--json', 'print JSON')
-    .action(async (name: string, o: { dmarc?: string; spf?: string; greylist?: string; json?: boolean }) => {
+    .action(async (name: string, o: { dmarc?: string; spf?: string; greylist?: string; mtaSts?: string; json?: boolean }) => {
       if (o.greylist !== undefined && o.greylist !== 'on' && o.greylist !== 'off')
         throw new UserError(`--greylist: on or off, got ${JSON.stringify(o.greylist)}`);
       const change = {
         ...(o.dmarc ? { dmarc: o.dmarc } : {}),
         ...(o.spf ? { spf: o.spf } : {}),
         ...(o.greylist ? { greylist: o.greylist === 'on' } : {}),
+        ...(o.mtaSts ? { mtaSts: o.mtaSts } : {}),
       } as Partial<InboundPolicy>;
       const policy = await withStore(globals(), (s) =>
         Object.keys(change).length ? setInboundPolicy(s.directory, null, name, change) : inboundPolicy(s.directory, null, name),
       );
       if (o.json) return printJson(policy);
-      console.log(`dmarc: ${policy.dmarc}\nspf: ${policy.spf}\ngreylist: ${policy.greylist ? 'on' : 'off'}`);
+      console.log(`dmarc: ${policy.dmarc}\nspf: ${policy.spf}\ngreylist: ${policy.greylist ? 'on' : 'off'}\nmta-sts: ${policy.mtaSts}`);
     });
   const dkim = domain.command('dkim').description("a domain's DKIM keys");
   dkim

@@ -19,6 +19,7 @@ import {
   rotateDkimKey,
   setInboundPolicy,
 } from '../admin/domains.js';
+import type { InboundPolicy } from '../smtp/inbound-auth.js';
 import type { Store } from '../store/store.js';
 import type { ApiKeyAuth } from './auth.js';
 import { ERROR_SCHEMA } from './errors.js';
@@ -161,6 +162,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; 
       dmarc: { type: 'string', enum: ['enforce', 'monitor'] },
       spf: { type: 'string', enum: ['reject', 'monitor'] },
       greylist: { type: 'boolean' },
+      mtaSts: { type: 'string', enum: ['enforce', 'testing', 'none'] },
     },
   } as const;
   app.get<{ Params: { name: string } }>(
@@ -176,7 +178,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; 
     },
     (req) => inboundPolicy(directory, req.apiKey, req.params.name),
   );
-  app.patch<{ Params: { name: string }; Body: { dmarc?: 'enforce' | 'monitor'; spf?: 'reject' | 'monitor'; greylist?: boolean } }>(
+  app.patch<{ Params: { name: string }; Body: Partial<InboundPolicy> }>(
     '/api/v1/domains/:name/policy',
     {
       onRequest: admin,

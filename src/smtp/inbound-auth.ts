@@ -29,9 +29,11 @@ export interface InboundPolicy {
   spf: 'reject' | 'monitor';
   /** Greylist strangers' mail for the domain (on for all domains with `--greylist`). */
   greylist: boolean;
+  /** The MTA-STS policy (RFC 8461) the http role serves for the domain: senders must use TLS to its MX (enforce), report only (testing), or none. */
+  mtaSts: 'enforce' | 'testing' | 'none';
 }
 
-export const DEFAULT_POLICY: InboundPolicy = { dmarc: 'enforce', spf: 'monitor', greylist: false };
+export const DEFAULT_POLICY: InboundPolicy = { dmarc: 'enforce', spf: 'monitor', greylist: false, mtaSts: 'testing' };
 
 /** A stored or typed policy, checked; unknown fields and values are refused. */
 export function parsePolicy(value: unknown): InboundPolicy {
@@ -43,7 +45,10 @@ export function parsePolicy(value: unknown): InboundPolicy {
   if (spf !== 'reject' && spf !== 'monitor') throw new UserError(`inbound policy: spf is reject or monitor, got ${JSON.stringify(spf)}`);
   const greylist = v.greylist ?? DEFAULT_POLICY.greylist;
   if (typeof greylist !== 'boolean') throw new UserError(`inbound policy: greylist is true or false, got ${JSON.stringify(greylist)}`);
-  return { dmarc, spf, greylist };
+  const mtaSts = v.mtaSts ?? DEFAULT_POLICY.mtaSts;
+  if (mtaSts !== 'enforce' && mtaSts !== 'testing' && mtaSts !== 'none')
+    throw new UserError(`inbound policy: mtaSts is enforce, testing or none, got ${JSON.stringify(mtaSts)}`);
+  return { dmarc, spf, greylist, mtaSts };
 }
 
 export interface AuthVerdict {

@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { authenticate } from 'mailauth';
 import { openStore } from '../../src/store/open.js';
@@ -169,6 +170,47 @@ describe('MX inbound authentication', { timeout: 120_000 }, () => {
     assert.match(text, /^tern_inbound_verdicts_total\{action="reject",reason="dmarc-reject"\} 1$/m);
     assert.match(text, /^tern_inbound_verdicts_total\{action="junk",reason="dmarc-quarantine"\} 1$/m);
     assert.match(text, /^tern_inbound_verdicts_total\{action="reject",reason="spf-fail"\} 1$/m);
+  });
+
+  it('serves MTA-STS policies for its domains and lists their records', async () => {
+    const policyFor = (host: string) =>
+      new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: httpPort, path: '/.well-known/mta-sts.txt', headers: { host } }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const records = async () =>
+      (JSON.parse(await cli(['domain', 'dns', 'example.test', '--json', ...site.args])) as Array<{ name: string; type: string; value: string }>).filter((r) =>
+        /mta-sts|_smtp\._tls/.test(r.name),
+      );
+    const testing = await policyFor('mta-sts.example.test:443');
+    assert.equal(testing.status, 200);
+    assert.match(testing.type, /^text\/plain/);
+    assert.equal(testing.body, `version: STSv1\r\nmode: testing\r\nmx: ${HOST}\r\nmax_age: 604800\r\n`);
+    const before = await records();
+    assert.deepEqual(
+      before.map((r) => [r.name, r.type]),
+      [
+        ['_mta-sts.example.test', 'TXT'],
+        ['mta-sts.example.test', 'CNAME'],
+        ['_smtp._tls.example.test', 'TXT'],
+      ],
+    );
+    assert.match(before[0]!.value, /^v=STSv1; id=[0-9a-f]{20}$/);
+
+    assert.match(await cli(['domain', 'policy', 'example.test', '--mta-sts', 'enforce', ...site.args]), /mta-sts: enforce/);
+    assert.match((await policyFor('mta-sts.example.test')).body, /\r\nmode: enforce\r\n/);
+    assert.notEqual((await records())[0]!.value, before[0]!.value, 'a new id for a new policy');
+
+    await cli(['domain', 'policy', 'example.test', '--mta-sts', 'none', ...site.args]);
+    assert.equal((await policyFor('mta-sts.example.test')).status, 404);
+    assert.deepEqual(await records(), []);
+    assert.equal((await policyFor('mta-sts.nowhere.test')).status, 404);
+    assert.equal((await policyFor('example.test')).status, 404);
   });
 
   it('lets clients in the trusted networks skip the checks', async () => {
