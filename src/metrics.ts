@@ -35,6 +35,13 @@ export const metrics = {
     labelNames: ['method', 'result'],
     registers: [registry],
   }),
+  /** Strangers refused at the greeting because a DNS blocklist lists them, by zone. */
+  dnsblHits: new Counter({
+    name: 'tern_dnsbl_hits_total',
+    help: 'Clients refused because a DNS blocklist lists them',
+    labelNames: ['zone'],
+    registers: [registry],
+  }),
   /** Inbound messages refused or sent to Junk by policy, by reason (dmarc-reject, dmarc-quarantine, spf-fail). */
   inboundVerdicts: new Counter({
     name: 'tern_inbound_verdicts_total',

@@ -24,6 +24,7 @@ import { MtaSts } from './queue/mta-sts.js';
 import { startHttpServer, VERSION } from './http/server.js';
 import type { TrustedNetworks } from './config/trusted-networks.js';
 import { INBOUND_AUTH_TIMEOUT_MS, InboundAuth } from './smtp/inbound-auth.js';
+import { Dnsbl } from './smtp/dnsbl.js';
 import { Guard, type GreylistOptions, type GuardLimits } from './auth/guard.js';
 import { WebhookDispatcher, type WebhookOptions } from './http/webhooks.js';
 import { createMailDns } from './queue/dns.js';
@@ -52,6 +53,8 @@ export interface ServerOptions {
   webhooks: WebhookOptions;
   /** Clients that skip the checks for strangers on the MX (never a relay permission). */
   trusted: TrustedNetworks;
+  /** DNS blocklist zones asked about strangers on the MX; none by default. */
+  dnsbl: string[];
   limits: {
     maxMessageSize: number;
     maxRecipients: number;
@@ -114,7 +117,8 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
     hostname: options.hostname,
     timeoutMs: INBOUND_AUTH_TIMEOUT_MS,
   });
-  const mxDeps = { ...deps, injector, trusted: options.trusted, inboundAuth, guard, greylist: options.greylist };
+  const dnsbl = options.dnsbl.length ? new Dnsbl(authDns, options.dnsbl) : undefined;
+  const mxDeps = { ...deps, injector, trusted: options.trusted, inboundAuth, guard, greylist: options.greylist, dnsbl };
   const imapDeps = { ...mailboxDeps, recent: new RecentTracker(), views: new MailboxViews(store), rendered: new RenderedStructures() };
   const listen = (
     name: PortName,

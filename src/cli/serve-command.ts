@@ -19,6 +19,7 @@ import { dataDir, withStore, type GlobalOptions } from './context.js';
 import { DEFAULT_WEBHOOK_OPTIONS } from '../http/webhooks.js';
 import { DEFAULT_TRUSTED_NETWORKS, TRUSTED_NETWORKS_SETTING, TrustedNetworks } from '../config/trusted-networks.js';
 import { DEFAULT_GREYLIST } from '../auth/guard.js';
+import { normalizeDomain } from '../mail/address.js';
 
 type Globals = () => GlobalOptions;
 
@@ -222,6 +223,12 @@ export function registerServeCommands(program: Command, globals: Globals): void 
       ).env('TERN_TRUSTED_NETWORKS'),
     )
     .addOption(
+      new Option(
+        '--dnsbl <zones>',
+        'DNS blocklist zones (comma-separated) that refuse a listed stranger at the MX greeting (default: the setting "dnsbl", else none)',
+      ).env('TERN_DNSBL'),
+    )
+    .addOption(
       new Option('--greylist', 'greylist strangers on the MX for every domain (else per domain: tern domain policy D --greylist on)').env('TERN_GREYLIST'),
     )
     .addOption(
@@ -278,13 +285,18 @@ export function registerServeCommands(program: Command, globals: Globals): void 
       const hostname = await siteHostname(store, opts.hostname);
       const tls = opts.tlsCert ? { cert: opts.tlsCert, key: opts.tlsKey! } : defaultTlsPaths(dir);
       const queue = { ...queueSettings, smarthost: await smarthostOf(store, opts) };
+      const dnsbl = (opts.dnsbl ?? (await store.directory.getSetting('dnsbl')) ?? '')
+        .split(',')
+        .map((z) => z.trim())
+        .filter(Boolean)
+        .map((z) => normalizeDomain(z));
       const trustedSetting = await store.directory.getSetting(TRUSTED_NETWORKS_SETTING);
       const trusted = opts.trustedNetworks
         ? TrustedNetworks.parse('--trusted-networks', opts.trustedNetworks)
         : TrustedNetworks.parse(`setting ${TRUSTED_NETWORKS_SETTING}`, trustedSetting ?? DEFAULT_TRUSTED_NETWORKS);
       const server = await startServer(
         store,
-        { host: opts.host!, hostname, roles, ports, tls, limits, insecureAuth: Boolean(opts.insecureAuth), queue, webhooks, trusted, greylist },
+        { host: opts.host!, hostname, roles, ports, tls, limits, insecureAuth: Boolean(opts.insecureAuth), queue, webhooks, trusted, greylist, dnsbl },
         log,
       );
 

@@ -30,6 +30,7 @@ import type { Account, BlobRef, BlobStore, DeliveryOutcome, OutboundMessage } fr
 import type { TrustedNetworks } from '../config/trusted-networks.js';
 import { authservId, HeaderFilter } from '../mail/header-filter.js';
 import type { InboundAuth } from './inbound-auth.js';
+import type { Dnsbl } from './dnsbl.js';
 import type { GreylistOptions, Guard } from '../auth/guard.js';
 import { parseCommand, type Command, type MailParams, type RcptParams } from './command-parser.js';
 import { DataReader, type DataResult } from './data-reader.js';
@@ -71,6 +72,8 @@ export interface SessionDeps {
   inboundAuth?: InboundAuth;
   /** Rates and greylisting for strangers (MX), and per-account rates (submission). */
   guard?: Guard;
+  /** MX: DNS blocklists asked about strangers before the greeting. */
+  dnsbl?: Dnsbl;
   /** MX: greylisting for every domain (`all`), else per domain policy, with its timings. */
   greylist?: { all: boolean } & GreylistOptions;
 }
@@ -137,8 +140,14 @@ export class SmtpSession {
     this.log = deps.log.child({ mode: config.mode, remote: this.remoteAddress });
     this.secure = socket instanceof TLSSocket; // implicit TLS (submissions)
     this.attach(socket);
-    if (config.greetingDelayMs > 0) this.greetingTimer = setTimeout(() => this.greet(), config.greetingDelayMs);
-    else this.greet();
+    // A stranger is looked up in the blocklists while the greeting waits (and the delay runs).
+    const listed = this.stranger && deps.dnsbl?.zones.length ? deps.dnsbl.listed(this.remoteAddress) : null;
+    const start = () => {
+      if (!listed) return this.greet();
+      void listed.then((zone) => (zone ? this.refuseListed(zone) : this.greet()));
+    };
+    if (config.greetingDelayMs > 0) this.greetingTimer = setTimeout(start, config.greetingDelayMs);
+    else start();
   }
 
   /** True while a mail transaction is open (used when draining on shutdown). */
@@ -180,6 +189,12 @@ export class SmtpSession {
     const mode = this.config.mode;
     this.reply(mode === 'lmtp' ? Replies.lmtpReady(host) : mode === 'submission' ? Replies.submissionReady(host) : Replies.serviceReady(host));
     this.flush();
+  }
+
+  private refuseListed(zone: string): void {
+    if (this.state.phase !== 'greeting') return;
+    this.log.info({ zone }, 'refused: listed by a DNS blocklist');
+    this.close(Replies.blocklisted(addressLiteral(this.remoteAddress).replace(/^IPv6:/, ''), zone));
   }
 
   /** Drops a body being received (client gone, transaction over without a commit). */

@@ -8,6 +8,8 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
+import { dnsblName } from '../../src/smtp/dnsbl.js';
+import { startDnsServer } from '../helpers/dns-server.js';
 import { openSession, RawSmtp } from '../helpers/raw-smtp.js';
 import { cli, createSite, freePort, startTern, type Site, type TernServer } from '../helpers/tern.js';
 
@@ -188,6 +190,32 @@ describe('abuse controls', { timeout: 120_000 }, () => {
     const took = Date.now() - started;
     assert.ok(took >= 1_900 && took < 2_900, `cut off after ${took} ms, though a byte came every 100 ms`);
     await dribble;
+  });
+
+  it('refuses a stranger a DNS blocklist lists, at the greeting', async () => {
+    assert.equal(dnsblName('192.0.2.99', 'bl.test'), '99.2.0.192.bl.test');
+    assert.equal(dnsblName('::ffff:192.0.2.99', 'bl.test'), '99.2.0.192.bl.test');
+    assert.equal(dnsblName('2001:db8::1', 'bl.test'), `1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.test`);
+    const dns = await startDnsServer([
+      { type: 'A', name: '1.0.0.127.bl.test', address: '127.0.0.2' },
+      // 127.255.255.x: the list refusing the query, which lists no one.
+      { type: 'A', name: '1.0.0.127.refusing.test', address: '127.255.255.254' },
+    ]);
+    try {
+      const site = await createSite();
+      const listed = await serve(site, ['--dns-server', dns.address, '--dnsbl', 'clean.test,bl.test']);
+      const c = await RawSmtp.connect(listed.tern.smtpPort);
+      const greeting = await c.read();
+      assert.equal(greeting.code, 554);
+      assert.match(greeting.text, /5\.7\.1 Service unavailable; client \[127\.0\.0\.1\] blocked using bl\.test/);
+      await c.waitClosed();
+      const clean = await serve(site, ['--dns-server', dns.address, '--dnsbl', 'clean.test,refusing.test']);
+      const ok = await RawSmtp.connect(clean.tern.smtpPort);
+      assert.equal((await ok.read()).code, 220);
+      ok.close();
+    } finally {
+      await dns.close();
+    }
   });
 
   it('greylists a new triplet until it retries after the delay, where it is on', async () => {

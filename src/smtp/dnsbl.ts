@@ -1,0 +1,49 @@
+/**
+ * DNS blocklists (RFC 5782), optional (`--dnsbl zone,…`): a stranger connecting to the MX
+ * is looked up in each zone before the greeting; an answer in 127.0.0.0/8 (but not
+ * 127.255.255.0/24, which lists use to say the query itself was refused) means listed, and
+ * the client is refused with 554 5.7.1. Lookups go through the resolver with short
+ * timeouts and a cache; a list that does not answer lists no one.
+ */
+import { isIP } from 'node:net';
+import { metrics } from '../metrics.js';
+import type { MailDns } from '../queue/dns.js';
+
+/** The name to look up for `address` in `zone`: reversed octets (IPv4) or nibbles (IPv6); null for anything else. */
+export function dnsblName(address: string, zone: string): string | null {
+  const a = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1] ?? address;
+  if (isIP(a) === 4) return `${a.split('.').reverse().join('.')}.${zone}`;
+  if (isIP(a) !== 6) return null;
+  const [head = '', tail] = a.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  const nibbles = groups.map((g) => g.padStart(4, '0')).join('');
+  return `${[...nibbles].reverse().join('.')}.${zone}`;
+}
+
+export class Dnsbl {
+  constructor(
+    private readonly dns: Pick<MailDns, 'resolve'>,
+    readonly zones: string[],
+  ) {}
+
+  /** The first zone that lists `address`, or null. */
+  async listed(address: string): Promise<string | null> {
+    const hits = await Promise.all(
+      this.zones.map(async (zone) => {
+        const name = dnsblName(address, zone);
+        if (!name) return null;
+        try {
+          const answers = (await this.dns.resolve(name, 'A')) as string[];
+          return answers.some((ip) => ip.startsWith('127.') && !ip.startsWith('127.255.255.')) ? zone : null;
+        } catch {
+          return null; // not listed, or the list does not answer
+        }
+      }),
+    );
+    const zone = hits.find((z) => z !== null) ?? null;
+    if (zone) metrics.dnsblHits.inc({ zone });
+    return zone;
+  }
+}
