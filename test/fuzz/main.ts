@@ -1,17 +1,20 @@
 /**
  * `npm run fuzz`: session-level fuzzing of a real `tern serve`, SMTP/LMTP and IMAP, each
- * protocol against a fresh server of its own.
+ * protocol against a fresh server of its own, then the MIME parser on its own (mutated
+ * messages through test/mail/mime-fuzz.test.ts, in a child process).
  *
  *   npm run fuzz                                        100,000 cases per protocol, a fresh seed (printed)
  *   npm run fuzz -- --protocol imap --cases 5000 --seed abc
  *   FUZZ_SEED=abc FUZZ_CASE=1234 npm run fuzz -- --protocol imap   one case again, with its transcript
  *
- * Options (or FUZZ_* variables): --protocol smtp|imap|all (default all), --cases (per
+ * Options (or FUZZ_* variables): --protocol smtp|imap|mime|all (default all), --cases (per
  * protocol), --seed, --case, --first, --concurrency, --timeout (ms of silence while an
  * answer is due), --max-rss-mb (default 400 for SMTP, 512 for IMAP), --max-seconds (per
  * protocol: stop starting cases after this long). Exits 1 on any failure.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MAX_LINE } from '../imap/fuzz/cases.js';
 import { fillInboxes, runImapFuzz } from '../imap/fuzz/runner.js';
@@ -33,10 +36,10 @@ const { values } = parseArgs({
   },
 });
 
-const PROTOCOLS: Record<string, Array<'smtp' | 'imap'>> = { all: ['smtp', 'imap'], smtp: ['smtp'], imap: ['imap'] };
+const PROTOCOLS: Record<string, Array<'smtp' | 'imap' | 'mime'>> = { all: ['smtp', 'imap', 'mime'], smtp: ['smtp'], imap: ['imap'], mime: ['mime'] };
 const protocols = PROTOCOLS[values.protocol];
 if (!protocols) {
-  console.error(`--protocol must be smtp, imap or all (not ${JSON.stringify(values.protocol)})`);
+  console.error(`--protocol must be smtp, imap, mime or all (not ${JSON.stringify(values.protocol)})`);
   process.exit(2);
 }
 const single = values.case !== undefined;
@@ -92,6 +95,18 @@ async function fuzz(protocol: 'smtp' | 'imap'): Promise<boolean> {
   }
 }
 
+/** The MIME parser's seeded fuzz test with this run's seed and case count; true when it passed. */
+function fuzzMime(): boolean {
+  const test = fileURLToPath(new URL('../mail/mime-fuzz.test.js', import.meta.url));
+  console.log(`fuzzing the MIME parser: ${common.cases} mutated messages, seed ${JSON.stringify(seed)}`);
+  const r = spawnSync(process.execPath, ['--test', test], {
+    stdio: 'inherit',
+    env: { ...process.env, TERN_MIME_FUZZ_SEED: seed, TERN_MIME_FUZZ_CASES: String(common.cases) },
+  });
+  console.log(`\nMIME: ${r.status === 0 ? 'passed' : `failed (exit ${r.status ?? r.signal})`}`);
+  return r.status === 0;
+}
+
 let ok = true;
-for (const protocol of protocols) ok = (await fuzz(protocol)) && ok;
+for (const protocol of protocols) ok = (protocol === 'mime' ? fuzzMime() : await fuzz(protocol)) && ok;
 process.exit(ok ? 0 : 1);
