@@ -35,6 +35,8 @@ export const metrics = {
     labelNames: ['method', 'result'],
     registers: [registry],
   }),
+  /** rspamd's verdicts on strangers' messages, by its action ("error" when it gave none). */
+  spamVerdicts: new Counter({ name: 'tern_spam_verdicts_total', help: "rspamd's actions on inbound messages", labelNames: ['action'], registers: [registry] }),
   /** Strangers refused at the greeting because a DNS blocklist lists them, by zone. */
   dnsblHits: new Counter({
     name: 'tern_dnsbl_hits_total',

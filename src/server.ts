@@ -25,6 +25,7 @@ import { startHttpServer, VERSION } from './http/server.js';
 import type { TrustedNetworks } from './config/trusted-networks.js';
 import { INBOUND_AUTH_TIMEOUT_MS, InboundAuth } from './smtp/inbound-auth.js';
 import { Dnsbl } from './smtp/dnsbl.js';
+import { SpamFilter } from './smtp/spam-filter.js';
 import { Guard, type GreylistOptions, type GuardLimits } from './auth/guard.js';
 import { WebhookDispatcher, type WebhookOptions } from './http/webhooks.js';
 import { createMailDns } from './queue/dns.js';
@@ -55,6 +56,8 @@ export interface ServerOptions {
   trusted: TrustedNetworks;
   /** DNS blocklist zones asked about strangers on the MX; none by default. */
   dnsbl: string[];
+  /** The rspamd normal worker that sees strangers' messages (http://host:11333); none by default. */
+  rspamd: string | null;
   limits: {
     maxMessageSize: number;
     maxRecipients: number;
@@ -118,7 +121,8 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
     timeoutMs: INBOUND_AUTH_TIMEOUT_MS,
   });
   const dnsbl = options.dnsbl.length ? new Dnsbl(authDns, options.dnsbl) : undefined;
-  const mxDeps = { ...deps, injector, trusted: options.trusted, inboundAuth, guard, greylist: options.greylist, dnsbl };
+  const spamFilter = options.rspamd ? new SpamFilter(options.rspamd) : undefined;
+  const mxDeps = { ...deps, injector, trusted: options.trusted, inboundAuth, guard, greylist: options.greylist, dnsbl, spamFilter };
   const imapDeps = { ...mailboxDeps, recent: new RecentTracker(), views: new MailboxViews(store), rendered: new RenderedStructures() };
   const listen = (
     name: PortName,

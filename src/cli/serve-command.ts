@@ -224,6 +224,12 @@ export function registerServeCommands(program: Command, globals: Globals): void 
     )
     .addOption(
       new Option(
+        '--rspamd <url>',
+        'show strangers\' messages on the MX to this rspamd (e.g. http://127.0.0.1:11333) and follow its action (default: the setting "rspamd", else none)',
+      ).env('TERN_RSPAMD'),
+    )
+    .addOption(
+      new Option(
         '--dnsbl <zones>',
         'DNS blocklist zones (comma-separated) that refuse a listed stranger at the MX greeting (default: the setting "dnsbl", else none)',
       ).env('TERN_DNSBL'),
@@ -290,13 +296,15 @@ export function registerServeCommands(program: Command, globals: Globals): void 
         .map((z) => z.trim())
         .filter(Boolean)
         .map((z) => normalizeDomain(z));
+      const rspamd = opts.rspamd ?? (await store.directory.getSetting('rspamd'));
+      if (rspamd && !/^https?:\/\/[^\s/]+/.test(rspamd)) throw new UserError(`--rspamd: expected http://HOST:PORT, got ${JSON.stringify(rspamd)}`);
       const trustedSetting = await store.directory.getSetting(TRUSTED_NETWORKS_SETTING);
       const trusted = opts.trustedNetworks
         ? TrustedNetworks.parse('--trusted-networks', opts.trustedNetworks)
         : TrustedNetworks.parse(`setting ${TRUSTED_NETWORKS_SETTING}`, trustedSetting ?? DEFAULT_TRUSTED_NETWORKS);
       const server = await startServer(
         store,
-        { host: opts.host!, hostname, roles, ports, tls, limits, insecureAuth: Boolean(opts.insecureAuth), queue, webhooks, trusted, greylist, dnsbl },
+        { host: opts.host!, hostname, roles, ports, tls, limits, insecureAuth: Boolean(opts.insecureAuth), queue, webhooks, trusted, greylist, dnsbl, rspamd },
         log,
       );
 

@@ -17,6 +17,8 @@ export const Replies = {
   // RFC 5321 4.2.2 / 4.3.2
   serviceReady: (host: string) => r(220, '', `${host} ESMTP Tern ready`),
   earlyTalker: r(554, '5.5.1', 'Protocol error: data sent before greeting'), // RFC 5321 4.3.1
+  spamRejected: r(550, '5.7.1', 'Message rejected as spam'),
+  spamDeferred: r(451, '4.7.1', 'Message deferred by the spam filter; try again later'),
   blocklisted: (ip: string, zone: string) => r(554, '5.7.1', `Service unavailable; client [${ip}] blocked using ${zone}`),
   heloOk: (host: string) => r(250, '', host),
   lmtpReady: (host: string) => r(220, '', `${host} LMTP Tern ready`),

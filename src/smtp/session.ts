@@ -31,6 +31,7 @@ import type { TrustedNetworks } from '../config/trusted-networks.js';
 import { authservId, HeaderFilter } from '../mail/header-filter.js';
 import type { InboundAuth } from './inbound-auth.js';
 import type { Dnsbl } from './dnsbl.js';
+import type { SpamFilter, SpamVerdict } from './spam-filter.js';
 import type { GreylistOptions, Guard } from '../auth/guard.js';
 import { parseCommand, type Command, type MailParams, type RcptParams } from './command-parser.js';
 import { DataReader, type DataResult } from './data-reader.js';
@@ -72,6 +73,8 @@ export interface SessionDeps {
   inboundAuth?: InboundAuth;
   /** Rates and greylisting for strangers (MX), and per-account rates (submission). */
   guard?: Guard;
+  /** MX: the spam filter (rspamd) that sees strangers' messages. */
+  spamFilter?: SpamFilter;
   /** MX: DNS blocklists asked about strangers before the greeting. */
   dnsbl?: Dnsbl;
   /** MX: greylisting for every domain (`all`), else per domain policy, with its timings. */
@@ -564,6 +567,24 @@ export class SmtpSession {
     this.reply(Replies.recipientOk);
   }
 
+  /** rspamd's verdict on a stranger's message; null (the message goes through) when it gives none. */
+  private async spamCheck(s: { helo: string; tx: Transaction }, blob: BlobRef, ternId: string): Promise<SpamVerdict | null> {
+    try {
+      return await this.deps.spamFilter!.check({
+        message: this.deps.blobs.staged(blob),
+        ip: addressLiteral(this.remoteAddress).replace(/^IPv6:/, ''),
+        helo: s.helo,
+        from: s.tx.from,
+        rcpts: s.tx.recipients.map((r) => r.address),
+        hostname: this.config.hostname,
+        ternId,
+      });
+    } catch (err) {
+      this.log.warn({ id: ternId, err: (err as Error).message }, 'spam filter gave no verdict; the message goes through');
+      return null;
+    }
+  }
+
   /** Greylisting (RFC 6647) of a stranger's recipient, where it is on: true when the 451 went out. */
   private async greylisted(from: string, rcpt: string): Promise<boolean> {
     const { guard, greylist, inboundAuth } = this.deps;
@@ -689,10 +710,20 @@ export class SmtpSession {
       const blob = await body.sink.finish();
       blobHash = blob.hash;
       const verdict = this.stranger && this.deps.inboundAuth ? await this.authenticate(s, blob) : null;
-      if (verdict?.action === 'reject') {
+      const spam = this.stranger && this.deps.spamFilter && verdict?.action !== 'reject' ? await this.spamCheck(s, blob, body.ternId) : null;
+      const refusal =
+        verdict?.action === 'reject'
+          ? verdict.reply!
+          : spam?.action === 'reject'
+            ? Replies.spamRejected
+            : spam?.action === 'defer'
+              ? Replies.spamDeferred
+              : null;
+      if (refusal) {
         if ('upload' in blob) void this.deps.blobs.discard(blob.upload).catch(() => undefined);
-        this.log.info({ id: body.ternId, from: tx.from, ...verdict.results, reason: verdict.reason }, 'refused by authentication policy');
-        return this.answer(tx, verdict.reply!);
+        const why = verdict?.action === 'reject' ? { ...verdict.results, reason: verdict.reason } : { spam: spam!.rspamd };
+        this.log.info({ id: body.ternId, from: tx.from, ...why }, `refused: ${refusal.text}`);
+        return this.answer(tx, refusal);
       }
       const added = submission ? await this.submissionHeaders(tx, body) : '';
       if (added === null) return; // refused: the reply is out
@@ -707,11 +738,12 @@ export class SmtpSession {
       const trace = { ternId: body.ternId, helo: s.helo, protocol, remoteAddress: addressLiteral(this.remoteAddress), hostname: this.config.hostname, date };
       const recipients = deliveryRecipients({ tx, ...trace });
       if (added) for (const r of recipients) r.prefix = Buffer.concat([r.prefix, Buffer.from(added)]);
-      if (verdict) {
-        const header = Buffer.from(verdict.header);
+      if (verdict || spam) {
+        const header = Buffer.from((verdict?.header ?? '') + (spam?.header ?? ''));
         for (const r of recipients) r.prefix = Buffer.concat([r.prefix, header]);
-        if (verdict.action === 'junk') {
-          this.log.info({ id: body.ternId, from: tx.from, ...verdict.results, reason: verdict.reason }, 'delivered to Junk by authentication policy');
+        if (verdict?.action === 'junk' || spam?.action === 'junk') {
+          const why = verdict?.action === 'junk' ? { ...verdict.results, reason: verdict.reason } : { spam: spam!.rspamd };
+          this.log.info({ id: body.ternId, from: tx.from, ...why }, 'delivered to Junk');
           for (const r of recipients) r.mailbox = await this.deps.inboundAuth!.junkMailbox(r.accountId);
         }
       }
