@@ -3,7 +3,7 @@
 // `npm install`:
 //  1. removes dist/ and compiles (`tsc -p .`), so a deleted test never runs from a stale file;
 //  2. checks the Debian packages the tests drive (swaks with Net::SSLeay for STARTTLS,
-//     postfix for smtp-source, openssl, python3, fetchmail, isync, mutt, opendkim-tools, rspamd, the PostgreSQL server binaries); as root
+//     postfix for smtp-source, openssl, python3, fetchmail, isync, mutt, opendkim-tools, rspamd, pebble, the PostgreSQL server binaries); as root
 //     it installs the missing ones, otherwise it names them with the apt-get command and
 //     exits non-zero;
 //  3. starts one throwaway PostgreSQL cluster for the run (test/helpers/pg-cluster.ts) and
@@ -43,6 +43,8 @@ const REQUIRED = [
   { pkg: 'opendkim-tools', present: () => existsSync('/usr/sbin/opendkim-testmsg') },
   // The spam filter the MX asks (test/smtp/spam-filter.test.ts runs its own instance).
   { pkg: 'rspamd', present: () => existsSync('/usr/bin/rspamd') },
+  // Let's Encrypt's test CA (test/config/acme.test.ts runs its own instance).
+  { pkg: 'pebble', present: () => existsSync('/usr/bin/pebble') },
   {
     pkg: 'postgresql',
     present: () =>

@@ -26,6 +26,7 @@ import type { TrustedNetworks } from './config/trusted-networks.js';
 import { INBOUND_AUTH_TIMEOUT_MS, InboundAuth } from './smtp/inbound-auth.js';
 import { Dnsbl } from './smtp/dnsbl.js';
 import { SpamFilter } from './smtp/spam-filter.js';
+import { AcmeManager } from './config/acme.js';
 import { Guard, type GreylistOptions, type GuardLimits } from './auth/guard.js';
 import { WebhookDispatcher, type WebhookOptions } from './http/webhooks.js';
 import { createMailDns } from './queue/dns.js';
@@ -58,6 +59,8 @@ export interface ServerOptions {
   dnsbl: string[];
   /** The rspamd normal worker that sees strangers' messages (http://host:11333); none by default. */
   rspamd: string | null;
+  /** ACME certificates for the host name (needs the http role for the HTTP-01 answers); none by default. */
+  acme: { directoryUrl: string; email?: string } | null;
   limits: {
     maxMessageSize: number;
     maxRecipients: number;
@@ -145,6 +148,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
         : 'Too many connections';
   let worker: QueueWorker | null = null;
   let dispatcher: WebhookDispatcher | null = null;
+  let acmeManager: AcmeManager | null = null;
 
   const listeners: Array<{ name: PortName; listener: { port: number; close(graceMs: number): Promise<void> } }> = [];
   try {
@@ -201,6 +205,11 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
         }
       }
     }
+    if (options.roles.includes('http') && options.acme) {
+      const files = { certFile: options.tls.cert, keyFile: options.tls.key };
+      acmeManager = new AcmeManager(store.directory, tls, { ...options.acme, hostnames: [options.hostname], ...files }, log);
+      acmeManager.start();
+    }
     if (options.roles.includes('http')) {
       dispatcher = new WebhookDispatcher(store, options.webhooks, log, `Tern/${VERSION} (${options.hostname})`);
       dispatcher.start();
@@ -222,7 +231,12 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
     listening: listeners.map((l) => ({ name: l.name, host: options.host, port: l.listener.port })),
     tls,
     async stop() {
-      await Promise.all([...listeners.map((l) => l.listener.close(options.limits.shutdownGraceSeconds * 1000)), worker?.stop(), dispatcher?.stop()]);
+      await Promise.all([
+        ...listeners.map((l) => l.listener.close(options.limits.shutdownGraceSeconds * 1000)),
+        worker?.stop(),
+        dispatcher?.stop(),
+        acmeManager?.stop(),
+      ]);
       guard.stop();
       await signer.close();
     },

@@ -224,6 +224,13 @@ export function registerServeCommands(program: Command, globals: Globals): void 
     )
     .addOption(
       new Option(
+        '--acme-directory <url>',
+        "get the host name's certificate from this ACME CA (e.g. https://acme-v02.api.letsencrypt.org/directory) and renew it; port 80 must reach the http role",
+      ).env('TERN_ACME_DIRECTORY'),
+    )
+    .addOption(new Option('--acme-email <address>', 'contact address for the ACME account').env('TERN_ACME_EMAIL'))
+    .addOption(
+      new Option(
         '--rspamd <url>',
         'show strangers\' messages on the MX to this rspamd (e.g. http://127.0.0.1:11333) and follow its action (default: the setting "rspamd", else none)',
       ).env('TERN_RSPAMD'),
@@ -272,6 +279,10 @@ export function registerServeCommands(program: Command, globals: Globals): void 
       lifetimeMs: parseDuration('--webhook-lifetime', opts.webhookLifetime!),
     };
     if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new UserError('--tls-cert and --tls-key must be given together');
+    if (opts.acmeDirectory && opts.tlsCert) throw new UserError('--acme-directory keeps its certificate in the data dir: leave out --tls-cert and --tls-key');
+    if (opts.acmeDirectory && !/^https:\/\/\S+$/.test(opts.acmeDirectory))
+      throw new UserError(`--acme-directory: expected an https:// URL, got ${JSON.stringify(opts.acmeDirectory)}`);
+    const acme = opts.acmeDirectory ? { directoryUrl: opts.acmeDirectory, email: opts.acmeEmail } : null;
 
     const log = createLogger(g.logLevel);
     const dir = dataDir(g);
@@ -304,7 +315,22 @@ export function registerServeCommands(program: Command, globals: Globals): void 
         : TrustedNetworks.parse(`setting ${TRUSTED_NETWORKS_SETTING}`, trustedSetting ?? DEFAULT_TRUSTED_NETWORKS);
       const server = await startServer(
         store,
-        { host: opts.host!, hostname, roles, ports, tls, limits, insecureAuth: Boolean(opts.insecureAuth), queue, webhooks, trusted, greylist, dnsbl, rspamd },
+        {
+          host: opts.host!,
+          hostname,
+          roles,
+          ports,
+          tls,
+          limits,
+          insecureAuth: Boolean(opts.insecureAuth),
+          queue,
+          webhooks,
+          trusted,
+          greylist,
+          dnsbl,
+          rspamd,
+          acme,
+        },
         log,
       );
 

@@ -14,7 +14,7 @@ import type { Guard } from '../auth/guard.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerApiKeyRoutes } from './api-key-routes.js';
 import { registerMailRoutes } from './mail-routes.js';
-import { registerMtaStsRoute } from './mta-sts-route.js';
+import { registerWellKnownRoutes } from './well-known-routes.js';
 import { registerQueueRoutes } from './queue-routes.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
 import { registerSuppressionRoutes } from './suppression-routes.js';
@@ -100,7 +100,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   registerQueueRoutes(app, { store: deps.store, auth });
   registerWebhookRoutes(app, { store: deps.store, auth });
   registerMailRoutes(app, { store: deps.store, auth });
-  registerMtaStsRoute(app, { directory: deps.store.directory, hostname: deps.hostname });
+  registerWellKnownRoutes(app, { directory: deps.store.directory, hostname: deps.hostname });
   return app;
 }
 
