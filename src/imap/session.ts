@@ -298,7 +298,8 @@ export class ImapSession implements ListenerSession {
     socket.on('data', (data: Buffer) => {
       this.reader.push(data);
       if (this.reader.pending > MAX_PENDING_INPUT) socket.pause();
-      this.resetTimer();
+      // Before login, only finished commands count: a client dribbling a byte at a time is logged out as an idle one would be.
+      if (this.state.kind !== 'not-authenticated') this.resetTimer();
       const w = this.waiter;
       this.waiter = null;
       w?.();
@@ -442,7 +443,7 @@ export class ImapSession implements ListenerSession {
         this.deps.log.error({ err, ip: this.remoteAddress, command: commandName }, 'IMAP command failed');
       this.send(`${tag} ${responseText(answer)}`);
     } finally {
-      if (this.state.kind !== 'not-authenticated') this.resetTimer();
+      this.resetTimer();
     }
   }
 }

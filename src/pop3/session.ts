@@ -77,6 +77,7 @@ export class Pop3Session implements ListenerSession {
   private pending: Buffer = EMPTY;
   private out: string[] = [];
   private busy = false;
+  private lineTimer: NodeJS.Timeout | null = null;
   private streaming = false;
   private closing = false;
   private waitingForDrain = false;
@@ -127,8 +128,14 @@ export class Pop3Session implements ListenerSession {
     return this.state.phase === 'closed';
   }
 
+  private clearLineTimer(): void {
+    if (this.lineTimer) clearTimeout(this.lineTimer);
+    this.lineTimer = null;
+  }
+
   private closed(): void {
     if (this.isClosed()) return;
+    this.clearLineTimer();
     this.state = { phase: 'closed' };
     this.onClose();
   }
@@ -195,7 +202,13 @@ export class Pop3Session implements ListenerSession {
           break;
         }
         const line = this.takeLine();
-        if (line === null) break;
+        if (line === null) {
+          // A client dribbling a byte at a time (which keeps the socket from idling) still has only the idle time to finish a line.
+          if (this.pending.length > 0 || this.discardingLongLine)
+            this.lineTimer ??= setTimeout(() => this.close(Replies.idleTimeout), this.config.idleTimeoutMs ?? DEFAULT_IDLE_MS);
+          break;
+        }
+        this.clearLineTimer();
         await this.handleLine(line);
         if (this.pending.length > 0) await new Promise((r) => setImmediate(r));
       }
