@@ -27,6 +27,7 @@ import { INBOUND_AUTH_TIMEOUT_MS, InboundAuth } from './smtp/inbound-auth.js';
 import { Dnsbl } from './smtp/dnsbl.js';
 import { SpamFilter } from './smtp/spam-filter.js';
 import { AcmeManager } from './config/acme.js';
+import { createReportIntake } from './delivery/report-intake.js';
 import { Guard, type GreylistOptions, type GuardLimits } from './auth/guard.js';
 import { WebhookDispatcher, type WebhookOptions } from './http/webhooks.js';
 import { createMailDns } from './queue/dns.js';
@@ -92,7 +93,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
   const signer = new DkimSigner(store.directory);
   const deps = {
     resolver: createRecipientResolver(store.directory, { hostname: options.hostname }),
-    delivery: createLocalDelivery(store, log, { signer, hostname: options.hostname }),
+    delivery: createLocalDelivery(store, log, { signer, hostname: options.hostname }, createReportIntake(store, log)),
     blobs: store.blobs,
     budget: new ByteBudget(options.limits.memoryBudget),
     tls,

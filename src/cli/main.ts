@@ -8,6 +8,7 @@ import { registerApiKeyCommands } from './apikey-commands.js';
 import { registerSuppressionCommands } from './suppression-commands.js';
 import { registerWebhookCommands } from './webhook-commands.js';
 import { registerBanCommands } from './ban-commands.js';
+import { registerReportCommands } from './report-commands.js';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_DATA_DIR } from '../config/defaults.js';
 import { UserError } from '../errors.js';
@@ -39,6 +40,7 @@ registerApiKeyCommands(program, globals);
 registerSuppressionCommands(program, globals);
 registerWebhookCommands(program, globals);
 registerBanCommands(program, globals);
+registerReportCommands(program, globals);
 registerSendCommand(program, globals);
 registerStatusCommand(program, globals);
 

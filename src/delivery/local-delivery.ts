@@ -15,6 +15,7 @@ import { StoreUnavailableError } from '../errors.js';
 import { metrics } from '../metrics.js';
 import { domainOf } from '../mail/address.js';
 import type { DkimSigner } from '../queue/dkim.js';
+import type { ReportIntake } from './report-intake.js';
 import { outcomesFromStored, type DeliveryOutcome, type NewDelivery, type Store } from '../store/store.js';
 
 export type LocalMessage = NewDelivery & { startedAt: number; via: string; rcptCount: number };
@@ -39,7 +40,7 @@ export function newTernId(): string {
   return `${Date.now().toString(36)}${pool.toString('hex', used - 6, used)}`.toUpperCase();
 }
 
-export function createLocalDelivery(store: Store, log: Logger, dkim: { signer: DkimSigner; hostname: string }): LocalDelivery {
+export function createLocalDelivery(store: Store, log: Logger, dkim: { signer: DkimSigner; hostname: string }, reports?: ReportIntake): LocalDelivery {
   /** The queued copies' prefix with the DKIM signatures in front (they cover the prefix and the body). */
   async function signed(delivery: NewDelivery): Promise<NewDelivery> {
     const outbound = delivery.outbound;
@@ -80,6 +81,8 @@ export function createLocalDelivery(store: Store, log: Logger, dkim: { signer: D
     const refused = delivery.atomic && stored === 0 && outcomes.some((o) => o.status === 'over-quota');
     const queued = refused ? 0 : (delivery.outbound?.domains.reduce((n, d) => n + d.recipients.length, 0) ?? 0);
     if (stored + queued > 0) metrics.received.inc({ via: m.via });
+    // Reports other systems send about our domains come from outside, over the MX or LMTP.
+    if (stored > 0 && (m.via === 'smtp' || m.via === 'lmtp')) reports?.consider(delivery);
     log.info(
       { id: m.ternId, from: m.envelopeFrom, rcpts: m.rcptCount, stored, queued, size: m.blob.size, ms: Date.now() - m.startedAt, via: m.via },
       stored + queued > 0 ? 'message accepted' : 'message refused',

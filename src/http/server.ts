@@ -15,6 +15,7 @@ import { registerAdminRoutes } from './admin-routes.js';
 import { registerApiKeyRoutes } from './api-key-routes.js';
 import { registerMailRoutes } from './mail-routes.js';
 import { registerWellKnownRoutes } from './well-known-routes.js';
+import { registerReportRoutes } from './report-routes.js';
 import { registerQueueRoutes } from './queue-routes.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
 import { registerSuppressionRoutes } from './suppression-routes.js';
@@ -101,6 +102,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   registerWebhookRoutes(app, { store: deps.store, auth });
   registerMailRoutes(app, { store: deps.store, auth });
   registerWellKnownRoutes(app, { directory: deps.store.directory, hostname: deps.hostname });
+  registerReportRoutes(app, { store: deps.store, auth });
   return app;
 }
 

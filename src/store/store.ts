@@ -253,6 +253,25 @@ export interface Suppression {
 }
 
 /** An HTTP API key: what it may do, and for which domain (null: the whole site). The secret is kept only as its hash. */
+/** One row of a report: DMARC (a source address and what it sent) or TLS-RPT (a policy's successes and failures). */
+export type ReportRow =
+  | { source: string; count: number; disposition: string; dkim: string; spf: string; headerFrom: string }
+  | { policy: string; mx: string[]; success: number; failure: number; failures: Array<{ type: string; ip: string | null; count: number }> };
+
+/** A DMARC aggregate (RFC 7489 7.2) or TLS-RPT (RFC 8460) report received for one of the site's domains. */
+export interface Report {
+  id: number;
+  kind: 'dmarc' | 'tlsrpt';
+  domain: string;
+  /** The organisation that sent it. */
+  reporter: string;
+  reportId: string;
+  begin: Date;
+  end: Date;
+  receivedAt: Date;
+  rows: ReportRow[];
+}
+
 /** A client address refused on every port until `expiresAt` (brute force, or put there by an admin). */
 export interface Ban {
   address: string;
@@ -354,6 +373,10 @@ export interface DirectoryStore {
   /** Which of `addresses` are suppressed. */
   suppressed(addresses: string[]): Promise<Set<string>>;
   /** Records when a key was last used. */
+  /** Keeps a received report; false when the same reporter's report id is already kept. */
+  addReport(report: Omit<Report, 'id' | 'receivedAt'>): Promise<boolean>;
+  /** Reports newest first (by the end of their period), of a domain and kind when given. */
+  listReports(filter: { domain?: string; kind?: Report['kind']; limit: number }): Promise<Report[]>;
   /** Bans an address until `until` (a ban already there gets the later end); returns the ban. */
   addBan(address: string, reason: string, until: Date): Promise<Ban>;
   /** Lifts a ban; NotFoundError when there is none. */

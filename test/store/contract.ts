@@ -20,6 +20,7 @@ import { messagesContract } from './contract/messages.js';
 import { queueContract } from './contract/queue.js';
 import { structuresContract } from './contract/structures.js';
 import { webhooksContract } from './contract/webhooks.js';
+import { guardContract } from './contract/guard.js';
 import { createFixture, type Inspect } from './contract/support.js';
 
 export { body, delivery, everyKindOfWrite, inline, sha256, WRITES_SEEN, type Row } from './contract/support.js';
@@ -57,6 +58,7 @@ export function storeContract(name: Store['kind'], open: () => Promise<Store>, o
     blobsContract(fx);
     queueContract(fx);
     webhooksContract(fx);
+    guardContract(fx);
     structuresContract(fx);
     imapContract(fx);
     durabilityContract(fx);

@@ -327,4 +327,22 @@ CREATE TABLE greylist (
 CREATE INDEX greylist_last_seen ON greylist (last_seen);
 `,
   },
+  {
+    version: 9,
+    sql: `
+CREATE TABLE reports (
+  id BIGSERIAL PRIMARY KEY,
+  kind TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  reporter TEXT NOT NULL,
+  report_id TEXT NOT NULL,
+  begin_at BIGINT NOT NULL,
+  end_at BIGINT NOT NULL,
+  received_at BIGINT NOT NULL,
+  rows TEXT NOT NULL,
+  UNIQUE (kind, reporter, report_id)
+);
+CREATE INDEX reports_domain ON reports (domain, end_at);
+`,
+  },
 ];

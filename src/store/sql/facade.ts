@@ -116,6 +116,8 @@ export function createStore(engine: StoreEngine): Store {
     addBan: (address, reason, until) => engine.write('addBan', { address, reason, until: until.getTime(), now: Date.now() }),
     deleteBan: (address) => engine.write('deleteBan', { address, now: Date.now() }),
     listBans: (now) => engine.read('listBans', now.getTime()),
+    addReport: (r) => engine.write('addReport', { ...r, begin: r.begin.getTime(), end: r.end.getTime(), now: Date.now() }),
+    listReports: (filter) => engine.read('listReports', filter),
     greylist: (triplet, o) => engine.write('greylist', { triplet, now: o.now.getTime(), delayMs: o.delayMs, retryMs: o.retryMs, keepMs: o.keepMs }),
     claimIdempotency: (keyId, idemKey, requestHash, expiredBefore) =>
       engine.write('claimIdempotency', { keyId, idemKey, requestHash, expiredBefore: expiredBefore.getTime(), now: Date.now() }),

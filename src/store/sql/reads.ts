@@ -11,6 +11,7 @@ import { createMessageReads } from './message-reads.js';
 import { createQueueReads } from './queue.js';
 import { createWebhookReads } from './webhooks.js';
 import { createGuardReads } from './guard.js';
+import { createReportReads } from './reports.js';
 import { toAccount, toApiKey, toDkimKey, toDomain, toMailbox } from './rows.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
 
@@ -53,6 +54,7 @@ export function createReads(sql: Sql) {
     ...createQueueReads(sql),
     ...createWebhookReads(sql),
     ...createGuardReads(sql),
+    ...createReportReads(sql),
     async listDomains() {
       return (await sql.all(`SELECT name, created_at FROM domains ORDER BY ${collate(sql, 'name')}`)).map(toDomain);
     },

@@ -35,6 +35,7 @@ import { countHashes, releaseBlobs } from './blob-references.js';
 import { QUEUE_OPS } from './queue.js';
 import { WEBHOOK_OPS } from './webhooks.js';
 import { GUARD_OPS } from './guard.js';
+import { REPORT_OPS } from './reports.js';
 
 async function domainId(sql: Sql, name: string): Promise<number> {
   const r = await one(sql, 'SELECT id FROM domains WHERE name = ?', [name]);
@@ -536,6 +537,7 @@ export const WRITE_OPS = {
   ...QUEUE_OPS,
   ...WEBHOOK_OPS,
   ...GUARD_OPS,
+  ...REPORT_OPS,
   deliver,
   setFlags,
   renameMailbox,

@@ -320,4 +320,22 @@ CREATE TABLE greylist (
 CREATE INDEX greylist_last_seen ON greylist (last_seen);
 `,
   },
+  {
+    version: 9,
+    sql: `
+CREATE TABLE reports (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  reporter TEXT NOT NULL,
+  report_id TEXT NOT NULL,
+  begin_at INTEGER NOT NULL,
+  end_at INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  rows TEXT NOT NULL,
+  UNIQUE (kind, reporter, report_id)
+);
+CREATE INDEX reports_domain ON reports (domain, end_at);
+`,
+  },
 ];
