@@ -16,6 +16,7 @@ import { registerApiKeyRoutes } from './api-key-routes.js';
 import { registerMailRoutes } from './mail-routes.js';
 import { registerWellKnownRoutes } from './well-known-routes.js';
 import { registerReportRoutes } from './report-routes.js';
+import { registerBanRoutes } from './ban-routes.js';
 import { registerQueueRoutes } from './queue-routes.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
 import { registerSuppressionRoutes } from './suppression-routes.js';
@@ -103,6 +104,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   registerMailRoutes(app, { store: deps.store, auth });
   registerWellKnownRoutes(app, { directory: deps.store.directory, hostname: deps.hostname });
   registerReportRoutes(app, { store: deps.store, auth });
+  registerBanRoutes(app, { directory: deps.store.directory, auth });
   return app;
 }
 

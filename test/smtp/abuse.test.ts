@@ -118,6 +118,25 @@ describe('abuse controls', { timeout: 120_000 }, () => {
       await sleep(250);
     }
     assert.deepEqual(JSON.parse(await cli(['ban', 'list', '--json', ...site.args])), []);
+
+    // The same through the API, with a site-wide admin key.
+    const key = (JSON.parse(await cli(['apikey', 'create', '--scope', 'admin', '--json', ...site.args])) as { key: string }).key;
+    const call = (method: string, path: string, body?: unknown) =>
+      fetch(`http://127.0.0.1:${s.http}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+    const made = await call('POST', '/api/v1/bans', { address: '203.0.113.9', seconds: 600, reason: 'abuse desk' });
+    assert.equal(made.status, 201);
+    assert.equal(((await made.json()) as { address: string }).address, '203.0.113.9');
+    assert.deepEqual(
+      ((await (await call('GET', '/api/v1/bans')).json()) as Array<{ address: string; reason: string }>).map((b) => [b.address, b.reason]),
+      [['203.0.113.9', 'abuse desk']],
+    );
+    assert.equal((await call('POST', '/api/v1/bans', { address: 'nope' })).status, 400);
+    assert.equal((await call('DELETE', '/api/v1/bans/203.0.113.9')).status, 204);
+    assert.equal((await call('DELETE', '/api/v1/bans/203.0.113.9')).status, 404);
   });
 
   it('adds and refuses bans by hand with clear errors', async () => {
