@@ -28,7 +28,7 @@ export const metrics = {
   }),
   /** Open client connections, by listener (smtp, submission, imaps…). */
   connections: new Gauge({ name: 'tern_open_connections', help: 'Open client connections, by listener', labelNames: ['listener'], registers: [registry] }),
-  /** Inbound authentication results on the MX, by method (spf, dkim, dmarc, arc) and result (pass, fail, none…; method "all" and result "timeout" when the checks ran out of time). */
+  /** Inbound authentication results on the MX, by method (spf, dkim, dmarc, arc) and result (pass, fail, none…; method "all" and result "unchecked" when the checks failed or ran out of time). */
   inboundAuth: new Counter({
     name: 'tern_inbound_auth_total',
     help: 'Inbound SPF, DKIM, DMARC and ARC results',

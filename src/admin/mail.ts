@@ -5,7 +5,7 @@
  * domain's accounts), or a read key limited to the account's domain — a site-wide read key
  * is for message traces, not for everyone's mailbox.
  */
-import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import type { AddressObject, ParsedMail } from 'mailparser';
 import { ForbiddenError, NotFoundError } from '../errors.js';
 import { domainOf, normalizeAddress } from '../mail/address.js';
 import { parseStoredStructure } from '../mail/mime/index.js';
@@ -83,6 +83,7 @@ export async function messageAt(store: Store, mailbox: Mailbox, uid: number) {
 export async function parseMessage(store: Store, messageId: number): Promise<ParsedMail> {
   const chunks: Buffer[] = [];
   for await (const c of store.mailboxes.read(messageId)) chunks.push(c);
+  const { simpleParser } = await import('mailparser'); // loaded on the first read: most nodes never parse a message this way
   return simpleParser(Buffer.concat(chunks), { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true });
 }
 

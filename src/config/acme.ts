@@ -12,7 +12,6 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import acme from 'acme-client';
 import type { Logger } from 'pino';
 import type { DirectoryStore } from '../store/store.js';
 import type { TlsProvider } from './tls.js';
@@ -101,6 +100,8 @@ export class AcmeManager {
 
   private async order(): Promise<void> {
     const o = this.options;
+    // Loaded only on a node that orders certificates: it is a large module tree.
+    const { default: acme } = await import('acme-client');
     const client = new acme.Client({ directoryUrl: o.directoryUrl, accountKey: await this.accountKey() });
     const [key, csr] = await acme.crypto.createCsr({ commonName: o.hostnames[0]!, altNames: o.hostnames });
     const cert = await client.auto({
@@ -123,6 +124,7 @@ export class AcmeManager {
   private async accountKey(): Promise<Buffer> {
     const file = join(dirname(this.options.keyFile), 'acme-account.pem');
     if (existsSync(file)) return readFileSync(file);
+    const { default: acme } = await import('acme-client');
     const key = await acme.crypto.createPrivateKey();
     writeAtomically(file, key.toString(), 0o600);
     return key;

@@ -4,11 +4,21 @@
  * background: the sender already has its 250), each report in it parsed (mail/reports.ts)
  * and kept once (`tern report`, `/api/v1/reports`) when its domain is one of ours.
  */
-import { simpleParser } from 'mailparser';
 import type { Logger } from 'pino';
 import { parseStoredStructure, type MimePart } from '../mail/mime/index.js';
-import { parseReport, REPORT_TYPES } from '../mail/reports.js';
 import { collect, type NewDelivery, type Store } from '../store/store.js';
+
+/** Content types reports come as (RFC 7489 7.2.1.1, RFC 8460 5.3). */
+const REPORT_TYPES = new Set([
+  'application/zip',
+  'application/x-zip-compressed',
+  'application/gzip',
+  'application/x-gzip',
+  'application/xml',
+  'text/xml',
+  'application/tlsrpt+gzip',
+  'application/tlsrpt+json',
+]);
 
 /** Messages larger than this are not looked into (reports are small; a zip bomb is not). */
 const MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
@@ -26,6 +36,8 @@ export function createReportIntake(store: Store, log: Logger): ReportIntake {
   async function read(delivery: NewDelivery): Promise<void> {
     const chunks = await store.blobs.read(delivery.blob.hash);
     if (!chunks) return;
+    // Loaded when the first report arrives: a site that gets none never pays for the parsers.
+    const [{ simpleParser }, { parseReport }] = await Promise.all([import('mailparser'), import('../mail/reports.js')]);
     const parsed = await simpleParser(await collect(chunks), { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true });
     for (const a of parsed.attachments) {
       const report = parseReport(a.content);

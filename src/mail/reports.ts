@@ -14,18 +14,6 @@ export type ParsedReport = Omit<Report, 'id' | 'receivedAt'>;
 
 /** Largest report accepted, uncompressed. */
 export const MAX_REPORT_BYTES = 20 * 1024 * 1024;
-/** Content types reports come as (RFC 7489 7.2.1.1, RFC 8460 5.3). */
-export const REPORT_TYPES = new Set([
-  'application/zip',
-  'application/x-zip-compressed',
-  'application/gzip',
-  'application/x-gzip',
-  'application/xml',
-  'text/xml',
-  'application/tlsrpt+gzip',
-  'application/tlsrpt+json',
-]);
-
 /** The report in an attachment, or null when it holds none. */
 export function parseReport(content: Buffer): ParsedReport | null {
   const text = decompress(content);
