@@ -4,7 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
-import { plainAddress } from '../auth/guard.js';
+import { plainAddress } from '../net/ip.js';
 import type { Ban, DirectoryStore } from '../store/store.js';
 import { requireSiteAdmin, type Actor } from './actor.js';
 

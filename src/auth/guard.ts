@@ -11,6 +11,7 @@
  * Trusted clients skip all of it. A limit of 0 is off.
  */
 import { isIP } from 'node:net';
+import { ipv6Groups, plainAddress } from '../net/ip.js';
 import type { Logger } from 'pino';
 import { createHash } from 'node:crypto';
 import type { TrustedNetworks } from '../config/trusted-networks.js';
@@ -70,27 +71,11 @@ class WindowCounter {
   }
 }
 
-/** An IPv4-mapped IPv6 address as IPv4, so a client has one name. */
-export function plainAddress(address: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return m ? m[1]! : address;
-}
-
 /** The client's network for greylisting: its /24 (IPv4) or /64 (IPv6), so a sender's pool of outbound hosts counts as one. */
 export function greylistNetwork(address: string): string {
   const a = plainAddress(address);
   if (isIP(a) === 4) return a.split('.').slice(0, 3).join('.');
-  if (isIP(a) === 6) {
-    const [head = '', tail] = a.split('::');
-    const h = head ? head.split(':') : [];
-    const t = tail ? tail.split(':') : [];
-    const groups = tail === undefined ? h : [...h, ...Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t];
-    return groups
-      .slice(0, 4)
-      .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
-      .join(':');
-  }
-  return a;
+  return ipv6Groups(a)?.slice(0, 4).join(':') ?? a;
 }
 
 export class Guard {

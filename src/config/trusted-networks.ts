@@ -7,6 +7,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { UserError } from '../errors.js';
+import { plainAddress } from '../net/ip.js';
 
 export const DEFAULT_TRUSTED_NETWORKS = '127.0.0.0/8,::1/128';
 export const TRUSTED_NETWORKS_SETTING = 'trusted_networks';
@@ -47,8 +48,7 @@ export class TrustedNetworks {
 
   /** Whether a client address (as a socket gives it; IPv4-mapped IPv6 counts as IPv4) is trusted. */
   has(address: string): boolean {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    const a = mapped ? mapped[1]! : address;
+    const a = plainAddress(address);
     const family = isIP(a);
     return family !== 0 && this.list.check(a, family === 6 ? 'ipv6' : 'ipv4');
   }

@@ -7,18 +7,16 @@
  */
 import { isIP } from 'node:net';
 import { metrics } from '../metrics.js';
+import { ipv6Groups, plainAddress } from '../net/ip.js';
 import type { MailDns } from '../queue/dns.js';
 
 /** The name to look up for `address` in `zone`: reversed octets (IPv4) or nibbles (IPv6); null for anything else. */
 export function dnsblName(address: string, zone: string): string | null {
-  const a = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1] ?? address;
+  const a = plainAddress(address);
   if (isIP(a) === 4) return `${a.split('.').reverse().join('.')}.${zone}`;
-  if (isIP(a) !== 6) return null;
-  const [head = '', tail] = a.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  const nibbles = groups.map((g) => g.padStart(4, '0')).join('');
+  const groups = ipv6Groups(a);
+  if (!groups) return null;
+  const nibbles = groups.join('');
   return `${[...nibbles].reverse().join('.')}.${zone}`;
 }
 

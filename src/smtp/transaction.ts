@@ -10,6 +10,7 @@ import { MessageSink } from '../mail/message-sink.js';
 import { traceHeaders } from '../mail/trace-headers.js';
 import type { BlobStore, DeliveryRecipient } from '../store/store.js';
 import type { MailParams } from './command-parser.js';
+import { plainAddress } from '../net/ip.js';
 
 export interface Recipient {
   address: string;
@@ -44,9 +45,8 @@ export interface Transaction {
 
 /** Address literal for the Received header: 1.2.3.4 or IPv6:… (the header adds brackets). */
 export function addressLiteral(ip: string): string {
-  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
-  if (v4) return v4[1]!;
-  return ip.includes(':') ? `IPv6:${ip}` : ip;
+  const a = plainAddress(ip);
+  return a.includes(':') ? `IPv6:${a}` : a;
 }
 
 /** The Received "with" keyword: RFC 3848 (ESMTP, ESMTPS, ESMTPSA, LMTP, LMTPS) and RFC 6531 (UTF8SMTP, UTF8LMTPS…). */
