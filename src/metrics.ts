@@ -44,6 +44,8 @@ export const metrics = {
     labelNames: ['zone'],
     registers: [registry],
   }),
+  /** DMARC aggregate reports Tern queued for other domains' report addresses (one per address). */
+  dmarcReports: new Counter({ name: 'tern_dmarc_reports_sent_total', help: 'DMARC aggregate reports queued for other domains', registers: [registry] }),
   /** Inbound messages refused or sent to Junk by policy, by reason (dmarc-reject, dmarc-quarantine, spf-fail). */
   inboundVerdicts: new Counter({
     name: 'tern_inbound_verdicts_total',

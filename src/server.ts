@@ -25,6 +25,7 @@ import { startHttpServer, VERSION } from './http/server.js';
 import type { TrustedNetworks } from './config/trusted-networks.js';
 import { INBOUND_AUTH_TIMEOUT_MS, InboundAuth } from './smtp/inbound-auth.js';
 import { Dnsbl } from './smtp/dnsbl.js';
+import { DmarcReports } from './delivery/dmarc-reports.js';
 import { SpamFilter } from './smtp/spam-filter.js';
 import { AcmeManager } from './config/acme.js';
 import { createReportIntake } from './delivery/report-intake.js';
@@ -60,6 +61,8 @@ export interface ServerOptions {
   dnsbl: string[];
   /** The rspamd normal worker that sees strangers' messages (http://host:11333); none by default. */
   rspamd: string | null;
+  /** DMARC aggregate reports for the mail received, sent from this address (queue role); none by default. */
+  dmarcReports: string | null;
   /** ACME certificates for the host name (needs the http role for the HTTP-01 answers); none by default. */
   acme: { directoryUrl: string; email?: string } | null;
   limits: {
@@ -117,7 +120,11 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
   const submissionDeps = { ...deps, injector, auth, senders: createSenderPolicy(store.directory), guard };
   // Lookups for the MX checks time out sooner than the queue's: a client is waiting for its reply.
   const authDns = createMailDns({ servers: options.queue.dnsServers, timeoutMs: 2_000, tries: 1 });
+  const dmarcReports = options.dmarcReports
+    ? new DmarcReports({ store, injector, dns: authDns, log, hostname: options.hostname, from: options.dmarcReports })
+    : undefined;
   const inboundAuth = new InboundAuth({
+    reports: dmarcReports,
     dns: authDns,
     directory: store.directory,
     mailboxes: store.mailboxes,
@@ -222,6 +229,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
       const workerOptions = { ...queue, hostname: options.hostname, dns, mtaSts, dkim: { ...dkim, signer } };
       worker = new QueueWorker(store, injector, workerOptions, log);
       worker.start();
+      dmarcReports?.start();
     }
   } catch (err) {
     await Promise.all([...listeners.map((l) => l.listener.close(0)), dispatcher?.stop()]);
@@ -239,6 +247,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
         acmeManager?.stop(),
       ]);
       guard.stop();
+      dmarcReports?.stop();
       await signer.close();
     },
   };

@@ -1,8 +1,15 @@
 /**
- * What every command shares: the global options (--data, --db, --log-level) and a
- * helper that opens the store, runs the command and always closes the store.
+ * What every command shares: the global options (--data, --db, --log-level), a helper
+ * that opens the store, runs the command and always closes the store, and one that
+ * gives a command the server's way of sending mail.
  */
 import { resolve } from 'node:path';
+import { createInjector, type Injector } from '../delivery/inject.js';
+import { createLocalDelivery } from '../delivery/local-delivery.js';
+import { createRecipientResolver } from '../delivery/recipient-resolver.js';
+import { createLogger } from '../log.js';
+import { ByteBudget } from '../mail/byte-budget.js';
+import { DkimSigner } from '../queue/dkim.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 
@@ -43,4 +50,21 @@ export function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   process.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
+}
+
+/** Runs `run` with an injector on `store`, as the server's (for commands that send mail: `tern send`, `tern report send`). */
+export async function withInjector<T>(store: Store, hostname: string, run: (injector: Injector) => Promise<T>): Promise<T> {
+  const signer = new DkimSigner(store.directory);
+  try {
+    const injector = createInjector({
+      resolver: createRecipientResolver(store.directory, { hostname }),
+      delivery: createLocalDelivery(store, createLogger('warn', 2), { signer, hostname }),
+      blobs: store.blobs,
+      budget: new ByteBudget(64 * 1024 * 1024),
+      hostname,
+    });
+    return await run(injector);
+  } finally {
+    await signer.close();
+  }
 }

@@ -8,16 +8,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { createInjector } from '../delivery/inject.js';
-import { createLocalDelivery } from '../delivery/local-delivery.js';
-import { DkimSigner } from '../queue/dkim.js';
 import { DEFAULT_WARMUP_SCHEDULE, formatWarmup, parseWarmup, warmupCounterKey, warmupDay, WARMUP_PREFIX, WARMUP_SENT_PREFIX } from '../queue/warmup.js';
-import { createRecipientResolver } from '../delivery/recipient-resolver.js';
 import { NotFoundError, UserError } from '../errors.js';
 import { parseRoute, PAUSED_PREFIX, RATE_PREFIX, ROUTE_PREFIX, SETTINGS_MS } from '../queue/worker.js';
-import { createLogger } from '../log.js';
 import { normalizeAddress, normalizeDomain } from '../mail/address.js';
-import { ByteBudget } from '../mail/byte-budget.js';
 import { rfc5322Date } from '../mail/trace-headers.js';
 import { parseInteger } from '../config/parse.js';
 import { siteHostname } from '../config/init-data-dir.js';
@@ -32,7 +26,7 @@ import {
   type QueueAction,
   type QueueFilterInput,
 } from '../admin/queue.js';
-import { printJson, printTable, withStore, type GlobalOptions } from './context.js';
+import { printJson, printTable, withInjector, withStore, type GlobalOptions } from './context.js';
 
 type Globals = () => GlobalOptions;
 
@@ -273,17 +267,7 @@ export function registerSendCommand(program: Command, globals: Globals): void {
       const result = await withStore(globals(), async (store) => {
         const hostname = await siteHostname(store, undefined);
         const data = o.file ? await readFile(o.file) : composeText({ from, to, subject: o.subject, text: o.text!, hostname });
-        const log = createLogger('warn', 2);
-        const resolver = createRecipientResolver(store.directory, { hostname });
-        const signer = new DkimSigner(store.directory);
-        const injector = createInjector({
-          resolver,
-          delivery: createLocalDelivery(store, log, { signer, hostname }),
-          blobs: store.blobs,
-          budget: new ByteBudget(64 * 1024 * 1024),
-          hostname,
-        });
-        return injector.inject({ from, to, data }).finally(() => signer.close());
+        return withInjector(store, hostname, (injector) => injector.inject({ from, to, data }));
       });
       for (const r of result.refused) console.error(`tern: ${r.address}: ${r.reason}`);
       console.log(`message ${result.ternId}: ${result.stored} delivered locally, ${result.queued} queued`);

@@ -1,8 +1,16 @@
-/** `tern report list|summary`: DMARC and TLS reports received for the site's domains (admin/reports.ts). */
-import type { Command } from 'commander';
+/**
+ * `tern report list|summary`: DMARC and TLS reports received for the site's domains
+ * (admin/reports.ts); `tern report send`: the DMARC aggregate reports Tern owes others.
+ */
+import { Option, type Command } from 'commander';
 import { listReports, publicReport, summarizeReports } from '../admin/reports.js';
-import { parseInteger } from '../config/parse.js';
-import { printJson, printTable, withStore, type GlobalOptions } from './context.js';
+import { siteHostname } from '../config/init-data-dir.js';
+import { parseDnsServers, parseInteger } from '../config/parse.js';
+import { DMARC_REPORTS_SETTING, DmarcReports, parseDmarcReports, utcDay } from '../delivery/dmarc-reports.js';
+import { UserError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { createMailDns } from '../queue/dns.js';
+import { printJson, printTable, withInjector, withStore, type GlobalOptions } from './context.js';
 
 export function registerReportCommands(program: Command, globals: () => GlobalOptions): void {
   const report = program.command('report').description('DMARC aggregate and TLS reports other mail systems sent about our domains');
@@ -56,5 +64,34 @@ export function registerReportCommands(program: Command, globals: () => GlobalOp
               .join(' '),
           ]),
         );
+    });
+  report
+    .command('send')
+    .description(
+      "send a day's DMARC aggregate reports now, to the domains whose DMARC records ask for them (with reports on, tern serve sends each day once it has ended)",
+    )
+    .option('--date <day>', 'the UTC day, YYYY-MM-DD (default: yesterday)')
+    .option('--from <address>', 'the address reports come from (default: the setting "dmarc_reports")')
+    .addOption(new Option('--dns-server <host:port,...>', 'DNS resolver(s) for the report addresses\' consent records (default: the system resolver)').env('TERN_DNS_SERVER'))
+    .option('--json', 'print JSON')
+    .action(async (o: { date?: string; from?: string; dnsServer?: string; json?: boolean }) => {
+      const day = o.date ?? utcDay(new Date(Date.now() - 86_400_000));
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(`${day}T00:00:00Z`))) throw new UserError(`--date: expected YYYY-MM-DD, got ${JSON.stringify(day)}`);
+      const dns = createMailDns({ servers: parseDnsServers('--dns-server', o.dnsServer) });
+      const sent = await withStore(globals(), async (store) => {
+        const name = o.from ? '--from' : `setting ${DMARC_REPORTS_SETTING}`;
+        const from = parseDmarcReports(name, o.from ?? (await store.directory.getSetting(DMARC_REPORTS_SETTING)));
+        if (!from) throw new UserError(`DMARC reports are off: give --from, or set the setting ${DMARC_REPORTS_SETTING} to the address they come from`);
+        const hostname = await siteHostname(store, undefined);
+        const log = createLogger('warn', 2);
+        return withInjector(store, hostname, (injector) => new DmarcReports({ store, injector, dns, log, hostname, from }).send(day));
+      });
+      if (o.json) return printJson(sent);
+      if (sent.length === 0) console.log(`${day}: no DMARC results to report`);
+      for (const r of sent) {
+        const to = r.to.length ? `queued for ${r.to.join(', ')} (message ${r.ternId})` : 'not sent';
+        console.log(`${day} ${r.domain}: ${r.messages} message(s) in ${r.rows} row(s), ${to}`);
+        for (const k of r.skipped) console.log(`  skipped ${k.address}: ${k.reason}`);
+      }
     });
 }

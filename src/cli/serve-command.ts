@@ -6,7 +6,7 @@
 import { Option, type Command } from 'commander';
 import { DEFAULT_HOST, DEFAULT_LIMITS, DEFAULT_PORTS, ROLE_PORTS, type PortName, type Role } from '../config/defaults.js';
 import { initDataDir, siteHostname } from '../config/init-data-dir.js';
-import { parseDuration, parseHostPort, parseInteger, parsePort, parseSize } from '../config/parse.js';
+import { parseDnsServers, parseDuration, parseHostPort, parseInteger, parsePort, parseSize } from '../config/parse.js';
 import { DEFAULT_RETIRE_AFTER_MS } from '../queue/dkim.js';
 import { DEFAULT_QUEUE_OPTIONS, type Smarthost } from '../queue/worker.js';
 import type { Store } from '../store/store.js';
@@ -20,6 +20,7 @@ import { DEFAULT_WEBHOOK_OPTIONS } from '../http/webhooks.js';
 import { DEFAULT_TRUSTED_NETWORKS, TRUSTED_NETWORKS_SETTING, TrustedNetworks } from '../config/trusted-networks.js';
 import { DEFAULT_GREYLIST } from '../auth/guard.js';
 import { normalizeDomain } from '../mail/address.js';
+import { DMARC_REPORTS_SETTING, parseDmarcReports } from '../delivery/dmarc-reports.js';
 
 type Globals = () => GlobalOptions;
 
@@ -107,14 +108,7 @@ async function smarthostOf(store: Store, opts: Record<string, string | undefined
 
 function queueOptions(opts: Record<string, string | undefined>) {
   return {
-    dnsServers: (opts.dnsServer ?? '')
-      .split(',')
-      .map((v) => v.trim())
-      .filter(Boolean)
-      .map((v) => {
-        const { host, port } = parseHostPort('--dns-server', v);
-        return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-      }),
+    dnsServers: parseDnsServers('--dns-server', opts.dnsServer),
     mxPort: parsePort('--mx-port', opts.mxPort!),
     mtaStsPort: parsePort('--mta-sts-port', opts.mtaStsPort!),
     retry: {
@@ -250,6 +244,22 @@ export function registerServeCommands(program: Command, globals: Globals): void 
         .default(seconds(DEFAULT_GREYLIST.delayMs)),
     )
     .addOption(
+      new Option('--greylist-retry <duration>', 'a greylisted first attempt not retried within this starts over')
+        .env('TERN_GREYLIST_RETRY')
+        .default(seconds(DEFAULT_GREYLIST.retryMs)),
+    )
+    .addOption(
+      new Option('--greylist-keep <duration>', 'a sender that passed greylisting passes at once while it writes at least this often')
+        .env('TERN_GREYLIST_KEEP')
+        .default(seconds(DEFAULT_GREYLIST.keepMs)),
+    )
+    .addOption(
+      new Option(
+        '--dmarc-reports <address>',
+        'send daily DMARC aggregate reports, from this address, to the domains whose DMARC records ask for them; off turns them off (default: the setting "dmarc_reports", else off)',
+      ).env('TERN_DMARC_REPORTS'),
+    )
+    .addOption(
       new Option('--webhook-retry-delay <duration>', 'first retry of a webhook POST that failed; doubles each time, up to an hour')
         .env('TERN_WEBHOOK_RETRY_DELAY')
         .default(seconds(DEFAULT_WEBHOOK_OPTIONS.retryFirstMs)),
@@ -272,7 +282,12 @@ export function registerServeCommands(program: Command, globals: Globals): void 
     }
     const roles = parseRoles(opts.roles);
     const queueSettings = queueOptions(opts);
-    const greylist = { ...DEFAULT_GREYLIST, all: Boolean(opts.greylist), delayMs: parseDuration('--greylist-delay', opts.greylistDelay!) };
+    const greylist = {
+      all: Boolean(opts.greylist),
+      delayMs: parseDuration('--greylist-delay', opts.greylistDelay!),
+      retryMs: parseDuration('--greylist-retry', opts.greylistRetry!),
+      keepMs: parseDuration('--greylist-keep', opts.greylistKeep!),
+    };
     const webhooks = {
       ...DEFAULT_WEBHOOK_OPTIONS,
       retryFirstMs: parseDuration('--webhook-retry-delay', opts.webhookRetryDelay!),
@@ -309,6 +324,7 @@ export function registerServeCommands(program: Command, globals: Globals): void 
         .map((z) => normalizeDomain(z));
       const rspamd = opts.rspamd ?? (await store.directory.getSetting('rspamd'));
       if (rspamd && !/^https?:\/\/[^\s/]+/.test(rspamd)) throw new UserError(`--rspamd: expected http://HOST:PORT, got ${JSON.stringify(rspamd)}`);
+      const dmarcReports = parseDmarcReports(opts.dmarcReports ? '--dmarc-reports' : `setting ${DMARC_REPORTS_SETTING}`, opts.dmarcReports ?? (await store.directory.getSetting(DMARC_REPORTS_SETTING)));
       const trustedSetting = await store.directory.getSetting(TRUSTED_NETWORKS_SETTING);
       const trusted = opts.trustedNetworks
         ? TrustedNetworks.parse('--trusted-networks', opts.trustedNetworks)
@@ -329,6 +345,7 @@ export function registerServeCommands(program: Command, globals: Globals): void 
           greylist,
           dnsbl,
           rspamd,
+          dmarcReports,
           acme,
         },
         log,

@@ -38,3 +38,15 @@ export function parseHostPort(name: string, value: string): { host: string; port
   if (!m) throw new UserError(`${name}: expected HOST:PORT, got ${JSON.stringify(value)}`);
   return { host: (m[1] ?? m[2])!, port: parsePort(name, m[3]!) };
 }
+
+/** DNS servers, comma-separated HOST:PORT, in the form node:dns takes (`[::1]:53`); none: the system resolver. */
+export function parseDnsServers(name: string, value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean)
+    .map((v) => {
+      const { host, port } = parseHostPort(name, v);
+      return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    });
+}

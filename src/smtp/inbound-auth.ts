@@ -18,6 +18,7 @@ import type { MailDns } from '../queue/dns.js';
 import type { DirectoryStore, MailboxStore } from '../store/store.js';
 import { Replies, type Reply } from './replies.js';
 import { metrics } from '../metrics.js';
+import type { DmarcReports } from '../delivery/dmarc-reports.js';
 
 /** The setting that holds a domain's inbound policy (JSON). */
 export const policySetting = (domain: string) => `inbound_policy:${domain}`;
@@ -69,7 +70,17 @@ export const INBOUND_AUTH_TIMEOUT_MS = 10_000;
 export class InboundAuth {
   private readonly policies = new Map<string, { until: number; policy: Promise<InboundPolicy> }>();
 
-  constructor(private readonly deps: { dns: MailDns; directory: DirectoryStore; mailboxes: Pick<MailboxStore, 'list'>; hostname: string; timeoutMs: number }) {}
+  constructor(
+    private readonly deps: {
+      dns: MailDns;
+      directory: DirectoryStore;
+      mailboxes: Pick<MailboxStore, 'list'>;
+      hostname: string;
+      timeoutMs: number;
+      /** Counts DMARC results for the aggregate reports, when they are on. */
+      reports?: DmarcReports;
+    },
+  ) {}
 
   /** The policy that applies to mail for `domain` (remembered for a few seconds). */
   policyFor(domain: string): Promise<InboundPolicy> {
@@ -126,15 +137,24 @@ export class InboundAuth {
     const enforcesDmarc = policies.some((p) => p.dmarc === 'enforce');
     const rejectsSpf = policies.some((p) => p.spf === 'reject');
     const verdict: AuthVerdict = { header: r.headers, action: 'accept', results };
-    if (r.dmarc && results.dmarc === 'fail' && enforcesDmarc) {
+    /** Why the outcome is not what the sender's policy asks, for the DMARC reports (RFC 7489 appendix C, PolicyOverrideType). */
+    const overrides: string[] = [];
+    if (r.dmarc && results.dmarc === 'fail') {
       const policy = applied(r.dmarc.policy, r.dmarc.pct);
       const from = r.dmarc.domain;
-      if (policy === 'reject') Object.assign(verdict, { action: 'reject', reason: 'dmarc-reject', reply: Replies.dmarcReject(from) });
+      if (policy !== r.dmarc.policy) overrides.push('sampled_out');
+      if (!enforcesDmarc) {
+        if (policy !== 'none') overrides.push('local_policy');
+      } else if (policy === 'reject') Object.assign(verdict, { action: 'reject', reason: 'dmarc-reject', reply: Replies.dmarcReject(from) });
       else if (policy === 'quarantine') Object.assign(verdict, { action: 'junk', reason: 'dmarc-quarantine' });
     }
-    if (verdict.action !== 'reject' && rejectsSpf && r.spf && results.spf === 'fail')
+    if (verdict.action !== 'reject' && rejectsSpf && r.spf && results.spf === 'fail') {
       Object.assign(verdict, { action: 'reject', reason: 'spf-fail', reply: Replies.spfFail(r.spf.domain, o.ip) });
+      overrides.push('local_policy');
+    }
     if (verdict.reason) metrics.inboundVerdicts.inc({ action: verdict.action, reason: verdict.reason });
+    const disposition = verdict.action === 'reject' ? 'reject' : verdict.action === 'junk' ? 'quarantine' : 'none';
+    this.deps.reports?.record(r, { ip: o.ip, sender: o.sender, helo: o.helo, disposition, reasons: overrides });
     return verdict;
   }
 

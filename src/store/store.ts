@@ -252,7 +252,6 @@ export interface Suppression {
   createdAt: Date;
 }
 
-/** An HTTP API key: what it may do, and for which domain (null: the whole site). The secret is kept only as its hash. */
 /** One row of a report: DMARC (a source address and what it sent) or TLS-RPT (a policy's successes and failures). */
 export type ReportRow =
   | { source: string; count: number; disposition: string; dkim: string; spf: string; headerFrom: string }
@@ -270,6 +269,38 @@ export interface Report {
   end: Date;
   receivedAt: Date;
   rows: ReportRow[];
+}
+
+/** A domain's DMARC record as it was published (RFC 7489 6.3), with its aggregate report addresses. */
+export interface PublishedDmarc {
+  p: string;
+  sp: string;
+  pct: number;
+  adkim: 'r' | 's';
+  aspf: 'r' | 's';
+  /** mailto: addresses (the `rua` tag), each with its size limit in bytes when the record gives one. */
+  rua: Array<{ address: string; maxBytes: number | null }>;
+}
+
+/** What Tern saw of strangers' messages with one header From domain from one address (a report's `record`, RFC 7489 appendix C). */
+export interface DmarcRow {
+  source: string;
+  headerFrom: string;
+  envelopeFrom: string;
+  disposition: 'none' | 'quarantine' | 'reject';
+  /** Aligned DKIM and SPF as DMARC evaluated them. */
+  dkim: 'pass' | 'fail';
+  spf: 'pass' | 'fail';
+  /** Why the disposition differs from the published policy: local_policy, sampled_out. */
+  reasons: string[];
+  dkimResults: Array<{ domain: string; selector: string; result: string }>;
+  spfResult: { domain: string; scope: 'helo' | 'mfrom'; result: string };
+}
+
+export interface DmarcDomainDay {
+  domain: string;
+  policy: PublishedDmarc;
+  rows: Array<DmarcRow & { count: number }>;
 }
 
 /** A client address refused on every port until `expiresAt` (brute force, or put there by an admin). */
@@ -372,11 +403,16 @@ export interface DirectoryStore {
   listSuppressions(page: { after?: string; limit: number }): Promise<Suppression[]>;
   /** Which of `addresses` are suppressed. */
   suppressed(addresses: string[]): Promise<Set<string>>;
-  /** Records when a key was last used. */
   /** Keeps a received report; false when the same reporter's report id is already kept. */
   addReport(report: Omit<Report, 'id' | 'receivedAt'>): Promise<boolean>;
   /** Reports newest first (by the end of their period), of a domain and kind when given. */
   listReports(filter: { domain?: string; kind?: Report['kind']; limit: number }): Promise<Report[]>;
+  /** Counts one stranger's message in the day's DMARC results for the domain whose policy applied (one write), and keeps that policy as last seen. */
+  recordDmarc(r: { day: string; domain: string; policy: PublishedDmarc; row: DmarcRow }): Promise<void>;
+  /** Days (YYYY-MM-DD, UTC) with DMARC results not yet taken, oldest first. */
+  dmarcDays(): Promise<string[]>;
+  /** Takes a day's DMARC results away (in one transaction, so of several nodes one gets them): per domain, its policy and counted rows. */
+  takeDmarcDay(day: string): Promise<DmarcDomainDay[]>;
   /** Bans an address until `until` (a ban already there gets the later end); returns the ban. */
   addBan(address: string, reason: string, until: Date): Promise<Ban>;
   /** Lifts a ban; NotFoundError when there is none. */
@@ -389,6 +425,7 @@ export interface DirectoryStore {
    * retry after the delay passes, and passes at once for `keepMs` after it was last seen.
    */
   greylist(triplet: string, o: { now: Date; delayMs: number; retryMs: number; keepMs: number }): Promise<{ pass: boolean; waitMs: number }>;
+  /** Records when a key was last used. */
   touchApiKey(id: string, at: Date): Promise<void>;
   /** Marks a key revoked (NotFoundError when there is none); a revoked key stays listed. */
   revokeApiKey(id: string): Promise<void>;

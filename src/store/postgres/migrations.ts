@@ -345,4 +345,23 @@ CREATE TABLE reports (
 CREATE INDEX reports_domain ON reports (domain, end_at);
 `,
   },
+  {
+    // The DMARC results of strangers' mail, counted per day, for the aggregate reports Tern sends (delivery/dmarc-reports.ts).
+    version: 10,
+    sql: `
+CREATE TABLE dmarc_records (
+  day TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  result TEXT NOT NULL,
+  count BIGINT NOT NULL,
+  PRIMARY KEY (day, domain, result)
+);
+CREATE TABLE dmarc_policies (
+  day TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  policy TEXT NOT NULL,
+  PRIMARY KEY (day, domain)
+);
+`,
+  },
 ];

@@ -118,6 +118,9 @@ export function createStore(engine: StoreEngine): Store {
     listBans: (now) => engine.read('listBans', now.getTime()),
     addReport: (r) => engine.write('addReport', { ...r, begin: r.begin.getTime(), end: r.end.getTime(), now: Date.now() }),
     listReports: (filter) => engine.read('listReports', filter),
+    recordDmarc: (r) => engine.write('recordDmarc', r),
+    dmarcDays: () => engine.read('dmarcDays'),
+    takeDmarcDay: (day) => engine.write('takeDmarcDay', { day }),
     greylist: (triplet, o) => engine.write('greylist', { triplet, now: o.now.getTime(), delayMs: o.delayMs, retryMs: o.retryMs, keepMs: o.keepMs }),
     claimIdempotency: (keyId, idemKey, requestHash, expiredBefore) =>
       engine.write('claimIdempotency', { keyId, idemKey, requestHash, expiredBefore: expiredBefore.getTime(), now: Date.now() }),

@@ -1,16 +1,17 @@
 /**
- * Bans, greylisting and received reports in the Store contract: what every node of a
- * cluster shares about abusers and about our domains' mail elsewhere.
+ * Bans, greylisting, received reports and counted DMARC results in the Store contract:
+ * what every node of a cluster shares about abusers, about our domains' mail elsewhere and
+ * about others' mail here.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { NotFoundError } from '../../../src/errors.js';
-import type { Store } from '../../../src/store/store.js';
+import type { DmarcRow, PublishedDmarc, Store } from '../../../src/store/store.js';
 import type { Fixture } from './support.js';
 
 export function guardContract(fx: Fixture): void {
   let store: Store;
-  describe('bans, greylisting, reports', () => {
+  describe('bans, greylisting, reports, DMARC results', () => {
     before(() => {
       store = fx.store;
     });
@@ -78,6 +79,47 @@ export function guardContract(fx: Fixture): void {
       assert.deepEqual(onlyTls!.rows, [tls]);
       assert.ok(onlyTls!.receivedAt instanceof Date);
       assert.deepEqual(await store.directory.listReports({ domain: 'other.test', limit: 10 }), []);
+    });
+
+    it('counts DMARC results per day, domain and row, and hands a day out once', async () => {
+      const policy: PublishedDmarc = { p: 'none', sp: 'none', pct: 100, adkim: 'r', aspf: 'r', rua: [{ address: 'agg@sender.test', maxBytes: null }] };
+      const row: DmarcRow = {
+        source: '192.0.2.7',
+        headerFrom: 'sender.test',
+        envelopeFrom: 'sender.test',
+        disposition: 'none',
+        dkim: 'fail',
+        spf: 'pass',
+        reasons: [],
+        dkimResults: [],
+        spfResult: { domain: 'sender.test', scope: 'mfrom', result: 'pass' },
+      };
+      const other = { ...row, source: '192.0.2.8', disposition: 'quarantine' as const };
+      await Promise.all([1, 2, 3].map(() => store.directory.recordDmarc({ day: '2026-11-20', domain: 'sender.test', policy, row })));
+      await store.directory.recordDmarc({ day: '2026-11-20', domain: 'sender.test', policy: { ...policy, p: 'quarantine' }, row: other });
+      await store.directory.recordDmarc({ day: '2026-11-21', domain: 'sender.test', policy, row });
+      await store.directory.recordDmarc({ day: '2026-11-20', domain: 'another.test', policy, row });
+      assert.deepEqual(await store.directory.dmarcDays(), ['2026-11-20', '2026-11-21']);
+      const taken = await store.directory.takeDmarcDay('2026-11-20');
+      assert.deepEqual(
+        taken.map((d) => [d.domain, d.policy.p, d.rows.map((r) => [r.source, r.disposition, r.count]).sort()]),
+        [
+          ['another.test', 'none', [['192.0.2.7', 'none', 1]]],
+          // The policy last seen is kept.
+          [
+            'sender.test',
+            'quarantine',
+            [
+              ['192.0.2.7', 'none', 3],
+              ['192.0.2.8', 'quarantine', 1],
+            ],
+          ],
+        ],
+      );
+      assert.deepEqual(taken[1]!.rows.find((r) => r.source === '192.0.2.7'), { ...row, count: 3 });
+      assert.deepEqual(await store.directory.takeDmarcDay('2026-11-20'), [], 'a day is handed out once');
+      assert.deepEqual(await store.directory.dmarcDays(), ['2026-11-21']);
+      assert.equal((await store.directory.takeDmarcDay('2026-11-21')).length, 1);
     });
   });
 }
