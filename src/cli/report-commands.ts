@@ -72,11 +72,16 @@ export function registerReportCommands(program: Command, globals: () => GlobalOp
     )
     .option('--date <day>', 'the UTC day, YYYY-MM-DD (default: yesterday)')
     .option('--from <address>', 'the address reports come from (default: the setting "dmarc_reports")')
-    .addOption(new Option('--dns-server <host:port,...>', 'DNS resolver(s) for the report addresses\' consent records (default: the system resolver)').env('TERN_DNS_SERVER'))
+    .addOption(
+      new Option('--dns-server <host:port,...>', "DNS resolver(s) for the report addresses' consent records (default: the system resolver)").env(
+        'TERN_DNS_SERVER',
+      ),
+    )
     .option('--json', 'print JSON')
     .action(async (o: { date?: string; from?: string; dnsServer?: string; json?: boolean }) => {
       const day = o.date ?? utcDay(new Date(Date.now() - 86_400_000));
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(`${day}T00:00:00Z`))) throw new UserError(`--date: expected YYYY-MM-DD, got ${JSON.stringify(day)}`);
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(`${day}T00:00:00Z`)))
+        throw new UserError(`--date: expected YYYY-MM-DD, got ${JSON.stringify(day)}`);
       const dns = createMailDns({ servers: parseDnsServers('--dns-server', o.dnsServer) });
       const sent = await withStore(globals(), async (store) => {
         const name = o.from ? '--from' : `setting ${DMARC_REPORTS_SETTING}`;

@@ -324,7 +324,10 @@ export function registerServeCommands(program: Command, globals: Globals): void 
         .map((z) => normalizeDomain(z));
       const rspamd = opts.rspamd ?? (await store.directory.getSetting('rspamd'));
       if (rspamd && !/^https?:\/\/[^\s/]+/.test(rspamd)) throw new UserError(`--rspamd: expected http://HOST:PORT, got ${JSON.stringify(rspamd)}`);
-      const dmarcReports = parseDmarcReports(opts.dmarcReports ? '--dmarc-reports' : `setting ${DMARC_REPORTS_SETTING}`, opts.dmarcReports ?? (await store.directory.getSetting(DMARC_REPORTS_SETTING)));
+      const dmarcReports = parseDmarcReports(
+        opts.dmarcReports ? '--dmarc-reports' : `setting ${DMARC_REPORTS_SETTING}`,
+        opts.dmarcReports ?? (await store.directory.getSetting(DMARC_REPORTS_SETTING)),
+      );
       const trustedSetting = await store.directory.getSetting(TRUSTED_NETWORKS_SETTING);
       const trusted = opts.trustedNetworks
         ? TrustedNetworks.parse('--trusted-networks', opts.trustedNetworks)

@@ -51,9 +51,7 @@ export interface SentReport {
 export class DmarcReports {
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(
-    private readonly deps: { store: Store; injector: Injector; dns: MailDns; log: Logger; hostname: string; from: string },
-  ) {}
+  constructor(private readonly deps: { store: Store; injector: Injector; dns: MailDns; log: Logger; hostname: string; from: string }) {}
 
   /**
    * Counts one checked message (after its verdict; the write is not waited for, and a lost
@@ -123,9 +121,14 @@ export class DmarcReports {
       const sent: SentReport = { domain: d.domain, rows: d.rows.length, messages: d.rows.reduce((n, r) => n + r.count, 0), to: [], skipped, ternId: null };
       out.push(sent);
       if (agreed.length === 0) continue;
-      const { data, attachmentBytes } = await reportMessage(meta, d, agreed.map((r) => r.address));
+      const { data, attachmentBytes } = await reportMessage(
+        meta,
+        d,
+        agreed.map((r) => r.address),
+      );
       const fits = agreed.filter((r) => r.maxBytes === null || attachmentBytes <= r.maxBytes);
-      for (const r of agreed.filter((x) => !fits.includes(x))) skipped.push({ address: r.address, reason: `the report (${attachmentBytes} bytes) is over its limit of ${r.maxBytes}` });
+      for (const r of agreed.filter((x) => !fits.includes(x)))
+        skipped.push({ address: r.address, reason: `the report (${attachmentBytes} bytes) is over its limit of ${r.maxBytes}` });
       if (fits.length === 0) continue;
       const result = await this.deps.injector.inject({ from: this.deps.from, to: fits.map((r) => r.address), data });
       sent.to = fits.map((r) => r.address);

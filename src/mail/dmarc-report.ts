@@ -87,7 +87,7 @@ export function aggregateXml(meta: ReportMeta, day: DmarcDomainDay): string {
     })),
   };
   const builder = new XMLBuilder({ format: true, indentBy: '  ', suppressEmptyNode: false });
-  return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build({ feedback }) as string}`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build({ feedback })}`;
 }
 
 /** The report message for one domain's day, to `to` (its rua addresses), compressed as 7.2.1.1 asks. */

@@ -59,7 +59,13 @@ describe('DMARC aggregate reports we send', () => {
         { ...row, source: '2001:db8::1', disposition: 'none', dkim: 'pass', reasons: [], dkimResults: [], count: 1 },
       ],
     };
-    const meta = { orgName: 'mx.<example>.test', email: 'dmarc@example.test', reportId: '2026-11-20.abc', begin: new Date('2026-11-20T00:00:00Z'), end: new Date('2026-11-20T23:59:59Z') };
+    const meta = {
+      orgName: 'mx.<example>.test',
+      email: 'dmarc@example.test',
+      reportId: '2026-11-20.abc',
+      begin: new Date('2026-11-20T00:00:00Z'),
+      end: new Date('2026-11-20T23:59:59Z'),
+    };
     const xml = aggregateXml(meta, day);
     assert.match(xml, /^<\?xml version="1.0" encoding="UTF-8"\?>\n<feedback>/);
     assert.match(xml, /<org_name>mx.&lt;example&gt;.test<\/org_name>/, 'text is escaped');
@@ -78,8 +84,18 @@ describe('DMARC aggregate reports we send', () => {
   });
 
   it('mails the report gzipped under the name and subject RFC 7489 7.2.1.1 gives', async () => {
-    const day: DmarcDomainDay = { domain: 'sender.test', policy: { p: 'none', sp: 'none', pct: 100, adkim: 'r', aspf: 'r', rua: [] }, rows: [{ ...row, count: 2 }] };
-    const meta = { orgName: 'mx.example.test', email: 'dmarc@example.test', reportId: 'r1', begin: new Date('2026-11-20T00:00:00Z'), end: new Date('2026-11-20T23:59:59Z') };
+    const day: DmarcDomainDay = {
+      domain: 'sender.test',
+      policy: { p: 'none', sp: 'none', pct: 100, adkim: 'r', aspf: 'r', rua: [] },
+      rows: [{ ...row, count: 2 }],
+    };
+    const meta = {
+      orgName: 'mx.example.test',
+      email: 'dmarc@example.test',
+      reportId: 'r1',
+      begin: new Date('2026-11-20T00:00:00Z'),
+      end: new Date('2026-11-20T23:59:59Z'),
+    };
     const { data, attachmentBytes } = await reportMessage(meta, day, ['agg@sender.test']);
     const mail = await simpleParser(data);
     assert.equal(mail.subject, 'Report Domain: sender.test Submitter: mx.example.test Report-ID: <r1>');
@@ -88,8 +104,8 @@ describe('DMARC aggregate reports we send', () => {
     assert.equal(gz?.filename, 'mx.example.test!sender.test!1795132800!1795219199!r1.xml.gz');
     assert.equal(gz?.contentType, 'application/gzip');
     assert.equal(gz?.content.length, attachmentBytes);
-    assert.equal(parseReport(gz!.content)?.rows.length, 1);
-    assert.match(gunzipSync(gz!.content).toString(), /<count>2<\/count>/);
+    assert.equal(parseReport(gz.content)?.rows.length, 1);
+    assert.match(gunzipSync(gz.content).toString(), /<count>2<\/count>/);
   });
 
   it('takes the From address, or off', () => {

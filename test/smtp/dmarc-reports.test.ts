@@ -94,7 +94,9 @@ describe('DMARC aggregate reports sent', { timeout: 120_000 }, () => {
     const today = new Date().toISOString().slice(0, 10);
     assert.deepEqual(await countedDays(), [today]);
 
-    const out = JSON.parse(await cli(['report', 'send', '--date', today, '--from', 'dmarc-reports@example.test', '--dns-server', dns.address, '--json', ...site.args])) as Array<{
+    const out = JSON.parse(
+      await cli(['report', 'send', '--date', today, '--from', 'dmarc-reports@example.test', '--dns-server', dns.address, '--json', ...site.args]),
+    ) as Array<{
       domain: string;
       messages: number;
       rows: number;
@@ -131,7 +133,10 @@ describe('DMARC aggregate reports sent', { timeout: 120_000 }, () => {
     assert.deepEqual(rows('quar.test'), [{ source: '127.0.0.1', count: 1, disposition: 'quarantine', dkim: 'fail', spf: 'fail', headerFrom: 'quar.test' }]);
 
     assert.deepEqual(await countedDays(), [], 'the day was taken');
-    assert.match(await cli(['report', 'send', '--date', today, '--from', 'dmarc-reports@example.test', '--dns-server', dns.address, ...site.args]), /no DMARC results to report/);
+    assert.match(
+      await cli(['report', 'send', '--date', today, '--from', 'dmarc-reports@example.test', '--dns-server', dns.address, ...site.args]),
+      /no DMARC results to report/,
+    );
   });
 
   it('refuses a bad --date and sending while reports are off without --from', async () => {

@@ -35,10 +35,11 @@ export const REPORT_OPS = {
        ON CONFLICT (day, domain, result) DO UPDATE SET count = dmarc_records.count + 1`,
       [a.day, a.domain, JSON.stringify(a.row)],
     );
-    await sql.run(
-      `INSERT INTO dmarc_policies (day, domain, policy) VALUES (?, ?, ?) ON CONFLICT (day, domain) DO UPDATE SET policy = excluded.policy`,
-      [a.day, a.domain, JSON.stringify(a.policy)],
-    );
+    await sql.run(`INSERT INTO dmarc_policies (day, domain, policy) VALUES (?, ?, ?) ON CONFLICT (day, domain) DO UPDATE SET policy = excluded.policy`, [
+      a.day,
+      a.domain,
+      JSON.stringify(a.policy),
+    ]);
   },
 
   async takeDmarcDay(sql: Sql, a: { day: string }): Promise<DmarcDomainDay[]> {
@@ -46,8 +47,7 @@ export const REPORT_OPS = {
     const records = await sql.all('DELETE FROM dmarc_records WHERE day = ? RETURNING domain, result, count', [a.day]);
     const byDomain = new Map<string, DmarcDomainDay>();
     for (const p of policies) byDomain.set(String(p.domain), { domain: String(p.domain), policy: JSON.parse(String(p.policy)) as PublishedDmarc, rows: [] });
-    for (const r of records)
-      byDomain.get(String(r.domain))?.rows.push({ ...(JSON.parse(String(r.result)) as DmarcRow), count: Number(r.count) });
+    for (const r of records) byDomain.get(String(r.domain))?.rows.push({ ...(JSON.parse(String(r.result)) as DmarcRow), count: Number(r.count) });
     return [...byDomain.values()].filter((d) => d.rows.length > 0).sort((x, y) => (x.domain < y.domain ? -1 : 1));
   },
 } as const;

@@ -116,7 +116,10 @@ export function guardContract(fx: Fixture): void {
           ],
         ],
       );
-      assert.deepEqual(taken[1]!.rows.find((r) => r.source === '192.0.2.7'), { ...row, count: 3 });
+      assert.deepEqual(
+        taken[1]!.rows.find((r) => r.source === '192.0.2.7'),
+        { ...row, count: 3 },
+      );
       assert.deepEqual(await store.directory.takeDmarcDay('2026-11-20'), [], 'a day is handed out once');
       assert.deepEqual(await store.directory.dmarcDays(), ['2026-11-21']);
       assert.equal((await store.directory.takeDmarcDay('2026-11-21')).length, 1);
