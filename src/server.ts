@@ -193,6 +193,8 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
             implicitTls,
             insecureAuth: options.insecureAuth,
             maxMessageSize: options.limits.maxMessageSize,
+            // The autologout stays at RFC 1939's 10 minutes; a line dribbled a byte at a time gets --idle-timeout, as on SMTP.
+            lineTimeoutMs: options.limits.idleTimeoutSeconds * 1000,
           };
           const open = (socket: Socket, onClose: () => void) => new Pop3Session(socket, config, mailboxDeps, onClose);
           listeners.push({

@@ -386,6 +386,7 @@ export class ImapSession implements ListenerSession {
         let refusal: string | null = null;
         if (isMessage) refusal = this.startAppendBody(event.size);
         else if (event.size > DEFAULT_READER_LIMITS.maxInlineLiteral) refusal = 'BAD Literal too large';
+        else if (!this.reader.fitsCommand(event.size)) refusal = 'BAD Command too long';
         if (refusal) {
           this.abortAppend();
           this.reader.reject(refusal);

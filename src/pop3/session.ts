@@ -26,6 +26,8 @@ import { formatMultiline, formatReply, Replies, type Pop3Reply } from './replies
 export type Pop3Config = MailboxConfig & {
   /** Autologout after this much client silence; RFC 1939 3 asks for at least 10 minutes (the default). */
   idleTimeoutMs?: number;
+  /** A command line must be finished within this of its first byte (a client dribbling bytes); the idle time by default. */
+  lineTimeoutMs?: number;
 };
 
 type Verb = Exclude<Pop3Command['verb'], 'ERROR'>;
@@ -205,7 +207,7 @@ export class Pop3Session implements ListenerSession {
         if (line === null) {
           // A client dribbling a byte at a time (which keeps the socket from idling) still has only the idle time to finish a line.
           if (this.pending.length > 0 || this.discardingLongLine)
-            this.lineTimer ??= setTimeout(() => this.close(Replies.idleTimeout), this.config.idleTimeoutMs ?? DEFAULT_IDLE_MS);
+            this.lineTimer ??= setTimeout(() => this.close(Replies.idleTimeout), this.config.lineTimeoutMs ?? this.config.idleTimeoutMs ?? DEFAULT_IDLE_MS);
           break;
         }
         this.clearLineTimer();

@@ -123,6 +123,20 @@ describe('IMAP command reader', () => {
     assert.ok(next?.kind === 'command' && next.tag === 'd');
   });
 
+  it('counts the literals it holds toward the command limit', () => {
+    const reader = new CommandReader({ maxLine: 1024, maxInlineLiteral: 100, maxCommand: 300, maxDepth: 4 });
+    reader.push(Buffer.from(`a NOOP {100+}\r\n${'x'.repeat(100)} {100+}\r\n${'y'.repeat(100)} {100+}\r\n`));
+    const fits: boolean[] = [];
+    for (let e = reader.next(); e; e = reader.next()) {
+      assert.equal(e.kind, 'literal');
+      fits.push(reader.fitsCommand(e.size));
+      if (fits.at(-1)) reader.accept('buffer');
+      else reader.reject('BAD Command too long');
+    }
+    // Line text (about 15 bytes each) plus two held literals leaves no room for a third.
+    assert.deepEqual(fits, [true, true, false]);
+  });
+
   it('hands over raw lines when asked (IDLE DONE, AUTHENTICATE responses)', () => {
     const reader = new CommandReader();
     reader.expectLine();

@@ -87,7 +87,13 @@ export class CommandReader {
   /** Takes the announced literal into memory ('buffer') or hands it on in pieces ('stream'). */
   accept(how: 'buffer' | 'stream'): void {
     if (this.state.mode !== 'decide') throw new Error('no literal is waiting for a decision');
+    if (how === 'buffer') this.commandBytes += this.state.size; // held in memory: counts toward the command's limit
     this.state = { mode: 'literal', remaining: this.state.size, stream: how === 'stream', parts: [] };
+  }
+
+  /** Whether an announced literal of `size` bytes, taken into memory, keeps its command within maxCommand. */
+  fitsCommand(size: number): boolean {
+    return this.commandBytes + size <= this.limits.maxCommand;
   }
 
   /**
