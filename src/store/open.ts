@@ -10,6 +10,11 @@ import { openPostgresStore, type PostgresStoreOptions } from './postgres/index.j
 import { openSqliteStore } from './sqlite/index.js';
 import type { StoreLog } from './sql/backfill-structures.js';
 import type { Store } from './store.js';
+import type { BeforeMigrate } from './migration.js';
+import { dbTarget, redactDbUrl } from './target.js';
+import { upgradeSnapshot } from './transfer/index.js';
+
+export { redactDbUrl };
 
 export interface OpenStoreOptions {
   dataDir: string;
@@ -20,22 +25,12 @@ export interface OpenStoreOptions {
   dbTimeoutMs?: number;
   /** Told what the store does at open (parsing bodies stored without a structure, after an upgrade); stderr by default. */
   log?: StoreLog;
+  /** Snapshots an existing site before its schema is upgraded (store/transfer: preUpgradeSnapshot); returns the snapshot's path. */
+  beforeMigrate?: BeforeMigrate;
 }
 
 /** SQLSTATE classes a person fixes in the URL or on the server: 28 authorization, 3D unknown database. */
 const CONNECT_SQLSTATE = /^(28|3D)/;
-
-/** The URL with any password removed, safe for messages and logs. */
-export function redactDbUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = '';
-    u.searchParams.delete('password');
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1@');
-  }
-}
 
 function reason(err: unknown): string {
   if (err instanceof StoreUnavailableError) return err.message.replace(/^PostgreSQL unavailable: /, '');
@@ -44,7 +39,7 @@ function reason(err: unknown): string {
 
 async function openPostgres(url: string, opts: OpenStoreOptions): Promise<Store> {
   try {
-    return await openPostgresStore(url, { onError: opts.onError, dbTimeoutMs: opts.dbTimeoutMs, log: opts.log });
+    return await openPostgresStore(url, { onError: opts.onError, dbTimeoutMs: opts.dbTimeoutMs, log: opts.log, beforeMigrate: opts.beforeMigrate });
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (err instanceof StoreUnavailableError || (typeof code === 'string' && CONNECT_SQLSTATE.test(code))) {
@@ -54,11 +49,11 @@ async function openPostgres(url: string, opts: OpenStoreOptions): Promise<Store>
   }
 }
 
-async function openSqlite(file: string, log?: StoreLog): Promise<Store> {
+async function openSqlite(file: string, opts: OpenStoreOptions): Promise<Store> {
   const dir = path.dirname(path.resolve(file));
   if (!fs.existsSync(dir)) throw new UserError(`cannot open SQLite database ${file}: directory ${dir} does not exist`);
   try {
-    return await openSqliteStore(file, { log });
+    return await openSqliteStore(file, { log: opts.log, beforeMigrate: opts.beforeMigrate });
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'string' && code.startsWith('SQLITE_')) {
@@ -68,22 +63,11 @@ async function openSqlite(file: string, log?: StoreLog): Promise<Store> {
   }
 }
 
+/** Opens the store; an existing site is snapshotted into <data>/snapshots before its schema is upgraded, unless `beforeMigrate` says otherwise. */
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
-  const url = opts.dbUrl?.trim();
-  if (!url) {
-    fs.mkdirSync(opts.dataDir, { recursive: true });
-    return openSqlite(path.join(opts.dataDir, 'tern.db'), opts.log);
-  }
-  if (/^postgres(ql)?:\/\//i.test(url)) return openPostgres(url, opts);
-  if (/^sqlite:/i.test(url)) {
-    const file = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''); // sqlite:///abs/path → /abs/path
-    if (!file) throw new UserError('the SQLite database URL has no path (expected sqlite:PATH)');
-    return openSqlite(file, opts.log);
-  }
-  // A scheme is two or more letters before ':' (so a Windows drive letter still reads as a path).
-  const scheme = /^([a-z][a-z0-9+.-]+):/i.exec(url);
-  if (scheme) {
-    throw new UserError(`unsupported database URL scheme "${scheme[1]}:" in ${redactDbUrl(url)} (use postgres://…, sqlite:PATH or a file path)`);
-  }
-  return openSqlite(url, opts.log);
+  opts = { beforeMigrate: (from, to) => upgradeSnapshot(opts, from, to), ...opts };
+  const target = dbTarget(opts);
+  if (target.backend === 'postgres') return openPostgres(target.url, opts);
+  if (!opts.dbUrl?.trim()) fs.mkdirSync(opts.dataDir, { recursive: true });
+  return openSqlite(target.file, opts);
 }

@@ -18,9 +18,10 @@
  *   up front, in key order, and runs its deliveries in blob-hash order.
  */
 import pg from 'pg';
-import { deserializeError, StoreUnavailableError } from '../../errors.js';
+import { deserializeError, StoreUnavailableError, UserError } from '../../errors.js';
+import { migrationFailed, type BeforeMigrate } from '../migration.js';
 import { copyBytes } from './binary-copy.js';
-import { faultPoint } from '../fault-injection.js';
+import { faultPoint, migrationFault } from '../fault-injection.js';
 import { GroupCommit } from '../group-commit.js';
 import { hasDelivery, runOps, type OpOutcome } from '../sql/batch.js';
 import { backfillStructures, type StoreLog } from '../sql/backfill-structures.js';
@@ -39,10 +40,12 @@ export interface PostgresStoreOptions {
   dbTimeoutMs?: number;
   /** Told what the store does at open (parsing bodies stored without a structure); stderr by default. */
   log?: StoreLog;
+  /** Called before the schema of an existing site is upgraded; returns the path of the snapshot it took. */
+  beforeMigrate?: BeforeMigrate;
 }
 
 /** Key of the advisory lock that serialises migrations between nodes starting together ('tern'). */
-const MIGRATION_LOCK = 0x7465726e;
+export const MIGRATION_LOCK = 0x7465726e;
 const RETRIES = 5;
 /** A batch runs alone unless the one in flight has taken this long (a stuck connection); see group-commit.ts. */
 const OVERLAP_AFTER_MS = 50;
@@ -50,7 +53,7 @@ const ORPHAN_UPLOAD_AGE_MS = 24 * 3600 * 1000;
 
 // BIGINT columns (ids, counters, epoch ms, sizes) parse as numbers, for this pool only.
 const INT8_OID = 20;
-const TYPES: pg.CustomTypesConfig = {
+export const TYPES: pg.CustomTypesConfig = {
   getTypeParser: (oid: number, format?: 'text' | 'binary') =>
     oid === INT8_OID && format !== 'binary' ? (v: string) => Number(v) : (pg.types.getTypeParser(oid, format) as (value: string | Buffer) => unknown),
 };
@@ -96,19 +99,47 @@ async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Pr
   }
 }
 
-async function migrate(pool: pg.Pool): Promise<void> {
+/** The newest schema version this Tern knows. */
+export const POSTGRES_SCHEMA = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]!.version;
+
+/** The schema version of the database (0: empty). */
+export async function postgresSchemaVersion(db: pg.ClientBase | pg.Pool): Promise<number> {
+  const t = await db.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present");
+  if (!(t.rows[0] as { present: boolean }).present) return 0;
+  return Number((await db.query<{ v: number }>('SELECT coalesce(max(version), 0) AS v FROM schema_migrations')).rows[0]!.v);
+}
+
+/** Applies the migrations up to `upTo` not applied yet, on a client inside the caller's transaction (which holds MIGRATION_LOCK). */
+export async function migratePostgres(c: pg.ClientBase, upTo = POSTGRES_SCHEMA): Promise<void> {
+  await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');
+  const done = new Set((await c.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => Number(r.version)));
   for (const m of POSTGRES_MIGRATIONS) {
-    await inTransaction(pool, async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-      await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');
-      const done = await c.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version]);
-      if (done.rowCount) return;
-      await c.query(m.sql);
-      await c.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [m.version, Date.now()]);
-    }).catch((err: unknown) => {
-      throw toStoreError(err);
-    });
+    if (m.version > upTo || done.has(m.version)) continue;
+    await c.query(m.sql);
+    await c.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [m.version, Date.now()]);
   }
+  migrationFault();
+}
+
+/**
+ * Brings the database to POSTGRES_SCHEMA: every pending migration in one transaction under
+ * an advisory lock, so nodes starting together agree and a failure changes nothing. An
+ * existing site is first snapshotted by `beforeMigrate` (store/open.ts).
+ */
+async function migrate(pool: pg.Pool, beforeMigrate?: BeforeMigrate): Promise<void> {
+  const from = await postgresSchemaVersion(pool).catch((err: unknown) => {
+    throw toStoreError(err);
+  });
+  if (from === POSTGRES_SCHEMA) return;
+  if (from > POSTGRES_SCHEMA) throw new UserError(`the database has schema ${from}, newer than this Tern knows (${POSTGRES_SCHEMA}): upgrade Tern`);
+  const snapshot = from > 0 && beforeMigrate ? await beforeMigrate(from, POSTGRES_SCHEMA) : null;
+  await inTransaction(pool, async (c) => {
+    await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await migratePostgres(c);
+  }).catch((err: unknown) => {
+    if (from > 0) throw migrationFailed(from, POSTGRES_SCHEMA, snapshot, err);
+    throw toStoreError(err);
+  });
 }
 
 /** Takes a delivery batch's row locks in the documented order: accounts, then mailboxes, by key. */
@@ -141,7 +172,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   pool.on('error', report); // an idle client died (PostgreSQL stopped); the pool reconnects later
   pool.on('connect', (client) => client.on('error', report));
   try {
-    await migrate(pool);
+    await migrate(pool, options.beforeMigrate);
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw err;

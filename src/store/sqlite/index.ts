@@ -8,7 +8,10 @@
  * stored without a MIME structure are parsed (sql/backfill-structures.ts).
  */
 import { availableParallelism } from 'node:os';
-import { deserializeError, StoreUnavailableError, type SerializedError } from '../../errors.js';
+import type Database from 'better-sqlite3';
+import { migrationFault } from '../fault-injection.js';
+import { migrationFailed, type BeforeMigrate } from '../migration.js';
+import { deserializeError, StoreUnavailableError, UserError, type SerializedError } from '../../errors.js';
 import { GroupCommit } from '../group-commit.js';
 import { backfillStructures, type StoreLog } from '../sql/backfill-structures.js';
 import { createStore, type StoreEngine } from '../sql/facade.js';
@@ -33,24 +36,50 @@ const ORPHAN_UPLOAD_AGE_MS = 24 * 3600 * 1000;
 /** How long a process opening the store waits for another one's migrations. */
 const MIGRATION_WAIT_MS = 60_000;
 
+/** The newest schema version this Tern knows. */
+export const SQLITE_SCHEMA = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version;
+
+/** The schema version of the database on `db` (0: empty). */
+export function sqliteSchemaVersion(db: Database.Database): number {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+  return (db.prepare('SELECT coalesce(max(version), 0) AS v FROM schema_migrations').get() as { v: number }).v;
+}
+
 /**
- * Applies pending migrations; each re-checks inside its IMMEDIATE transaction, so processes
- * starting together agree. Applied ones are skipped without taking the write lock, and a
- * process waits (up to MIGRATION_WAIT_MS) while another one migrates.
+ * Applies the migrations up to `upTo` not applied yet, all in one IMMEDIATE transaction
+ * (a savepoint inside the caller's), so a failure leaves the schema as it was. It
+ * re-checks inside the transaction, so processes starting together agree.
  */
-function migrate(file: string): void {
+export function migrateSqlite(db: Database.Database, upTo = SQLITE_SCHEMA): void {
+  sqliteSchemaVersion(db);
+  const applied = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?');
+  db.transaction(() => {
+    for (const m of SQLITE_MIGRATIONS) {
+      if (m.version > upTo || applied.get(m.version)) continue;
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, Date.now());
+    }
+    migrationFault();
+  }).immediate();
+}
+
+/**
+ * Brings the database at `file` to SQLITE_SCHEMA. An existing site behind it is first
+ * snapshotted by `beforeMigrate` (store/open.ts); a failed upgrade changes nothing and says
+ * where that snapshot is. A process waits (up to MIGRATION_WAIT_MS) while another one migrates.
+ */
+async function migrate(file: string, beforeMigrate?: BeforeMigrate): Promise<void> {
   const db = openSqliteConnection(file);
   try {
     db.pragma(`busy_timeout = ${MIGRATION_WAIT_MS}`);
-    db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-    const applied = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?');
-    for (const m of SQLITE_MIGRATIONS) {
-      if (applied.get(m.version)) continue;
-      db.transaction(() => {
-        if (applied.get(m.version)) return;
-        db.exec(m.sql);
-        db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, Date.now());
-      }).immediate();
+    const from = sqliteSchemaVersion(db);
+    if (from === SQLITE_SCHEMA) return;
+    if (from > SQLITE_SCHEMA) throw new UserError(`the database ${file} has schema ${from}, newer than this Tern knows (${SQLITE_SCHEMA}): upgrade Tern`);
+    const snapshot = from > 0 && beforeMigrate ? await beforeMigrate(from, SQLITE_SCHEMA) : null;
+    try {
+      migrateSqlite(db);
+    } catch (err) {
+      throw migrationFailed(from, SQLITE_SCHEMA, snapshot, err);
     }
   } finally {
     db.close();
@@ -81,10 +110,12 @@ const READER_THREADS = Math.max(2, Math.min(4, availableParallelism()));
 export interface SqliteStoreOptions {
   /** Told what the store does at open (parsing bodies stored without a structure); stderr by default. */
   log?: StoreLog;
+  /** Called before the schema of an existing site is upgraded; returns the path of the snapshot it took. */
+  beforeMigrate?: BeforeMigrate;
 }
 
 export async function openSqliteStore(file: string, options: SqliteStoreOptions = {}): Promise<Store> {
-  migrate(file);
+  await migrate(file, options.beforeMigrate);
   // Several reader threads (WAL lets them read at once), so one long read — a SEARCH page,
   // a big FETCH — does not hold up every other session's reads.
   const thread = (script: string, what: string) =>
