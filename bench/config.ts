@@ -2,7 +2,7 @@
 // the defaults (a full run of every phase in about 30 minutes on 2 cores).
 import type { Load } from './report.js';
 
-export const PHASES = ['throughput', 'full-store', 'large', 'profile', 'imap', 'queue', 'api'] as const;
+export const PHASES = ['throughput', 'full-store', 'large', 'profile', 'imap', 'queue', 'api', 'transfer'] as const;
 export type Phase = (typeof PHASES)[number];
 export const BACKENDS = ['sqlite', 'postgres'] as const;
 export type Backend = (typeof BACKENDS)[number];
@@ -53,6 +53,8 @@ export interface BenchConfig {
   queue: { sizes: number[]; sessions: number; size: number; ternSubmissionPort: number; scale: number };
   /** The HTTP API phase (bench/api.ts): Tern's HTTP port, autocannon connections, single-send and batch requests, message size. */
   api: { port: number; connections: number; singles: number; batches: number; size: number };
+  /** The transfer phase (bench/transfer.ts): messages in the site exported and imported, their body size, SMTP clients during the live backup. */
+  transfer: { messages: number; size: number; clients: number };
 }
 
 export const USAGE = `usage: node dist/bench/run.js [options]
@@ -190,6 +192,11 @@ function readConfig(argv: string[]): BenchConfig {
       singles: envInt('BENCH_API_SINGLES', 10_000),
       batches: envInt('BENCH_API_BATCHES', 200),
       size: 4096,
+    },
+    transfer: {
+      messages: envInt('BENCH_TRANSFER_MESSAGES', 100_000),
+      size: parseSize(env('BENCH_TRANSFER_SIZE') ?? '4k'),
+      clients: envInt('BENCH_TRANSFER_CLIENTS', 10),
     },
     imap: {
       targets: parseList('IMAP target', env('BENCH_IMAP_TARGETS') ?? IMAP_TARGETS.join(','), IMAP_TARGETS),

@@ -8,6 +8,7 @@ import type { ImapPhaseResult } from './imap.js';
 import { formatImap } from './imap-report.js';
 import { formatQueue, type QueuePhaseResult } from './queue.js';
 import { formatApi, type ApiPhaseResult } from './api.js';
+import { formatTransfer, type TransferResult } from './transfer.js';
 import type { ConcurrentResult, ProbeResult, Spread } from './large.js';
 
 /** One load: smtp-source -s sessions -m messages -l size. */
@@ -102,6 +103,7 @@ export interface BenchReport {
   imap?: ImapPhaseResult;
   queue?: QueuePhaseResult;
   api?: ApiPhaseResult;
+  transfer?: TransferResult;
 }
 
 const fixed = (value: number | null | undefined, digits: number): string =>
@@ -220,6 +222,7 @@ export function formatReport(report: BenchReport): string {
   if (report.imap) lines.push(...formatImap(report.imap), '');
   if (report.queue) lines.push(...formatQueue(report.queue), '');
   if (report.api) lines.push(...formatApi(report.api), '');
+  if (report.transfer) lines.push(formatTransfer(report.transfer), '');
   lines.push('Environment:');
   for (const [key, value] of Object.entries(report.environment)) lines.push(`  ${key}: ${value}`);
   for (const [key, value] of Object.entries(report.filesystems)) lines.push(`  filesystem of ${key}: ${value}`);

@@ -18,6 +18,7 @@ import { startBenchPostgres, type BenchPostgres } from './postgres.js';
 import { imapPhase } from './imap.js';
 import { queuePhase } from './queue.js';
 import { apiPhase } from './api.js';
+import { transferPhase } from './transfer.js';
 import { formatReport, writeReport, type BenchReport } from './report.js';
 import { referenceDirs, throughputPhase } from './throughput.js';
 import { ensureImapPackages, ensureMailPackages, ensureQueuePackages, ensureSystemUser, runCommand } from './util.js';
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
 
   let postgres: BenchPostgres | null = null;
   let postgresError = 'not needed';
-  if (config.phases.includes('throughput') && config.backends.includes('postgres')) {
+  if (config.phases.some((p) => p === 'throughput' || p === 'transfer') && config.backends.includes('postgres')) {
     try {
       postgres = await startBenchPostgres();
       onCleanup(() => postgres!.destroy());
@@ -120,6 +121,7 @@ async function main(): Promise<void> {
   if (config.phases.includes('imap')) report.imap = await imapPhase(ctx);
   if (config.phases.includes('queue')) report.queue = await queuePhase(ctx);
   if (config.phases.includes('api')) report.api = await apiPhase(ctx);
+  if (config.phases.includes('transfer')) report.transfer = await transferPhase(ctx);
 
   environment.ternServeFlags =
     '--log-level info (log to a file), unused listeners off; large-message runs add --max-message-size 30M --max-connections-per-ip 1000; ' +

@@ -37,6 +37,8 @@ import { formatReply, Replies } from './smtp/replies.js';
 import { createSenderPolicy } from './smtp/sender-policy.js';
 import { SmtpSession, type SessionConfig } from './smtp/session.js';
 import type { Store } from './store/store.js';
+import type { SiteLocation } from './store/transfer/index.js';
+import { BackupSchedule } from './store/transfer/scheduled.js';
 
 export interface ServerOptions {
   host: string;
@@ -63,6 +65,8 @@ export interface ServerOptions {
   rspamd: string | null;
   /** DMARC aggregate reports for the mail received, sent from this address (queue role); none by default. */
   dmarcReports: string | null;
+  /** Where the site lives, for scheduled backups (queue role). */
+  site: SiteLocation;
   /** ACME certificates for the host name (needs the http role for the HTTP-01 answers); none by default. */
   acme: { directoryUrl: string; email?: string } | null;
   limits: {
@@ -156,6 +160,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
         : 'Too many connections';
   let worker: QueueWorker | null = null;
   let dispatcher: WebhookDispatcher | null = null;
+  let backups: BackupSchedule | null = null;
   let acmeManager: AcmeManager | null = null;
 
   const listeners: Array<{ name: PortName; listener: { port: number; close(graceMs: number): Promise<void> } }> = [];
@@ -232,6 +237,8 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
       worker = new QueueWorker(store, injector, workerOptions, log);
       worker.start();
       dmarcReports?.start();
+      backups = new BackupSchedule(store, options.site, log);
+      backups.start();
     }
   } catch (err) {
     await Promise.all([...listeners.map((l) => l.listener.close(0)), dispatcher?.stop()]);
@@ -247,6 +254,7 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
         worker?.stop(),
         dispatcher?.stop(),
         acmeManager?.stop(),
+        backups?.stop(),
       ]);
       guard.stop();
       dmarcReports?.stop();

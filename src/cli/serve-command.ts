@@ -350,6 +350,7 @@ export function registerServeCommands(program: Command, globals: Globals): void 
           rspamd,
           dmarcReports,
           acme,
+          site: { dataDir: dir, dbUrl: g.db },
         },
         log,
       );

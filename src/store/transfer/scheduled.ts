@@ -1,0 +1,119 @@
+/**
+ * Scheduled backups, set by three database settings so every node follows the same
+ * policy: `backup_dir` (off when unset), `backup_interval` (a duration, default 24h) and
+ * `backup_keep` (archives kept, default 7). The queue role checks every minute; when a
+ * period of `backup_interval` has begun with no backup, one node claims it (a counter in
+ * the store, so several nodes never both write it) and writes `tern-<time>.tern` into the
+ * directory in a worker thread, then deletes the oldest beyond `backup_keep`.
+ */
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { parseDuration, parseInteger } from '../../config/parse.js';
+import { UserError } from '../../errors.js';
+import type { Logger } from 'pino';
+import type { Store } from '../store.js';
+import type { Manifest, SiteLocation } from './index.js';
+
+export const BACKUP_DIR_SETTING = 'backup_dir';
+export const BACKUP_INTERVAL_SETTING = 'backup_interval';
+export const BACKUP_KEEP_SETTING = 'backup_keep';
+const DEFAULT_INTERVAL = '24h';
+const DEFAULT_KEEP = 7;
+const MIN_INTERVAL_MS = 60_000;
+const CHECK_EVERY_MS = 60_000;
+
+export interface BackupPolicy {
+  dir: string;
+  intervalMs: number;
+  keep: number;
+}
+
+/** Checks a setting's value, so `tern setting set` refuses what the schedule could not use. */
+export function validateBackupSetting(key: string, value: string): string {
+  if (key === BACKUP_DIR_SETTING && !path.isAbsolute(value)) throw new UserError(`${key}: expected an absolute directory path, got ${JSON.stringify(value)}`);
+  if (key === BACKUP_INTERVAL_SETTING && parseDuration(key, value) < MIN_INTERVAL_MS) throw new UserError(`${key}: must be at least 1m`);
+  if (key === BACKUP_KEEP_SETTING) parseInteger(key, value, 1, 10_000);
+  return value.trim();
+}
+
+export async function backupPolicy(store: Store): Promise<BackupPolicy | null> {
+  const dir = await store.directory.getSetting(BACKUP_DIR_SETTING);
+  if (!dir) return null;
+  const interval = (await store.directory.getSetting(BACKUP_INTERVAL_SETTING)) ?? DEFAULT_INTERVAL;
+  const keep = await store.directory.getSetting(BACKUP_KEEP_SETTING);
+  return {
+    dir,
+    intervalMs: Math.max(MIN_INTERVAL_MS, parseDuration(BACKUP_INTERVAL_SETTING, interval)),
+    keep: keep ? parseInteger(BACKUP_KEEP_SETTING, keep, 1) : DEFAULT_KEEP,
+  };
+}
+
+/** Writes one archive in a worker thread. */
+export function backupInWorker(at: SiteLocation, file: string): Promise<Manifest> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./backup-worker.js', import.meta.url), { workerData: { at, file } });
+    worker.once('message', (m: { ok: boolean; manifest?: Manifest; error?: string }) => (m.ok ? resolve(m.manifest!) : reject(new Error(m.error))));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the backup thread exited (${code})`)));
+  });
+}
+
+/** The scheduled archives in `dir`, oldest first (their names sort by time). */
+const archivesIn = (dir: string) =>
+  readdirSync(dir)
+    .filter((n) => /^tern-.*\.tern$/.test(n))
+    .sort();
+
+export class BackupSchedule {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly at: SiteLocation,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(): void {
+    const tick = () => {
+      this.running ??= this.runDue()
+        .then(() => undefined)
+        .catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'scheduled backup failed'))
+        .finally(() => (this.running = null));
+    };
+    this.timer = setInterval(tick, CHECK_EVERY_MS);
+    this.timer.unref();
+    setTimeout(tick, 5_000).unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** Takes this period's backup when it is due and this node claims it; returns the file written. */
+  async runDue(): Promise<string | null> {
+    const policy = await backupPolicy(this.store);
+    if (!policy) return null;
+    const period = Math.floor(this.now() / policy.intervalMs);
+    // One claim per period and interval: the first node to count it takes the backup.
+    if ((await this.store.directory.addToSetting(`backup_claim:${policy.intervalMs}:${period}`, 1)) !== 1) return null;
+    mkdirSync(policy.dir, { recursive: true, mode: 0o700 });
+    const file = path.join(policy.dir, `tern-${new Date(this.now()).toISOString().replace(/[:.]/g, '-')}.tern`);
+    const started = Date.now();
+    const manifest = await backupInWorker(this.at, file);
+    this.log.info(
+      { file, messages: manifest.tables.messages?.rows ?? 0, bytes: manifest.compressedBytes, ms: Date.now() - started },
+      'scheduled backup written',
+    );
+    const all = archivesIn(policy.dir);
+    for (const old of all.slice(0, Math.max(0, all.length - policy.keep))) rmSync(path.join(policy.dir, old), { force: true });
+    // The claims of earlier periods are not needed any more.
+    for (const { key } of await this.store.directory.listSettings('backup_claim:'))
+      if (key !== `backup_claim:${policy.intervalMs}:${period}`) await this.store.directory.deleteSetting(key).catch(() => undefined);
+    return file;
+  }
+}
