@@ -42,9 +42,7 @@ const CRYPT_SCHEMES = new Set(['CRYPT', 'MD5-CRYPT', 'MD5', 'SHA256-CRYPT', 'SHA
 const PLAIN_SCHEMES = new Set(['PLAIN', 'CLEAR', 'CLEARTEXT']);
 
 /** What a stored legacy hash is: its scheme, and whether Tern can verify it (if not, why). */
-export type LegacyHashInfo =
-  | { scheme: string; verifiable: true; expensive: boolean }
-  | { scheme: string; verifiable: false; reason: string };
+export type LegacyHashInfo = { scheme: string; verifiable: true; expensive: boolean } | { scheme: string; verifiable: false; reason: string };
 
 interface Parsed {
   scheme: string;
@@ -74,6 +72,7 @@ export function legacyHashFromField(field: string): string {
 
 function cryptKind(data: string): LegacyHashInfo {
   const scheme = 'CRYPT';
+  if (data === '' || data.startsWith('!') || data.startsWith('*')) return { scheme, verifiable: false, reason: 'no password (locked or empty)' };
   if (data.startsWith('$1$')) return { scheme, verifiable: true, expensive: true };
   if (data.startsWith('$5$') || data.startsWith('$6$')) {
     const s = parseShaCryptSetting(data);

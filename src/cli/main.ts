@@ -9,6 +9,7 @@ import { registerSuppressionCommands } from './suppression-commands.js';
 import { registerWebhookCommands } from './webhook-commands.js';
 import { registerBanCommands } from './ban-commands.js';
 import { registerReportCommands } from './report-commands.js';
+import { registerMigrateCommands } from './migrate-commands.js';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_DATA_DIR } from '../config/defaults.js';
 import { UserError } from '../errors.js';
@@ -41,6 +42,7 @@ registerSuppressionCommands(program, globals);
 registerWebhookCommands(program, globals);
 registerBanCommands(program, globals);
 registerReportCommands(program, globals);
+registerMigrateCommands(program, globals);
 registerSendCommand(program, globals);
 registerStatusCommand(program, globals);
 
