@@ -27,11 +27,7 @@ describe('legacy password hashes', () => {
     const vectors: Array<[string, string, string]> = [
       // Checked against glibc's crypt(3) as well.
       ['$5$saltstring', 'Hello world!', '$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5'],
-      [
-        '$6$saltstring',
-        'Hello world!',
-        '$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1',
-      ],
+      ['$6$saltstring', 'Hello world!', '$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1'],
       ['$5$rounds=10000$saltstringsaltstring', 'Hello world!', '$5$rounds=10000$saltstringsaltst$3xv.VbSHBb41AL9AvLeujZkZRBAwqFMz2.opqey6IcA'],
       [
         '$6$rounds=10000$saltstringsaltstring',
@@ -69,7 +65,15 @@ describe('legacy password hashes', () => {
 
   it("verifies mkpasswd's crypt(3) hashes, bare as /etc/shadow and passwd-files hold them", async () => {
     const password = 'an old password, longer than most: 0123456789';
-    for (const args of [['-m', 'sha-512'], ['-m', 'sha-256'], ['-m', 'sha-512', '-R', '20000'], ['-m', 'md5crypt'], ['-m', 'bcrypt'], ['-m', 'bcrypt-a'], ['-m', 'bcrypt', '-R', '6']]) {
+    for (const args of [
+      ['-m', 'sha-512'],
+      ['-m', 'sha-256'],
+      ['-m', 'sha-512', '-R', '20000'],
+      ['-m', 'md5crypt'],
+      ['-m', 'bcrypt'],
+      ['-m', 'bcrypt-a'],
+      ['-m', 'bcrypt', '-R', '6'],
+    ]) {
       const field = mkpasswd(args, password);
       const stored = legacyHashFromField(field);
       assert.equal(stored, `{CRYPT}${field}`);
