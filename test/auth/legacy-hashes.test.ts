@@ -61,6 +61,10 @@ describe('legacy password hashes', () => {
     }
     // A suffix Dovecot writes in upper case may be read in any case.
     await assertVerifies(doveadm('SHA256.HEX', password).replace('.HEX}', '.hex}'), password);
+    await assertVerifies(doveadm('SHA256.BASE64', password), password);
+    const rounds = execFileSync('doveadm', ['pw', '-s', 'SHA512-CRYPT', '-r', '12000', '-p', password], { encoding: 'utf8' }).trim();
+    assert.match(rounds, /^\{SHA512-CRYPT\}\$6\$rounds=12000\$/);
+    await assertVerifies(rounds, password);
   });
 
   it("verifies mkpasswd's crypt(3) hashes, bare as /etc/shadow and passwd-files hold them", async () => {
