@@ -3,7 +3,8 @@
 // `npm install`:
 //  1. removes dist/ and compiles (`tsc -p .`), so a deleted test never runs from a stale file;
 //  2. checks the Debian packages the tests drive (swaks with Net::SSLeay for STARTTLS,
-//     postfix for smtp-source, openssl, python3, fetchmail, isync, mutt, opendkim-tools, rspamd, pebble, the PostgreSQL server binaries); as root
+//     postfix for smtp-source, openssl, python3, fetchmail, isync, mutt, opendkim-tools, rspamd, pebble, the PostgreSQL server binaries,
+//     dovecot-core and whois for the password hashes of doveadm pw and mkpasswd); as root
 //     it installs the missing ones, otherwise it names them with the apt-get command and
 //     exits non-zero;
 //  3. starts one throwaway PostgreSQL cluster for the run (test/helpers/pg-cluster.ts) and
@@ -43,6 +44,11 @@ const REQUIRED = [
   { pkg: 'opendkim-tools', present: () => existsSync('/usr/sbin/opendkim-testmsg') },
   // The spam filter the MX asks (test/smtp/spam-filter.test.ts runs its own instance).
   { pkg: 'rspamd', present: () => existsSync('/usr/bin/rspamd') },
+  // `doveadm pw` and `mkpasswd` make the legacy password hashes that test/auth/legacy-hashes.test.ts and
+  // test/cli/import-users.test.ts import. Only the tools are used; dovecot-core alone has no IMAP or POP3
+  // listener (those are dovecot-imapd and dovecot-pop3d), and Tern's tests use free ports above 1024 anyway.
+  { pkg: 'dovecot-core', present: () => existsSync('/usr/bin/doveadm') },
+  { pkg: 'whois', present: () => existsSync('/usr/bin/mkpasswd') },
   // Let's Encrypt's test CA (test/config/acme.test.ts runs its own instance).
   { pkg: 'pebble', present: () => existsSync('/usr/bin/pebble') },
   {

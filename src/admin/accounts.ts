@@ -60,6 +60,29 @@ export async function createAccount(
   return { account, password, generated };
 }
 
+/**
+ * An account that keeps a password hash made elsewhere (an import from a Dovecot host:
+ * auth/legacy-hashes.ts verifies it at login, which then stores a scrypt hash). Never an
+ * administrator; the same domain rules as createAccount.
+ */
+export async function createAccountWithHash(
+  store: Store,
+  actor: Actor,
+  o: { address: string; passwordHash: string; quotaBytes?: number | null },
+): Promise<Account> {
+  const address = normalizeAddress(o.address);
+  if (!manages(actor, domainOf(address))) throw new ForbiddenError(`this key manages only ${actor?.domain}`);
+  checkQuota(o.quotaBytes);
+  return store.directory.addAccount({ address, passwordHash: o.passwordHash, isAdmin: false, quotaBytes: o.quotaBytes ?? null });
+}
+
+/** Replaces an account's password hash with one made elsewhere (a re-run import of a Dovecot host's users). */
+export async function setPasswordHash(store: Store, actor: Actor, address: string, passwordHash: string): Promise<string> {
+  const account = await changeableAccount(store, actor, address, 'set the password of');
+  await store.directory.setPasswordHash(account.address, passwordHash);
+  return account.address;
+}
+
 export interface AccountSummary {
   address: string;
   admin: boolean;

@@ -1,12 +1,13 @@
 /**
  * Password logins for every protocol (IMAP, POP3, later submission and HTTP): one place
  * that checks a user name and password against the directory and logs every failure with
- * the client address; failures count towards a ban (auth/guard.ts).
+ * the client address; failures count towards a ban (auth/guard.ts). A password that
+ * matches an imported legacy hash replaces it with a scrypt hash (one store write).
  */
 import type { Logger } from 'pino';
 import type { Account, DirectoryStore } from '../store/store.js';
 import type { Guard } from './guard.js';
-import { hashPassword, verifyPassword } from './password.js';
+import { hashPassword, needsRehash, verifyPassword } from './password.js';
 
 export interface LoginContext {
   protocol: string;
@@ -24,6 +25,15 @@ const MAX_CREDENTIAL = 1024;
 export function createAuthenticator(directory: DirectoryStore, log: Logger, guard?: Pick<Guard, 'banned' | 'loginFailed'>): Authenticator {
   // Unknown users are checked against a throwaway hash, so a failure takes as long either way.
   const decoy = hashPassword('decoy password that matches nothing');
+  async function upgradeHash(address: string, password: string, stored: string): Promise<void> {
+    try {
+      await directory.setPasswordHash(address, await hashPassword(password));
+      log.info({ user: address, from: stored.startsWith('{') ? stored.slice(0, stored.indexOf('}') + 1) : 'scrypt' }, 'password hash upgraded to scrypt');
+    } catch (err) {
+      // The login stands; the next one tries again.
+      log.warn({ user: address, err: (err as Error).message }, 'password hash upgrade failed');
+    }
+  }
   return {
     async login(user, password, context) {
       const address = user.trim().toLowerCase();
@@ -37,6 +47,8 @@ export function createAuthenticator(directory: DirectoryStore, log: Logger, guar
         const stored = await directory.getPasswordHash(address);
         const ok = await verifyPassword(password, stored ?? (await decoy));
         if (ok && stored) account = await directory.getAccount(address);
+        // An imported account's old hash (or an older scrypt cost) is replaced at its first login.
+        if (account && stored && needsRehash(stored)) await upgradeHash(account.address, password, stored);
       }
       if (account) log.info({ protocol: context.protocol, ip: context.remoteAddress, user: address }, 'login');
       else {

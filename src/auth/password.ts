@@ -1,8 +1,15 @@
 /**
  * Password hashing with scrypt (Node's built-in, memory-hard; no native dependency).
  * Stored form: `$scrypt$N=<n>,r=<r>,p=<p>$<salt b64>$<hash b64>`; passwords never stored in clear.
+ *
+ * Accounts imported from a Dovecot host keep their `{SCHEME}…` hash until their first
+ * login (auth/legacy-hashes.ts); `verifyPassword` checks those too, the costly ones
+ * (crypt, bcrypt, argon2) on a thread of their own, and `needsRehash` tells the login path
+ * to store a scrypt hash in their place.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import { isLegacyHash, legacyHashInfo, verifyLegacyHash } from './legacy-hashes.js';
 
 const PARAMS = { N: 16384, r: 8, p: 1 };
 const KEY_LENGTH = 32;
@@ -20,12 +27,63 @@ export async function hashPassword(password: string): Promise<string> {
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  if (isLegacyHash(stored)) {
+    const info = legacyHashInfo(stored);
+    if (!info.verifiable) return false;
+    return info.expensive ? legacyThread.verify(password, stored) : verifyLegacyHash(password, stored);
+  }
   const m = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([^$]+)\$([^$]+)$/.exec(stored);
   if (!m) return false;
   const expected = Buffer.from(m[5]!, 'base64');
   const key = await derive(password, Buffer.from(m[4]!, 'base64'), { N: Number(m[1]), r: Number(m[2]), p: Number(m[3]) });
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
+
+/** True when `stored` is not Tern's current scrypt hash: after a successful login, store hashPassword's in its place. */
+export function needsRehash(stored: string): boolean {
+  return !stored.startsWith(`$scrypt$N=${PARAMS.N},r=${PARAMS.r},p=${PARAMS.p}$`);
+}
+
+/**
+ * The thread that verifies costly legacy hashes, started at the first one. It keeps the
+ * process alive only while a verification is pending, so a command that never logs in
+ * (or has finished) exits as usual. If it dies, pending verifications fail (a failed
+ * login) and the next one starts a new thread.
+ */
+const legacyThread = new (class {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, (ok: boolean) => void>();
+
+  private spawn(): Worker {
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const worker = new Worker(new URL('./legacy-hash-worker.js', import.meta.url), { execArgv });
+    worker.on('message', (res: { id: number; ok: boolean }) => {
+      const settle = this.pending.get(res.id);
+      this.pending.delete(res.id);
+      if (this.pending.size === 0) worker.unref();
+      settle?.(res.ok === true);
+    });
+    const fail = () => {
+      if (this.worker === worker) this.worker = null;
+      for (const settle of this.pending.values()) settle(false);
+      this.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', fail);
+    return worker;
+  }
+
+  verify(password: string, stored: string): Promise<boolean> {
+    const worker = (this.worker ??= this.spawn());
+    worker.ref();
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve);
+      worker.postMessage({ id, password, stored });
+    });
+  }
+})();
 
 /** A random password for generated accounts (the first-run admin). */
 export function generatePassword(): string {

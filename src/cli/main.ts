@@ -10,6 +10,7 @@ import { registerWebhookCommands } from './webhook-commands.js';
 import { registerBanCommands } from './ban-commands.js';
 import { registerReportCommands } from './report-commands.js';
 import { registerSiteCommands } from './site-commands.js';
+import { registerMigrateCommands } from './migrate-commands.js';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_DATA_DIR } from '../config/defaults.js';
 import { UserError } from '../errors.js';
@@ -43,6 +44,7 @@ registerWebhookCommands(program, globals);
 registerBanCommands(program, globals);
 registerReportCommands(program, globals);
 registerSiteCommands(program, globals);
+registerMigrateCommands(program, globals);
 registerSendCommand(program, globals);
 registerStatusCommand(program, globals);
 
