@@ -15,6 +15,8 @@ import nodemailer from 'nodemailer';
 import { openStore } from '../../src/store/open.js';
 import { openSqliteConnection } from '../../src/store/sqlite/connection.js';
 import { migrateSqlite } from '../../src/store/sqlite/index.js';
+import { migratePostgres } from '../../src/store/postgres/index.js';
+import pg from 'pg';
 import { readManifest, type Manifest } from '../../src/store/transfer/archive.js';
 import { freshPgDatabase, type TestDatabase } from '../helpers/pg.js';
 import { cli, createSite, freePort, runCli, startTern, tempDir, type Site, type TernServer } from '../helpers/tern.js';
@@ -304,4 +306,26 @@ describe('schema upgrades', () => {
     assert.match(await cli(['domain', 'list', '--data', restored]), /old\.test/);
     assert.equal(readdirSync(join(dataDir, 'snapshots')).filter((n) => n.endsWith('.tern')).length, 2);
   });
+
+  it('on PostgreSQL too: all pending migrations in one transaction after a snapshot', async () => {
+    const db = await freshPgDatabase();
+    const dataDir = tempDir('tern-upgrade-pg-');
+    try {
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      await client.query('BEGIN');
+      await migratePostgres(client, 9);
+      await client.query('INSERT INTO domains (name, created_at) VALUES ($1, $2)', ['old.test', Date.now()]);
+      await client.query('COMMIT');
+      const args = ['--data', dataDir, '--db', db.url];
+      const failed = await runCli(['domain', 'list', ...args], { env: { ...process.env, TERN_TEST_FAULT: 'migration' } });
+      assert.match(failed.stderr, /from schema 9 to \d+ failed .*still at schema 9.*is at (\S+) \(tern restore\)/);
+      assert.equal(Number((await client.query('SELECT max(version) AS v FROM schema_migrations')).rows[0].v), 9);
+      await client.end();
+      assert.match(await cli(['domain', 'list', ...args]), /old\.test/);
+    } finally {
+      await db.drop();
+    }
+  });
 });
+
