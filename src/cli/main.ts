@@ -9,6 +9,8 @@ import { registerSuppressionCommands } from './suppression-commands.js';
 import { registerWebhookCommands } from './webhook-commands.js';
 import { registerBanCommands } from './ban-commands.js';
 import { registerReportCommands } from './report-commands.js';
+import { registerSettingCommands } from './setting-commands.js';
+import { registerConfigCommands } from './config-commands.js';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_DATA_DIR } from '../config/defaults.js';
 import { UserError } from '../errors.js';
@@ -41,6 +43,8 @@ registerSuppressionCommands(program, globals);
 registerWebhookCommands(program, globals);
 registerBanCommands(program, globals);
 registerReportCommands(program, globals);
+registerSettingCommands(program, globals);
+registerConfigCommands(program, globals);
 registerSendCommand(program, globals);
 registerStatusCommand(program, globals);
 
