@@ -65,6 +65,8 @@ describe('tern config', { timeout: 90_000, concurrency: 2 }, () => {
     assert.match(dry, /^\+ setting smarthost: relay\.example\.test:587$/m);
     assert.match(dry, /^\+ route partner\.test: 192\.0\.2\.10:25$/m);
     assert.match(dry, /^dry run: 15 change\(s\) not made$/m);
+    const fromStdin = await runCli(['config', 'apply', '-', '--dry-run', ...fresh], { input: text });
+    assert.equal(fromStdin.stdout, dry, '- reads the file from stdin');
     const empty = parse(await cli(['config', 'export', '-', ...fresh])) as SiteFile;
     assert.deepEqual([empty.domains, empty.accounts, empty.settings], [[], [], {}]);
 
