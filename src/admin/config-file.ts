@@ -73,7 +73,7 @@ export interface SiteConfig {
 
 /** Mistakes found in a file, each `NAME:LINE: message`; thrown as one UserError. */
 export class ConfigFileError extends UserError {
-  override name = 'UserError';
+  override name = 'ConfigFileError';
 }
 
 /** Reads and checks a site file; throws ConfigFileError listing every mistake with its line. */
