@@ -4,11 +4,12 @@
  * unlimited, and a key limited to a domain manages only that domain's accounts and never
  * makes, changes or deletes site administrators.
  */
+import { isLegacyHash } from '../auth/legacy-hashes.js';
 import { generatePassword, hashPassword } from '../auth/password.js';
 import { ForbiddenError, NotFoundError, UserError } from '../errors.js';
 import { domainOf, normalizeAddress, normalizeDomain } from '../mail/address.js';
 import type { Account, Store } from '../store/store.js';
-import { manages, scopeDomain, type Actor } from './actor.js';
+import { manages, requireSiteAdmin, scopeDomain, type Actor } from './actor.js';
 
 export const MIN_PASSWORD_LENGTH = 8;
 const MAX_PASSWORD_LENGTH = 1024;
@@ -19,6 +20,19 @@ export function choosePassword(given: string | undefined): { password: string; g
   if (given.length < MIN_PASSWORD_LENGTH) throw new UserError(`password must be at least ${MIN_PASSWORD_LENGTH} characters`);
   if (given.length > MAX_PASSWORD_LENGTH) throw new UserError(`password must be at most ${MAX_PASSWORD_LENGTH} characters`);
   return { password: given, generated: false };
+}
+
+/** The stored form of a password (auth/password.ts): `$scrypt$N=…,r=…,p=…$SALT$HASH`. */
+const PASSWORD_HASH = /^\$scrypt\$N=\d+,r=\d+,p=\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/;
+
+/**
+ * Throws unless `hash` is a password hash as Tern stores them (from `tern config export
+ * --password-hashes`) or a Dovecot `{SCHEME}…` hash carried over from a legacy host
+ * (auth/legacy-hashes.ts checks it at login and then stores a scrypt hash in its place).
+ */
+export function checkPasswordHash(hash: string): void {
+  if (!PASSWORD_HASH.test(hash) && !isLegacyHash(hash))
+    throw new UserError('password_hash: expected a hash as Tern stores them ($scrypt$N=…,r=…,p=…$salt$hash) or a Dovecot {SCHEME} hash');
 }
 
 function checkQuota(quotaBytes: number | null | undefined): void {
@@ -44,43 +58,22 @@ async function changeableAccount(store: Store, actor: Actor, address: string, wh
 export async function createAccount(
   store: Store,
   actor: Actor,
-  o: { address: string; password?: string; isAdmin?: boolean; quotaBytes?: number | null },
+  o: { address: string; password?: string; passwordHash?: string; isAdmin?: boolean; quotaBytes?: number | null },
 ): Promise<{ account: Account; password: string; generated: boolean }> {
   const address = normalizeAddress(o.address);
   if (!manages(actor, domainOf(address))) throw new ForbiddenError(`this key manages only ${actor?.domain}`);
   if (o.isAdmin && actor?.domain) throw new ForbiddenError('a key limited to a domain cannot make site administrators');
   checkQuota(o.quotaBytes);
-  const { password, generated } = choosePassword(o.password);
+  if (o.passwordHash !== undefined) checkPasswordHash(o.passwordHash);
+  // A hash given (an account carried over from another site) is kept as it is: no password to show.
+  const { password, generated } = o.passwordHash !== undefined ? { password: '', generated: false } : choosePassword(o.password);
   const account = await store.directory.addAccount({
     address,
-    passwordHash: await hashPassword(password),
+    passwordHash: o.passwordHash ?? (await hashPassword(password)),
     isAdmin: Boolean(o.isAdmin),
     quotaBytes: o.quotaBytes ?? null,
   });
   return { account, password, generated };
-}
-
-/**
- * An account that keeps a password hash made elsewhere (an import from a Dovecot host:
- * auth/legacy-hashes.ts verifies it at login, which then stores a scrypt hash). Never an
- * administrator; the same domain rules as createAccount.
- */
-export async function createAccountWithHash(
-  store: Store,
-  actor: Actor,
-  o: { address: string; passwordHash: string; quotaBytes?: number | null },
-): Promise<Account> {
-  const address = normalizeAddress(o.address);
-  if (!manages(actor, domainOf(address))) throw new ForbiddenError(`this key manages only ${actor?.domain}`);
-  checkQuota(o.quotaBytes);
-  return store.directory.addAccount({ address, passwordHash: o.passwordHash, isAdmin: false, quotaBytes: o.quotaBytes ?? null });
-}
-
-/** Replaces an account's password hash with one made elsewhere (a re-run import of a Dovecot host's users). */
-export async function setPasswordHash(store: Store, actor: Actor, address: string, passwordHash: string): Promise<string> {
-  const account = await changeableAccount(store, actor, address, 'set the password of');
-  await store.directory.setPasswordHash(account.address, passwordHash);
-  return account.address;
 }
 
 export interface AccountSummary {
@@ -122,6 +115,28 @@ export async function setPassword(
   const { password, generated } = choosePassword(given);
   await store.directory.setPasswordHash(account.address, await hashPassword(password));
   return { address: account.address, password, generated };
+}
+
+/** Stores a password hash as it is (carried over from another site: `tern config apply`, `tern import-users`). */
+export async function setPasswordHash(store: Store, actor: Actor, address: string, hash: string): Promise<string> {
+  const account = await changeableAccount(store, actor, address, 'set the password of');
+  checkPasswordHash(hash);
+  await store.directory.setPasswordHash(account.address, hash);
+  return account.address;
+}
+
+/** The stored password hash of an account (for `tern config export --password-hashes`); site administrators only. */
+export async function passwordHashOf(store: Store, actor: Actor, address: string): Promise<string | null> {
+  requireSiteAdmin(actor, 'reading password hashes');
+  return store.directory.getPasswordHash(normalizeAddress(address));
+}
+
+/** Makes an account a site administrator, or not; only whoever manages the whole site may. */
+export async function setAdmin(store: Store, actor: Actor, address: string, isAdmin: boolean): Promise<string> {
+  requireSiteAdmin(actor, 'changing who is a site administrator');
+  const account = await existingAccount(store, actor, address);
+  await store.directory.setAdmin(account.address, isAdmin);
+  return account.address;
 }
 
 export async function setQuota(store: Store, actor: Actor, address: string, quotaBytes: number | null): Promise<string> {

@@ -15,7 +15,7 @@ import { legacyHashFromField, legacyHashInfo } from '../auth/legacy-hashes.js';
 import { ConflictError, UserError } from '../errors.js';
 import { domainOf, normalizeAddress } from '../mail/address.js';
 import type { Store } from '../store/store.js';
-import { createAccountWithHash, setPasswordHash } from './accounts.js';
+import { createAccount, setPasswordHash } from './accounts.js';
 import { manages, type Actor } from './actor.js';
 import { addAlias } from './aliases.js';
 import { addDomain } from './domains.js';
@@ -141,7 +141,7 @@ export async function importLegacyUsers(store: Store, actor: Actor, o: UsersImpo
     }
     if (!dryRun) {
       try {
-        await createAccountWithHash(store, actor, { address: e.address, passwordHash: hash, quotaBytes: e.quotaBytes });
+        await createAccount(store, actor, { address: e.address, passwordHash: hash, quotaBytes: e.quotaBytes });
       } catch (err) {
         // Made meanwhile by someone else: kept as it is.
         if (!(err instanceof ConflictError)) throw err;

@@ -11,6 +11,8 @@ import { registerBanCommands } from './ban-commands.js';
 import { registerReportCommands } from './report-commands.js';
 import { registerSiteCommands } from './site-commands.js';
 import { registerMigrateCommands } from './migrate-commands.js';
+import { registerSettingCommands } from './setting-commands.js';
+import { registerConfigCommands } from './config-commands.js';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_DATA_DIR } from '../config/defaults.js';
 import { UserError } from '../errors.js';
@@ -45,6 +47,8 @@ registerBanCommands(program, globals);
 registerReportCommands(program, globals);
 registerSiteCommands(program, globals);
 registerMigrateCommands(program, globals);
+registerSettingCommands(program, globals);
+registerConfigCommands(program, globals);
 registerSendCommand(program, globals);
 registerStatusCommand(program, globals);
 

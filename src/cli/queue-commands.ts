@@ -10,7 +10,8 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { DEFAULT_WARMUP_SCHEDULE, formatWarmup, parseWarmup, warmupCounterKey, warmupDay, WARMUP_PREFIX, WARMUP_SENT_PREFIX } from '../queue/warmup.js';
 import { NotFoundError, UserError } from '../errors.js';
-import { parseRoute, PAUSED_PREFIX, RATE_PREFIX, ROUTE_PREFIX, SETTINGS_MS } from '../queue/worker.js';
+import { PAUSED_PREFIX, RATE_PREFIX, SETTINGS_MS } from '../queue/worker.js';
+import { deleteRoute, listRoutes, setRoute } from '../admin/routes.js';
 import { normalizeAddress, normalizeDomain } from '../mail/address.js';
 import { rfc5322Date } from '../mail/trace-headers.js';
 import { parseInteger } from '../config/parse.js';
@@ -219,20 +220,15 @@ export function registerRouteCommands(program: Command, globals: Globals): void 
     .command('add <domain> <host:port>')
     .description('route the domain (replaces its route if it has one); a running server sees it within 30 s')
     .action(async (domain: string, target: string) => {
-      const d = normalizeDomain(domain);
-      if (!parseRoute(target)) throw new UserError(`route: expected HOST:PORT, got ${JSON.stringify(target)}`);
-      await withStore(globals(), (s) => s.directory.setSetting(`${ROUTE_PREFIX}${d}`, target.trim()));
-      console.log(`mail for ${d} goes to ${target.trim()}`);
+      const r = await withStore(globals(), (s) => setRoute(s.directory, null, domain, target));
+      console.log(`mail for ${r.domain} goes to ${r.target}`);
     });
   route
     .command('list')
     .description('the routes')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const routes = (await withStore(globals(), (s) => s.directory.listSettings(ROUTE_PREFIX))).map((r) => ({
-        domain: r.key.slice(ROUTE_PREFIX.length),
-        target: r.value,
-      }));
+      const routes = await withStore(globals(), (s) => listRoutes(s.directory, null));
       if (o.json) return printJson(routes);
       printTable(
         ['DOMAIN', 'TARGET'],
@@ -243,10 +239,7 @@ export function registerRouteCommands(program: Command, globals: Globals): void 
     .command('del <domain>')
     .description("remove a domain's route (its mail goes to its MX hosts again)")
     .action(async (domain: string) => {
-      const d = normalizeDomain(domain);
-      await withStore(globals(), (s) => s.directory.deleteSetting(`${ROUTE_PREFIX}${d}`)).catch((err: unknown) => {
-        throw err instanceof NotFoundError ? new UserError(`${d} has no route`) : err;
-      });
+      const d = await withStore(globals(), (s) => deleteRoute(s.directory, null, domain));
       console.log(`route of ${d} removed`);
     });
 }

@@ -86,7 +86,8 @@ export function registerReportCommands(program: Command, globals: () => GlobalOp
       const sent = await withStore(globals(), async (store) => {
         const name = o.from ? '--from' : `setting ${DMARC_REPORTS_SETTING}`;
         const from = parseDmarcReports(name, o.from ?? (await store.directory.getSetting(DMARC_REPORTS_SETTING)));
-        if (!from) throw new UserError(`DMARC reports are off: give --from, or set the setting ${DMARC_REPORTS_SETTING} to the address they come from`);
+        if (!from)
+          throw new UserError(`DMARC reports are off: give --from, or run tern setting set ${DMARC_REPORTS_SETTING} ADDRESS (the address they come from)`);
         const hostname = await siteHostname(store, undefined);
         const log = createLogger('warn', 2);
         return withInjector(store, hostname, (injector) => new DmarcReports({ store, injector, dns, log, hostname, from }).send(day));

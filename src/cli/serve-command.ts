@@ -160,7 +160,7 @@ export function registerServeCommands(program: Command, globals: Globals): void 
     .addOption(
       new Option(
         '--smarthost <host:port>',
-        'send outbound mail without a route (tern route) through this relay (default: the setting "smarthost", else MX lookup)',
+        'send outbound mail without a route (tern route) through this relay (default: tern setting set smarthost, else MX lookup)',
       ).env('TERN_SMARTHOST'),
     )
     .addOption(new Option('--smarthost-user <user>', 'AUTH user for the smarthost; the password comes from TERN_SMARTHOST_PASSWORD').env('TERN_SMARTHOST_USER'))
@@ -213,7 +213,7 @@ export function registerServeCommands(program: Command, globals: Globals): void 
     .addOption(
       new Option(
         '--trusted-networks <cidr,...>',
-        `clients that skip SPF/DKIM/DMARC enforcement on the MX ("none": no one; default: the setting "${TRUSTED_NETWORKS_SETTING}", else ${DEFAULT_TRUSTED_NETWORKS}); never a permission to relay`,
+        `clients that skip SPF/DKIM/DMARC enforcement on the MX ("none": no one; default: tern setting set ${TRUSTED_NETWORKS_SETTING}, else ${DEFAULT_TRUSTED_NETWORKS}); never a permission to relay`,
       ).env('TERN_TRUSTED_NETWORKS'),
     )
     .addOption(
@@ -226,13 +226,13 @@ export function registerServeCommands(program: Command, globals: Globals): void 
     .addOption(
       new Option(
         '--rspamd <url>',
-        'show strangers\' messages on the MX to this rspamd (e.g. http://127.0.0.1:11333) and follow its action (default: the setting "rspamd", else none)',
+        "show strangers' messages on the MX to this rspamd (e.g. http://127.0.0.1:11333) and follow its action (default: tern setting set rspamd, else none)",
       ).env('TERN_RSPAMD'),
     )
     .addOption(
       new Option(
         '--dnsbl <zones>',
-        'DNS blocklist zones (comma-separated) that refuse a listed stranger at the MX greeting (default: the setting "dnsbl", else none)',
+        'DNS blocklist zones (comma-separated) that refuse a listed stranger at the MX greeting (default: tern setting set dnsbl, else none)',
       ).env('TERN_DNSBL'),
     )
     .addOption(
@@ -256,7 +256,7 @@ export function registerServeCommands(program: Command, globals: Globals): void 
     .addOption(
       new Option(
         '--dmarc-reports <address>',
-        'send daily DMARC aggregate reports, from this address, to the domains whose DMARC records ask for them; off turns them off (default: the setting "dmarc_reports", else off)',
+        'send daily DMARC aggregate reports, from this address, to the domains whose DMARC records ask for them; off turns them off (default: tern setting set dmarc_reports, else off)',
       ).env('TERN_DMARC_REPORTS'),
     )
     .addOption(

@@ -17,6 +17,7 @@ import { registerMailRoutes } from './mail-routes.js';
 import { registerWellKnownRoutes } from './well-known-routes.js';
 import { registerReportRoutes } from './report-routes.js';
 import { registerBanRoutes } from './ban-routes.js';
+import { registerSettingRoutes } from './setting-routes.js';
 import { registerQueueRoutes } from './queue-routes.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
 import { registerSuppressionRoutes } from './suppression-routes.js';
@@ -105,6 +106,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   registerWellKnownRoutes(app, { directory: deps.store.directory, hostname: deps.hostname });
   registerReportRoutes(app, { store: deps.store, auth });
   registerBanRoutes(app, { directory: deps.store.directory, auth });
+  registerSettingRoutes(app, { directory: deps.store.directory, auth });
   return app;
 }
 

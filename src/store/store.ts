@@ -362,6 +362,8 @@ export interface DirectoryStore {
   getPasswordHash(address: string): Promise<string | null>;
   setPasswordHash(address: string, passwordHash: string): Promise<void>;
   setQuota(address: string, quotaBytes: number | null): Promise<void>;
+  /** Makes an account a site administrator or not (NotFoundError when there is none). */
+  setAdmin(address: string, isAdmin: boolean): Promise<void>;
   /** Deletes the account, its mailboxes and messages, and blobs no longer referenced. */
   deleteAccount(address: string): Promise<void>;
 

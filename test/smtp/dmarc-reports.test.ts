@@ -146,6 +146,6 @@ describe('DMARC aggregate reports sent', { timeout: 120_000 }, () => {
     assert.match(bad.stderr, /--date: expected YYYY-MM-DD, got "2026-13-45"/);
     const off = await runCli(['report', 'send', ...site.args]);
     assert.notEqual(off.code, 0);
-    assert.match(off.stderr, /DMARC reports are off: give --from, or set the setting dmarc_reports/);
+    assert.match(off.stderr, /DMARC reports are off: give --from, or run tern setting set dmarc_reports/);
   });
 });

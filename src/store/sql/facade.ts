@@ -98,6 +98,7 @@ export function createStore(engine: StoreEngine): Store {
     getPasswordHash: (address) => engine.read('getPasswordHash', address),
     setPasswordHash: (address, passwordHash) => engine.write('setPasswordHash', { address, passwordHash }),
     setQuota: (address, quotaBytes) => engine.write('setQuota', { address, quotaBytes }),
+    setAdmin: (address, isAdmin) => engine.write('setAdmin', { address, isAdmin }),
     deleteAccount: (address) => engine.write('deleteAccount', { address }),
     addAlias: (address, target) => engine.write('addAlias', { address, target }),
     listAliases: () => engine.read('listAliases'),

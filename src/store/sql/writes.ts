@@ -368,6 +368,12 @@ export const WRITE_OPS = {
     }
   },
 
+  async setAdmin(sql: Sql, a: { address: string; isAdmin: boolean }): Promise<void> {
+    if ((await sql.run('UPDATE accounts SET is_admin = ? WHERE address = ?', [a.isAdmin ? 1 : 0, a.address])) === 0) {
+      throw new NotFoundError(`account ${a.address} does not exist`);
+    }
+  },
+
   async deleteAccount(sql: Sql, a: { address: string }): Promise<void> {
     const account = await accountByAddress(sql, a.address);
     await lockAccount(sql, account.id); // before listing its blobs: a delivery committing meanwhile is counted

@@ -118,6 +118,16 @@ export function directoryContract(fx: Fixture): void {
         await assert.rejects(store.directory.setQuota('nobody@accounts.test', 1), NotFoundError);
       });
 
+      it('makes an account a site administrator and back', async () => {
+        const boss = await addAccount('boss@accounts.test');
+        assert.equal(boss.isAdmin, false);
+        await store.directory.setAdmin(boss.address, true);
+        assert.equal((await store.directory.getAccount(boss.address))!.isAdmin, true);
+        await store.directory.setAdmin(boss.address, false);
+        assert.equal((await store.directory.getAccount(boss.address))!.isAdmin, false);
+        await assert.rejects(store.directory.setAdmin('nobody@accounts.test', true), NotFoundError);
+      });
+
       it('deletes an account with its mailboxes, messages and unreferenced blobs only', async () => {
         const doomed = await addAccount('doomed@accounts.test');
         const keeper = await addAccount('keeper@accounts.test');
