@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Backend } from './config.js';
 import { ADDRESS, errorText, newTern, SENDER, withTern, type BenchContext } from './context.js';
 import { sendMessage } from './smtp-client.js';
+import type { TernServer } from './tern.js';
 import { runCommand } from './util.js';
 
 const BULK_LOAD = join(dirname(fileURLToPath(import.meta.url)), 'bulk-load.js');
@@ -58,18 +59,19 @@ async function siteArgs(ctx: BenchContext, backend: Backend, name: string): Prom
   return [...data, '--db', await ctx.postgres.createDatabase(name)];
 }
 
-async function exportImport(ctx: BenchContext, backend: Backend): Promise<TransferRow> {
+/** Bulk-loads the site at `source` (CLI arguments), then exports it and imports the archive into an empty site of the same backend. */
+async function exportImport(ctx: BenchContext, backend: Backend, source: () => Promise<string[]>): Promise<TransferRow> {
   const { messages, size } = ctx.config.transfer;
   const row: TransferRow = { backend };
   try {
-    const source = await siteArgs(ctx, backend, `transfer_${backend}_source`);
     ctx.log(`transfer (${backend}): bulk-loading ${messages} messages of ${size} bytes`);
-    const loaded = await runCommand(process.execPath, [BULK_LOAD, ...source, '--messages', String(messages), '--size', String(size), '--address', ADDRESS], {
+    const args = await source();
+    const loaded = await runCommand(process.execPath, [BULK_LOAD, ...args, '--messages', String(messages), '--size', String(size), '--address', ADDRESS], {
       timeoutMs: 3 * 3600_000,
     });
     if (loaded.code !== 0) throw new Error(`bulk load failed: ${loaded.stderr.trim().split('\n').slice(-2).join(' | ')}`);
     const file = join(ctx.root, `transfer_${backend}.tern`);
-    const exported = await tern(ctx, ['export', file, ...source]);
+    const exported = await tern(ctx, ['export', file, ...args]);
     Object.assign(row, {
       messages: exported.messages,
       dataMB: exported.bytes / 1e6,
@@ -96,10 +98,9 @@ function figures(samples: Array<{ at: number; ms: number }>): PauseFigures {
 }
 
 /** SMTP load on the bulk-loaded SQLite site: replies timed for a few seconds, then while `tern backup` runs. */
-async function backupPause(ctx: BenchContext): Promise<TransferResult['backupPause']> {
+async function backupPause(ctx: BenchContext, server: TernServer): Promise<TransferResult['backupPause']> {
   const clients = ctx.config.transfer.clients;
   try {
-    const server = await newTern(ctx, { backend: 'sqlite', name: 'transfer_sqlite_source', lmtp: false });
     return await withTern(ctx, server, async () => {
       const samples: Array<{ at: number; ms: number }> = [];
       let stop = false;
@@ -128,10 +129,23 @@ async function backupPause(ctx: BenchContext): Promise<TransferResult['backupPau
 }
 
 export async function transferPhase(ctx: BenchContext): Promise<TransferResult> {
-  const rows: TransferRow[] = [];
-  for (const backend of ctx.config.backends) rows.push(await exportImport(ctx, backend));
-  const backupPauseResult = ctx.config.backends.includes('sqlite') ? await backupPause(ctx) : undefined;
-  return { rows, backupPause: backupPauseResult };
+  const result: TransferResult = { rows: [] };
+  for (const backend of ctx.config.backends) {
+    if (backend === 'postgres') {
+      result.rows.push(await exportImport(ctx, backend, () => siteArgs(ctx, backend, 'transfer_postgres_source')));
+      continue;
+    }
+    // The SQLite site is served afterwards, for the live backup: provisioned as the bench's servers are.
+    const server = await newTern(ctx, { backend, name: 'transfer_sqlite_source', lmtp: false });
+    result.rows.push(
+      await exportImport(ctx, backend, async () => {
+        await server.provision();
+        return ['--data', server.dataDir];
+      }),
+    );
+    result.backupPause = await backupPause(ctx, server);
+  }
+  return result;
 }
 
 export function formatTransfer(t: TransferResult): string {

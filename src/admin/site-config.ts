@@ -39,7 +39,7 @@ const byName =
     key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
 
 /** The site as it is, sorted, so two exports of equal sites are equal text. Password hashes only when asked for. */
-export async function exportSite(store: Store, actor: Actor, o: { passwordHashes?: boolean } = {}): Promise<FullSiteConfig> {
+export async function siteConfig(store: Store, actor: Actor, o: { passwordHashes?: boolean } = {}): Promise<FullSiteConfig> {
   const dir = store.directory;
   const domains: DomainEntry[] = [];
   for (const d of await listDomains(dir, actor)) domains.push({ name: d.name, policy: await inboundPolicy(dir, actor, d.name) });
@@ -74,7 +74,7 @@ function policyChanges(from: InboundPolicy, to: InboundPolicy): string[] {
  */
 export async function planSite(store: Store, actor: Actor, config: SiteConfig, o: { prune: boolean; fileName: string }): Promise<Change[]> {
   const dir = store.directory;
-  const site = await exportSite(store, actor);
+  const site = await siteConfig(store, actor);
   const errors: string[] = [];
   const fail = (line: number | undefined, message: string) => errors.push(`${o.fileName}${line ? `:${line}` : ''}: ${message}`);
   const adds: Change[] = [];

@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { formatSiteConfig, parseSiteConfig } from '../admin/config-file.js';
-import { applyChanges, exportSite, planSite } from '../admin/site-config.js';
+import { applyChanges, planSite, siteConfig } from '../admin/site-config.js';
 import { UserError } from '../errors.js';
 import { readStdin, withStore, type GlobalOptions } from './context.js';
 
@@ -25,7 +25,7 @@ export function registerConfigCommands(program: Command, globals: () => GlobalOp
     .description('write the site as YAML to FILE ("-": stdout); accounts without passwords unless --password-hashes')
     .option('--password-hashes', 'include each account’s password hash, so apply on another site keeps the passwords (keep the file secret)')
     .action(async (file: string, o: { passwordHashes?: boolean }) => {
-      const text = formatSiteConfig(await withStore(globals(), (s) => exportSite(s, null, { passwordHashes: o.passwordHashes })));
+      const text = formatSiteConfig(await withStore(globals(), (s) => siteConfig(s, null, { passwordHashes: o.passwordHashes })));
       if (file === '-') return void process.stdout.write(text);
       await writeFile(file, text, { mode: o.passwordHashes ? 0o600 : 0o644 });
       console.log(`site written to ${file}`);

@@ -1,9 +1,11 @@
 /** `tern setting list|get|set|del`: the editable site settings (admin/settings.ts holds the list and the validators). */
 import type { Command } from 'commander';
-import { deleteSetting, getSetting, listSettings, setSetting, SETTINGS, type SettingView } from '../admin/settings.js';
+import { deleteSetting, getSetting, listSettings, setSetting, SETTINGS, type SettingView, type TakesEffect } from '../admin/settings.js';
 import { printJson, printTable, withStore, type GlobalOptions } from './context.js';
 
-const WHEN = 'a running tern serve keeps what it read at start: restart it to apply a change';
+const WHEN = 'a running tern serve keeps what it read at start, except the backup settings: restart it to apply a change';
+const when = (t: TakesEffect) =>
+  t === 'minute' ? 'a running tern serve sees it within a minute' : 'a running tern serve keeps what it read at start: restart it to apply a change';
 
 const keysHelp = () => SETTINGS.map((s) => `  ${s.key.padEnd(17)} ${s.description} (unset: ${s.unset}${s.flag ? `; overridden by ${s.flag}` : ''})`).join('\n');
 
@@ -41,7 +43,7 @@ export function registerSettingCommands(program: Command, globals: () => GlobalO
     .action(async (key: string, value: string, o: { json?: boolean }) => {
       const { setting: v, previous } = await withStore(globals(), (s) => setSetting(s.directory, null, key, value));
       if (o.json) return printJson({ ...v, previous });
-      console.log(previous === v.value ? `${v.key} is already ${v.value}` : `${v.key} = ${v.value} (${WHEN})`);
+      console.log(previous === v.value ? `${v.key} is already ${v.value}` : `${v.key} = ${v.value} (${when(v.takesEffect)})`);
     });
   setting
     .command('del <key>')

@@ -34,6 +34,9 @@ describe('tern setting', { timeout: 60_000 }, () => {
         ['dnsbl', null],
         ['rspamd', null],
         ['dmarc_reports', null],
+        ['backup_dir', null],
+        ['backup_interval', null],
+        ['backup_keep', null],
       ],
     );
     assert.equal(await cli(['setting', 'get', 'smarthost', ...a]), '(not set: MX lookup)\n');

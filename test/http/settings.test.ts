@@ -63,6 +63,9 @@ describe('HTTP settings API', { timeout: 60_000 }, () => {
         ['dnsbl', null, 'start'],
         ['rspamd', null, 'start'],
         ['dmarc_reports', null, 'start'],
+        ['backup_dir', null, 'minute'],
+        ['backup_interval', null, 'minute'],
+        ['backup_keep', null, 'minute'],
       ],
     );
 

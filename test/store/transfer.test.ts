@@ -328,4 +328,3 @@ describe('schema upgrades', () => {
     }
   });
 });
-

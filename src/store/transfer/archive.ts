@@ -27,6 +27,8 @@ export const ARCHIVE_FORMAT = 1;
 /** Frames larger than this are not from Tern (the largest is one staged chunk or inline body). */
 const MAX_FRAME = 256 * 1024 * 1024;
 const MAX_MANIFEST = 16 * 1024 * 1024;
+/** Bytes of frames handed to gzip at a time. */
+const WRITE_BATCH = 256 * 1024;
 
 export type ArchiveKind = 'backup' | 'export' | 'snapshot';
 export type Value = null | number | string | Buffer;
@@ -150,11 +152,11 @@ export class TableDigest {
 
 // ---- writing ----
 
-function frame(type: string, payload: Buffer): Buffer {
+function frameHead(type: string, length: number): Buffer {
   const head = Buffer.allocUnsafe(5);
   head[0] = type.charCodeAt(0);
-  head.writeUInt32BE(payload.length, 1);
-  return Buffer.concat([head, payload]);
+  head.writeUInt32BE(length, 1);
+  return head;
 }
 
 function jsonWithBytes(json: unknown, data: Buffer): Buffer {
@@ -201,9 +203,30 @@ export class ArchiveWriter {
     return this.raw;
   }
 
+  /** Frames waiting to go to gzip together: one write per frame cost a trip to the zlib thread each. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
   private async put(buf: Buffer): Promise<void> {
     this.raw += buf.length;
-    if (!this.gzip.write(buf)) await once(this.gzip, 'drain');
+    this.pending.push(buf);
+    this.pendingBytes += buf.length;
+    if (this.pendingBytes >= WRITE_BATCH) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const data = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (!this.gzip.write(data)) await once(this.gzip, 'drain');
+  }
+
+  private async frame(type: string, payload: Buffer): Promise<void> {
+    this.pending.push(frameHead(type, payload.length));
+    this.pendingBytes += 5;
+    await this.put(payload);
+    this.raw += 5;
   }
 
   private endTable(): void {
@@ -214,22 +237,23 @@ export class ArchiveWriter {
   async table(name: string, columns: string[]): Promise<void> {
     this.endTable();
     this.current = { name, digest: new TableDigest(columns) };
-    await this.put(frame('T', Buffer.from(JSON.stringify({ name, columns }))));
+    await this.frame('T', Buffer.from(JSON.stringify({ name, columns })));
   }
 
   async row(values: Value[]): Promise<void> {
     if (!this.current) throw new Error('a row before its table');
     this.current.digest.add(values);
-    await this.put(frame('R', encodeValues(values)));
+    await this.frame('R', encodeValues(values));
   }
 
   async file(path: string, mode: number, data: Buffer): Promise<void> {
     this.files++;
-    await this.put(frame('F', jsonWithBytes({ path, mode }, data)));
+    await this.frame('F', jsonWithBytes({ path, mode }, data));
   }
 
   async finish(meta: { kind: ArchiveKind; schema: number; backend: string; tern: string }): Promise<Manifest> {
     this.endTable();
+    await this.flush();
     this.gzip.end();
     await this.piped;
     const manifest: Manifest = {

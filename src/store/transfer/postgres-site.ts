@@ -89,8 +89,19 @@ export async function openPostgresSink(url: string): Promise<SiteSink> {
   }
   let copy: Writable | null = null;
   let copyDone: Promise<unknown> = Promise.resolve();
+  // Rows go to COPY in batches: one CopyData message per row costs more than the row.
+  let lines: string[] = [];
+  let lineBytes = 0;
+  const flush = async () => {
+    if (lines.length === 0) return;
+    const data = lines.join('');
+    lines = [];
+    lineBytes = 0;
+    if (!copy!.write(data)) await Promise.race([once(copy!, 'drain'), copyDone]);
+  };
   const endCopy = async () => {
     if (!copy) return;
+    await flush();
     copy.end();
     await copyDone;
     copy = null;
@@ -116,7 +127,10 @@ export async function openPostgresSink(url: string): Promise<SiteSink> {
       copyDone.catch(() => undefined);
     },
     async row(values) {
-      if (!copy!.write(`${values.map(copyText).join('\t')}\n`)) await Promise.race([once(copy!, 'drain'), copyDone]);
+      const line = `${values.map(copyText).join('\t')}\n`;
+      lines.push(line);
+      lineBytes += line.length;
+      if (lineBytes >= 256 * 1024) await flush();
     },
     async commit() {
       await endCopy();
