@@ -69,13 +69,10 @@ export async function exportMbox(
   const mailbox = await store.mailboxes.get(account.id, o.mailbox);
   if (!mailbox) throw new UserError(`mailbox ${o.mailbox} of ${account.address} does not exist`);
   const out = createWriteStream(o.file, { flags: 'wx', mode: 0o600 });
-  await Promise.race([
-    once(out, 'open'),
-    once(out, 'error').then(([err]) => {
-      const e = err as NodeJS.ErrnoException;
-      throw new UserError(`${o.file}: ${e.code === 'EEXIST' ? 'the file exists' : `cannot write it (${e.code ?? e.message})`}`);
-    }),
-  ]);
+  // once() rejects with the stream's error (EEXIST, EACCES) when opening fails.
+  await once(out, 'open').catch((err: NodeJS.ErrnoException) => {
+    throw new UserError(`${o.file}: ${err.code === 'EEXIST' ? 'the file exists' : `cannot write it (${err.code ?? err.message})`}`);
+  });
   const summary = newSummary(account.address);
   const messages = await store.mailboxes.messages(mailbox.id);
   progress.total(messages.length);
