@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { exportMaildir, importMaildir } from '../delivery/maildir-transfer.js';
 import { exportMbox, importMbox } from '../delivery/mbox-transfer.js';
 import type { TransferSummary } from '../delivery/transfer.js';
+import { maildirDelivery, setMaildirDelivery } from '../admin/maildir.js';
 import { printJson, withStore, type GlobalOptions } from './context.js';
 import { createProgress, type CliProgress } from './progress.js';
 
@@ -31,6 +32,20 @@ async function withProgress<T>(label: string, json: boolean | undefined, run: (p
 }
 
 export function registerMaildirCommands(program: Command, globals: Globals): void {
+  const domain = program.commands.find((c) => c.name() === 'domain') ?? program.command('domain');
+  domain
+    .command('maildir <domain> [dir]')
+    .description(
+      "write the domain's mail to DIR/<domain>/<local part>/Maildir for Courier or Dovecot to serve, instead of Tern's mailboxes; `off` sends it to Tern again; without DIR, shows the setting",
+    )
+    .option('--json', 'print JSON')
+    .action(async (name: string, dir: string | undefined, o: { json?: boolean }) => {
+      const root = await withStore(globals(), (s) =>
+        dir === undefined ? maildirDelivery(s.directory, null, name) : setMaildirDelivery(s.directory, null, name, dir === 'off' ? null : resolve(dir)),
+      );
+      if (o.json) return printJson({ domain: name.toLowerCase(), maildir: root });
+      console.log(root ? `${name}: Maildir delivery under ${root}` : `${name}: mail is stored by Tern (no Maildir delivery)`);
+    });
   program
     .command('import-maildir <dir>')
     .description("import a Maildir++ tree (Courier, Dovecot) into an account: folders, flags, keywords, and Dovecot's uids when the mailboxes are new or empty")

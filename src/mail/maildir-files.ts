@@ -7,8 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chown, mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
 import { UserError } from '../errors.js';
 import {
   crlfToLf,
@@ -124,8 +124,24 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-async function makeMaildir(dir: string): Promise<void> {
-  for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
+/** Who owns what a delivery creates (when the server runs as root). */
+export interface FileOwner {
+  uid: number;
+  gid: number;
+}
+
+async function makeMaildir(dir: string, owner?: FileOwner): Promise<void> {
+  for (const sub of ['cur', 'new', 'tmp']) {
+    const target = join(dir, sub);
+    const created = await mkdir(target, { recursive: true, mode: 0o700 });
+    if (!created || !owner) continue;
+    let path = created;
+    await chown(path, owner.uid, owner.gid);
+    for (const part of relative(created, target).split(sep).filter(Boolean)) {
+      path = join(path, part);
+      await chown(path, owner.uid, owner.gid);
+    }
+  }
 }
 
 /**
@@ -138,7 +154,7 @@ export async function writeMessageFile(
   dir: string,
   sub: 'new' | 'cur',
   chunks: AsyncIterable<Buffer>,
-  o: { internalDate: Date; letters?: string },
+  o: { internalDate: Date; letters?: string; owner?: FileOwner },
 ): Promise<string> {
   const name = uniqueName();
   const tmp = join(dir, 'tmp', name);
@@ -164,15 +180,16 @@ export async function writeMessageFile(
   }
   await handle.close();
   await utimes(tmp, o.internalDate, o.internalDate);
+  if (o.owner) await chown(tmp, o.owner.uid, o.owner.gid);
   const base = withSizes(name, size, vsize);
   await rename(tmp, join(dir, sub, sub === 'cur' ? `${base}:2,${o.letters ?? ''}` : base));
   return base;
 }
 
 /** Delivers one message into a Maildir's new/ with the directory fsynced: durable when it returns (a delivery may then answer 250). */
-export async function deliverToMaildir(dir: string, chunks: AsyncIterable<Buffer>, internalDate: Date): Promise<string> {
-  await makeMaildir(dir);
-  const base = await writeMessageFile(dir, 'new', chunks, { internalDate });
+export async function deliverToMaildir(dir: string, chunks: AsyncIterable<Buffer>, internalDate: Date, owner?: FileOwner): Promise<string> {
+  await makeMaildir(dir, owner);
+  const base = await writeMessageFile(dir, 'new', chunks, { internalDate, owner });
   await fsyncDir(join(dir, 'new'));
   return base;
 }

@@ -6,7 +6,9 @@
  * (b) `tern export-maildir` of an account with folders, flags and keywords, served by
  *     Dovecot: every message, flag, keyword, uid and UIDVALIDITY intact;
  * (c) `tern export-mbox` and `tern import-mbox` round trip, with body lines starting
- *     "From " and ">From ".
+ *     "From " and ">From ";
+ * (d) Maildir delivery mode: mail sent to Tern over SMTP and LMTP for a domain in that mode
+ *     is read through Dovecot's IMAP, and Tern's own INBOX stays empty.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -15,6 +17,7 @@ import type { ImapFlow } from 'imapflow';
 import { chownTree, hasDovecot, lmtpDeliver, startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { cli, createSite, freePort, runCli, startTern, tempDir, type Site, type TernServer } from '../helpers/tern.js';
 import { imapflow } from '../imap/support.js';
+import { mailer } from '../smtp/support.js';
 
 const PASSWORD = 'password123';
 
@@ -56,7 +59,7 @@ describe('Maildir and mbox with Dovecot', { skip: hasDovecot() ? false : 'doveco
   let fromDovecot: Record<string, Seen> = {};
 
   before(async () => {
-    dovecot = await startDovecot(['alice@example.test', 'carol@example.test'], PASSWORD);
+    dovecot = await startDovecot(['alice@example.test', 'carol@example.test', 'dave@example.test'], PASSWORD);
     site = await createSite();
   });
   after(async () => {
@@ -168,5 +171,37 @@ describe('Maildir and mbox with Dovecot', { skip: hasDovecot() ? false : 'doveco
     assert.match(bad.stderr, /^tern: .*not an mbox file/);
     const exists = await runCli(['export-mbox', 'alice@example.test', 'INBOX', file, ...site.args]);
     assert.match(exists.stderr, /the file exists/);
+  });
+
+  it('(d) writes SMTP and LMTP deliveries for a Maildir-mode domain where Dovecot serves them', async () => {
+    await cli(['user', 'add', 'dave@example.test', '--password-stdin', ...site.args], `${PASSWORD}\n`);
+    assert.match(await cli(['domain', 'maildir', 'example.test', dovecot.homes, ...site.args]), /Maildir delivery under/);
+    await new Promise((r) => setTimeout(r, 5100)); // a running server rereads the setting within 5 s
+    const transport = mailer(tern!.smtpPort);
+    try {
+      await transport.sendMail({ envelope: { from: 'sender@remote.test', to: ['dave@example.test'] }, raw: message(20) });
+    } finally {
+      transport.close();
+    }
+    await lmtpDeliver(tern!.lmtpPort, 'dave@example.test', [message(21)]);
+    const theirs = await imapflow(dovecot.imapPort, 'dave@example.test');
+    try {
+      const inbox = await mailboxOf(theirs, 'INBOX');
+      assert.equal(inbox.messages.length, 2);
+      assert.match(inbox.messages[0]!.source, /^Return-Path: <sender@remote\.test>\r\nDelivered-To: dave@example\.test\r\n/);
+      assert.ok(inbox.messages[0]!.source.endsWith(message(20)));
+      assert.ok(inbox.messages[1]!.source.endsWith(message(21)));
+      await theirs.mailboxOpen('INBOX');
+      await theirs.messageFlagsAdd('1:*', ['\\Seen'], { uid: true }); // Dovecot may change what Tern wrote
+    } finally {
+      await theirs.logout();
+    }
+    const ours = await imapflow(ternImap, 'dave@example.test');
+    try {
+      assert.equal((await mailboxOf(ours, 'INBOX')).messages.length, 0);
+    } finally {
+      await ours.logout();
+    }
+    await cli(['domain', 'maildir', 'example.test', 'off', ...site.args]);
   });
 });

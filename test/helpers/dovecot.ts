@@ -9,7 +9,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { freePort, tempDir } from './tern.js';
 
 /** The unprivileged user Dovecot's mail processes run as. */
@@ -18,6 +18,8 @@ export const MAIL_GID = 65534;
 
 export interface Dovecot {
   root: string;
+  /** Where the users' homes are: homes/<domain>/<local part>. */
+  homes: string;
   imapPort: number;
   lmtpPort: number;
   /** ~/Maildir of a user. */
@@ -57,9 +59,11 @@ export async function startDovecot(users: string[], password: string): Promise<D
   const dirs = { run: join(root, 'run'), state: join(root, 'state'), homes: join(root, 'homes') };
   for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
   chmodSync(dirs.homes, 0o755);
-  const home = (user: string) => join(dirs.homes, user);
+  /** homes/<domain>/<local part>: the layout of Tern's Maildir delivery mode (delivery/maildir-target.ts). */
+  const home = (user: string) => join(dirs.homes, user.slice(user.lastIndexOf('@') + 1), user.slice(0, user.lastIndexOf('@')));
   const lines = users.map((u) => {
     mkdirSync(home(u), { recursive: true });
+    chmodSync(dirname(home(u)), 0o755);
     chownSync(home(u), MAIL_UID, MAIL_GID);
     return `${u}:{PLAIN}${password}:${MAIL_UID}:${MAIL_GID}::${home(u)}::\n`;
   });
@@ -139,6 +143,7 @@ protocol lmtp {
   }
   return {
     root,
+    homes: dirs.homes,
     imapPort,
     lmtpPort,
     maildir: (user) => join(home(user), 'Maildir'),
