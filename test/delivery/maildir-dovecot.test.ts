@@ -204,4 +204,22 @@ describe('Maildir and mbox with Dovecot', { skip: hasDovecot() ? false : 'doveco
     }
     await cli(['domain', 'maildir', 'example.test', 'off', ...site.args]);
   });
+
+  it('says in one line what is wrong: a missing dir, no Maildir, an unknown account, a non-empty export dir', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['import-maildir', join(dovecot.root, 'nothing'), '--to', 'bob@example.test'], /no such directory/],
+      [['import-maildir', dovecot.root, '--to', 'bob@example.test'], /is not a Maildir/],
+      [['import-maildir', dovecot.maildir('alice@example.test'), '--to', 'nobody@example.test'], /account nobody@example\.test does not exist/],
+      [['export-maildir', 'alice@example.test', dovecot.root], /is not empty/],
+      [['import-mbox', join(dovecot.root, 'none.mbox'), '--to', 'bob@example.test'], /no such file/],
+      [['export-mbox', 'alice@example.test', 'Nope', join(tempDir(), 'x.mbox')], /mailbox Nope of alice@example\.test does not exist/],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = await runCli([...args, ...site.args]);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.match(r.stderr, /^tern: /);
+      assert.match(r.stderr, pattern);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+  });
 });
