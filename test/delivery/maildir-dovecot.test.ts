@@ -175,11 +175,14 @@ describe('Maildir and mbox with Dovecot', { skip: hasDovecot() ? false : 'doveco
 
   it('(d) writes SMTP and LMTP deliveries for a Maildir-mode domain where Dovecot serves them', async () => {
     await cli(['user', 'add', 'dave@example.test', '--password-stdin', ...site.args], `${PASSWORD}\n`);
+    await cli(['domain', 'add', 'other.test', '--dkim', 'none', ...site.args]);
+    await cli(['user', 'add', 'erin@other.test', '--password-stdin', ...site.args], `${PASSWORD}\n`);
     assert.match(await cli(['domain', 'maildir', 'example.test', dovecot.homes, ...site.args]), /Maildir delivery under/);
     await new Promise((r) => setTimeout(r, 5100)); // a running server rereads the setting within 5 s
     const transport = mailer(tern!.smtpPort);
     try {
-      await transport.sendMail({ envelope: { from: 'sender@remote.test', to: ['dave@example.test'] }, raw: message(20) });
+      // dave's copy goes to his Maildir, erin's (same message; her domain is not in Maildir mode) to Tern's INBOX.
+      await transport.sendMail({ envelope: { from: 'sender@remote.test', to: ['dave@example.test', 'erin@other.test'] }, raw: message(20) });
     } finally {
       transport.close();
     }
@@ -197,10 +200,16 @@ describe('Maildir and mbox with Dovecot', { skip: hasDovecot() ? false : 'doveco
       await theirs.logout();
     }
     const ours = await imapflow(ternImap, 'dave@example.test');
+    const erin = await imapflow(ternImap, 'erin@other.test');
     try {
       assert.equal((await mailboxOf(ours, 'INBOX')).messages.length, 0);
+      const erins = await mailboxOf(erin, 'INBOX');
+      assert.equal(erins.messages.length, 1);
+      assert.match(erins.messages[0]!.source, /^Return-Path: <sender@remote\.test>\r\nDelivered-To: erin@other\.test\r\n/);
+      assert.ok(erins.messages[0]!.source.endsWith(message(20)));
     } finally {
       await ours.logout();
+      await erin.logout();
     }
     await cli(['domain', 'maildir', 'example.test', 'off', ...site.args]);
   });
