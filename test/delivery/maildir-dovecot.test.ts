@@ -127,8 +127,11 @@ describe('Maildir and mbox with Dovecot', { skip: hasDovecot() ? false : 'doveco
     chownTree(dir);
     const theirs = await imapflow(dovecot.imapPort, 'carol@example.test');
     try {
-      const listed = (await theirs.list()).map((m) => m.path.split(m.delimiter).join('/'));
+      const list = await theirs.list();
+      const listed = list.map((m) => m.path.split(m.delimiter).join('/'));
       for (const name of Object.keys(expected)) assert.ok(listed.includes(name), `Dovecot lists ${name}: ${listed.join(', ')}`);
+      const subscribed = list.filter((m) => m.subscribed).map((m) => m.path.split(m.delimiter).join('/'));
+      for (const name of ['Projects', 'Archive/2024', 'Sent']) assert.ok(subscribed.includes(name), `${name} subscribed: ${subscribed.join(', ')}`);
       for (const [name, seen] of Object.entries(expected)) {
         const path = name.split('/').join('.');
         const served = await mailboxOf(theirs, path);
