@@ -25,7 +25,7 @@ export function createProgress(label: string, o: { json?: boolean; stream?: Node
   let total: number | null = null;
   let done = 0;
   let bytes = 0;
-  let last = 0;
+  let last = tty ? 0 : started; // plain lines start after the first interval
   const status = () => {
     const seconds = Math.max((Date.now() - started) / 1000, 0.001);
     const count = total === null ? `${done}` : `${done}/${total}`;
