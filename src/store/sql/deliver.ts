@@ -264,17 +264,19 @@ async function insertMessages(sql: Sql, rows: MessageRow[]): Promise<void> {
   }
 }
 
+/** The uid a delivery gives its message (an import), if any. */
+export const givenUid = (d: NewDelivery): number | undefined => d.recipients.find((r) => r.uid !== undefined)?.uid;
+
 /**
- * The order deliveries are planned in: as given, except that those giving their own uids (an
- * import) take their places in ascending uid order, since a backend may have reordered them
+ * An order to run items in: as given, except that those giving their own uids (an import)
+ * take their places in ascending uid order, since a backend may have reordered them
  * (PostgreSQL runs a batch in blob-hash order) and a given uid must be at least UIDNEXT.
  */
-function planOrder(deliveries: NewDelivery[]): number[] {
-  const order = deliveries.map((_, i) => i);
-  const uidOf = (i: number) => deliveries[i]!.recipients.find((r) => r.uid !== undefined)?.uid;
-  const places = order.filter((i) => uidOf(i) !== undefined);
+export function uidOrder<T>(items: T[], uidOf: (item: T) => number | undefined): number[] {
+  const order = items.map((_, i) => i);
+  const places = order.filter((i) => uidOf(items[i]!) !== undefined);
   if (places.length < 2) return order;
-  const byUid = [...places].sort((a, b) => uidOf(a)! - uidOf(b)!);
+  const byUid = [...places].sort((a, b) => uidOf(items[a]!)! - uidOf(items[b]!)!);
   places.forEach((place, k) => (order[place] = byUid[k]!));
   return order;
 }
@@ -285,7 +287,7 @@ export async function deliverMany(sql: Sql, deliveries: NewDelivery[]): Promise<
   const rows: MessageRow[] = [];
   const queued: NewDelivery[] = [];
   const results: DeliveryResult[] = [];
-  for (const i of planOrder(deliveries)) results[i] = plan(deliveries[i]!, accounts, mailboxes, rows, queued);
+  for (const i of uidOrder(deliveries, givenUid)) results[i] = plan(deliveries[i]!, accounts, mailboxes, rows, queued);
   if (rows.length === 0 && queued.length === 0) return results;
 
   const charged = [...accounts.values()].filter((a) => a.charged > 0).sort((a, b) => a.id - b.id);
