@@ -1,14 +1,15 @@
 /**
  * One mailbox to and from an mbox file (mboxrd, see mail/mbox.ts): `importMbox` and
  * `exportMbox`, for `tern import-mbox` / `tern export-mbox`. Both stream: one message at a
- * time is held in memory. mbox keeps no uids or flags (the From_ line's sender and date
- * become the envelope sender and the internal date), so imported messages get new uids.
+ * time is held in memory. mbox keeps no uids (the From_ line's sender and date become the
+ * envelope sender and the internal date), so imported messages get new uids; flags come
+ * from the Status: and X-Status: fields mail readers write, and are not written on export.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { UserError } from '../errors.js';
-import { mboxEntry, readMbox } from '../mail/mbox.js';
+import { mboxEntry, mboxFlags, readMbox } from '../mail/mbox.js';
 import { collect, type Store } from '../store/store.js';
 import { accountOf, ImportBatcher, newSummary, quietProgress, type TransferProgress, type TransferSummary } from './transfer.js';
 
@@ -43,7 +44,7 @@ export async function importMbox(
         chunks: (async function* () {
           yield m.data;
         })(),
-        flags: [],
+        flags: mboxFlags(m.data),
         internalDate: m.date ?? new Date(),
         envelopeFrom: m.sender,
         source: `${o.file} message ${n}`,

@@ -54,6 +54,30 @@ export function mboxEntry(sender: string, date: Date, message: Buffer): Buffer {
   return Buffer.from(`${fromLine(sender, date)}${body}\n\n`, 'latin1');
 }
 
+/**
+ * Flags that mbox readers (mutt, Pine, Thunderbird) keep in the message's own `Status:` and
+ * `X-Status:` header fields: R (read) is \Seen; A, F, D and T are \Answered, \Flagged,
+ * \Deleted and \Draft. The fields stay in the message.
+ */
+export function mboxFlags(data: Buffer): string[] {
+  const end = data.indexOf('\r\n\r\n');
+  const header = data.subarray(0, end < 0 ? Math.min(data.length, 65536) : end).toString('latin1');
+  const flags = new Set<string>();
+  for (const m of header.matchAll(/^(X-)?Status:[ \t]*([A-Za-z]*)/gim)) {
+    const letters = m[2]!.toUpperCase();
+    const table: Array<[string, string]> = m[1]
+      ? [
+          ['A', '\\Answered'],
+          ['F', '\\Flagged'],
+          ['D', '\\Deleted'],
+          ['T', '\\Draft'],
+        ]
+      : [['R', '\\Seen']];
+    for (const [letter, flag] of table) if (letters.includes(letter)) flags.add(flag);
+  }
+  return [...flags];
+}
+
 /** Undoes mboxrd quoting of one line (without its line end). */
 export const unquote = (line: string): string => (/^>+From /.test(line) ? line.slice(1) : line);
 

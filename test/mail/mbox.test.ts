@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UserError } from '../../src/errors.js';
-import { asctime, mboxEntry, parseFromLine, readMbox, type MboxMessage } from '../../src/mail/mbox.js';
+import { asctime, mboxEntry, mboxFlags, parseFromLine, readMbox, type MboxMessage } from '../../src/mail/mbox.js';
 
 async function read(text: string, chunkSize = 7): Promise<MboxMessage[]> {
   const bytes = Buffer.from(text, 'latin1');
@@ -62,5 +62,11 @@ describe('mbox', () => {
     await assert.rejects(read('Subject: hi\n\nno From_ line\n'), (err: Error) => err instanceof UserError && /not an mbox file/.test(err.message));
     await assert.rejects(read(''), UserError);
     await assert.rejects(read('\x89PNG\r\n\x1a\n'), UserError);
+  });
+
+  it('reads flags from the Status: and X-Status: fields mail readers write, in the header only', () => {
+    assert.deepEqual(mboxFlags(Buffer.from('Subject: x\r\nStatus: RO\r\nX-Status: AF\r\n\r\nStatus: D\r\n')).sort(), ['\\Answered', '\\Flagged', '\\Seen']);
+    assert.deepEqual(mboxFlags(Buffer.from('Status: O\r\nX-Status: DT\r\n\r\n')).sort(), ['\\Deleted', '\\Draft']);
+    assert.deepEqual(mboxFlags(Buffer.from('Subject: none\r\n\r\nX-Status: F\r\n')), []);
   });
 });
