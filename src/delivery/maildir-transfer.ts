@@ -32,7 +32,8 @@ export async function importMaildir(store: Store, o: { dir: string; address: str
       specialUse,
     });
     if (list && !ready.keepUids) {
-      summary.notes.push(`${folder.name}: the mailbox already has messages; imported ones get new uids`);
+      const why = ready.mailbox.messages > 0 ? 'the mailbox already has messages' : 'its uids or UIDVALIDITY cannot be kept';
+      summary.notes.push(`${folder.name}: ${why}; imported messages get new uids`);
       progress.note(summary.notes[summary.notes.length - 1]!);
     }
     // Messages the list does not name get uids after the list's next uid, as Dovecot would give them.
