@@ -3,8 +3,8 @@
 // `npm install`:
 //  1. removes dist/ and compiles (`tsc -p .`), so a deleted test never runs from a stale file;
 //  2. checks the Debian packages the tests drive (swaks with Net::SSLeay for STARTTLS,
-//     postfix for smtp-source, openssl, python3, fetchmail, isync, mutt, opendkim-tools, rspamd, pebble, the PostgreSQL server binaries,
-//     dovecot-core and whois for the password hashes of doveadm pw and mkpasswd); as root
+//     postfix for smtp-source, openssl, python3, fetchmail, isync, mutt, opendkim-tools, rspamd, pebble, dovecot-imapd and dovecot-lmtpd,
+//     the PostgreSQL server binaries, dovecot-core and whois for the password hashes of doveadm pw and mkpasswd); as root
 //     it installs the missing ones, otherwise it names them with the apt-get command and
 //     exits non-zero;
 //  3. starts one throwaway PostgreSQL cluster for the run (test/helpers/pg-cluster.ts) and
@@ -51,6 +51,9 @@ const REQUIRED = [
   { pkg: 'whois', present: () => existsSync('/usr/bin/mkpasswd') },
   // Let's Encrypt's test CA (test/config/acme.test.ts runs its own instance).
   { pkg: 'pebble', present: () => existsSync('/usr/bin/pebble') },
+  // Dovecot reads what Tern's Maildir export wrote and writes what its import reads (test/delivery/maildir-dovecot.test.ts runs its own instance).
+  { pkg: 'dovecot-imapd', present: () => existsSync('/usr/lib/dovecot/imap') },
+  { pkg: 'dovecot-lmtpd', present: () => existsSync('/usr/lib/dovecot/lmtp') },
   {
     pkg: 'postgresql',
     present: () =>

@@ -22,6 +22,7 @@ import type { GlobalOptions } from './context.js';
 import { registerQueueCommands, registerRouteCommands, registerSendCommand } from './queue-commands.js';
 import { registerServeCommands } from './serve-command.js';
 import { registerStatusCommand } from './status-command.js';
+import { registerMaildirCommands } from './maildir-commands.js';
 
 const program = new Command('tern')
   .description('Tern mail server')
@@ -51,6 +52,7 @@ registerSettingCommands(program, globals);
 registerConfigCommands(program, globals);
 registerSendCommand(program, globals);
 registerStatusCommand(program, globals);
+registerMaildirCommands(program, globals);
 
 // Commander recognises program options after the subcommand too: `tern serve --data DIR`.
 for (const cmd of program.commands.flatMap((c) => [c, ...c.commands])) cmd.exitOverride();

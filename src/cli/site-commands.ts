@@ -12,7 +12,7 @@ import { parseInteger } from '../config/parse.js';
 import { UserError } from '../errors.js';
 import { exportSite, importSite, readManifest, snapshotDir, verifyArchive, type Manifest, type TransferProgress } from '../store/transfer/index.js';
 import { dataDir, printJson, printTable, withStore, type GlobalOptions } from './context.js';
-import { progressReporter } from './progress.js';
+import { createProgress } from './progress.js';
 
 /** `--json` given after a subcommand of `backup` is taken by `backup` itself. */
 const jsonOf = (cmd: Command) => cmd.parent?.opts<{ json?: boolean }>().json;
@@ -39,12 +39,12 @@ function summary(file: string, m: Manifest, ms: number) {
 
 async function run(what: string, o: { json?: boolean }, work: (onProgress: (p: TransferProgress) => void) => Promise<Manifest>, file: string) {
   const started = Date.now();
-  const progress = o.json ? null : progressReporter(what);
+  const progress = createProgress(what, { json: o.json, unit: 'rows' });
   let m: Manifest;
   try {
-    m = await work((p) => progress?.update(p.rows, p.totalRows, p.bytes));
+    m = await work((p) => progress.set(p.rows, p.bytes, p.totalRows || undefined));
   } finally {
-    progress?.done();
+    progress.finish();
   }
   const s = summary(file, m, Date.now() - started);
   if (o.json) return printJson(s);

@@ -16,6 +16,7 @@ import { metrics } from '../metrics.js';
 import { domainOf } from '../mail/address.js';
 import type { DkimSigner } from '../queue/dkim.js';
 import type { ReportIntake } from './report-intake.js';
+import { createMaildirTarget } from './maildir-target.js';
 import { outcomesFromStored, type DeliveryOutcome, type NewDelivery, type Store } from '../store/store.js';
 
 export type LocalMessage = NewDelivery & { startedAt: number; via: string; rcptCount: number };
@@ -41,6 +42,7 @@ export function newTernId(): string {
 }
 
 export function createLocalDelivery(store: Store, log: Logger, dkim: { signer: DkimSigner; hostname: string }, reports?: ReportIntake): LocalDelivery {
+  const maildirs = createMaildirTarget(store);
   /** The queued copies' prefix with the DKIM signatures in front (they cover the prefix and the body). */
   async function signed(delivery: NewDelivery): Promise<NewDelivery> {
     const outbound = delivery.outbound;
@@ -99,15 +101,41 @@ export function createLocalDelivery(store: Store, log: Logger, dkim: { signer: D
     return signed(delivery);
   };
 
+  /**
+   * Commits a delivery: the copies of recipients in Maildir-mode domains are written to
+   * their Maildirs first (delivery/maildir-target.ts), the rest go to the store; one outcome
+   * per recipient, in order, as if the store had stored them all.
+   */
+  async function commit(deliveries: NewDelivery[]): Promise<Array<PromiseSettledResult<DeliveryOutcome[]>>> {
+    const taken = await Promise.allSettled(deliveries.map((d) => maildirs.take(d)));
+    const toStore = taken.flatMap((t) => (t.status === 'fulfilled' && t.value.rest ? [t.value.rest] : []));
+    const stored =
+      toStore.length === 0
+        ? []
+        : toStore.length === 1
+          ? await Promise.allSettled([store.mailboxes.deliver(toStore[0]!)])
+          : await store.mailboxes.deliverTogether(toStore);
+    let next = 0;
+    return taken.map((t, i): PromiseSettledResult<DeliveryOutcome[]> => {
+      if (t.status === 'rejected') return t;
+      const { written, rest } = t.value;
+      if (written.size === 0) return stored[next++]!;
+      const fromStore = rest ? stored[next++]! : { status: 'fulfilled' as const, value: [] };
+      if (fromStore.status === 'rejected') return fromStore;
+      const others = [...fromStore.value];
+      return { status: 'fulfilled', value: deliveries[i]!.recipients.map((_, k) => written.get(k) ?? others.shift()!) };
+    });
+  }
+
   return {
     async deliver(m) {
       const delivery = await prepared(m);
-      const [result] = await Promise.allSettled([store.mailboxes.deliver(delivery)]);
-      return settled(m, delivery, result);
+      const [result] = await commit([delivery]);
+      return settled(m, delivery, result!);
     },
     async deliverAll(ms) {
       const deliveries = await Promise.all(ms.map(prepared));
-      const results = await store.mailboxes.deliverTogether(deliveries);
+      const results = await commit(deliveries);
       return Promise.allSettled(ms.map((m, i) => settled(m, deliveries[i]!, results[i]!)));
     },
   };

@@ -90,6 +90,12 @@ export interface DeliveryRecipient {
   flags?: string[];
   /** Which envelope recipient (RCPT address) led here; an alias gives several accounts one group. */
   group?: number;
+  /**
+   * The uid to give the message (an import keeping the source's uids, into a mailbox readied
+   * by `mailboxes.prepareImport`); it must be at least the mailbox's UIDNEXT, else the delivery
+   * fails with ConflictError. Assigned from UIDNEXT when omitted.
+   */
+  uid?: number;
 }
 
 /** A message ready to commit: one shared body, one mailbox entry per recipient. */
@@ -502,6 +508,21 @@ export interface MailboxStore {
   read(messageId: number): AsyncIterable<Buffer>;
   /** The stored copies of a delivery, by its Tern id (to settle an ambiguous commit failure). */
   findByTernId(ternId: string): Promise<DeliveryOutcome[]>;
+  /**
+   * Readies a mailbox for an import (Maildir, mbox), in one transaction: creates it when it
+   * is missing, with the source's UIDVALIDITY when one is given; an existing mailbox that
+   * holds no message takes the source's UIDVALIDITY (and starts its uids again at 1). Only
+   * then may the import's deliveries keep the source's uids (`DeliveryRecipient.uid`, from
+   * `lowestUid` up): `keepUids` says so. A mailbox with messages keeps its UIDVALIDITY and
+   * imported messages get new uids.
+   */
+  prepareImport(
+    accountId: number,
+    name: string,
+    source: { uidValidity: number | null; lowestUid?: number; specialUse?: string | null },
+  ): Promise<{ mailbox: Mailbox; created: boolean; keepUids: boolean }>;
+  /** Ends an import that kept uids: UIDNEXT becomes at least `uidNext` (uids the source used up stay unused). */
+  finishImport(mailboxId: number, uidNext: number): Promise<Mailbox>;
 }
 
 export interface BlobStore {

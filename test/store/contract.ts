@@ -21,6 +21,7 @@ import { queueContract } from './contract/queue.js';
 import { structuresContract } from './contract/structures.js';
 import { webhooksContract } from './contract/webhooks.js';
 import { guardContract } from './contract/guard.js';
+import { importsContract } from './contract/imports.js';
 import { createFixture, type Inspect } from './contract/support.js';
 
 export { body, delivery, everyKindOfWrite, inline, sha256, WRITES_SEEN, type Row } from './contract/support.js';
@@ -55,6 +56,7 @@ export function storeContract(name: Store['kind'], open: () => Promise<Store>, o
     directoryContract(fx);
     mailboxesContract(fx);
     messagesContract(fx);
+    importsContract(fx);
     blobsContract(fx);
     queueContract(fx);
     webhooksContract(fx);

@@ -7,7 +7,7 @@
  * in trouble (`isFatal`) abort the whole batch.
  */
 import { serializeError, type SerializedError } from '../../errors.js';
-import { deliverMany } from './deliver.js';
+import { deliverMany, givenUid, uidOrder } from './deliver.js';
 import { WRITE_OPS, type WriteOp } from './writes.js';
 import type { Sql } from './sql.js';
 import type { NewDelivery } from '../store.js';
@@ -19,11 +19,12 @@ type AnyOp = (sql: Sql, args: unknown) => Promise<unknown>;
 /** An operation failed on its own during the optimistic pass. */
 class NeedsSavepoints extends Error {}
 
-async function run(sql: Sql, ops: WriteOp[], isFatal: (err: unknown) => boolean, savepoints: boolean): Promise<OpOutcome[]> {
+/** All operations straight through, a run of deliveries as one group; NeedsSavepoints when one fails on its own. */
+async function runStraight(sql: Sql, ops: WriteOp[], isFatal: (err: unknown) => boolean): Promise<OpOutcome[]> {
   const outcomes: OpOutcome[] = [];
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
-    if (!savepoints && op.op === 'deliver') {
+    if (op.op === 'deliver') {
       // A run of deliveries commits as one group; each reports its own failure without writing anything.
       let end = i + 1;
       while (end < ops.length && ops[end]!.op === 'deliver') end++;
@@ -37,17 +38,31 @@ async function run(sql: Sql, ops: WriteOp[], isFatal: (err: unknown) => boolean,
       i = end - 1;
       continue;
     }
-    if (savepoints) await sql.run('SAVEPOINT op');
     try {
-      const value = await (WRITE_OPS[op.op] as AnyOp)(sql, op.args);
-      if (savepoints) await sql.run('RELEASE SAVEPOINT op');
-      outcomes.push({ ok: true, value });
+      outcomes.push({ ok: true, value: await (WRITE_OPS[op.op] as AnyOp)(sql, op.args) });
     } catch (err) {
       if (isFatal(err)) throw err;
-      if (!savepoints) throw new NeedsSavepoints();
+      throw new NeedsSavepoints();
+    }
+  }
+  return outcomes;
+}
+
+/** Each operation in its own savepoint; deliveries that give their own uids (an import) run in uid order, each still reported in its place. */
+async function runEach(sql: Sql, ops: WriteOp[], isFatal: (err: unknown) => boolean): Promise<OpOutcome[]> {
+  const outcomes: OpOutcome[] = new Array<OpOutcome>(ops.length);
+  for (const i of uidOrder(ops, (op) => (op.op === 'deliver' ? givenUid(op.args) : undefined))) {
+    const op = ops[i]!;
+    await sql.run('SAVEPOINT op');
+    try {
+      const value = await (WRITE_OPS[op.op] as AnyOp)(sql, op.args);
+      await sql.run('RELEASE SAVEPOINT op');
+      outcomes[i] = { ok: true, value };
+    } catch (err) {
+      if (isFatal(err)) throw err;
       await sql.run('ROLLBACK TO SAVEPOINT op');
       await sql.run('RELEASE SAVEPOINT op');
-      outcomes.push({ ok: false, error: serializeError(err) });
+      outcomes[i] = { ok: false, error: serializeError(err) };
     }
   }
   return outcomes;
@@ -56,11 +71,11 @@ async function run(sql: Sql, ops: WriteOp[], isFatal: (err: unknown) => boolean,
 /** Runs `ops`; `restart` must roll the transaction back and begin it again (with any locks it takes first). */
 export async function runOps(sql: Sql, ops: WriteOp[], isFatal: (err: unknown) => boolean, restart: () => Promise<void>): Promise<OpOutcome[]> {
   try {
-    return await run(sql, ops, isFatal, false);
+    return await runStraight(sql, ops, isFatal);
   } catch (err) {
     if (!(err instanceof NeedsSavepoints)) throw err;
     await restart();
-    return run(sql, ops, isFatal, true);
+    return runEach(sql, ops, isFatal);
   }
 }
 

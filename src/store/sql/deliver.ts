@@ -12,7 +12,7 @@
  * postgres/index.ts; SQLite: one writer); rows are written in the documented lock order,
  * blobs by hash.
  */
-import { NotFoundError, UserError } from '../../errors.js';
+import { ConflictError, NotFoundError, UserError } from '../../errors.js';
 import type { DeliveryOutcome, NewDelivery } from '../store.js';
 import { FLAG_COLUMNS, parseFlags, type FlagSet } from './flags.js';
 import { enqueue } from './queue.js';
@@ -38,6 +38,8 @@ interface MailboxState {
   id: number;
   accountId: number;
   uidnext: number;
+  /** How far uidnext moved (more than `added` when a delivery gave its own uids: an import). */
+  advanced: number;
   modseq: number;
   added: number;
   unseen: number;
@@ -104,6 +106,7 @@ async function readState(sql: Sql, deliveries: NewDelivery[]): Promise<{ account
           id: Number(r.id),
           accountId: Number(r.account_id),
           uidnext: Number(r.uidnext),
+          advanced: 0,
           modseq: Number(r.highestmodseq),
           added: 0,
           unseen: 0,
@@ -126,7 +129,7 @@ function plan(
 ): DeliveryResult {
   if (d.recipients.length === 0 && !d.outbound?.domains.length) return { ok: false, error: new UserError('a delivery needs at least one recipient') };
   const outcomes: DeliveryOutcome[] = [];
-  const wanted: Array<{ index: number; account: AccountState; mailbox: MailboxState; prefix: Buffer; flags: FlagSet; size: number }> = [];
+  const wanted: Array<{ index: number; account: AccountState; mailbox: MailboxState; prefix: Buffer; flags: FlagSet; size: number; uid?: number }> = [];
   const seen = new Set<number>();
   for (const [index, rcpt] of d.recipients.entries()) {
     outcomes.push({ status: 'gone', accountId: rcpt.accountId });
@@ -144,12 +147,15 @@ function plan(
     } catch (err) {
       return { ok: false, error: err as Error };
     }
+    if (rcpt.uid !== undefined && !(Number.isInteger(rcpt.uid) && rcpt.uid >= mailbox.uidnext && rcpt.uid < 2 ** 32)) {
+      return { ok: false, error: new ConflictError(`uid ${rcpt.uid} is below the mailbox's UIDNEXT ${mailbox.uidnext}`) };
+    }
     const size = rcpt.prefix.length + d.blob.size;
     if (account.quota !== null && account.used + size > account.quota) {
       outcomes[index] = { status: 'over-quota', accountId: account.id };
       continue;
     }
-    wanted.push({ index, account, mailbox, prefix: rcpt.prefix, flags, size });
+    wanted.push({ index, account, mailbox, prefix: rcpt.prefix, flags, size, uid: rcpt.uid });
   }
   const withRoom = new Set(wanted.map((w) => w.account.id));
   if (d.atomic && someGroupRefused(d, outcomes, withRoom)) {
@@ -160,7 +166,10 @@ function plan(
     w.account.used += w.size;
     w.account.charged += w.size;
     const m = w.mailbox;
-    const outcome = { status: 'stored' as const, accountId: w.account.id, mailboxId: m.id, messageId: 0, uid: m.uidnext++, modseq: ++m.modseq };
+    const uid = w.uid ?? m.uidnext;
+    m.advanced += uid + 1 - m.uidnext;
+    m.uidnext = uid + 1;
+    const outcome = { status: 'stored' as const, accountId: w.account.id, mailboxId: m.id, messageId: 0, uid, modseq: ++m.modseq };
     m.added++;
     m.bytes += w.size;
     if (!w.flags.system.has('\\Seen')) m.unseen++;
@@ -255,12 +264,30 @@ async function insertMessages(sql: Sql, rows: MessageRow[]): Promise<void> {
   }
 }
 
+/** The uid a delivery gives its message (an import), if any. */
+export const givenUid = (d: NewDelivery): number | undefined => d.recipients.find((r) => r.uid !== undefined)?.uid;
+
+/**
+ * An order to run items in: as given, except that those giving their own uids (an import)
+ * take their places in ascending uid order, since a backend may have reordered them
+ * (PostgreSQL runs a batch in blob-hash order) and a given uid must be at least UIDNEXT.
+ */
+export function uidOrder<T>(items: T[], uidOf: (item: T) => number | undefined): number[] {
+  const order = items.map((_, i) => i);
+  const places = order.filter((i) => uidOf(items[i]!) !== undefined);
+  if (places.length < 2) return order;
+  const byUid = [...places].sort((a, b) => uidOf(items[a]!)! - uidOf(items[b]!)!);
+  places.forEach((place, k) => (order[place] = byUid[k]!));
+  return order;
+}
+
 /** Commits `deliveries` in the caller's transaction; one result per delivery, in order. */
 export async function deliverMany(sql: Sql, deliveries: NewDelivery[]): Promise<DeliveryResult[]> {
   const { accounts, mailboxes } = await readState(sql, deliveries);
   const rows: MessageRow[] = [];
   const queued: NewDelivery[] = [];
-  const results = deliveries.map((d) => plan(d, accounts, mailboxes, rows, queued));
+  const results: DeliveryResult[] = [];
+  for (const i of uidOrder(deliveries, givenUid)) results[i] = plan(deliveries[i]!, accounts, mailboxes, rows, queued);
   if (rows.length === 0 && queued.length === 0) return results;
 
   const charged = [...accounts.values()].filter((a) => a.charged > 0).sort((a, b) => a.id - b.id);
@@ -270,14 +297,14 @@ export async function deliverMany(sql: Sql, deliveries: NewDelivery[]): Promise<
       part.flatMap((a) => [a.id, a.charged]),
     );
   }
-  // Every new message takes one uid and one modseq: both counters move by the number added.
+  // Every new message takes one uid and one modseq: both counters move by the number added (uidnext further past uids an import gave).
   const touched = [...mailboxes.values()].filter((m) => m.added > 0).sort((a, b) => a.id - b.id);
   for (const part of chunks(touched, ROWS_PER_STATEMENT)) {
     await sql.run(
-      `UPDATE mailboxes SET uidnext = uidnext + v.column2, highestmodseq = highestmodseq + v.column2, messages = messages + v.column2,
+      `UPDATE mailboxes SET uidnext = uidnext + v.column5, highestmodseq = highestmodseq + v.column2, messages = messages + v.column2,
          unseen = unseen + v.column3, bytes = bytes + v.column4
-       FROM (VALUES ${integerRows(part.length, 4)}) AS v WHERE mailboxes.id = v.column1`,
-      part.flatMap((m) => [m.id, m.added, m.unseen, m.bytes]),
+       FROM (VALUES ${integerRows(part.length, 5)}) AS v WHERE mailboxes.id = v.column1`,
+      part.flatMap((m) => [m.id, m.added, m.unseen, m.bytes, m.advanced]),
     );
   }
   const now = Date.now();

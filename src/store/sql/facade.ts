@@ -185,6 +185,8 @@ export function createStore(engine: StoreEngine): Store {
     },
     expungedSince: (mailboxId, sinceModseq) => engine.read('expungedSince', mailboxId, sinceModseq),
     findByTernId: (ternId) => engine.read('findByTernId', ternId),
+    prepareImport: (accountId, name, source) => engine.write('prepareImport', { accountId, name, ...source }),
+    finishImport: (mailboxId, uidNext) => engine.write('finishImport', { mailboxId, uidNext }),
     async *read(messageId) {
       const parts = await engine.read('messageParts', messageId);
       if (!parts) throw new NotFoundError(`message ${messageId} does not exist`);

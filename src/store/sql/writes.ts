@@ -36,6 +36,7 @@ import { QUEUE_OPS } from './queue.js';
 import { WEBHOOK_OPS } from './webhooks.js';
 import { GUARD_OPS } from './guard.js';
 import { REPORT_OPS } from './reports.js';
+import { IMPORT_OPS } from './import.js';
 
 async function domainId(sql: Sql, name: string): Promise<number> {
   const r = await one(sql, 'SELECT id FROM domains WHERE name = ?', [name]);
@@ -544,6 +545,7 @@ export const WRITE_OPS = {
   ...WEBHOOK_OPS,
   ...GUARD_OPS,
   ...REPORT_OPS,
+  ...IMPORT_OPS,
   deliver,
   setFlags,
   renameMailbox,
