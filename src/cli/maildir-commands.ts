@@ -9,7 +9,9 @@ import { exportMaildir, importMaildir } from '../delivery/maildir-transfer.js';
 import { exportMbox, importMbox } from '../delivery/mbox-transfer.js';
 import type { TransferSummary } from '../delivery/transfer.js';
 import { maildirDelivery, setMaildirDelivery } from '../admin/maildir.js';
+import { UserError } from '../errors.js';
 import { printJson, withStore, type GlobalOptions } from './context.js';
+import { addLegacyHostOptions, importLegacyHost, type ImportUsersOptions } from './migrate-commands.js';
 import { createProgress, type CliProgress } from './progress.js';
 
 type Globals = () => GlobalOptions;
@@ -46,17 +48,24 @@ export function registerMaildirCommands(program: Command, globals: Globals): voi
       if (o.json) return printJson({ domain: name.toLowerCase(), maildir: root });
       console.log(root ? `${name}: Maildir delivery under ${root}` : `${name}: mail is stored by Tern (no Maildir delivery)`);
     });
-  program
-    .command('import-maildir <dir>')
-    .description("import a Maildir++ tree (Courier, Dovecot) into an account: folders, flags, keywords, and Dovecot's uids when the mailboxes are new or empty")
-    .requiredOption('--to <address>', 'the account')
-    .option('--json', 'print a JSON summary')
-    .action(async (dir: string, o: { to: string; json?: boolean }) => {
-      const summary = await withProgress('import-maildir', o.json, (p) =>
-        withStore(globals(), (s) => importMaildir(s, { dir: resolve(dir), address: o.to }, p)),
-      );
-      report('imported', summary, o.json);
-    });
+  addLegacyHostOptions(
+    program
+      .command('import-maildir <dir>')
+      .description(
+        "import a Maildir++ tree (Courier, Dovecot) into an account (--to): folders, flags, keywords, and Dovecot's uids when the mailboxes are new or empty; or, with --users, a legacy host's mail tree: its users from a Dovecot passwd-file (as tern import-users) and each one's Maildir",
+      )
+      .option('--to <address>', 'the account')
+      .option('--users <passwd-file>', "the old host's Dovecot passwd-file: import its users, then find each one's Maildir in DIR"),
+  ).action(async (dir: string, o: ImportUsersOptions & { to?: string; users?: string }) => {
+    if (Boolean(o.to) === Boolean(o.users)) throw new UserError('tern import-maildir needs exactly one of --to ADDRESS and --users PASSWD-FILE');
+    if (o.users) return importLegacyHost(globals, o.users, resolve(dir), o);
+    if (o.domain || o.virtual || o.createDomains || o.updatePasswords || o.dryRun)
+      throw new UserError('--domain, --virtual, --create-domains, --update-passwords and --dry-run go with --users');
+    const summary = await withProgress('import-maildir', o.json, (p) =>
+      withStore(globals(), (s) => importMaildir(s, { dir: resolve(dir), address: o.to! }, p)),
+    );
+    report('imported', summary, o.json);
+  });
   program
     .command('export-maildir <address> <dir>')
     .description('export an account into a new Maildir++ tree, with dovecot-uidlist and dovecot-keywords so Dovecot keeps its uids and keywords')
