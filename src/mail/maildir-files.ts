@@ -5,6 +5,7 @@
  * new/), and the directory fsynced, so a reader never sees half a file and a crash loses
  * nothing that was reported written. The names and file formats are mail/maildir.ts.
  */
+import { fsyncPath } from '../fsync.js';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chown, mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
@@ -115,15 +116,6 @@ export async function* messageChunks(path: string): AsyncGenerator<Buffer> {
   for await (const chunk of createReadStream(path, { highWaterMark: 128 * 1024 })) yield convert(chunk as Buffer);
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /** Who owns what a delivery creates (when the server runs as root). */
 export interface FileOwner {
   uid: number;
@@ -147,7 +139,7 @@ async function makeMaildir(dir: string, owner?: FileOwner): Promise<void> {
 /**
  * Writes one message into `dir`'s tmp/, fsyncs it, sets its mtime to `internalDate` and
  * renames it into `sub` (new/ for delivered mail, cur/ with `letters` as its info). CRLF
- * line ends become LF. The directory is not fsynced here (see `fsyncDir` callers). Returns
+ * line ends become LF. The directory is not fsynced here (see `fsyncPath` callers). Returns
  * the file's base name.
  */
 export async function writeMessageFile(
@@ -190,7 +182,7 @@ export async function writeMessageFile(
 export async function deliverToMaildir(dir: string, chunks: AsyncIterable<Buffer>, internalDate: Date, owner?: FileOwner): Promise<string> {
   await makeMaildir(dir, owner);
   const base = await writeMessageFile(dir, 'new', chunks, { internalDate, owner });
-  await fsyncDir(join(dir, 'new'));
+  await fsyncPath(join(dir, 'new'));
   return base;
 }
 
@@ -226,8 +218,8 @@ export class MaildirFolderWriter {
     const guid = randomBytes(16).toString('hex');
     await writeAtomically(join(this.dir, 'dovecot-uidlist'), formatUidList({ uidValidity, nextUid, guid, entries: this.entries }));
     if (this.keywordIndex.size > 0) await writeAtomically(join(this.dir, 'dovecot-keywords'), formatKeywords([...this.keywordIndex.keys()]));
-    await fsyncDir(join(this.dir, 'cur'));
-    await fsyncDir(this.dir);
+    await fsyncPath(join(this.dir, 'cur'));
+    await fsyncPath(this.dir);
   }
 }
 

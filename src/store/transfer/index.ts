@@ -4,6 +4,7 @@
  * `tern restore` and `tern import` fill an empty SQLite file or PostgreSQL database from
  * one, all or nothing; the store takes one before it upgrades an existing site's schema.
  */
+import { fsyncPath } from '../../fsync.js';
 import {
   closeSync,
   createWriteStream,
@@ -60,15 +61,6 @@ function siteFiles(dataDir: string): Array<{ rel: string; abs: string; mode: num
     .map((n) => ({ rel: `${SITE_FILES_DIR}/${n}`, abs: path.join(dir, n), mode: statSync(path.join(dir, n)).mode & 0o777 }));
 }
 
-function fsyncPath(p: string): void {
-  const fd = openSync(p, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Writes `file` through `fill`, as `file.partial` renamed into place once it is complete and synced: never a half-written archive under the real name. */
 async function writeArchiveFile(file: string, fill: (w: ArchiveWriter) => Promise<Manifest>): Promise<Manifest> {
   const dir = path.dirname(path.resolve(file));
@@ -88,7 +80,7 @@ async function writeArchiveFile(file: string, fill: (w: ArchiveWriter) => Promis
     fsyncSync(fd);
     closeSync(fd);
     renameSync(partial, file);
-    fsyncPath(dir);
+    await fsyncPath(dir);
     return manifest;
   } catch (err) {
     out.destroy();

@@ -5,7 +5,8 @@
  * (a failed import deletes the file), and renames it into place only once everything has
  * been read, checked, committed and synced.
  */
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { fsyncPath } from '../../fsync.js';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
 import { UserError } from '../../errors.js';
@@ -74,15 +75,6 @@ export function sqliteHoldsSite(file: string): boolean {
   }
 }
 
-function fsyncPath(p: string): void {
-  const fd = openSync(p, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** A sink that becomes the SQLite database `file`, which must not hold a site yet. */
 export function openSqliteSink(file: string): SiteSink {
   if (sqliteHoldsSite(file)) throw new UserError(`${file} already holds a site: restore or import only into an empty data directory or database`);
@@ -113,10 +105,10 @@ export function openSqliteSink(file: string): SiteSink {
       db.exec('COMMIT');
       db.pragma('journal_mode = WAL');
       db.close();
-      fsyncPath(temp);
+      await fsyncPath(temp);
       for (const suffix of ['-wal', '-shm']) rmSync(file + suffix, { force: true });
       renameSync(temp, file);
-      fsyncPath(path.dirname(path.resolve(file)));
+      await fsyncPath(path.dirname(path.resolve(file)));
     },
     async abort() {
       if (db.open) db.close();
