@@ -320,7 +320,7 @@ describe('schema upgrades', () => {
       const args = ['--data', dataDir, '--db', db.url];
       const failed = await runCli(['domain', 'list', ...args], { env: { ...process.env, TERN_TEST_FAULT: 'migration' } });
       assert.match(failed.stderr, /from schema 9 to \d+ failed .*still at schema 9.*is at (\S+) \(tern restore\)/);
-      assert.equal(Number((await client.query('SELECT max(version) AS v FROM schema_migrations')).rows[0].v), 9);
+      assert.equal(Number((await client.query<{ v: number }>('SELECT max(version) AS v FROM schema_migrations')).rows[0]!.v), 9);
       await client.end();
       assert.match(await cli(['domain', 'list', ...args]), /old\.test/);
     } finally {
