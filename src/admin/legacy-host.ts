@@ -13,23 +13,29 @@ import { isMaildir } from '../mail/maildir-files.js';
 import type { Store } from '../store/store.js';
 import type { ImportedUser } from './legacy-users.js';
 
-/** The places a user's Maildir may be in `tree`, most specific first. */
+/**
+ * The places a user's Maildir may be, most specific first: the mail location the passwd-file
+ * gives, then its tails under `tree` down to the last two parts (`…/alice/Maildir`), then the
+ * usual layouts. Paths that would leave `tree` are dropped (except the given location itself).
+ */
 export function maildirCandidates(tree: string, user: Pick<ImportedUser, 'address' | 'maildir'>): string[] {
   const [local = '', domain = ''] = user.address.split('@');
+  const root = path.resolve(tree);
+  const inside = (p: string) => p.startsWith(root + path.sep);
   const out: string[] = [];
   if (user.maildir) {
-    if (path.isAbsolute(user.maildir)) out.push(user.maildir);
+    if (path.isAbsolute(user.maildir)) out.push(path.normalize(user.maildir));
     // The old path's tail under the copied tree: /var/vmail/example.org/alice/Maildir → TREE/example.org/alice/Maildir, …
-    const parts = user.maildir.split('/').filter(Boolean);
-    for (let k = parts.length; k >= 1; k--) out.push(path.join(tree, ...parts.slice(parts.length - k)));
+    const parts = user.maildir.split('/').filter((p) => p && p !== '.' && p !== '..');
+    for (let k = parts.length; k >= 2; k--) out.push(path.join(root, ...parts.slice(parts.length - k)));
   }
-  out.push(
-    path.join(tree, domain, local, 'Maildir'),
-    path.join(tree, domain, local),
-    path.join(tree, local, 'Maildir'),
-    path.join(tree, user.address, 'Maildir'),
-  );
-  return [...new Set(out)];
+  const usual = [
+    path.join(root, domain, local, 'Maildir'),
+    path.join(root, domain, local),
+    path.join(root, local, 'Maildir'),
+    path.join(root, user.address, 'Maildir'),
+  ];
+  return [...new Set([...out.slice(0, user.maildir && path.isAbsolute(user.maildir) ? 1 : 0), ...[...out, ...usual].filter(inside)])];
 }
 
 export interface UserMail {
@@ -46,8 +52,18 @@ export async function importLegacyMail(
   progress: (address: string) => TransferProgress = () => quietProgress,
 ): Promise<UserMail[]> {
   const out: UserMail[] = [];
+  const claimed = new Map<string, string>();
   for (const user of o.users) {
     if (user.action === 'refused') continue;
+    // An account that was there before this run keeps its mail: importing it again would add every message twice.
+    if (user.action === 'kept') {
+      out.push({
+        address: user.address,
+        maildir: null,
+        reason: 'the account was already there: its mail is not imported again (tern import-maildir DIR --to ADDRESS imports a Maildir into it)',
+      });
+      continue;
+    }
     const candidates = maildirCandidates(o.tree, user);
     let found: string | null = null;
     for (const c of candidates) {
@@ -60,6 +76,12 @@ export async function importLegacyMail(
       out.push({ address: user.address, maildir: null, reason: `no Maildir found (looked in ${candidates.slice(0, 4).join(', ')}…)` });
       continue;
     }
+    const owner = claimed.get(found);
+    if (owner) {
+      out.push({ address: user.address, maildir: null, reason: `the Maildir found, ${found}, is ${owner}'s: not imported twice` });
+      continue;
+    }
+    claimed.set(found, user.address);
     if (o.dryRun) {
       out.push({ address: user.address, maildir: found });
       continue;

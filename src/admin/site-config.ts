@@ -16,7 +16,7 @@ import { UserError } from '../errors.js';
 import { domainOf } from '../mail/address.js';
 import { DEFAULT_POLICY, type InboundPolicy } from '../smtp/inbound-auth.js';
 import type { Store } from '../store/store.js';
-import { createAccount, deleteAccount, listAccounts, passwordHashOf, setAdmin, setPasswordHash, setQuota } from './accounts.js';
+import { createAccount, deleteAccount, listAccounts, passwordHashOf, setAdmin, setQuota } from './accounts.js';
 import type { Actor } from './actor.js';
 import { addAlias, deleteAlias, listAliases } from './aliases.js';
 import { ConfigFileError, type AccountEntry, type AliasEntry, type DomainEntry, type RouteEntry, type SiteConfig } from './config-file.js';
@@ -122,11 +122,8 @@ export async function planSite(store: Store, actor: Actor, config: SiteConfig, o
         line: `~ account ${a.address} quota: ${quotaText(current.quotaBytes)} -> ${quotaText(a.quotaBytes)}`,
         run: async () => void (await setQuota(store, actor, a.address, a.quotaBytes)),
       });
-    if (a.passwordHash && a.passwordHash !== (await passwordHashOf(store, actor, a.address)))
-      adds.push({
-        line: `~ account ${a.address} password: from password_hash`,
-        run: async () => void (await setPasswordHash(store, actor, a.address, a.passwordHash!)),
-      });
+    // password_hash is used only to create an account: a user's own password change (or the
+    // upgrade of an imported hash at login) is not undone by the next apply.
   }
   const finalAccounts = [...(config.accounts ?? []).map((a) => a.address), ...site.accounts.map((a) => a.address).filter((a) => !pruneAccounts.includes(a))];
 

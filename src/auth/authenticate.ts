@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Account, DirectoryStore } from '../store/store.js';
 import type { Guard } from './guard.js';
+import { isLegacyHash, legacyHashInfo } from './legacy-hashes.js';
 import { hashPassword, needsRehash, verifyPassword } from './password.js';
 
 export interface LoginContext {
@@ -46,6 +47,12 @@ export function createAuthenticator(directory: DirectoryStore, log: Logger, guar
       if (address.length > 0 && address.length <= MAX_CREDENTIAL && password.length <= MAX_CREDENTIAL) {
         const stored = await directory.getPasswordHash(address);
         const ok = await verifyPassword(password, stored ?? (await decoy));
+        // An imported hash that is quick to check (a salted SHA) or not checkable at all would
+        // answer sooner than a scrypt check, telling which imported accounts exist: take as long.
+        if (stored && isLegacyHash(stored)) {
+          const info = legacyHashInfo(stored);
+          if (!info.verifiable || !info.expensive) await verifyPassword(password, await decoy);
+        }
         if (ok && stored) account = await directory.getAccount(address);
         // An imported account's old hash (or an older scrypt cost) is replaced at its first login.
         if (account && stored && needsRehash(stored)) await upgradeHash(account.address, password, stored);

@@ -29,7 +29,8 @@ export async function hashPassword(password: string): Promise<string> {
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   if (isLegacyHash(stored)) {
     const info = legacyHashInfo(stored);
-    if (!info.verifiable) return false;
+    // An empty password never matches an imported hash (an empty {PLAIN} field means no password, not an empty one).
+    if (!info.verifiable || password === '') return false;
     return info.expensive ? legacyThread.verify(password, stored) : verifyLegacyHash(password, stored);
   }
   const m = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([^$]+)\$([^$]+)$/.exec(stored);

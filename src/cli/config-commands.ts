@@ -2,7 +2,7 @@
  * `tern config export FILE` and `tern config apply FILE [--dry-run] [--prune]`: the site as
  * one YAML file (admin/config-file.ts), and making the site match one (admin/site-config.ts).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { formatSiteConfig, parseSiteConfig } from '../admin/config-file.js';
 import { applyChanges, planSite, siteConfig } from '../admin/site-config.js';
@@ -28,6 +28,8 @@ export function registerConfigCommands(program: Command, globals: () => GlobalOp
       const text = formatSiteConfig(await withStore(globals(), (s) => siteConfig(s, null, { passwordHashes: o.passwordHashes })));
       if (file === '-') return void process.stdout.write(text);
       await writeFile(file, text, { mode: o.passwordHashes ? 0o600 : 0o644 });
+      // The mode above applies only to a new file: one written over keeps its own, so set it.
+      await chmod(file, o.passwordHashes ? 0o600 : 0o644);
       console.log(`site written to ${file}`);
     });
   config

@@ -41,6 +41,12 @@ export function newTernId(): string {
   return `${Date.now().toString(36)}${pool.toString('hex', used - 6, used)}`.toUpperCase();
 }
 
+/** A delivery's result, with the outcomes of the copies written to Maildirs (by recipient index). */
+interface Committed {
+  result: PromiseSettledResult<DeliveryOutcome[]>;
+  written: Map<number, DeliveryOutcome>;
+}
+
 export function createLocalDelivery(store: Store, log: Logger, dkim: { signer: DkimSigner; hostname: string }, reports?: ReportIntake): LocalDelivery {
   const maildirs = createMaildirTarget(store);
   /** The queued copies' prefix with the DKIM signatures in front (they cover the prefix and the body). */
@@ -68,7 +74,7 @@ export function createLocalDelivery(store: Store, log: Logger, dkim: { signer: D
   }
 
   /** The outcomes of a committed delivery (or of one whose commit failed ambiguously but happened), logged and counted. */
-  async function settled(m: LocalMessage, delivery: NewDelivery, result: PromiseSettledResult<DeliveryOutcome[]>): Promise<DeliveryOutcome[]> {
+  async function settled(m: LocalMessage, delivery: NewDelivery, { result, written }: Committed): Promise<DeliveryOutcome[]> {
     let outcomes: DeliveryOutcome[];
     if (result.status === 'fulfilled') outcomes = result.value;
     else {
@@ -76,7 +82,8 @@ export function createLocalDelivery(store: Store, log: Logger, dkim: { signer: D
       const after = err instanceof StoreUnavailableError ? await storedAfterAll(delivery) : null;
       if (!after) throw err;
       log.warn({ id: m.ternId, err: err instanceof Error ? err.message : String(err) }, 'commit failed ambiguously but the message is stored');
-      outcomes = after;
+      // The copies written to Maildirs are not in the store: their outcomes stand as written.
+      outcomes = after.length ? after.map((o, k) => written.get(k) ?? o) : after;
     }
     const stored = outcomes.filter((o) => o.status === 'stored').length;
     // A refused delivery (atomic, a recipient over quota) queues nothing either.
@@ -106,7 +113,7 @@ export function createLocalDelivery(store: Store, log: Logger, dkim: { signer: D
    * their Maildirs first (delivery/maildir-target.ts), the rest go to the store; one outcome
    * per recipient, in order, as if the store had stored them all.
    */
-  async function commit(deliveries: NewDelivery[]): Promise<Array<PromiseSettledResult<DeliveryOutcome[]>>> {
+  async function commit(deliveries: NewDelivery[]): Promise<Committed[]> {
     const taken = await Promise.allSettled(deliveries.map((d) => maildirs.take(d)));
     const toStore = taken.flatMap((t) => (t.status === 'fulfilled' && t.value.rest ? [t.value.rest] : []));
     const stored =
@@ -116,22 +123,22 @@ export function createLocalDelivery(store: Store, log: Logger, dkim: { signer: D
           ? await Promise.allSettled([store.mailboxes.deliver(toStore[0]!)])
           : await store.mailboxes.deliverTogether(toStore);
     let next = 0;
-    return taken.map((t, i): PromiseSettledResult<DeliveryOutcome[]> => {
-      if (t.status === 'rejected') return t;
+    return taken.map((t, i): Committed => {
+      if (t.status === 'rejected') return { result: t, written: new Map() };
       const { written, rest } = t.value;
-      if (written.size === 0) return stored[next++]!;
+      if (written.size === 0) return { result: stored[next++]!, written };
       const fromStore = rest ? stored[next++]! : { status: 'fulfilled' as const, value: [] };
-      if (fromStore.status === 'rejected') return fromStore;
+      if (fromStore.status === 'rejected') return { result: fromStore, written };
       const others = [...fromStore.value];
-      return { status: 'fulfilled', value: deliveries[i]!.recipients.map((_, k) => written.get(k) ?? others.shift()!) };
+      return { result: { status: 'fulfilled', value: deliveries[i]!.recipients.map((_, k) => written.get(k) ?? others.shift()!) }, written };
     });
   }
 
   return {
     async deliver(m) {
       const delivery = await prepared(m);
-      const [result] = await commit([delivery]);
-      return settled(m, delivery, result!);
+      const [committed] = await commit([delivery]);
+      return settled(m, delivery, committed!);
     },
     async deliverAll(ms) {
       const deliveries = await Promise.all(ms.map(prepared));

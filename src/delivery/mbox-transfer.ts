@@ -6,7 +6,8 @@
  * from the Status: and X-Status: fields mail readers write, and are not written on export.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
+import { fsyncPath } from '../fsync.js';
 import { once } from 'node:events';
 import { UserError } from '../errors.js';
 import { mboxEntry, mboxFlags, readMbox } from '../mail/mbox.js';
@@ -77,17 +78,27 @@ export async function exportMbox(
   const summary = newSummary(account.address);
   const messages = await store.mailboxes.messages(mailbox.id);
   progress.total(messages.length);
+  const failed: { error?: Error } = {};
+  out.on('error', (err) => (failed.error = err));
   try {
     for (const m of messages) {
       const entry = mboxEntry(m.envelopeFrom, m.internalDate, await collect(store.mailboxes.read(m.id)));
+      if (failed.error) throw failed.error;
       if (!out.write(entry)) await once(out, 'drain');
       summary.messages++;
       summary.bytes += m.size;
       progress.advance(m.size);
     }
-  } finally {
     out.end();
     await once(out, 'close');
+    if (failed.error) throw failed.error;
+    await fsyncPath(o.file);
+  } catch (err) {
+    // No half-written mbox is left under the name asked for.
+    out.destroy();
+    await rm(o.file, { force: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    throw code ? new UserError(`${o.file}: cannot write it (${code === 'ENOSPC' ? 'the disk is full' : code})`) : err;
   }
   summary.mailboxes.push({ name: mailbox.name, messages: messages.length, uidValidity: mailbox.uidValidity, keptUids: false });
   return summary;

@@ -5,7 +5,7 @@
  * trace headers, the body exactly as the source had it (line ends made CRLF).
  */
 import { randomBytes } from 'node:crypto';
-import { UserError } from '../errors.js';
+import { ConflictError, UserError } from '../errors.js';
 import { ByteBudget } from '../mail/byte-budget.js';
 import { MessageSink } from '../mail/message-sink.js';
 import type { Account, BlobRef, NewDelivery, Store } from '../store/store.js';
@@ -110,8 +110,18 @@ export class ImportBatcher {
       atomic: true,
     }));
     const results = await this.store.mailboxes.deliverTogether(deliveries);
-    for (const [i, r] of results.entries()) {
+    for (const [i, first] of results.entries()) {
       const { blob, m } = batch[i]!;
+      let r = first;
+      // Mail that arrived meanwhile took the uid: the message keeps its place in the mailbox, with a new uid.
+      if (r.status === 'rejected' && r.reason instanceof ConflictError && m.uid !== undefined) {
+        const d = deliveries[i]!;
+        r = await this.store.mailboxes.deliver({ ...d, recipients: [{ ...d.recipients[0]!, uid: undefined }] }).then(
+          (value) => ({ status: 'fulfilled' as const, value }),
+          (reason: unknown) => ({ status: 'rejected' as const, reason }),
+        );
+        if (r.status === 'fulfilled') this.progress.note(`${m.source}: uid ${m.uid} was taken by mail that arrived during the import; it got a new uid`);
+      }
       if (r.status === 'rejected') {
         const err = r.reason as Error;
         if (!(err instanceof UserError)) throw err;

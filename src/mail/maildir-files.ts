@@ -8,8 +8,8 @@
 import { fsyncPath } from '../fsync.js';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chown, mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { chown, lstat, mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { UserError } from '../errors.js';
 import {
   crlfToLf,
@@ -122,16 +122,17 @@ export interface FileOwner {
   gid: number;
 }
 
+/** Makes what is missing of `dir`/{cur,new,tmp}; each directory made is synced into its parent, so a crash after a delivery cannot lose it. */
 async function makeMaildir(dir: string, owner?: FileOwner): Promise<void> {
   for (const sub of ['cur', 'new', 'tmp']) {
     const target = join(dir, sub);
     const created = await mkdir(target, { recursive: true, mode: 0o700 });
-    if (!created || !owner) continue;
-    let path = created;
-    await chown(path, owner.uid, owner.gid);
-    for (const part of relative(created, target).split(sep).filter(Boolean)) {
-      path = join(path, part);
-      await chown(path, owner.uid, owner.gid);
+    if (!created) continue;
+    const made = [created];
+    for (const part of relative(created, target).split(sep).filter(Boolean)) made.push(join(made[made.length - 1]!, part));
+    for (const path of made) {
+      if (owner) await chown(path, owner.uid, owner.gid);
+      await fsyncPath(dirname(path));
     }
   }
 }
@@ -181,6 +182,9 @@ export async function writeMessageFile(
 /** Delivers one message into a Maildir's new/ with the directory fsynced: durable when it returns (a delivery may then answer 250). */
 export async function deliverToMaildir(dir: string, chunks: AsyncIterable<Buffer>, internalDate: Date, owner?: FileOwner): Promise<string> {
   await makeMaildir(dir, owner);
+  // A user owns their Maildir; a server running as root does not write through a link they put there.
+  for (const p of [dir, join(dir, 'tmp'), join(dir, 'new')])
+    if ((await lstat(p)).isSymbolicLink()) throw new Error(`${p} is a symbolic link: not delivering through it`);
   const base = await writeMessageFile(dir, 'new', chunks, { internalDate, owner });
   await fsyncPath(join(dir, 'new'));
   return base;

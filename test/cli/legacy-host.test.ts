@@ -26,13 +26,22 @@ function put(maildir: string, folder: string, name: string, subject: string, fla
 
 describe('tern import-maildir --users', () => {
   it('finds where a Maildir may be in a copied tree', () => {
-    assert.deepEqual(maildirCandidates('/copy', { address: 'a@x.test', maildir: '/var/vmail/x.test/a/Maildir' }).slice(0, 6), [
+    assert.deepEqual(maildirCandidates('/copy', { address: 'a@x.test', maildir: '/var/vmail/x.test/a/Maildir' }), [
       '/var/vmail/x.test/a/Maildir',
       '/copy/var/vmail/x.test/a/Maildir',
       '/copy/vmail/x.test/a/Maildir',
       '/copy/x.test/a/Maildir',
       '/copy/a/Maildir',
-      '/copy/Maildir',
+      '/copy/x.test/a',
+      '/copy/a@x.test/Maildir',
+    ]);
+    // Nothing outside the tree but the given location itself, and never a bare TREE/Maildir.
+    assert.deepEqual(maildirCandidates('/copy', { address: 'b@y.test', maildir: '../../etc/b/Maildir' }), [
+      '/copy/etc/b/Maildir',
+      '/copy/b/Maildir',
+      '/copy/y.test/b/Maildir',
+      '/copy/y.test/b',
+      '/copy/b@y.test/Maildir',
     ]);
   });
 
@@ -73,6 +82,16 @@ describe('tern import-maildir --users', () => {
         ['dave@example.test', 1],
         ['erin@example.test', null],
       ],
+    );
+    const again = JSON.parse(await cli(['import-maildir', ...args, '--json'])) as typeof result;
+    assert.deepEqual(
+      again.mail.map((m) => [m.address, m.summary?.messages ?? null]),
+      [
+        ['carol@example.test', null],
+        ['dave@example.test', null],
+        ['erin@example.test', null],
+      ],
+      'running it again imports no mail twice',
     );
     const bad = await runCli(['import-maildir', tree, '--to', 'carol@example.test', '--domain', 'x.test', ...site.args]);
     assert.match(bad.stderr, /go with --users/);

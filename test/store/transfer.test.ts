@@ -16,6 +16,9 @@ import { openStore } from '../../src/store/open.js';
 import { openSqliteConnection } from '../../src/store/sqlite/connection.js';
 import { migrateSqlite } from '../../src/store/sqlite/index.js';
 import { migratePostgres } from '../../src/store/postgres/index.js';
+import { POSTGRES_MIGRATIONS } from '../../src/store/postgres/migrations.js';
+import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
+import { SITE_TABLES } from '../../src/store/transfer/site.js';
 import pg from 'pg';
 import { readManifest, type Manifest } from '../../src/store/transfer/archive.js';
 import { freshPgDatabase, type TestDatabase } from '../helpers/pg.js';
@@ -325,6 +328,15 @@ describe('schema upgrades', () => {
       assert.match(await cli(['domain', 'list', ...args]), /old\.test/);
     } finally {
       await db.drop();
+    }
+  });
+});
+
+describe('SITE_TABLES', () => {
+  it('names every table the migrations of both backends create, so none is left out of archives', () => {
+    for (const migrations of [SQLITE_MIGRATIONS, POSTGRES_MIGRATIONS]) {
+      const created = migrations.flatMap((m) => [...m.sql.matchAll(/CREATE TABLE (\w+)/g)].map((x) => x[1]!));
+      assert.deepEqual([...created].sort(), [...SITE_TABLES].sort());
     }
   });
 });

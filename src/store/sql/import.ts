@@ -23,6 +23,8 @@ export const IMPORT_OPS = {
     if (sql.dialect === 'postgres') await sql.all('SELECT id FROM accounts WHERE id = ? FOR UPDATE', [a.accountId]);
     if (!(await one(sql, 'SELECT 1 AS x FROM accounts WHERE id = ?', [a.accountId]))) throw new NotFoundError(`account ${a.accountId} does not exist`);
     const given = isUidValidity(a.uidValidity) ? a.uidValidity : null;
+    // The counter new mailboxes take their UIDVALIDITY from must pass the source's, or a mailbox made later could repeat it.
+    if (given !== null) await sql.run("UPDATE counters SET value = CASE WHEN value < ? THEN ? ELSE value END WHERE name = 'uidvalidity'", [given, given]);
     const existing = await one(sql, `SELECT * FROM mailboxes WHERE account_id = ? AND name = ?${sql.dialect === 'postgres' ? ' FOR UPDATE' : ''}`, [
       a.accountId,
       a.name,

@@ -196,6 +196,8 @@ export class ArchiveWriter {
       this.gzip.once('error', reject);
       out.once('error', reject);
     });
+    // A write error (a full disk) surfaces at the next write or at finish, not as an unhandled rejection.
+    this.piped.catch(() => undefined);
   }
 
   /** Bytes written so far, before compression (for progress). */
@@ -219,7 +221,7 @@ export class ArchiveWriter {
     const data = Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    if (!this.gzip.write(data)) await once(this.gzip, 'drain');
+    if (!this.gzip.write(data)) await Promise.race([once(this.gzip, 'drain'), this.piped]);
   }
 
   private async frame(type: string, payload: Buffer): Promise<void> {

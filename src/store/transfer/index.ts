@@ -73,22 +73,20 @@ async function writeArchiveFile(file: string, fill: (w: ArchiveWriter) => Promis
     throw new UserError(`cannot write ${file}: ${(err as Error).message}`);
   }
   const out = createWriteStream('', { fd, autoClose: false, highWaterMark: 1024 * 1024 });
+  let open = true;
   try {
     const manifest = await fill(new ArchiveWriter(out));
     out.end();
     await once(out, 'finish');
     fsyncSync(fd);
+    open = false;
     closeSync(fd);
     renameSync(partial, file);
     await fsyncPath(dir);
     return manifest;
   } catch (err) {
     out.destroy();
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed
-    }
+    if (open) closeSync(fd);
     rmSync(partial, { force: true });
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new UserError(`cannot write ${file}: the disk is full`);
     throw err;

@@ -12,7 +12,7 @@ import type { Writable } from 'node:stream';
 import { UserError } from '../../errors.js';
 import { MIGRATION_LOCK, migratePostgres, postgresSchemaVersion, TYPES } from '../postgres/index.js';
 import { normalizeValue, type Value } from './archive.js';
-import { checkTables, LARGE_ROWS, SITE_TABLES, TABLE_FILTER, type SiteSink, type SiteSource } from './site.js';
+import { LARGE_ROWS, SITE_TABLES, TABLE_FILTER, type SiteSink, type SiteSource } from './site.js';
 
 async function connect(url: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url, types: TYPES, application_name: 'tern-transfer' });
@@ -32,10 +32,16 @@ async function tablesOf(client: pg.Client): Promise<string[]> {
 
 export async function openPostgresSource(url: string): Promise<SiteSource> {
   const client = await connect(url);
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  const schema = await postgresSchemaVersion(client);
-  const present = await tablesOf(client);
-  checkTables(present);
+  let schema: number;
+  let present: string[];
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    schema = await postgresSchemaVersion(client);
+    present = await tablesOf(client);
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw err;
+  }
   const where = (t: string) => (TABLE_FILTER[t] ? ` WHERE ${TABLE_FILTER[t]}` : '');
   return {
     backend: 'postgres',

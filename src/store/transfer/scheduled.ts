@@ -4,7 +4,9 @@
  * `backup_keep` (archives kept, default 7). The queue role checks every minute; when a
  * period of `backup_interval` has begun with no backup, one node claims it (a counter in
  * the store, so several nodes never both write it) and writes `tern-<time>.tern` into the
- * directory in a worker thread, then deletes the oldest beyond `backup_keep`.
+ * directory in a worker thread, then deletes the oldest beyond `backup_keep`. A backup that
+ * fails gives its claim back, so the next check (on any node) tries again; one cut short by
+ * a node's death or shutdown is not retried until the next period.
  */
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -49,10 +51,11 @@ export async function backupPolicy(store: Store): Promise<BackupPolicy | null> {
   };
 }
 
-/** Writes one archive in a worker thread. */
-export function backupInWorker(at: SiteLocation, file: string): Promise<Manifest> {
+/** Writes one archive in a worker thread; `started` is given the thread (to stop it). */
+export function backupInWorker(at: SiteLocation, file: string, started?: (worker: Worker) => void): Promise<Manifest> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./backup-worker.js', import.meta.url), { workerData: { at, file } });
+    started?.(worker);
     worker.once('message', (m: { ok: boolean; manifest?: Manifest; error?: string }) => (m.ok ? resolve(m.manifest!) : reject(new Error(m.error))));
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`the backup thread exited (${code})`)));
@@ -68,6 +71,7 @@ const archivesIn = (dir: string) =>
 export class BackupSchedule {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
+  private worker: Worker | null = null;
 
   constructor(
     private readonly store: Store,
@@ -91,6 +95,8 @@ export class BackupSchedule {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    // A backup in progress is abandoned (its partial file removed); the period is taken again after a restart.
+    await this.worker?.terminate();
     await this.running;
   }
 
@@ -100,11 +106,22 @@ export class BackupSchedule {
     if (!policy) return null;
     const period = Math.floor(this.now() / policy.intervalMs);
     // One claim per period and interval: the first node to count it takes the backup.
-    if ((await this.store.directory.addToSetting(`backup_claim:${policy.intervalMs}:${period}`, 1)) !== 1) return null;
+    const claim = `backup_claim:${policy.intervalMs}:${period}`;
+    if ((await this.store.directory.addToSetting(claim, 1)) !== 1) return null;
     mkdirSync(policy.dir, { recursive: true, mode: 0o700 });
     const file = path.join(policy.dir, `tern-${new Date(this.now()).toISOString().replace(/[:.]/g, '-')}.tern`);
     const started = Date.now();
-    const manifest = await backupInWorker(this.at, file);
+    let manifest: Manifest;
+    try {
+      manifest = await backupInWorker(this.at, file, (w) => (this.worker = w));
+    } catch (err) {
+      // Given back, so the next check (on any node) tries again.
+      rmSync(`${file}.partial`, { force: true });
+      await this.store.directory.deleteSetting(claim).catch(() => undefined);
+      throw err;
+    } finally {
+      this.worker = null;
+    }
     this.log.info(
       { file, messages: manifest.tables.messages?.rows ?? 0, bytes: manifest.compressedBytes, ms: Date.now() - started },
       'scheduled backup written',
@@ -113,7 +130,7 @@ export class BackupSchedule {
     for (const old of all.slice(0, Math.max(0, all.length - policy.keep))) rmSync(path.join(policy.dir, old), { force: true });
     // The claims of earlier periods are not needed any more.
     for (const { key } of await this.store.directory.listSettings('backup_claim:'))
-      if (key !== `backup_claim:${policy.intervalMs}:${period}`) await this.store.directory.deleteSetting(key).catch(() => undefined);
+      if (key !== claim) await this.store.directory.deleteSetting(key).catch(() => undefined);
     return file;
   }
 }

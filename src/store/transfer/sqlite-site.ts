@@ -13,7 +13,7 @@ import { UserError } from '../../errors.js';
 import { openSqliteConnection } from '../sqlite/connection.js';
 import { migrateSqlite, sqliteSchemaVersion } from '../sqlite/index.js';
 import { normalizeValue, type Value } from './archive.js';
-import { checkTables, LARGE_ROWS, SITE_TABLES, TABLE_FILTER, type SiteSink, type SiteSource } from './site.js';
+import { LARGE_ROWS, SITE_TABLES, TABLE_FILTER, type SiteSink, type SiteSource } from './site.js';
 
 const BATCH = 500;
 
@@ -26,7 +26,6 @@ export function openSqliteSource(file: string): SiteSource {
   const present = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as Array<{ name: string }>).map(
     (r) => r.name,
   );
-  checkTables(present);
   const tables = SITE_TABLES.filter((t) => present.includes(t));
   const where = (t: string) => (TABLE_FILTER[t] ? ` WHERE ${TABLE_FILTER[t]}` : '');
   return {

@@ -28,6 +28,8 @@ export function importsContract(fx: Fixture): void {
       assert.equal(ready.keepUids, true);
       assert.equal(ready.mailbox.uidValidity, 1_700_000_123);
       assert.ok((await store.mailboxes.subscriptions(owner.id)).includes('Archive/2024'));
+      const later = await store.mailboxes.create(owner.id, 'Made later');
+      assert.ok(later.uidValidity > 1_700_000_123, 'a mailbox made after the import never repeats its UIDVALIDITY');
       // Given out of order: each still gets its uid (they are planned in uid order).
       const results = await store.mailboxes.deliverTogether([
         give('Archive/2024', 7),
