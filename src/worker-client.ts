@@ -1,6 +1,6 @@
 /**
  * Main-thread side of a worker thread (SQLite's reader, writer and checkpointer; DKIM
- * signing): numbered requests, promises settled by the worker's answers. If the worker
+ * signing; legacy password checks; scheduled backups): numbered requests, promises settled by the worker's answers. If the worker
  * dies, pending requests fail with the error `failure` makes, and the next request starts
  * a new worker.
  */
@@ -20,19 +20,24 @@ export class WorkerClient {
     private readonly script: URL,
     private readonly workerData: unknown,
     private readonly failure: (why: string) => Error,
-    /** Whether the thread may keep the process alive (false for helpers the process does not wait for). */
-    private readonly keepAlive = true,
+    /**
+     * Whether the thread keeps the process alive: always (the store's threads), never
+     * (helpers the process does not wait for), or only while a request is pending (threads
+     * a command may start and must not be kept running by: password checks, a backup).
+     */
+    private readonly keepAlive: boolean | 'while-busy' = true,
   ) {}
 
   private spawn(): Worker {
     // The parent's flags minus those only valid for a main script (`node --input-type=module -e …`).
     const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
     const worker = new Worker(this.script, { workerData: this.workerData, execArgv });
-    if (!this.keepAlive) worker.unref();
+    if (this.keepAlive !== true) worker.unref();
     worker.on('message', (res: { id: number } & Record<string, unknown>) => {
       const p = this.pending.get(res.id);
       if (!p) return;
       this.pending.delete(res.id);
+      if (this.keepAlive === 'while-busy' && this.pending.size === 0) worker.unref();
       p.resolve(res);
     });
     const fail = (why: string) => {
@@ -55,6 +60,7 @@ export class WorkerClient {
     this.worker ??= this.spawn();
     const id = this.nextId++;
     const worker = this.worker;
+    if (this.keepAlive === 'while-busy') worker.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       worker.postMessage({ ...request, id }, transfer);

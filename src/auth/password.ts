@@ -8,7 +8,7 @@
  * to store a scrypt hash in their place.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import { WorkerClient } from '../worker-client.js';
 import { isLegacyHash, legacyHashInfo, verifyLegacyHash } from './legacy-hashes.js';
 
 const PARAMS = { N: 16384, r: 8, p: 1 };
@@ -31,7 +31,7 @@ export async function verifyPassword(password: string, stored: string): Promise<
     const info = legacyHashInfo(stored);
     // An empty password never matches an imported hash (an empty {PLAIN} field means no password, not an empty one).
     if (!info.verifiable || password === '') return false;
-    return info.expensive ? legacyThread.verify(password, stored) : verifyLegacyHash(password, stored);
+    return info.expensive ? verifyOnThread(password, stored) : verifyLegacyHash(password, stored);
   }
   const m = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([^$]+)\$([^$]+)$/.exec(stored);
   if (!m) return false;
@@ -51,40 +51,20 @@ export function needsRehash(stored: string): boolean {
  * (or has finished) exits as usual. If it dies, pending verifications fail (a failed
  * login) and the next one starts a new thread.
  */
-const legacyThread = new (class {
-  private worker: Worker | null = null;
-  private nextId = 1;
-  private readonly pending = new Map<number, (ok: boolean) => void>();
+const legacyThread = new WorkerClient(
+  new URL('./legacy-hash-worker.js', import.meta.url),
+  undefined,
+  (why) => new Error(`the password-check thread stopped: ${why}`),
+  'while-busy',
+);
 
-  private spawn(): Worker {
-    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-    const worker = new Worker(new URL('./legacy-hash-worker.js', import.meta.url), { execArgv });
-    worker.on('message', (res: { id: number; ok: boolean }) => {
-      const settle = this.pending.get(res.id);
-      this.pending.delete(res.id);
-      if (this.pending.size === 0) worker.unref();
-      settle?.(res.ok === true);
-    });
-    const fail = () => {
-      if (this.worker === worker) this.worker = null;
-      for (const settle of this.pending.values()) settle(false);
-      this.pending.clear();
-    };
-    worker.on('error', fail);
-    worker.on('exit', fail);
-    return worker;
+async function verifyOnThread(password: string, stored: string): Promise<boolean> {
+  try {
+    return (await legacyThread.request({ password, stored })).ok === true;
+  } catch {
+    return false;
   }
-
-  verify(password: string, stored: string): Promise<boolean> {
-    const worker = (this.worker ??= this.spawn());
-    worker.ref();
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.pending.set(id, resolve);
-      worker.postMessage({ id, password, stored });
-    });
-  }
-})();
+}
 
 /** A random password for generated accounts (the first-run admin). */
 export function generatePassword(): string {

@@ -308,6 +308,16 @@ describe('schema upgrades', () => {
     await cli(['restore', snapshot, '--data', restored]);
     assert.match(await cli(['domain', 'list', '--data', restored]), /old\.test/);
     assert.equal(readdirSync(join(dataDir, 'snapshots')).filter((n) => n.endsWith('.tern')).length, 2);
+    // The schema-9 snapshot goes into a PostgreSQL database an earlier command left empty at the newest schema.
+    const pgDb = await freshPgDatabase();
+    try {
+      const pgArgs = ['--data', tempDir('tern-upgrade-pg-import-'), '--db', pgDb.url];
+      await cli(['domain', 'list', ...pgArgs]);
+      await cli(['import', snapshot, ...pgArgs]);
+      assert.match(await cli(['domain', 'list', ...pgArgs]), /old\.test/);
+    } finally {
+      await pgDb.drop();
+    }
   });
 
   it('on PostgreSQL too: all pending migrations in one transaction after a snapshot', async () => {

@@ -1,12 +1,14 @@
 /**
- * A worker thread that writes one archive (exportSite), so a scheduled backup's reads,
- * encoding and hashing never run on the serving process's event loop.
+ * The thread scheduled backups run on (scheduled.ts, through WorkerClient): each request
+ * writes one archive with exportSite, so its reads, encoding and hashing never run on the
+ * serving process's event loop.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { exportSite, type SiteLocation } from './index.js';
 
-const job = workerData as { at: SiteLocation; file: string };
-exportSite(job.at, job.file, { kind: 'backup' }).then(
-  (manifest) => parentPort!.postMessage({ ok: true, manifest }),
-  (err: unknown) => parentPort!.postMessage({ ok: false, error: err instanceof Error ? err.message : String(err) }),
-);
+parentPort!.on('message', (req: { id: number; at: SiteLocation; file: string }) => {
+  exportSite(req.at, req.file, { kind: 'backup' }).then(
+    (manifest) => parentPort!.postMessage({ id: req.id, ok: true, manifest }),
+    (err: unknown) => parentPort!.postMessage({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+  );
+});

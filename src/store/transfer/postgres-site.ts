@@ -117,6 +117,8 @@ export async function openPostgresSink(url: string): Promise<SiteSink> {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
       if (await holdsSite(client)) throw new UserError('the PostgreSQL database already holds a site');
+      // An empty schema newer than the archive's (made by an earlier command) is made again at the archive's version.
+      if ((await postgresSchemaVersion(client)) > schema) await client.query(`DROP TABLE ${[...SITE_TABLES, 'schema_migrations'].join(', ')} CASCADE`);
       await migratePostgres(client, schema);
       if ((await postgresSchemaVersion(client)) !== schema) throw new UserError(`this Tern cannot create schema ${schema}`);
     },

@@ -10,11 +10,11 @@
  */
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { parseDuration, parseInteger } from '../../config/parse.js';
 import { UserError } from '../../errors.js';
 import type { Logger } from 'pino';
 import type { Store } from '../store.js';
+import { WorkerClient } from '../../worker-client.js';
 import type { Manifest, SiteLocation } from './index.js';
 
 export const BACKUP_DIR_SETTING = 'backup_dir';
@@ -51,17 +51,6 @@ export async function backupPolicy(store: Store): Promise<BackupPolicy | null> {
   };
 }
 
-/** Writes one archive in a worker thread; `started` is given the thread (to stop it). */
-export function backupInWorker(at: SiteLocation, file: string, started?: (worker: Worker) => void): Promise<Manifest> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./backup-worker.js', import.meta.url), { workerData: { at, file } });
-    started?.(worker);
-    worker.once('message', (m: { ok: boolean; manifest?: Manifest; error?: string }) => (m.ok ? resolve(m.manifest!) : reject(new Error(m.error))));
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`the backup thread exited (${code})`)));
-  });
-}
-
 /** The scheduled archives in `dir`, oldest first (their names sort by time). */
 const archivesIn = (dir: string) =>
   readdirSync(dir)
@@ -71,7 +60,13 @@ const archivesIn = (dir: string) =>
 export class BackupSchedule {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
-  private worker: Worker | null = null;
+  /** The thread backups are written on (backup-worker.ts). */
+  private readonly thread = new WorkerClient(
+    new URL('./backup-worker.js', import.meta.url),
+    undefined,
+    (why) => new Error(`the backup thread stopped: ${why}`),
+    'while-busy',
+  );
 
   constructor(
     private readonly store: Store,
@@ -96,7 +91,7 @@ export class BackupSchedule {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     // A backup in progress is abandoned (its partial file removed); the period is taken again after a restart.
-    await this.worker?.terminate();
+    await this.thread.close();
     await this.running;
   }
 
@@ -113,14 +108,14 @@ export class BackupSchedule {
     const started = Date.now();
     let manifest: Manifest;
     try {
-      manifest = await backupInWorker(this.at, file, (w) => (this.worker = w));
+      const answer = await this.thread.request({ at: this.at, file });
+      if (!answer.ok) throw new Error(String(answer.error));
+      manifest = answer.manifest as Manifest;
     } catch (err) {
       // Given back, so the next check (on any node) tries again.
       rmSync(`${file}.partial`, { force: true });
       await this.store.directory.deleteSetting(claim).catch(() => undefined);
       throw err;
-    } finally {
-      this.worker = null;
     }
     this.log.info(
       { file, messages: manifest.tables.messages?.rows ?? 0, bytes: manifest.compressedBytes, ms: Date.now() - started },
