@@ -13,7 +13,7 @@
 import { ConflictError, UserError } from '../errors.js';
 import { domainOf, normalizeAddress } from '../mail/address.js';
 import type { Value } from '../store/transfer/archive.js';
-import { readFrames, readManifest } from '../store/transfer/index.js';
+import { readFrames } from '../store/transfer/index.js';
 import type { BlobStructure, Store } from '../store/store.js';
 
 export interface RestoreResult {
@@ -87,7 +87,6 @@ async function findWanted(file: string, address: string, mailbox: string | undef
 
 export async function restoreMail(store: Store, file: string, o: { account: string; mailbox?: string; uid?: number }): Promise<RestoreResult> {
   const address = normalizeAddress(o.account);
-  readManifest(file);
   const { account: saved, mailboxes, messages } = await findWanted(file, address, o.mailbox, o.uid);
   if (!saved) throw new UserError(`${file} has no account ${address}`);
   if (o.mailbox !== undefined && mailboxes.size === 0) throw new UserError(`${file} has no mailbox "${o.mailbox}" for ${address}`);

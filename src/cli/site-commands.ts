@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { restoreMail } from '../admin/restore.js';
 import { parseInteger } from '../config/parse.js';
 import { UserError } from '../errors.js';
-import { exportSite, importSite, readManifest, snapshotDir, verifyArchive, type Manifest, type TransferProgress } from '../store/transfer/index.js';
+import { exportSite, importSite, readManifest, snapshotDir, verifyArchive, type Manifest, type OnProgress } from '../store/transfer/index.js';
 import { dataDir, printJson, printTable, withStore, type GlobalOptions } from './context.js';
 import { createProgress } from './progress.js';
 
@@ -37,7 +37,7 @@ function summary(file: string, m: Manifest, ms: number) {
   };
 }
 
-async function run(what: string, o: { json?: boolean }, work: (onProgress: (p: TransferProgress) => void) => Promise<Manifest>, file: string) {
+async function run(what: string, o: { json?: boolean }, work: (onProgress: OnProgress) => Promise<Manifest>, file: string) {
   const started = Date.now();
   const progress = createProgress(what, { json: o.json, unit: 'rows' });
   let m: Manifest;

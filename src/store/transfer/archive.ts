@@ -94,24 +94,27 @@ export function encodeValues(values: readonly Value[]): Buffer {
   return out;
 }
 
-export function decodeValues(buf: Buffer): Value[] {
-  const out: Value[] = [];
+/** Each value's bytes in an encoded row (views, not copies), in order. */
+export function valueSpans(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
   let at = 0;
   while (at < buf.length) {
-    const tag = buf[at++];
-    if (tag === NULL) out.push(null);
-    else if (tag === NUM) {
-      out.push(buf.readDoubleBE(at));
-      at += 8;
-    } else if (tag === STR || tag === BYTES) {
-      const n = buf.readUInt32BE(at);
-      const b = buf.subarray(at + 4, at + 4 + n);
-      if (b.length !== n) throw new Error('row value runs past its frame');
-      out.push(tag === STR ? b.toString('utf8') : Buffer.from(b));
-      at += 4 + n;
-    } else throw new Error(`unknown value tag ${tag}`);
+    const tag = buf[at]!;
+    const end = tag === NULL ? at + 1 : tag === NUM ? at + 9 : tag === STR || tag === BYTES ? at + 5 + buf.readUInt32BE(at + 1) : -1;
+    if (end < 0) throw new Error(`unknown value tag ${tag}`);
+    if (end > buf.length) throw new Error('row value runs past its frame');
+    out.push(buf.subarray(at, end));
+    at = end;
   }
   return out;
+}
+
+export function decodeValues(buf: Buffer): Value[] {
+  return valueSpans(buf).map((v) => {
+    if (v[0] === NULL) return null;
+    if (v[0] === NUM) return v.readDoubleBE(1);
+    return v[0] === STR ? v.toString('utf8', 5) : Buffer.from(v.subarray(5));
+  });
 }
 
 /** A value as the archive keeps it: booleans (PostgreSQL) as 0/1, bigint as a number, Uint8Array as a Buffer. */
@@ -127,21 +130,25 @@ export function normalizeValue(v: unknown): Value {
 
 const MOD = 1n << 256n;
 
+/** An encoded NULL, for a column a row lacks. */
+const NULL_SPAN = Buffer.from([NULL]);
+
 /** Per-table digest: order-independent, so two backends that return rows in different orders agree. */
 export class TableDigest {
   rows = 0;
   private sum = 0n;
   private readonly order: number[];
+  private readonly names: string;
   constructor(columns: string[]) {
     // Columns by name, so the same table created by different migration paths digests the same.
     this.order = columns.map((_, i) => i).sort((a, b) => (columns[a]! < columns[b]! ? -1 : 1));
     this.names = this.order.map((i) => columns[i]!).join('\0');
   }
-  private readonly names: string;
-  add(values: readonly Value[]): void {
-    const h = createHash('sha256')
-      .update(this.names)
-      .update(encodeValues(this.order.map((i) => values[i] ?? null)));
+  /** Adds a row as encoded in its frame (encodeValues): its values are hashed in column-name order. */
+  add(encoded: Buffer): void {
+    const spans = valueSpans(encoded);
+    const h = createHash('sha256').update(this.names);
+    for (const i of this.order) h.update(spans[i] ?? NULL_SPAN);
     this.sum = (this.sum + BigInt(`0x${h.digest('hex')}`)) % MOD;
     this.rows++;
   }
@@ -225,10 +232,8 @@ export class ArchiveWriter {
   }
 
   private async frame(type: string, payload: Buffer): Promise<void> {
-    this.pending.push(frameHead(type, payload.length));
-    this.pendingBytes += 5;
+    await this.put(frameHead(type, payload.length));
     await this.put(payload);
-    this.raw += 5;
   }
 
   private endTable(): void {
@@ -244,8 +249,9 @@ export class ArchiveWriter {
 
   async row(values: Value[]): Promise<void> {
     if (!this.current) throw new Error('a row before its table');
-    this.current.digest.add(values);
-    await this.frame('R', encodeValues(values));
+    const encoded = encodeValues(values);
+    this.current.digest.add(encoded);
+    await this.frame('R', encoded);
   }
 
   async file(path: string, mode: number, data: Buffer): Promise<void> {
@@ -407,7 +413,8 @@ export async function* readFrames(file: string, onBytes?: (compressed: number) =
           if (pending.len > MAX_FRAME) throw new ArchiveError(`${file} is damaged (a frame of ${pending.len} bytes)`);
         }
         if (queue.length < pending.len) break;
-        const f = parseFrame(file, pending.type, queue.take(pending.len));
+        const payload = queue.take(pending.len);
+        const f = parseFrame(file, pending.type, payload);
         pending = null;
         if (f.type === 'table') {
           if (seen.has(f.name)) throw new ArchiveError(`${file} is damaged (table ${f.name} twice)`);
@@ -415,7 +422,7 @@ export async function* readFrames(file: string, onBytes?: (compressed: number) =
           seen.set(f.name, current);
         } else if (f.type === 'row') {
           if (!current) throw new ArchiveError(`${file} is damaged (a row before any table)`);
-          current.add(f.values);
+          current.add(payload);
         }
         yield f;
       }

@@ -42,13 +42,13 @@ export interface SiteLocation {
 }
 
 /** How far a long job has come: rows and bytes done, and the totals when known. */
-export interface TransferProgress {
+export interface SiteProgress {
   rows: number;
   totalRows: number;
   bytes: number;
   totalBytes: number;
 }
-export type OnProgress = (p: TransferProgress) => void;
+export type OnProgress = (p: SiteProgress) => void;
 
 /** Data-dir files a site takes with it: the TLS certificate and key (ACME's or the self-signed one). */
 const SITE_FILES_DIR = 'tls';
@@ -104,7 +104,7 @@ export async function exportSite(from: SiteLocation, file: string, o: { kind?: A
     if (source.schema === 0) throw new UserError('there is no site to export: the database is empty');
     let totalRows = 0;
     for (const t of source.tables) totalRows += await source.count(t);
-    const progress: TransferProgress = { rows: 0, totalRows, bytes: 0, totalBytes: 0 };
+    const progress: SiteProgress = { rows: 0, totalRows, bytes: 0, totalBytes: 0 };
     return await writeArchiveFile(file, async (w) => {
       for (const table of source.tables) {
         let started = false;
@@ -144,7 +144,7 @@ export async function importSite(to: SiteLocation, file: string, o: { onProgress
   const sink = await openSink(dbTarget(to));
   const files: Array<{ path: string; mode: number; data: Buffer }> = [];
   const totalRows = Object.values(manifest.tables).reduce((n, t) => n + t.rows, 0);
-  const progress: TransferProgress = { rows: 0, totalRows, bytes: 0, totalBytes: manifest.compressedBytes };
+  const progress: SiteProgress = { rows: 0, totalRows, bytes: 0, totalBytes: manifest.compressedBytes };
   try {
     await sink.begin(manifest.schema);
     for await (const f of readFrames(file, (n) => (progress.bytes = n))) {
@@ -172,7 +172,7 @@ export async function importSite(to: SiteLocation, file: string, o: { onProgress
 /** Reads the whole archive and checks it, writing nothing. */
 export async function verifyArchive(file: string, o: { onProgress?: OnProgress } = {}): Promise<Manifest> {
   const { manifest } = readManifest(file);
-  const progress: TransferProgress = { rows: 0, totalRows: 0, bytes: 0, totalBytes: manifest.compressedBytes };
+  const progress: SiteProgress = { rows: 0, totalRows: 0, bytes: 0, totalBytes: manifest.compressedBytes };
   for await (const f of readFrames(file, (n) => (progress.bytes = n))) if (f.type === 'row' && ++progress.rows % 1000 === 0) o.onProgress?.(progress);
   o.onProgress?.(progress);
   return manifest;
