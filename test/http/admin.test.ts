@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { ImapFlow } from 'imapflow';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { cli, createSite, freePort, startTern, type Site, type TernServer } from '../helpers/tern.js';
+import { callApi, createApiKey } from '../helpers/http-api.js';
 
 interface ApiError {
   error: { code: string; message: string; field?: string };
@@ -62,19 +63,8 @@ describe('HTTP admin API', { timeout: 120_000 }, () => {
   let admin: string;
   let domainAdmin: string;
 
-  const api = async (method: string, path: string, o: { key?: string; body?: unknown } = {}) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        ...(o.key ? { authorization: `Bearer ${o.key}` } : {}),
-        ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      body: o.body === undefined ? undefined : JSON.stringify(o.body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text && res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as unknown) : text };
-  };
-  const newKey = async (...args: string[]) => (JSON.parse(await cli(['apikey', 'create', ...args, '--json', ...site.args])) as { key: string }).key;
+  const api = (method: string, path: string, o: Parameters<typeof callApi>[3] = {}) => callApi(base, method, path, o);
+  const newKey = (...args: string[]) => createApiKey(site, ...args);
   const errorOf = (r: { body: unknown }) => (r.body as ApiError).error;
   /** Expects `status` with the error `code` (and `field`, when given). */
   const refused = (r: { status: number; body: unknown }, status: number, code: string, field?: string) => {

@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import AjvDraft04 from 'ajv-draft-04';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { cli, createSite, freePort, startTern, status, tempDir, type Site, type TernServer } from '../helpers/tern.js';
+import { callApi, createApiKey } from '../helpers/http-api.js';
 
 const require = createRequire(import.meta.url);
 
@@ -29,20 +30,8 @@ describe('HTTP API', { timeout: 120_000 }, () => {
   let sender: string;
   let admin: string;
 
-  const api = async (method: string, path: string, o: { key?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        ...(o.key ? { authorization: `Bearer ${o.key}` } : {}),
-        ...(o.body !== undefined || o.raw ? { 'content-type': 'application/json' } : {}),
-        ...o.headers,
-      },
-      body: o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body)),
-    });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, body: text && res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as unknown) : text };
-  };
-  const newKey = async (...args: string[]) => (JSON.parse(await cli(['apikey', 'create', ...args, '--json', ...site.args])) as { id: string; key: string }).key;
+  const api = (method: string, path: string, o: Parameters<typeof callApi>[3] = {}) => callApi(base, method, path, o);
+  const newKey = (...args: string[]) => createApiKey(site, ...args);
   const errorOf = (r: { body: unknown }) => (r.body as ApiError).error;
 
   before(async () => {

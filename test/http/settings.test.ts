@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { cli, createSite, freePort, startTern, type Site, type TernServer } from '../helpers/tern.js';
+import { callApi, createApiKey } from '../helpers/http-api.js';
 
 interface Setting {
   key: string;
@@ -24,19 +25,8 @@ describe('HTTP settings API', { timeout: 60_000 }, () => {
   let domainAdmin: string;
   let sender: string;
 
-  const api = async (method: string, path: string, o: { key?: string; body?: unknown } = {}) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        ...(o.key ? { authorization: `Bearer ${o.key}` } : {}),
-        ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      body: o.body === undefined ? undefined : JSON.stringify(o.body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as unknown };
-  };
-  const newKey = async (...args: string[]) => (JSON.parse(await cli(['apikey', 'create', ...args, '--json', ...site.args])) as { key: string }).key;
+  const api = (method: string, path: string, o: Parameters<typeof callApi>[3] = {}) => callApi(base, method, path, o);
+  const newKey = (...args: string[]) => createApiKey(site, ...args);
   const errorOf = (r: { body: unknown }) => (r.body as { error: { code: string; message: string } }).error;
 
   before(async () => {

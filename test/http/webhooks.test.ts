@@ -15,6 +15,7 @@ import { verifyWebhookSignature } from '../../src/http/webhooks.js';
 import { freshPgDatabase, pgSkipReason, type TestDatabase } from '../helpers/pg.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { cli, createSite, freePort, startTern, type Site, type TernServer } from '../helpers/tern.js';
+import { callApi, createApiKey } from '../helpers/http-api.js';
 
 interface Post {
   path: string;
@@ -133,19 +134,8 @@ function webhookSuite(db?: () => Promise<TestDatabase>): void {
   /** Made by other.test's admin: message.delivered of other.test's senders, at /other. */
   let other: Hook;
 
-  const api = async (method: string, path: string, o: { key?: string; body?: unknown } = {}) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        ...(o.key ? { authorization: `Bearer ${o.key}` } : {}),
-        ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      body: o.body === undefined ? undefined : JSON.stringify(o.body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text && res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as unknown) : text };
-  };
-  const newKey = async (...args: string[]) => (JSON.parse(await cli(['apikey', 'create', ...args, '--json', ...site.args])) as { key: string }).key;
+  const api = (method: string, path: string, o: Parameters<typeof callApi>[3] = {}) => callApi(base, method, path, o);
+  const newKey = (...args: string[]) => createApiKey(site, ...args);
   const send = async (body: Record<string, unknown>) => {
     const r = await api('POST', '/api/v1/messages', { key: admin, body: { from: 'alice@example.test', text: 'hello', ...body } });
     assert.equal(r.status, 202, JSON.stringify(r.body));

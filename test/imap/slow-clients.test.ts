@@ -19,12 +19,12 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { ImapFlow } from 'imapflow';
 import { createSite, freePort, startTern, type Site, type TernServer } from '../helpers/tern.js';
 import { deliver, PASSWORD, Pop3Client } from '../pop3/support.js';
-import { imapflow } from './support.js';
+import { imapflow, RawImap } from './support.js';
+import { openSocket } from '../helpers/line-client.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -41,78 +41,10 @@ const POP3_IDLE_MS = 2000;
 const SUBJECT = 'slow clients bystander mail';
 const MESSAGE = `From: bob@example.test\r\nTo: alice@example.test\r\nSubject: ${SUBJECT}\r\nMessage-ID: <slow-clients@test>\r\n\r\nHello.\r\n`;
 
-/** A raw line-protocol client from a chosen loopback address; reads latin1. */
-class Raw {
-  private buffer = '';
-  private waiters: Array<() => void> = [];
-  closed = false;
-  /** When the connection closed (Date.now()). */
-  closedAt = 0;
-
-  private constructor(readonly socket: Socket) {
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => {
-      this.buffer += d;
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.closedAt = Date.now();
-      this.wake();
-    });
-    socket.on('error', () => undefined);
-  }
-
-  static async open(port: number, localAddress = '127.0.0.1'): Promise<Raw> {
-    const socket = connect({ port, host: '127.0.0.1', localAddress });
-    await new Promise<void>((res, rej) => {
-      socket.once('connect', () => res());
-      socket.once('error', rej);
-    });
-    return new Raw(socket);
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-
-  /** Waits until what arrived matches `re`; returns all of it and clears it. */
-  async until(re: RegExp, timeoutMs = 10_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    while (!re.test(this.buffer)) {
-      if (this.closed) throw new Error(`connection closed; received ${JSON.stringify(this.buffer.slice(0, 300))}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${re}; received ${JSON.stringify(this.buffer.slice(0, 300))}`);
-      await new Promise<void>((res) => {
-        const t = setTimeout(res, Math.min(left, 200));
-        this.waiters.push(() => {
-          clearTimeout(t);
-          res();
-        });
-      });
-    }
-    const out = this.buffer;
-    this.buffer = '';
-    return out;
-  }
-
-  /** Everything up to and with the tagged answer of `tag`. */
-  tagged(tag: string, timeoutMs = 10_000): Promise<string> {
-    return this.until(new RegExp(`^${tag} (OK|NO|BAD)[^\\r\\n]*\\r\\n`, 'm'), timeoutMs);
-  }
-
-  async command(tag: string, command: string): Promise<string> {
-    this.write(`${tag} ${command}\r\n`);
-    return this.tagged(tag);
-  }
-
-  unread(): string {
-    return this.buffer;
-  }
-
-  write(data: string | Buffer): boolean {
-    if (this.socket.destroyed) return false;
-    return this.socket.write(data);
+/** A raw IMAP (or POP3) client from a chosen loopback address, that can also send a literal's worth of bytes. */
+class Raw extends RawImap {
+  static async from(port: number, localAddress = '127.0.0.1'): Promise<Raw> {
+    return new Raw(await openSocket(port, { localAddress }));
   }
 
   /** Sends `n` bytes of `fill`, waiting on 'drain' (never more than 1 MiB queued). */
@@ -121,21 +53,10 @@ class Raw {
     for (let left = n; left > 0;) {
       const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
       left -= piece.length;
-      if (!this.write(piece)) await new Promise<void>((res) => this.socket.once('drain', () => res()));
+      if (this.socket.destroyed) throw new Error('closed while sending');
+      if (!this.socket.write(piece)) await new Promise<void>((res) => this.socket.once('drain', () => res()));
       if (this.closed) throw new Error('closed while sending');
     }
-  }
-
-  async waitClosed(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed) {
-      if (Date.now() > deadline) throw new Error(`server did not close the connection; received ${JSON.stringify(this.buffer.slice(0, 300))}`);
-      await sleep(20);
-    }
-  }
-
-  close(): void {
-    this.socket.destroy();
   }
 }
 
@@ -194,7 +115,7 @@ async function pop3Bystander(port: number): Promise<string> {
 async function openIdle(port: number, ip: string, count: number, greeting: RegExp): Promise<Raw[]> {
   const settled = await Promise.allSettled(
     Array.from({ length: count }, async () => {
-      const c = await Raw.open(port, ip);
+      const c = await Raw.from(port, ip);
       try {
         assert.match(await c.until(/\r\n/), greeting);
       } catch (err) {
@@ -247,7 +168,7 @@ describe('slow and hostile clients are cut off while others are served', { timeo
     await deliver(tern.smtpPort, 'alice@example.test', MESSAGE);
 
     // The IMAP dribbler (its own address): a LOGIN that never ends, a byte every 500 ms.
-    dribbler = await Raw.open(imapPort, '127.0.0.2');
+    dribbler = await Raw.from(imapPort, '127.0.0.2');
     sockets.push(dribbler);
     assert.match(await dribbler.until(/\r\n/), /^\* OK \[CAPABILITY [^\]]*\] mx\.example\.test Tern IMAP4rev1 ready\r\n$/);
     dribblerGreetedAt = Date.now();
@@ -298,7 +219,7 @@ describe('slow and hostile clients are cut off while others are served', { timeo
   });
 
   it('IMAP before login: an APPEND literal over 64 KiB is refused with BAD, the {N} one unsent and the {N+} one read and dropped', async () => {
-    const c = await Raw.open(imapPort);
+    const c = await Raw.from(imapPort);
     sockets.push(c);
     try {
       await c.until(/\r\n/);
@@ -324,7 +245,7 @@ describe('slow and hostile clients are cut off while others are served', { timeo
   });
 
   it('IMAP after login: APPEND over --max-message-size gets NO [TOOBIG] without the server holding the literal; at the limit it is stored', async (t) => {
-    const c = await Raw.open(imapPort);
+    const c = await Raw.from(imapPort);
     sockets.push(c);
     const bystander = await imapflow(imapPort);
     try {
@@ -375,7 +296,7 @@ describe('slow and hostile clients are cut off while others are served', { timeo
   });
 
   it('IMAP: a command line over 64 KiB gets BAD "Command line too long", before and after login; the session goes on', async () => {
-    const c = await Raw.open(imapPort);
+    const c = await Raw.from(imapPort);
     sockets.push(c);
     try {
       await c.until(/\r\n/);
@@ -405,7 +326,7 @@ describe('slow and hostile clients are cut off while others are served', { timeo
   });
 
   it("IMAP: a command's inline literals count toward its 1 MiB limit", async () => {
-    const c = await Raw.open(imapPort);
+    const c = await Raw.from(imapPort);
     sockets.push(c);
     try {
       await c.until(/\r\n/);
@@ -426,7 +347,7 @@ describe('slow and hostile clients are cut off while others are served', { timeo
       for (const ip of ['127.0.0.10', '127.0.0.11', '127.0.0.12', '127.0.0.13'])
         idle.push(...(await openIdle(imapPort, ip, PER_IP, /^\* OK \[CAPABILITY [^\]]*\] mx\.example\.test Tern IMAP4rev1 ready\r\n$/)));
       assert.equal(idle.length, 200);
-      const refused = await Raw.open(imapPort, '127.0.0.10');
+      const refused = await Raw.from(imapPort, '127.0.0.10');
       sockets.push(refused);
       assert.equal(await refused.until(/\r\n/), '* BYE Too many connections, try later\r\n');
       await refused.waitClosed(3000);
@@ -434,7 +355,7 @@ describe('slow and hostile clients are cut off while others are served', { timeo
 
       // POP3 (tern serve's listener): the same per-address limit, refused with -ERR [SYS/TEMP].
       idle.push(...(await openIdle(pop3Port, '127.0.0.20', PER_IP, /^\+OK mx\.example\.test POP3 Tern ready\r\n$/)));
-      const refusedPop = await Raw.open(pop3Port, '127.0.0.20');
+      const refusedPop = await Raw.from(pop3Port, '127.0.0.20');
       sockets.push(refusedPop);
       assert.equal(await refusedPop.until(/\r\n/), '-ERR [SYS/TEMP] Too many connections, try later\r\n');
       await refusedPop.waitClosed(3000);
@@ -449,7 +370,7 @@ describe('slow and hostile clients are cut off while others are served', { timeo
     // Once they are gone, the address is let in again.
     const deadline = Date.now() + 5000;
     for (;;) {
-      const again = await Raw.open(imapPort, '127.0.0.10');
+      const again = await Raw.from(imapPort, '127.0.0.10');
       sockets.push(again);
       const line = await again.until(/\r\n/);
       again.close();

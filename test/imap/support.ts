@@ -2,9 +2,8 @@
  * IMAP test support: a served site with IMAP ports, a raw-socket IMAP client for parser and
  * protocol edge cases, and imapflow clients logged in as the site's users.
  */
-import { connect as tcpConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { ImapFlow } from 'imapflow';
+import { LineClient, openSocket } from '../helpers/line-client.js';
 import { serveForSuite, type Site, type SuiteOptions, type TernServer } from '../helpers/tern.js';
 
 export interface ImapSuite {
@@ -49,82 +48,26 @@ export async function imapflow(port: number, user = 'alice@example.test', opts: 
 }
 
 /** A raw IMAP connection: write lines, read until a tagged answer. */
-export class RawImap {
-  private buffer = '';
-  private waiters: Array<() => void> = [];
-  closed = false;
-
-  private constructor(public socket: Socket) {
-    this.attach(socket);
-  }
-
+export class RawImap extends LineClient {
+  /** Connects and reads the greeting. */
   static async open(port: number, tls = false): Promise<RawImap> {
-    const socket = tls ? tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }) : tcpConnect({ host: '127.0.0.1', port });
-    await new Promise<void>((resolve, reject) => {
-      socket.once(tls ? 'secureConnect' : 'connect', () => resolve());
-      socket.once('error', reject);
-    });
-    const raw = new RawImap(socket);
+    const raw = new RawImap(await openSocket(port, { tls }));
     await raw.until(/^\* OK.*\r\n/m);
     return raw;
   }
 
-  private attach(socket: Socket): void {
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => {
-      this.buffer += d;
-      for (const w of this.waiters.splice(0)) w();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      for (const w of this.waiters.splice(0)) w();
-    });
-    socket.on('error', () => undefined);
-  }
-
   write(text: string | Buffer): void {
-    this.socket.write(text);
+    this.send(text);
   }
 
-  /** Waits until the received text matches `re`; returns everything received so far and clears it. */
-  async until(re: RegExp, timeoutMs = 10_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    while (!re.test(this.buffer)) {
-      if (this.closed) throw new Error(`connection closed; received: ${this.buffer}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}; received: ${this.buffer}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 100);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-    const out = this.buffer;
-    this.buffer = '';
-    return out;
+  /** Everything up to and with the tagged answer of `tag`. */
+  tagged(tag: string, timeoutMs = 10_000): Promise<string> {
+    return this.until(new RegExp(`^${tag} (OK|NO|BAD)[^\\r\\n]*\\r\\n`, 'm'), timeoutMs);
   }
 
   /** Sends `tag command` and returns the whole answer up to the tagged line. */
   async command(tag: string, command: string): Promise<string> {
-    this.write(`${tag} ${command}\r\n`);
-    return this.until(new RegExp(`^${tag} (OK|NO|BAD)[^\\r\\n]*\\r\\n`, 'm'));
-  }
-
-  /** Upgrades this connection after a STARTTLS OK. */
-  async startTls(): Promise<void> {
-    this.socket.removeAllListeners('data');
-    this.socket.removeAllListeners('close');
-    const secure = tlsConnect({ socket: this.socket, rejectUnauthorized: false });
-    await new Promise<void>((resolve, reject) => {
-      secure.once('secureConnect', () => resolve());
-      secure.once('error', reject);
-    });
-    this.socket = secure;
-    this.attach(secure);
-  }
-
-  close(): void {
-    this.socket.destroy();
+    this.send(`${tag} ${command}\r\n`);
+    return this.tagged(tag);
   }
 }

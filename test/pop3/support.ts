@@ -4,71 +4,21 @@
  * SMTP (BDAT stores them as they are), and running Python's poplib. Not a test file itself.
  */
 import { spawn } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { LineClient, openSocket } from '../helpers/line-client.js';
 import { openSession } from '../helpers/raw-smtp.js';
 import { cli, serveForSuite, type Site, type TernServer } from '../helpers/tern.js';
 
 /** A POP3 client that sends what a test says and reads replies byte for byte (latin1 strings). */
-export class Pop3Client {
-  private buffer = '';
-  private waiters: Array<() => void> = [];
-  closed = false;
-
-  private constructor(public socket: Socket) {
-    this.listen(socket);
-  }
-
-  private listen(socket: Socket): void {
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => {
-      this.buffer += d;
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    socket.on('error', () => undefined);
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-
+export class Pop3Client extends LineClient {
   /** Connects and reads the greeting (returned in `greeting`). */
   static async connect(port: number, opts: { tls?: boolean } = {}): Promise<Pop3Client & { greeting: string }> {
-    const socket = opts.tls ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : connect(port, '127.0.0.1');
-    await new Promise<void>((res, rej) => {
-      socket.once(opts.tls ? 'secureConnect' : 'connect', () => res());
-      socket.once('error', rej);
-    });
-    const client = new Pop3Client(socket);
+    const client = new Pop3Client(await openSocket(port, opts));
     return Object.assign(client, { greeting: await client.line() });
-  }
-
-  /** Waits until `n` characters are buffered (or the connection closed). */
-  private async fill(test: () => boolean, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!test()) {
-      if (this.closed) throw new Error(`connection closed; unread: ${JSON.stringify(this.buffer.slice(0, 500))}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out; have ${JSON.stringify(this.buffer.slice(0, 500))}`);
-      await new Promise<void>((res) => {
-        const t = setTimeout(res, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          res();
-        });
-      });
-    }
   }
 
   /** One line without its CRLF. */
   async line(timeoutMs = 10_000): Promise<string> {
-    await this.fill(() => this.buffer.includes('\r\n'), timeoutMs);
+    await this.waitFor(() => this.buffer.includes('\r\n'), timeoutMs, 'a line');
     const at = this.buffer.indexOf('\r\n');
     const line = this.buffer.slice(0, at);
     this.buffer = this.buffer.slice(at + 2);
@@ -78,50 +28,17 @@ export class Pop3Client {
   /** The body of a multi-line response as sent (still byte-stuffed), up to and without the final ".CRLF". */
   async multiline(timeoutMs = 10_000): Promise<string> {
     const end = () => (this.buffer.startsWith('.\r\n') ? 0 : this.buffer.indexOf('\r\n.\r\n'));
-    await this.fill(() => end() >= 0, timeoutMs);
+    await this.waitFor(() => end() >= 0, timeoutMs, 'the end of a multi-line response');
     const at = end();
     const body = at === 0 ? '' : this.buffer.slice(0, at + 2);
     this.buffer = this.buffer.slice(at === 0 ? 3 : at + 5);
     return body;
   }
 
-  send(data: string | Buffer): void {
-    this.socket.write(data);
-  }
-
   /** Sends a command line; returns the status line. */
   async command(line: string): Promise<string> {
     this.send(`${line}\r\n`);
     return this.line();
-  }
-
-  /** Upgrades the connection after `+OK` to STLS. */
-  async startTls(): Promise<void> {
-    this.socket.removeAllListeners('data');
-    const secure = tlsConnect({ socket: this.socket, rejectUnauthorized: false });
-    await new Promise<void>((res, rej) => {
-      secure.once('secureConnect', () => res());
-      secure.once('error', rej);
-    });
-    this.socket = secure;
-    this.listen(secure);
-  }
-
-  async waitClosed(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed) {
-      if (Date.now() > deadline) throw new Error('server did not close the connection');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
-  /** Whatever has arrived and not been read. */
-  unread(): string {
-    return this.buffer;
-  }
-
-  close(): void {
-    this.socket.destroy();
   }
 }
 
