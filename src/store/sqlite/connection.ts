@@ -17,11 +17,16 @@ export function isTransientSqliteError(err: unknown): boolean {
 
 export function openSqliteConnection(file: string, options: { synchronous?: 'FULL' | 'OFF'; readonly?: boolean } = {}): Database.Database {
   const db = new Database(file, { readonly: options.readonly ?? false });
-  // First: switching a new database to WAL takes a lock that other processes opening it at the same moment must wait for.
-  db.pragma('busy_timeout = 5000');
-  if (!options.readonly) db.pragma('journal_mode = WAL');
-  db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
-  db.pragma('foreign_keys = ON');
+  try {
+    // First: switching a new database to WAL takes a lock that other processes opening it at the same moment must wait for.
+    db.pragma('busy_timeout = 5000');
+    if (!options.readonly) db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+    db.pragma('foreign_keys = ON');
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   // SEARCH HEADER in SQL (sql/message-reads.ts), with the session's own definition.
   db.function('tern_header_has', { deterministic: true }, (lines, field, needle) => (headerHas(String(lines ?? ''), String(field), String(needle)) ? 1 : 0));
   // Fills blob_search in migration 4 (sql/search-fields.ts).

@@ -63,26 +63,41 @@ export function migrateSqlite(db: Database.Database, upTo = SQLITE_SCHEMA): void
   }).immediate();
 }
 
+/** SQLITE_BUSY/LOCKED: another process holds the lock, in a case where SQLite answers at once instead of waiting (switching a new file to WAL, a read snapshot gone stale). */
+const isBusy = (err: unknown) => /^SQLITE_(BUSY|LOCKED)/.test(String((err as { code?: unknown } | null)?.code ?? ''));
+
 /**
  * Brings the database at `file` to SQLITE_SCHEMA. An existing site behind it is first
  * snapshotted by `beforeMigrate` (store/open.ts); a failed upgrade changes nothing and says
- * where that snapshot is. A process waits (up to MIGRATION_WAIT_MS) while another one migrates.
+ * where that snapshot is. A process waits (up to MIGRATION_WAIT_MS) while another one
+ * migrates: busy_timeout covers most waits, and a lock SQLite refuses without waiting
+ * (many processes opening a new file at once) is tried again.
  */
 async function migrate(file: string, beforeMigrate?: BeforeMigrate): Promise<void> {
-  const db = openSqliteConnection(file);
-  try {
-    db.pragma(`busy_timeout = ${MIGRATION_WAIT_MS}`);
-    const from = sqliteSchemaVersion(db);
-    if (from === SQLITE_SCHEMA) return;
-    if (from > SQLITE_SCHEMA) throw new UserError(`the database ${file} has schema ${from}, newer than this Tern knows (${SQLITE_SCHEMA}): upgrade Tern`);
-    const snapshot = from > 0 && beforeMigrate ? await beforeMigrate(from, SQLITE_SCHEMA) : null;
+  const deadline = Date.now() + MIGRATION_WAIT_MS;
+  let snapshot: Promise<string | null> | undefined;
+  for (;;) {
+    let db: Database.Database | undefined;
     try {
-      migrateSqlite(db);
+      db = openSqliteConnection(file);
+      db.pragma(`busy_timeout = ${MIGRATION_WAIT_MS}`);
+      const from = sqliteSchemaVersion(db);
+      if (from === SQLITE_SCHEMA) return;
+      if (from > SQLITE_SCHEMA) throw new UserError(`the database ${file} has schema ${from}, newer than this Tern knows (${SQLITE_SCHEMA}): upgrade Tern`);
+      snapshot ??= from > 0 && beforeMigrate ? beforeMigrate(from, SQLITE_SCHEMA) : Promise.resolve(null);
+      const taken = await snapshot;
+      try {
+        migrateSqlite(db);
+        return;
+      } catch (err) {
+        if (!isBusy(err) || Date.now() > deadline) throw migrationFailed(from, SQLITE_SCHEMA, taken, err);
+      }
     } catch (err) {
-      throw migrationFailed(from, SQLITE_SCHEMA, snapshot, err);
+      if (!isBusy(err) || Date.now() > deadline) throw err;
+    } finally {
+      db?.close();
     }
-  } finally {
-    db.close();
+    await new Promise((r) => setTimeout(r, 20 + Math.random() * 80));
   }
 }
 
