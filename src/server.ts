@@ -181,6 +181,8 @@ export async function startServer(store: Store, options: ServerOptions, log: Log
             maxMessageSize: options.limits.maxMessageSize,
             limits: { maxRecipients: options.limits.maxRecipients, maxAttachments: 100 },
             guard,
+            authenticator: auth,
+            dnsServers: options.queue.dnsServers,
           });
           listeners.push({ name, listener });
         } else if (role === 'imap') {

@@ -89,10 +89,19 @@ function summary(a: Account, messages: number): AccountSummary {
   return { address: a.address, admin: a.isAdmin, quotaBytes: a.quotaBytes, usedBytes: a.usedBytes, messages, createdAt: a.createdAt.toISOString() };
 }
 
-export async function listAccounts(store: Store, actor: Actor, domain?: string): Promise<AccountSummary[]> {
-  const accounts = await store.directory.listAccounts(scopeDomain(actor, domain ? normalizeDomain(domain) : undefined));
+/** The accounts `actor` may see (of `domain` when given; with `search`, those whose address contains it), one page of them, and how many match. */
+export async function listAccounts(
+  store: Store,
+  actor: Actor,
+  o: { domain?: string; search?: string; offset?: number; limit?: number } = {},
+): Promise<{ accounts: AccountSummary[]; total: number }> {
+  const needle = o.search?.trim().toLowerCase() ?? '';
+  const all = (await store.directory.listAccounts(scopeDomain(actor, o.domain ? normalizeDomain(o.domain) : undefined))).filter((a) =>
+    a.address.includes(needle),
+  );
+  const page = all.slice(o.offset ?? 0, (o.offset ?? 0) + (o.limit ?? all.length));
   const counts = new Map((await store.stats()).accounts.map((a) => [a.address, a.messages]));
-  return accounts.map((a) => summary(a, counts.get(a.address) ?? 0));
+  return { accounts: page.map((a) => summary(a, counts.get(a.address) ?? 0)), total: all.length };
 }
 
 export async function getAccount(store: Store, actor: Actor, address: string): Promise<AccountSummary> {

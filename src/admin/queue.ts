@@ -55,6 +55,25 @@ export async function queueEntry(store: Store, actor: Actor, id: number): Promis
   return { entry, events: await store.queue.events({ ternId: entry.ternId }) };
 }
 
+/** Longest header block shown for a queued message. */
+const MAX_HEADER_BYTES = 64 * 1024;
+
+/** The header block of a queued message as it will be sent (the entry's prefix, then the body's header), cut at MAX_HEADER_BYTES. */
+export async function queuedHeaders(store: Store, actor: Actor, id: number): Promise<string> {
+  requireSiteAdmin(actor, 'the queue is the whole site’s');
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of store.queue.read(id)) {
+    parts.push(chunk);
+    size += chunk.length;
+    const text = Buffer.concat(parts).toString('latin1');
+    const end = text.indexOf('\r\n\r\n');
+    if (end !== -1) return Buffer.from(text.slice(0, end + 2), 'latin1').toString('utf8');
+    if (size >= MAX_HEADER_BYTES) break;
+  }
+  return Buffer.concat(parts).subarray(0, MAX_HEADER_BYTES).toString('utf8');
+}
+
 /** Runs a bulk action; returns how many entries it touched. */
 export async function queueAction(store: Store, actor: Actor, action: QueueAction, filter: QueueFilter): Promise<number> {
   requireSiteAdmin(actor, 'the queue is the whole site’s');

@@ -8,7 +8,7 @@
  * listed or changed here. A `tern serve` flag (or its TERN_* variable) overrides a setting.
  */
 import { NotFoundError, UserError } from '../errors.js';
-import { parseHostPort } from '../config/parse.js';
+import { parseDuration, parseHostPort } from '../config/parse.js';
 import { DEFAULT_TRUSTED_NETWORKS, TRUSTED_NETWORKS_SETTING, TrustedNetworks } from '../config/trusted-networks.js';
 import { DMARC_REPORTS_SETTING, parseDmarcReports } from '../delivery/dmarc-reports.js';
 import { normalizeDomain } from '../mail/address.js';
@@ -33,6 +33,10 @@ export interface SettingSpec {
 }
 
 const MAX_VALUE_LENGTH = 4096;
+
+/** How long an unused portal session lasts (http/session.ts). */
+export const IDLE_TIMEOUT_SETTING = 'portal_idle_timeout';
+export const DEFAULT_IDLE_TIMEOUT = '30m';
 const RSPAMD_URL = /^https?:\/\/[^\s/]+/;
 
 /** A value for `smarthost`: HOST:PORT (465 means implicit TLS), or none. */
@@ -120,6 +124,17 @@ export const SETTINGS: readonly SettingSpec[] = [
     flag: '--dmarc-reports',
     takesEffect: 'start',
     validate: validateDmarcReports,
+  },
+  {
+    key: IDLE_TIMEOUT_SETTING,
+    description: 'the admin portal: a session unused this long ends (a duration; sessions end after 12h anyway)',
+    unset: DEFAULT_IDLE_TIMEOUT,
+    flag: null,
+    takesEffect: 'minute',
+    validate(value) {
+      if (parseDuration(IDLE_TIMEOUT_SETTING, value) < 1000) throw new UserError(`${IDLE_TIMEOUT_SETTING}: must be at least 1s`);
+      return value.trim();
+    },
   },
   ...(
     [

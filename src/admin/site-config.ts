@@ -44,7 +44,7 @@ export async function siteConfig(store: Store, actor: Actor, o: { passwordHashes
   const domains: DomainEntry[] = [];
   for (const d of await listDomains(dir, actor)) domains.push({ name: d.name, policy: await inboundPolicy(dir, actor, d.name) });
   const accounts: AccountEntry[] = [];
-  for (const a of await listAccounts(store, actor)) {
+  for (const a of (await listAccounts(store, actor)).accounts) {
     const hash = o.passwordHashes ? await passwordHashOf(store, actor, a.address) : null;
     accounts.push({ address: a.address, admin: a.admin, quotaBytes: a.quotaBytes, ...(hash ? { passwordHash: hash } : {}) });
   }

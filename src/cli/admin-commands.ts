@@ -140,7 +140,7 @@ export function registerUserCommands(program: Command, globals: Globals): void {
     .option('--domain <name>', 'only accounts in this domain')
     .option('--json', 'print JSON')
     .action(async (opts: { domain?: string; json?: boolean }) => {
-      const rows = await withStore(globals(), (s) => listAccounts(s, null, opts.domain));
+      const rows = await withStore(globals(), async (s) => (await listAccounts(s, null, { domain: opts.domain })).accounts);
       if (opts.json) return printJson(rows);
       printTable(
         ['ADDRESS', 'ADMIN', 'MESSAGES', 'QUOTA'],

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { createAccount, deleteAccount, getAccount, listAccounts, setPassword, setQuota } from '../admin/accounts.js';
 import { addAlias, deleteAlias, listAliases } from '../admin/aliases.js';
+import { checkDnsRecords, dnsResolver } from '../admin/dns-check.js';
 import {
   addDomain,
   deleteDomain,
@@ -65,7 +66,7 @@ const PASSWORD_ANSWER = {
 } as const;
 const errors = { '4xx': ERROR_SCHEMA };
 
-export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; auth: ApiKeyAuth; hostname: string }): void {
+export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; auth: ApiKeyAuth; hostname: string; dnsServers: string[] }): void {
   const { store, auth, hostname } = deps;
   const directory = store.directory;
   const admin = auth.require('admin');
@@ -120,6 +121,43 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; 
       },
     },
     (req) => domainView(req.apiKey, req.params.name),
+  );
+  app.get<{ Params: { name: string } }>(
+    '/api/v1/domains/:name/dns-check',
+    {
+      onRequest: admin,
+      schema: {
+        ...tagged('domains'),
+        summary: 'What DNS says now about each record the domain should publish: ok, different, missing, or error',
+        params: { type: 'object', required: ['name'], properties: { name: DOMAIN_NAME } },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              resolvers: { type: 'array', items: { type: 'string' } },
+              records: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    ...DNS_RECORDS.items.properties,
+                    found: { type: 'array', items: { type: 'string' } },
+                    status: { type: 'string', enum: ['ok', 'different', 'missing', 'error'] },
+                    error: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const records = await dnsRecords(directory, req.apiKey, req.params.name, hostname);
+      const resolver = dnsResolver(deps.dnsServers);
+      return { resolvers: resolver.getServers(), records: await checkDnsRecords(records, resolver) };
+    },
   );
   app.delete<{ Params: { name: string } }>(
     '/api/v1/domains/:name',
@@ -194,18 +232,30 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; 
   );
 
   // Accounts
-  app.get<{ Querystring: { domain?: string } }>(
+  app.get<{ Querystring: { domain?: string; search?: string; offset?: number; limit?: number } }>(
     '/api/v1/accounts',
     {
       onRequest: admin,
       schema: {
         ...tagged('accounts'),
-        summary: 'Accounts with their quota, use and message count',
-        querystring: { type: 'object', additionalProperties: false, properties: { domain: DOMAIN_NAME } },
+        summary: 'Accounts with their quota, use and message count, by address; X-Total-Count holds how many match',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            domain: DOMAIN_NAME,
+            search: { type: 'string', maxLength: 320, description: 'only addresses containing this' },
+            offset: { type: 'integer', minimum: 0, default: 0 },
+            limit: { type: 'integer', minimum: 1, maximum: 10000, description: 'at most this many (all by default)' },
+          },
+        },
         response: { 200: { type: 'array', items: ACCOUNT }, ...errors },
       },
     },
-    (req) => listAccounts(store, req.apiKey, req.query.domain),
+    async (req, reply) => {
+      const { accounts, total } = await listAccounts(store, req.apiKey, req.query);
+      return reply.header('x-total-count', String(total)).send(accounts);
+    },
   );
   app.post<{ Body: { address: string; password?: string; admin?: boolean; quotaBytes?: number | null } }>(
     '/api/v1/accounts',

@@ -1,5 +1,6 @@
 /**
- * API authentication: `Authorization: Bearer tern_<id>_<secret>`, the key looked up by id
+ * API authentication: `Authorization: Bearer tern_<id>_<secret>`, or the portal's session
+ * cookie holding such a token (http/session.ts adds its CSRF and expiry checks); the key looked up by id
  * (cached for a few seconds, so a busy client costs no store read per request; a key
  * revoked through this server stops at once, one revoked elsewhere within KEY_CACHE_MS),
  * its scopes checked, and its optional rate limit (requests a minute) applied.
@@ -9,6 +10,7 @@ import { parseApiToken, secretMatches } from '../auth/api-keys.js';
 import type { ApiKey, ApiScope, DirectoryStore } from '../store/store.js';
 import { HttpError } from './errors.js';
 import type { Guard } from '../auth/guard.js';
+import { sessionCookie, type SessionPolicy } from './session.js';
 
 export const KEY_CACHE_MS = 5_000;
 
@@ -26,6 +28,7 @@ export class ApiKeyAuth {
   constructor(
     private readonly directory: DirectoryStore,
     private readonly guard?: Pick<Guard, 'loginFailed'>,
+    private readonly sessions?: SessionPolicy,
   ) {}
 
   /** Forgets a key at once (it was revoked here). */
@@ -48,13 +51,16 @@ export class ApiKeyAuth {
   require(...scopes: ApiScope[]) {
     return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-      if (!m) throw new HttpError(401, 'unauthorized', 'send an API key: Authorization: Bearer KEY (tern apikey create)');
-      const token = parseApiToken(m[1]!);
+      const cookie = m || !this.sessions ? null : sessionCookie(req);
+      if (!m && !cookie) throw new HttpError(401, 'unauthorized', 'send an API key: Authorization: Bearer KEY (tern apikey create)');
+      const token = parseApiToken(m ? m[1]! : cookie!);
       const key = token && (await this.lookup(token.id));
       if (!token || !key || key.revokedAt || !secretMatches(key, token.secret)) {
-        this.guard?.loginFailed(req.ip, 'http');
+        // A stale session cookie (after logout or expiry) is not an attack on a password.
+        if (!cookie) this.guard?.loginFailed(req.ip, 'http');
         throw new HttpError(401, 'unauthorized', 'the API key is not valid or was revoked');
       }
+      if (cookie) await this.sessions!.check(req, key, cookie);
       if (!scopes.some((s) => key.scopes.includes(s))) throw new HttpError(403, 'forbidden', `this key lacks the ${scopes.join(' or ')} scope`);
       const wait = this.rateWait(key);
       if (wait > 0) {

@@ -9,6 +9,7 @@ import {
   queueAction,
   queueEntry,
   queueFilter,
+  queuedHeaders,
   type QueueAction,
   type QueueFilterInput,
 } from '../admin/queue.js';
@@ -79,14 +80,17 @@ export function registerQueueRoutes(app: FastifyInstance, deps: { store: Store; 
       onRequest: admin,
       schema: {
         ...common,
-        summary: 'One entry with its recipients and every event of its message',
+        summary: 'One entry with its recipients, its message’s header as it will be sent, and every event of its message',
         params: ID_PARAMS,
-        response: { 200: { type: 'object', properties: { ...ENTRY.properties, events: { type: 'array', items: EVENT } } }, '4xx': ERROR_SCHEMA },
+        response: {
+          200: { type: 'object', properties: { ...ENTRY.properties, headers: { type: 'string' }, events: { type: 'array', items: EVENT } } },
+          '4xx': ERROR_SCHEMA,
+        },
       },
     },
     async (req) => {
       const { entry, events } = await queueEntry(store, req.apiKey, req.params.id);
-      return { ...entryJson(entry), events: events.map(eventJson) };
+      return { ...entryJson(entry), headers: await queuedHeaders(store, req.apiKey, entry.id), events: events.map(eventJson) };
     },
   );
   app.delete<{ Params: { id: number } }>(

@@ -2,7 +2,8 @@
  * The `http` role: the HTTP API on fastify. Every route declares a JSON schema that
  * validates its input and makes the OpenAPI 3 document (`/api/openapi.json`, browsable at
  * `/api/docs`); health (`/healthz`: the process answers; `/readyz`: the store answers)
- * and Prometheus metrics (`/metrics`). Errors are JSON (http/errors.ts).
+ * and Prometheus metrics (`/metrics`). Errors are JSON (http/errors.ts). The admin portal
+ * is served at `/` (http/portal.ts) and logs in through `/api/v1/session` (http/session.ts).
  */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -25,7 +26,11 @@ import { ApiKeyAuth } from './auth.js';
 import { errorHandler, HttpError } from './errors.js';
 import { registerIdempotency } from './idempotency.js';
 import { registerMessageRoutes, type MessageLimits } from './messages.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, registerStatsRoute } from './metrics.js';
+import { registerPortal } from './portal.js';
+import { registerSessionRoutes, SessionPolicy } from './session.js';
+import { registerTraceRoutes } from './trace-routes.js';
+import type { Authenticator } from '../auth/authenticate.js';
 
 export interface HttpDeps {
   store: Store;
@@ -37,6 +42,10 @@ export interface HttpDeps {
   limits: MessageLimits;
   /** Bans: a banned address gets 403 on every route, and bad keys count towards a ban. */
   guard?: Pick<Guard, 'banned' | 'loginFailed'>;
+  /** Checks portal logins (http/session.ts); without it the portal cannot log anyone in. */
+  authenticator?: Authenticator;
+  /** The resolvers a domain's DNS check asks (`--dns-server`); the system's when empty. */
+  dnsServers?: string[];
 }
 
 export const VERSION = '0.1.0';
@@ -94,12 +103,16 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
 
   // A raw message is taken as bytes, as it is.
   app.addContentTypeParser('message/rfc822', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  const auth = new ApiKeyAuth(deps.store.directory, deps.guard);
+  const sessions = new SessionPolicy(deps.store.directory);
+  const auth = new ApiKeyAuth(deps.store.directory, deps.guard, sessions);
+  if (deps.authenticator) registerSessionRoutes(app, { directory: deps.store.directory, auth, authenticator: deps.authenticator, policy: sessions });
   registerIdempotency(app, deps.store.directory);
   registerMessageRoutes(app, { store: deps.store, injector: deps.injector, auth, hostname: deps.hostname, limits: deps.limits });
   registerApiKeyRoutes(app, { directory: deps.store.directory, auth });
   registerSuppressionRoutes(app, { directory: deps.store.directory, auth });
-  registerAdminRoutes(app, { store: deps.store, auth, hostname: deps.hostname });
+  registerAdminRoutes(app, { store: deps.store, auth, hostname: deps.hostname, dnsServers: deps.dnsServers ?? [] });
+  registerStatsRoute(app, { store: deps.store, auth });
+  registerTraceRoutes(app, { store: deps.store, auth });
   registerQueueRoutes(app, { store: deps.store, auth });
   registerWebhookRoutes(app, { store: deps.store, auth });
   registerMailRoutes(app, { store: deps.store, auth });
@@ -107,6 +120,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   registerReportRoutes(app, { store: deps.store, auth });
   registerBanRoutes(app, { directory: deps.store.directory, auth });
   registerSettingRoutes(app, { directory: deps.store.directory, auth });
+  await registerPortal(app);
   return app;
 }
 

@@ -592,7 +592,8 @@ export interface AttemptResult {
   reply: string;
 }
 
-export type QueueEventKind = 'queued' | 'deferred' | 'delivered' | 'failed' | 'bounced' | 'deleted' | 'held' | 'released';
+/** `stored`: a copy put in a local mailbox (queue id 0, the mailbox name as its reply); the others are an outbound recipient's. */
+export type QueueEventKind = 'queued' | 'stored' | 'deferred' | 'delivered' | 'failed' | 'bounced' | 'deleted' | 'held' | 'released';
 
 export interface QueueEvent {
   ternId: string;
@@ -601,8 +602,34 @@ export interface QueueEvent {
   at: Date;
   event: QueueEventKind;
   reply: string | null;
-  /** The envelope sender, on `queued` events (who may read the trace). */
+  /** The envelope sender, on `queued` and `stored` events (who may read the trace). */
   sender?: string | null;
+  /** The message's Message-ID and Subject, on `queued` and `stored` events (trace search). */
+  messageId?: string | null;
+  subject?: string | null;
+}
+
+/** What a trace search matches (every field given must match); newest first. */
+export interface TraceQuery {
+  messageId?: string;
+  sender?: string;
+  recipient?: string;
+  since?: Date;
+  until?: Date;
+  limit: number;
+}
+
+/** One message a trace search found: when it arrived, who sent it, and where its copies went. */
+export interface TraceHit {
+  ternId: string;
+  at: Date;
+  sender: string | null;
+  messageId: string | null;
+  subject: string | null;
+  /** Recipients queued for other hosts. */
+  outbound: string[];
+  /** Local accounts that got a copy. */
+  local: string[];
 }
 
 export interface QueueStore {
@@ -638,6 +665,8 @@ export interface QueueStore {
   read(id: number): AsyncIterable<Buffer>;
   /** Every recipient event of a Tern id (or of a recipient address), oldest first. */
   events(query: { ternId?: string; recipient?: string; limit?: number }): Promise<QueueEvent[]>;
+  /** Messages (inbound and outbound) whose trace starts with events matching `query`, newest first. */
+  traceSearch(query: TraceQuery): Promise<TraceHit[]>;
   /** How many entries a delivery queued (settles an ambiguous commit of a message with only remote recipients). */
   countByTernId(ternId: string): Promise<number>;
   /** Calls `listener` after each commit by this process that may have made entries due (a delivery that queued, retry, release). Returns the unsubscribe function. */

@@ -364,4 +364,16 @@ CREATE TABLE dmarc_policies (
 );
 `,
   },
+  {
+    // Message trace search (sql/trace.ts): the Message-ID and Subject on the events that start
+    // a recipient's trace (queued for another host, stored in a local mailbox), looked up by
+    // Message-ID and by sender; stored events have queue_id 0.
+    version: 11,
+    sql: `
+ALTER TABLE queue_events ADD COLUMN message_id TEXT;
+ALTER TABLE queue_events ADD COLUMN subject TEXT;
+CREATE INDEX queue_events_message_id ON queue_events (message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX queue_events_sender ON queue_events (sender, id) WHERE sender IS NOT NULL;
+`,
+  },
 ];

@@ -15,7 +15,7 @@
 import { ConflictError, NotFoundError, UserError } from '../../errors.js';
 import type { DeliveryOutcome, NewDelivery } from '../store.js';
 import { FLAG_COLUMNS, parseFlags, type FlagSet } from './flags.js';
-import { enqueue } from './queue.js';
+import { enqueue, logStored, traceFieldsOf } from './queue.js';
 import { oweReceived } from './webhooks.js';
 import { insertSearchFields } from './search-fields.js';
 import { placeholders, type Sql } from './sql.js';
@@ -29,6 +29,7 @@ const BLOB_BYTES_PER_STATEMENT = 4 * 1024 * 1024;
 
 interface AccountState {
   id: number;
+  address: string;
   used: number;
   quota: number | null;
   charged: number;
@@ -37,6 +38,7 @@ interface AccountState {
 interface MailboxState {
   id: number;
   accountId: number;
+  name: string;
   uidnext: number;
   /** How far uidnext moved (more than `added` when a delivery gave its own uids: an import). */
   advanced: number;
@@ -93,8 +95,14 @@ async function readState(sql: Sql, deliveries: NewDelivery[]): Promise<{ account
   const accountIds = [...new Set(deliveries.flatMap((d) => d.recipients.map((r) => r.accountId)))].sort((a, b) => a - b);
   const names = [...new Set(deliveries.flatMap((d) => d.recipients.map((r) => r.mailbox ?? 'INBOX')))];
   for (const ids of chunks(accountIds, ROWS_PER_STATEMENT)) {
-    for (const r of await sql.all(`SELECT id, used_bytes, quota_bytes FROM accounts WHERE id IN (${placeholders(ids.length)})`, ids)) {
-      accounts.set(Number(r.id), { id: Number(r.id), used: Number(r.used_bytes), quota: r.quota_bytes == null ? null : Number(r.quota_bytes), charged: 0 });
+    for (const r of await sql.all(`SELECT id, address, used_bytes, quota_bytes FROM accounts WHERE id IN (${placeholders(ids.length)})`, ids)) {
+      accounts.set(Number(r.id), {
+        id: Number(r.id),
+        address: String(r.address),
+        used: Number(r.used_bytes),
+        quota: r.quota_bytes == null ? null : Number(r.quota_bytes),
+        charged: 0,
+      });
     }
     for (const some of chunks(names, ROWS_PER_STATEMENT)) {
       const rows = await sql.all(
@@ -105,6 +113,7 @@ async function readState(sql: Sql, deliveries: NewDelivery[]): Promise<{ account
         const state = {
           id: Number(r.id),
           accountId: Number(r.account_id),
+          name: String(r.name),
           uidnext: Number(r.uidnext),
           advanced: 0,
           modseq: Number(r.highestmodseq),
@@ -311,9 +320,31 @@ export async function deliverMany(sql: Sql, deliveries: NewDelivery[]): Promise<
   const queueReferences = queued.flatMap((d) => d.outbound!.domains.map(() => ({ delivery: d })));
   await referenceBlobs(sql, [...rows, ...queueReferences], now);
   await insertMessages(sql, rows);
-  const received = rows.filter((r) => r.delivery.received).map((r) => r.outcome.messageId);
-  if (received.length > 0) await oweReceived(sql, received, now);
+  const received = rows.filter((r) => r.delivery.received);
+  if (received.length > 0) {
+    await oweReceived(
+      sql,
+      received.map((r) => r.outcome.messageId),
+      now,
+    );
+    const byId = new Map([...mailboxes.values()].map((m) => [m.id, m]));
+    const copies = received.map((r) => {
+      const mailbox = byId.get(r.mailboxId)!;
+      return {
+        ternId: r.delivery.ternId,
+        recipient: accounts.get(mailbox.accountId)!.address,
+        mailbox: mailbox.name,
+        sender: r.delivery.envelopeFrom,
+        trace: traceFieldsOf(r.delivery.blob),
+      };
+    });
+    await logStored(sql, copies, now);
+  }
   for (const d of queued)
-    await enqueue(sql, { ternId: d.ternId, hash: d.blob.hash, size: d.blob.size, envelopeFrom: d.envelopeFrom, outbound: d.outbound! }, now);
+    await enqueue(
+      sql,
+      { ternId: d.ternId, hash: d.blob.hash, size: d.blob.size, envelopeFrom: d.envelopeFrom, outbound: d.outbound!, trace: traceFieldsOf(d.blob) },
+      now,
+    );
   return results;
 }

@@ -239,6 +239,7 @@ export function createStore(engine: StoreEngine): Store {
       yield* blobChunks(engine, parts.hash);
     },
     events: (query) => engine.read('queueEvents', query),
+    traceSearch: (query) => engine.read('traceSearch', query),
     countByTernId: (ternId) => engine.read('countQueueByTernId', ternId),
     watch: (listener) => {
       queueWatchers.add(listener);

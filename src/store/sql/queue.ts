@@ -7,6 +7,7 @@
 import {
   wantsFailureNotice,
   type AttemptResult,
+  type BlobRef,
   type OutboundMessage,
   type QueueEntry,
   type QueueEvent,
@@ -14,6 +15,8 @@ import {
   type QueueFilter,
   type QueueRecipient,
   type QueueState,
+  type TraceHit,
+  type TraceQuery,
   type WebhookEvent,
 } from '../store.js';
 import { countHashes, releaseBlobs } from './blob-references.js';
@@ -43,16 +46,51 @@ async function insertEvents(sql: Sql, events: Array<Omit<QueueEvent, 'at'>>, now
   for (let i = 0; i < events.length; i += 200) {
     const part = events.slice(i, i + 200);
     await sql.run(
-      `INSERT INTO queue_events (tern_id, queue_id, recipient, at, event, reply, sender) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-      part.flatMap((e) => [e.ternId, e.queueId, e.recipient, now, e.event, e.reply, e.sender ?? null]),
+      `INSERT INTO queue_events (tern_id, queue_id, recipient, at, event, reply, sender, message_id, subject) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+      part.flatMap((e) => [e.ternId, e.queueId, e.recipient, now, e.event, e.reply, e.sender ?? null, e.messageId ?? null, e.subject ?? null]),
     );
   }
+}
+
+/** What a trace search finds a message by, from its parsed header lines (none when it was stored unparsed). */
+export interface TraceFields {
+  messageId: string | null;
+  subject: string | null;
+}
+
+/** A Message-ID as the trace keeps and looks it up: without its angle brackets. */
+export const bareMessageId = (id: string) => id.trim().replace(/^<(.*)>$/, '$1');
+
+export function traceFieldsOf(blob: BlobRef): TraceFields {
+  const lines = blob.structure?.headers ?? '';
+  const value = (field: string) => {
+    const key = `${field}: `;
+    const line = lines.startsWith(key) ? 0 : lines.indexOf(`\n${key}`) + 1;
+    if (line === 0 && !lines.startsWith(key)) return null;
+    const end = lines.indexOf('\n', line);
+    return lines.slice(line + key.length, end === -1 ? undefined : end).slice(0, 998) || null;
+  };
+  const id = value('message-id');
+  return { messageId: id && bareMessageId(id), subject: value('subject') };
+}
+
+/** Logs a `stored` event per local copy of mail that arrived (queue id 0; the mailbox as its reply). */
+export async function logStored(
+  sql: Sql,
+  copies: Array<{ ternId: string; recipient: string; mailbox: string; sender: string; trace: TraceFields }>,
+  now: number,
+): Promise<void> {
+  await insertEvents(
+    sql,
+    copies.map((c) => ({ ternId: c.ternId, queueId: 0, recipient: c.recipient, event: 'stored', reply: c.mailbox, sender: c.sender, ...c.trace })),
+    now,
+  );
 }
 
 /** Queues `message` (one entry per domain) for the body `hash` of `size` bytes; the caller adds the blob references. */
 export async function enqueue(
   sql: Sql,
-  d: { ternId: string; hash: string; size: number; envelopeFrom: string; outbound: OutboundMessage },
+  d: { ternId: string; hash: string; size: number; envelopeFrom: string; outbound: OutboundMessage; trace: TraceFields },
   now: number,
 ): Promise<void> {
   const o = d.outbound;
@@ -73,7 +111,7 @@ export async function enqueue(
         part.flatMap((x) => [queueId, x.address, x.notify ?? null, x.orcpt ?? null]),
       );
     }
-    for (const x of unique) events.push({ ternId: d.ternId, queueId, recipient: x.address, event: 'queued', reply: null, sender: d.envelopeFrom });
+    for (const x of unique) events.push({ ternId: d.ternId, queueId, recipient: x.address, event: 'queued', reply: null, sender: d.envelopeFrom, ...d.trace });
   }
   await insertEvents(sql, events, now);
 }
@@ -313,7 +351,46 @@ export function createQueueReads(sql: Sql) {
         event: r.event as QueueEventKind,
         reply: (r.reply as string | null) ?? null,
         ...(r.sender !== null && r.sender !== undefined ? { sender: r.sender as string } : {}),
+        ...(r.message_id != null ? { messageId: r.message_id as string } : {}),
+        ...(r.subject != null ? { subject: r.subject as string } : {}),
       }));
+    },
+    async traceSearch(q: TraceQuery): Promise<TraceHit[]> {
+      const where = ["event IN ('queued', 'stored')"];
+      const params: unknown[] = [];
+      const add = (clause: string, value: unknown) => {
+        where.push(clause);
+        params.push(value);
+      };
+      if (q.messageId) add('message_id = ?', bareMessageId(q.messageId));
+      if (q.sender !== undefined) add('sender = ?', q.sender);
+      if (q.recipient) add('recipient = ?', q.recipient);
+      if (q.since) add('at >= ?', q.since.getTime());
+      if (q.until) add('at < ?', q.until.getTime());
+      const found = await sql.all(
+        `SELECT tern_id, max(id) AS last FROM queue_events WHERE ${where.join(' AND ')} GROUP BY tern_id ORDER BY last DESC LIMIT ?`,
+        [...params, q.limit],
+      );
+      const ids = found.map((r) => String(r.tern_id));
+      if (ids.length === 0) return [];
+      const rows = await sql.all(
+        `SELECT * FROM queue_events WHERE tern_id IN (${placeholders(ids.length)}) AND event IN ('queued', 'stored') ORDER BY id`,
+        ids,
+      );
+      const hits = new Map<string, TraceHit>(
+        ids.map((id) => [id, { ternId: id, at: new Date(0), sender: null, messageId: null, subject: null, outbound: [], local: [] }]),
+      );
+      for (const r of rows) {
+        const hit = hits.get(String(r.tern_id))!;
+        if (hit.outbound.length + hit.local.length === 0) {
+          hit.at = new Date(Number(r.at));
+          hit.sender = (r.sender as string | null) ?? null;
+        }
+        hit.messageId ??= (r.message_id as string | null) ?? null;
+        hit.subject ??= (r.subject as string | null) ?? null;
+        (r.event === 'stored' ? hit.local : hit.outbound).push(String(r.recipient));
+      }
+      return [...hits.values()];
     },
     async countQueueByTernId(ternId: string): Promise<number> {
       return Number((await one(sql, 'SELECT count(*) AS n FROM queue WHERE tern_id = ?', [ternId]))!.n);

@@ -64,7 +64,10 @@ export function migrateSqlite(db: Database.Database, upTo = SQLITE_SCHEMA): void
 }
 
 /** SQLITE_BUSY/LOCKED: another process holds the lock, in a case where SQLite answers at once instead of waiting (switching a new file to WAL, a read snapshot gone stale). */
-const isBusy = (err: unknown) => /^SQLITE_(BUSY|LOCKED)/.test(String((err as { code?: unknown } | null)?.code ?? ''));
+const isBusy = (err: unknown) => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code);
+};
 
 /**
  * Brings the database at `file` to SQLITE_SCHEMA. An existing site behind it is first

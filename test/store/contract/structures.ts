@@ -259,7 +259,7 @@ export async function backfillScenario(target: BackfillTarget, how: 'nulled' | '
     const versions = await target.exec('SELECT version FROM schema_migrations ORDER BY version');
     assert.deepEqual(
       versions.map((v) => Number(v.version)),
-      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
     );
     const search = await target.exec(
       `SELECT s.search_headers, f.* FROM blob_structures s LEFT JOIN blob_search f ON f.hash = s.hash WHERE s.hash IN (${hashes.map(() => '?').join(', ')})`,
