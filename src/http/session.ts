@@ -26,7 +26,7 @@ export const SESSION_COOKIE = 'tern_session';
 export const SESSION_DESCRIPTION = 'portal session: ';
 /** A session ends this long after login however busy it is. */
 export const SESSION_MAX_AGE_MS = 12 * 3_600_000;
-/** Login attempts one client address may make a minute (on top of the ban after repeated failures). */
+/** Failed logins after which one client address must wait (up to a minute) before trying again, on top of the ban after repeated failures. */
 const LOGINS_PER_MINUTE = 10;
 /** How long the idle timeout setting is cached (a change is seen within this). */
 const SETTING_CACHE_MS = 10_000;
@@ -139,13 +139,15 @@ export function registerSessionRoutes(
       const recent = (attempts.get(req.ip) ?? []).filter((t) => t > now - 60_000);
       if (recent.length >= LOGINS_PER_MINUTE) {
         void reply.header('retry-after', String(Math.ceil((recent[0]! + 60_000 - now) / 1000)));
-        throw new HttpError(429, 'rate_limited', `at most ${LOGINS_PER_MINUTE} login attempts a minute from one address; try again shortly`);
+        throw new HttpError(429, 'rate_limited', `${LOGINS_PER_MINUTE} failed logins from this address in a minute; try again shortly`);
       }
-      if (attempts.size > 10_000) attempts.clear();
-      attempts.set(req.ip, [...recent, now]);
       const account = await authenticator.login(req.body.address, req.body.password, { protocol: 'portal', remoteAddress: req.ip });
       // An account that is not an administrator gets the same answer as a wrong password.
-      if (!account || !account.isAdmin) throw new HttpError(401, 'unauthorized', 'wrong address or password, or not an administrator');
+      if (!account || !account.isAdmin) {
+        if (attempts.size > 10_000) attempts.clear();
+        attempts.set(req.ip, [...recent, now]);
+        throw new HttpError(401, 'unauthorized', 'wrong address or password, or not an administrator');
+      }
       const { id, token, secretHash } = newApiToken();
       const key = await directory.addApiKey({
         id,

@@ -474,7 +474,11 @@ export class QueueWorker {
     }
     let state: Awaited<ReturnType<Store['queue']['settle']>>;
     try {
-      state = await this.store.queue.settle(entry.id, results, retryAt);
+      // Hard bounces join the suppression list with the failure, so an API send that waited for it sees both.
+      const suppress = results
+        .filter((r) => r.status === 'failed' && isHardBounce(r.reply))
+        .map((r) => ({ address: r.address, source: 'bounce' as const, reason: r.reply }));
+      state = await this.store.queue.settle(entry.id, results, retryAt, suppress);
       if (state === 'bounce') await this.sendBounce(entry.id);
     } catch (err) {
       // The lease runs out and the entry is tried again: at least once, never lost.
@@ -482,18 +486,6 @@ export class QueueWorker {
       return;
     }
     if (retryAt && state === 'queued') await this.warnDelayed(entry, results);
-    await this.suppressHardBounces(results);
-  }
-
-  /** Addresses that bounced hard (the mailbox or domain does not exist) join the suppression list: API sends skip them. */
-  private async suppressHardBounces(results: AttemptResult[]): Promise<void> {
-    const bad = results.filter((r) => r.status === 'failed' && isHardBounce(r.reply));
-    if (bad.length === 0) return;
-    try {
-      await this.store.directory.addSuppressions(bad.map((r) => ({ address: r.address, source: 'bounce', reason: r.reply ?? '' })));
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'queue: adding hard bounces to the suppression list failed');
-    }
   }
 
   /**

@@ -643,8 +643,10 @@ export interface QueueStore {
    * Records one attempt. Deferred recipients are tried again at `retryAt`; with `retryAt`
    * null (given up) they fail. When no recipient is pending any more, the entry is removed,
    * or, when a recipient failed and a bounce is owed, kept in state `bounce` for `bounced`.
+   * `suppress` (hard bounces) joins the suppression list in the same transaction, so whoever
+   * sees the failure sees the address suppressed.
    */
-  settle(id: number, results: AttemptResult[], retryAt: Date | null): Promise<QueueState | 'done'>;
+  settle(id: number, results: AttemptResult[], retryAt: Date | null, suppress?: Array<Pick<Suppression, 'address' | 'source' | 'reason'>>): Promise<QueueState | 'done'>;
   /** Gives a claimed entry back, due at `until`, without counting an attempt (a rate limit said wait). */
   postpone(id: number, until: Date): Promise<void>;
   /** Removes an entry in state `bounce` once its DSN is committed. */

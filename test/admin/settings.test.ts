@@ -48,7 +48,7 @@ describe('settings validators', () => {
   it('knows only the editable keys', () => {
     assert.deepEqual(
       SETTINGS.map((s) => s.key),
-      ['smarthost', 'trusted_networks', 'dnsbl', 'rspamd', 'dmarc_reports', 'backup_dir', 'backup_interval', 'backup_keep'],
+      ['smarthost', 'trusted_networks', 'dnsbl', 'rspamd', 'dmarc_reports', 'portal_idle_timeout', 'backup_dir', 'backup_interval', 'backup_keep'],
     );
     for (const internal of ['hostname', 'initialized_at', 'route:example.test', 'warmup:example.test', 'acme_challenge:x', 'mta-sts:example.test']) {
       assert.throws(

@@ -34,6 +34,7 @@ describe('tern setting', { timeout: 60_000 }, () => {
         ['dnsbl', null],
         ['rspamd', null],
         ['dmarc_reports', null],
+        ['portal_idle_timeout', null],
         ['backup_dir', null],
         ['backup_interval', null],
         ['backup_keep', null],

@@ -117,7 +117,7 @@ describe('HTTP API', { timeout: 120_000 }, () => {
     assert.match(text, /Content-Disposition: attachment; filename=note\.txt/);
     assert.doesNotMatch(text, /hidden@remote\.test/, 'Bcc is not in the headers');
 
-    // The trace: each remote recipient's events with the remote reply.
+    // The trace: the local copy, and each remote recipient's events with the remote reply.
     let trace: {
       sender: string;
       localCopies: number;
@@ -125,16 +125,18 @@ describe('HTTP API', { timeout: 120_000 }, () => {
     };
     for (let i = 0; ; i++) {
       trace = (await api('GET', `/api/v1/messages/${sent.id}`, { key: sender })).body as typeof trace;
-      if (trace.recipients.every((x) => x.status === 'delivered') || i > 50) break;
+      if (trace.recipients.every((x) => x.status === 'delivered' || x.status === 'stored') || i > 50) break;
       await new Promise((res) => setTimeout(res, 200));
     }
     assert.equal(trace.sender, 'alice@example.test');
     assert.equal(trace.localCopies, 1);
     assert.deepEqual(trace.recipients.map((x) => [x.address, x.status, x.events.map((e) => e.event).join(',')]).sort(), [
+      ['bob@example.test', 'stored', 'stored'],
       ['far@remote.test', 'delivered', 'queued,delivered'],
       ['hidden@remote.test', 'delivered', 'queued,delivered'],
     ]);
-    assert.match(trace.recipients[0]!.events[1]!.reply!, /^250 /);
+    assert.equal(trace.recipients.find((x) => x.address === 'bob@example.test')!.events[0]!.reply, 'INBOX');
+    assert.match(trace.recipients.find((x) => x.address === 'far@remote.test')!.events[1]!.reply!, /^250 /);
   });
 
   it("reads an account's mail: mailboxes, pages of messages, one parsed or raw, an attachment", async () => {

@@ -53,6 +53,7 @@ describe('HTTP settings API', { timeout: 60_000 }, () => {
         ['dnsbl', null, 'start'],
         ['rspamd', null, 'start'],
         ['dmarc_reports', null, 'start'],
+        ['portal_idle_timeout', null, 'minute'],
         ['backup_dir', null, 'minute'],
         ['backup_interval', null, 'minute'],
         ['backup_keep', null, 'minute'],

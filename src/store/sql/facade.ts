@@ -222,7 +222,8 @@ export function createStore(engine: StoreEngine): Store {
   const queue: QueueStore = {
     claim: (owner, o) =>
       engine.write('claimQueue', { owner, limit: o.limit, leaseMs: o.leaseMs, now: (o.now ?? new Date()).getTime(), skipDomains: o.skipDomains }),
-    settle: async (id, results, retryAt) => owed(await engine.write('settleQueue', { id, results, retryAt: retryAt?.getTime() ?? null, now: now() })),
+    settle: async (id, results, retryAt, suppress = []) =>
+      owed(await engine.write('settleQueue', { id, results, retryAt: retryAt?.getTime() ?? null, suppress, now: now() })),
     bounced: (id) => engine.write('bouncedQueue', { id, now: now() }),
     postpone: (id, until) => engine.write('postponeQueue', { id, until: until.getTime() }),
     list: (filter, page) => engine.read('listQueue', filter, page),

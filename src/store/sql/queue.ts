@@ -15,6 +15,7 @@ import {
   type QueueFilter,
   type QueueRecipient,
   type QueueState,
+  type Suppression,
   type TraceHit,
   type TraceQuery,
   type WebhookEvent,
@@ -50,6 +51,20 @@ async function insertEvents(sql: Sql, events: Array<Omit<QueueEvent, 'at'>>, now
       part.flatMap((e) => [e.ternId, e.queueId, e.recipient, now, e.event, e.reply, e.sender ?? null, e.messageId ?? null, e.subject ?? null]),
     );
   }
+}
+
+/** Adds addresses to the suppression list (one already there keeps its entry); returns how many were added. */
+export async function insertSuppressions(sql: Sql, entries: Array<Pick<Suppression, 'address' | 'source' | 'reason'>>, now: number): Promise<number> {
+  let added = 0;
+  for (const e of entries) {
+    added += await sql.run('INSERT INTO suppressions (address, source, reason, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (address) DO NOTHING', [
+      e.address,
+      e.source,
+      e.reason,
+      now,
+    ]);
+  }
+  return added;
 }
 
 /** What a trace search finds a message by, from its parsed header lines (none when it was stored unparsed). */
@@ -245,7 +260,11 @@ export const QUEUE_OPS = {
     return entriesOf(sql, rows, true);
   },
 
-  async settleQueue(sql: Sql, a: { id: number; results: AttemptResult[]; retryAt: number | null; now: number }): Promise<QueueState | 'done'> {
+  async settleQueue(
+    sql: Sql,
+    a: { id: number; results: AttemptResult[]; retryAt: number | null; suppress?: Array<Pick<Suppression, 'address' | 'source' | 'reason'>>; now: number },
+  ): Promise<QueueState | 'done'> {
+    await insertSuppressions(sql, a.suppress ?? [], a.now);
     const entry = await one(sql, 'SELECT id, tern_id, blob_hash, envelope_from, domain, is_bounce, state, attempts FROM queue WHERE id = ?', [a.id]);
     if (!entry) return 'done'; // deleted by an operator while it was being delivered
     const events: Array<Omit<QueueEvent, 'at'>> = [];

@@ -32,7 +32,7 @@ import { toAccount, toApiKey, toDkimKey, toMailbox } from './rows.js';
 import { one, placeholders, type Row, type Sql } from './sql.js';
 import { insertSearchFields } from './search-fields.js';
 import { countHashes, releaseBlobs } from './blob-references.js';
-import { QUEUE_OPS } from './queue.js';
+import { insertSuppressions, QUEUE_OPS } from './queue.js';
 import { WEBHOOK_OPS } from './webhooks.js';
 import { GUARD_OPS } from './guard.js';
 import { REPORT_OPS } from './reports.js';
@@ -438,16 +438,7 @@ export const WRITE_OPS = {
   },
 
   async addSuppressions(sql: Sql, a: { entries: Array<Pick<Suppression, 'address' | 'source' | 'reason'>>; now: number }): Promise<number> {
-    let added = 0;
-    for (const e of a.entries) {
-      added += await sql.run('INSERT INTO suppressions (address, source, reason, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (address) DO NOTHING', [
-        e.address,
-        e.source,
-        e.reason,
-        a.now,
-      ]);
-    }
-    return added;
+    return insertSuppressions(sql, a.entries, a.now);
   },
 
   async deleteSuppression(sql: Sql, a: { address: string }): Promise<void> {
