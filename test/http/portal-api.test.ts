@@ -295,8 +295,8 @@ describe('portal API', { timeout: 120_000 }, () => {
       if (r.status !== 401) limited = r;
     }
     assert.equal(limited?.status, 429, 'ten failures in a minute make the address wait');
-    assert.equal(codeOf(limited!), 'rate_limited');
-    assert.ok(Number(limited!.headers.get('retry-after')) > 0);
+    assert.equal(codeOf(limited), 'rate_limited');
+    assert.ok(Number(limited.headers.get('retry-after')) > 0);
     // Even the right password waits.
     assert.equal((await api('POST', '/api/v1/session', { body: { address: ADMIN, password: PASSWORD } })).status, 429);
   });
