@@ -141,14 +141,16 @@ describe('outbound: submission, queue and delivery', { timeout: 180_000 }, () =>
       const e = await trace(ternId);
       return e.some((x) => x.event === 'delivered') ? e : undefined;
     });
+    // The local copy is traced too, first: it is stored before the remote recipients are queued.
     assert.deepEqual(
-      events.map((e) => [e.recipient, e.event]),
+      events.map((e) => [e.recipient, e.event, e.event === 'stored' ? e.reply : '']),
       [
-        ['ok@dest.test', 'queued'],
-        ['ok@dest.test', 'delivered'],
+        ['bob@example.test', 'stored', 'INBOX'],
+        ['ok@dest.test', 'queued', ''],
+        ['ok@dest.test', 'delivered', ''],
       ],
     );
-    assert.match(events[1]!.reply!, /^250/);
+    assert.match(events[2]!.reply!, /^250/);
     assert.deepEqual(await queued(), []);
   });
 
