@@ -71,6 +71,9 @@ export interface BlobStructure {
   text: string;
   /** Decoded top-level header fields as "name: value" lines, lower-cased. */
   headers: string;
+  /** The first Message-ID and Subject as written (message trace; not stored with the blob). */
+  messageId?: string | null;
+  subject?: string | null;
 }
 
 /**

@@ -13,11 +13,14 @@ export function serializeStructure(s: MessageStructure): string {
  * text and top-level header fields ("name: value" lines), both lower-cased once here so the
  * store can match them case-insensitively in SQL (instr/strpos) with a lower-cased needle.
  */
-export function storedForm(s: MessageStructure): { json: string; text: string; headers: string } {
+export function storedForm(s: MessageStructure): { json: string; text: string; headers: string; messageId: string | null; subject: string | null } {
+  const first = (field: string) => s.headers.find(([name]) => name.toLowerCase() === field)?.[1].replace(/[\r\n]+/g, ' ').trim() || null;
   return {
     json: serializeStructure(s),
     text: s.text.toLowerCase(),
     headers: s.headers.map(([name, value]) => `${name}: ${value.replace(/[\r\n]+/g, ' ')}`.toLowerCase()).join('\n'),
+    messageId: first('message-id'),
+    subject: first('subject'),
   };
 }
 

@@ -67,7 +67,7 @@ export async function insertSuppressions(sql: Sql, entries: Array<Pick<Suppressi
   return added;
 }
 
-/** What a trace search finds a message by, from its parsed header lines (none when it was stored unparsed). */
+/** What a trace search finds a message by, from its parsed header (none when it was stored unparsed). */
 export interface TraceFields {
   messageId: string | null;
   subject: string | null;
@@ -77,16 +77,8 @@ export interface TraceFields {
 export const bareMessageId = (id: string) => id.trim().replace(/^<(.*)>$/, '$1');
 
 export function traceFieldsOf(blob: BlobRef): TraceFields {
-  const lines = blob.structure?.headers ?? '';
-  const value = (field: string) => {
-    const key = `${field}: `;
-    const line = lines.startsWith(key) ? 0 : lines.indexOf(`\n${key}`) + 1;
-    if (line === 0 && !lines.startsWith(key)) return null;
-    const end = lines.indexOf('\n', line);
-    return lines.slice(line + key.length, end === -1 ? undefined : end).slice(0, 998) || null;
-  };
-  const id = value('message-id');
-  return { messageId: id && bareMessageId(id), subject: value('subject') };
+  const id = blob.structure?.messageId;
+  return { messageId: id ? bareMessageId(id).slice(0, 998) : null, subject: blob.structure?.subject?.slice(0, 998) ?? null };
 }
 
 /** Logs a `stored` event per local copy of mail that arrived (queue id 0; the mailbox as its reply). */
