@@ -67,7 +67,7 @@ export function queueContract(fx: Fixture): void {
         outbound: ['r@t.example'],
         local: ['a@queue.test'],
       });
-      assert.ok(Math.abs(hit!.at.getTime() - Date.now()) < 60_000);
+      assert.ok(Math.abs(hit.at.getTime() - Date.now()) < 60_000);
       assert.equal((await search({ messageId: `Trace-${n}@Queue.Test` }))[0]?.ternId, d.ternId, 'without angle brackets too');
       assert.equal((await search({ sender: d.envelopeFrom }))[0]?.ternId, d.ternId);
       assert.equal((await search({ sender: d.envelopeFrom, recipient: 'r@t.example' }))[0]?.ternId, d.ternId);
