@@ -217,7 +217,7 @@ export async function backfillScenario(target: BackfillTarget, how: 'nulled' | '
   const [upload] = await target.exec('SELECT upload FROM blobs WHERE hash = ?', [broken]);
   await target.exec('DELETE FROM blob_chunks WHERE upload = ? AND seq = 1', [upload!.upload]);
   if (how !== 'nulled') {
-    // Nothing is queued and no DKIM key, API key, webhook, ban, report or DMARC result made: the tables of versions 5 to 10 go as if they had never been made.
+    // Nothing is queued and no DKIM key, API key, webhook, ban, report or DMARC result made: the tables of versions 5 to 11 go as if they had never been made.
     const later = [
       'queue_events',
       'queue_recipients',
@@ -235,7 +235,7 @@ export async function backfillScenario(target: BackfillTarget, how: 'nulled' | '
       'dmarc_policies',
     ];
     for (const table of later) await target.exec(`DROP TABLE ${table}`);
-    await target.exec('DELETE FROM schema_migrations WHERE version IN (5, 6, 7, 8, 9, 10)');
+    await target.exec('DELETE FROM schema_migrations WHERE version IN (5, 6, 7, 8, 9, 10, 11)');
   }
   if (how === 'from version 3') {
     // Structures stored, but not the short SEARCH columns of version 4: the migration fills them in.
