@@ -1,5 +1,6 @@
-// ESLint for Tern: typescript-eslint's type-checked recommended rules on src/, test/ and bench/, the core recommended
-// rules on the plain JavaScript scripts, and eslint-config-prettier last so formatting is left to Prettier.
+// ESLint for Tern: typescript-eslint's type-checked recommended rules on src/, test/ and bench/ (and on the browser
+// portal, src/web, with its own tsconfig), the core recommended rules on the plain JavaScript scripts, and
+// eslint-config-prettier last so formatting is left to Prettier.
 // A promise dropped in a server that promises durability is a bug, so the promise rules are errors everywhere.
 import js from '@eslint/js';
 import { defineConfig } from 'eslint/config';
@@ -16,6 +17,7 @@ export default defineConfig(
   },
   {
     files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    ignores: ['src/web/**'],
     extends: [tseslint.configs.recommendedTypeChecked],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
@@ -34,6 +36,19 @@ export default defineConfig(
     // Tests and benchmarks pass store methods around as plain functions (they are closures, not `this`-bound).
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/unbound-method': 'off' },
+  },
+  {
+    // The admin portal runs in the browser and has its own tsconfig (DOM, JSX for Preact).
+    files: ['src/web/**/*.{ts,tsx}'],
+    extends: [tseslint.configs.recommendedTypeChecked],
+    languageOptions: {
+      globals: globals.browser,
+      parserOptions: { project: './src/web/tsconfig.json', tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
   },
   prettier,
 );
