@@ -108,14 +108,9 @@ export const api = {
 /** A path segment: an address or a domain name taken as it is. */
 export const seg = encodeURIComponent;
 
-/** The session the server knows about this browser, or null. */
+/** The session the server knows about this browser, or null (the server answers 204 when there is none). */
 export async function currentSession(): Promise<Session | null> {
-  try {
-    session = await api.get<Session>('/session');
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) session = null;
-    else throw err;
-  }
+  session = (await api.get<Session | undefined>('/session')) ?? null;
   return session;
 }
 

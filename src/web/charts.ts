@@ -4,6 +4,9 @@ import 'uplot/dist/uPlot.min.css';
 
 const HEIGHT = 200;
 
+/** Axis steps for whole numbers: 1, 2, 5, 10, 20, 50 … */
+const WHOLE_STEPS = Array.from({ length: 16 }, (_, i) => [1, 2, 5].map((m) => m * 10 ** i)).flat();
+
 /** A colour of the current theme (styles.css: --text, --muted, --grid, --series-0 … --series-5). */
 const color = (name: string) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
@@ -12,7 +15,8 @@ export class LineChart {
   private readonly resize: ResizeObserver;
 
   /** Colours are read once: a theme change makes a new chart (see the dashboard). */
-  constructor(box: HTMLElement, labels: string[], format: (v: number) => string) {
+  /** `whole`: the values are counts or bytes, so the axis marks only whole numbers. */
+  constructor(box: HTMLElement, labels: string[], format: (v: number) => string, whole = false) {
     const axis: uPlot.Axis = {
       stroke: color('--muted'),
       grid: { stroke: color('--grid'), width: 1 },
@@ -37,7 +41,7 @@ export class LineChart {
         x: { time: true, range: (_u, min, max) => [Math.min(min, max - 300), max] },
         y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
       },
-      axes: [axis, { ...axis, size: 64, values: (_u, ticks) => ticks.map(format) }],
+      axes: [axis, { ...axis, size: 72, values: (_u, ticks) => ticks.map(format), ...(whole ? { incrs: WHOLE_STEPS } : {}) }],
     };
     this.plot = new uPlot(options, [[], ...labels.map(() => [])], box);
     this.resize = new ResizeObserver(() => this.plot.setSize({ width: Math.max(box.clientWidth, 200), height: HEIGHT }));

@@ -109,6 +109,9 @@ describe('portal API', { timeout: 120_000 }, () => {
     assert.equal(out.status, 204);
     assert.match(out.headers.get('set-cookie') ?? '', /^tern_session=; .*Max-Age=0/);
     assert.equal((await api('GET', '/api/v1/domains', { headers: { cookie } })).status, 401);
+    // Asking whether there is a session is not an error: 204 without one.
+    assert.equal((await api('GET', '/api/v1/session', { headers: { cookie } })).status, 204);
+    assert.equal((await api('GET', '/api/v1/session')).status, 204);
   });
 
   it('ends a session left idle longer than portal_idle_timeout', async () => {
@@ -126,7 +129,8 @@ describe('portal API', { timeout: 120_000 }, () => {
       const late = await api('GET', '/api/v1/stats', { headers: { cookie } });
       assert.equal(late.status, 401);
       assert.equal(codeOf(late), 'session_expired');
-      assert.equal((await api('GET', '/api/v1/session', { headers: { cookie } })).status, 401, 'and it stays ended');
+      assert.equal((await api('GET', '/api/v1/stats', { headers: { cookie } })).status, 401, 'and it stays ended');
+      assert.equal((await api('GET', '/api/v1/session', { headers: { cookie } })).status, 204);
     } finally {
       await api('DELETE', '/api/v1/settings/portal_idle_timeout', { key });
     }

@@ -148,7 +148,7 @@ export function Dashboard() {
           number(sum(now.connections)),
           Object.entries(now.connections)
             .map(([k, v]) => `${k} ${v}`)
-            .join(' · ') || 'no listeners',
+            .join(' · ') || 'none open',
         ],
         ['Store', formatBytes(now.store.bytes), `${number(now.store.messages)} messages`],
       ]
@@ -172,19 +172,19 @@ export function Dashboard() {
       <p class="muted">Counters since the server started; charts show the last {Math.round(KEEP_SECONDS / 60)} minutes this page has seen.</p>
       <div class="charts">
         <Chart title="Messages per minute" labels={COUNTERS.map(String)} data={charts.messages} format={perMinute} theme={theme} />
-        <Chart title="Queue depth" labels={['queued', 'held', 'bounces']} data={charts.queue} format={number} theme={theme} />
-        <Chart title="Open connections" labels={charts.listeners} data={charts.connections} format={number} theme={theme} />
-        <Chart title="Store size" labels={['bytes']} data={charts.store} format={formatBytes} theme={theme} />
+        <Chart title="Queue depth" labels={['queued', 'held', 'bounces']} data={charts.queue} format={number} theme={theme} whole />
+        <Chart title="Open connections" labels={charts.listeners} data={charts.connections} format={number} theme={theme} whole />
+        <Chart title="Store size" labels={['bytes']} data={charts.store} format={formatBytes} theme={theme} whole />
       </div>
     </Page>
   );
 }
 
-function Chart(props: { title: string; labels: string[]; data: uPlot.AlignedData; format: (v: number) => string; theme: number }) {
+function Chart(props: { title: string; labels: string[]; data: uPlot.AlignedData; format: (v: number) => string; theme: number; whole?: boolean }) {
   const box = useRef<HTMLDivElement>(null);
   const chart = useRef<LineChart | null>(null);
   useEffect(() => {
-    const c = new LineChart(box.current!, props.labels, props.format);
+    const c = new LineChart(box.current!, props.labels, props.format, props.whole);
     chart.current = c;
     c.setData(props.data);
     return () => c.destroy();
