@@ -10,8 +10,8 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { DEFAULT_WARMUP_SCHEDULE, formatWarmup, parseWarmup, warmupCounterKey, warmupDay, WARMUP_PREFIX, WARMUP_SENT_PREFIX } from '../queue/warmup.js';
 import { NotFoundError, UserError } from '../errors.js';
-import { PAUSED_PREFIX, RATE_PREFIX, SETTINGS_MS } from '../queue/worker.js';
-import { deleteRoute, listRoutes, setRoute } from '../admin/routes.js';
+import { PAUSED_PREFIX, SETTINGS_MS } from '../queue/worker.js';
+import { deleteRateLimit, deleteRoute, listRoutes, setRateLimit, setRoute } from '../admin/routes.js';
 import { normalizeAddress, normalizeDomain } from '../mail/address.js';
 import { rfc5322Date } from '../mail/trace-headers.js';
 import { parseInteger } from '../config/parse.js';
@@ -144,17 +144,14 @@ export function registerQueueCommands(program: Command, globals: Globals): void 
     .command('rate <domain-or-mx-host> <per-minute>')
     .description('at most this many messages a minute to a destination domain or MX host, over all its connections ("off" removes the limit)')
     .action(async (domain: string, perMinute: string) => {
-      const d = normalizeDomain(domain);
-      const key = `${RATE_PREFIX}${d}`;
       if (perMinute === 'off') {
-        await withStore(globals(), (s) => s.directory.deleteSetting(key)).catch((err: unknown) => {
-          throw err instanceof NotFoundError ? new UserError(`${d} has no rate limit`) : err;
+        const d = await withStore(globals(), (s) => deleteRateLimit(s.directory, null, domain)).catch((err: unknown) => {
+          throw err instanceof NotFoundError ? new UserError(err.message) : err;
         });
         return console.log(`no rate limit for ${d}`);
       }
-      const n = parseInteger('per-minute', perMinute, 1);
-      await withStore(globals(), (s) => s.directory.setSetting(key, String(n)));
-      console.log(`at most ${n} messages a minute to ${d}`);
+      const r = await withStore(globals(), (s) => setRateLimit(s.directory, null, domain, perMinute));
+      console.log(`at most ${r.perMinute} messages a minute to ${r.destination}`);
     });
   queue
     .command('warmup [domain] [off]')

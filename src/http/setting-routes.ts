@@ -1,8 +1,11 @@
 /**
  * Site settings through the API (admin keys for the whole site; a key limited to a domain
- * gets 403): admin/settings.ts holds the list and the validators, shared with `tern setting`.
+ * gets 403): admin/settings.ts holds the list and the validators, shared with `tern setting`;
+ * and the per-destination routes and rate limits of outbound mail (admin/routes.ts, shared
+ * with `tern route` and `tern queue rate`).
  */
 import type { FastifyInstance } from 'fastify';
+import { deleteRateLimit, deleteRoute, listRateLimits, listRoutes, setRateLimit, setRoute } from '../admin/routes.js';
 import { deleteSetting, getSetting, listSettings, setSetting } from '../admin/settings.js';
 import type { DirectoryStore } from '../store/store.js';
 import type { ApiKeyAuth } from './auth.js';
@@ -65,6 +68,80 @@ export function registerSettingRoutes(app: FastifyInstance, deps: { directory: D
     },
     async (req, reply) => {
       await deleteSetting(directory, req.apiKey, req.params.key);
+      return reply.code(204).send();
+    },
+  );
+
+  // Routes and rate limits: one setting per destination, so each is listed, put and deleted by its name.
+  const DESTINATION = { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 253 } } } as const;
+  const ROUTE = { type: 'object', properties: { domain: { type: 'string' }, target: { type: 'string' } } } as const;
+  const RATE = { type: 'object', properties: { destination: { type: 'string' }, perMinute: { type: 'integer' } } } as const;
+  const policy = { tags: ['routes'], security: [{ bearer: [] }] };
+  app.get(
+    '/api/v1/routes',
+    {
+      onRequest: admin,
+      schema: {
+        ...policy,
+        summary: 'Destination domains routed to a host instead of their MX',
+        response: { 200: { type: 'array', items: ROUTE }, '4xx': ERROR_SCHEMA },
+      },
+    },
+    (req) => listRoutes(directory, req.apiKey),
+  );
+  app.put<{ Params: { name: string }; Body: { target: string } }>(
+    '/api/v1/routes/:name',
+    {
+      onRequest: admin,
+      schema: {
+        ...policy,
+        summary: "Send a destination domain's mail to HOST:PORT (before the smarthost); the queue applies it within 30 s",
+        params: DESTINATION,
+        body: { type: 'object', required: ['target'], additionalProperties: false, properties: { target: { type: 'string', minLength: 1, maxLength: 300 } } },
+        response: { 200: ROUTE, '4xx': ERROR_SCHEMA },
+      },
+    },
+    (req) => setRoute(directory, req.apiKey, req.params.name, req.body.target),
+  );
+  app.delete<{ Params: { name: string } }>(
+    '/api/v1/routes/:name',
+    { onRequest: admin, schema: { ...policy, summary: 'Remove a route', params: DESTINATION, response: { 204: { type: 'null' }, '4xx': ERROR_SCHEMA } } },
+    async (req, reply) => {
+      await deleteRoute(directory, req.apiKey, req.params.name);
+      return reply.code(204).send();
+    },
+  );
+  app.get(
+    '/api/v1/rate-limits',
+    {
+      onRequest: admin,
+      schema: {
+        ...policy,
+        summary: 'Messages a minute allowed to a destination domain or MX host',
+        response: { 200: { type: 'array', items: RATE }, '4xx': ERROR_SCHEMA },
+      },
+    },
+    (req) => listRateLimits(directory, req.apiKey),
+  );
+  app.put<{ Params: { name: string }; Body: { perMinute: number } }>(
+    '/api/v1/rate-limits/:name',
+    {
+      onRequest: admin,
+      schema: {
+        ...policy,
+        summary: 'At most this many messages a minute to a destination domain or MX host, over all its connections',
+        params: DESTINATION,
+        body: { type: 'object', required: ['perMinute'], additionalProperties: false, properties: { perMinute: { type: 'integer', minimum: 1 } } },
+        response: { 200: RATE, '4xx': ERROR_SCHEMA },
+      },
+    },
+    (req) => setRateLimit(directory, req.apiKey, req.params.name, req.body.perMinute),
+  );
+  app.delete<{ Params: { name: string } }>(
+    '/api/v1/rate-limits/:name',
+    { onRequest: admin, schema: { ...policy, summary: 'Remove a rate limit', params: DESTINATION, response: { 204: { type: 'null' }, '4xx': ERROR_SCHEMA } } },
+    async (req, reply) => {
+      await deleteRateLimit(directory, req.apiKey, req.params.name);
       return reply.code(204).send();
     },
   );

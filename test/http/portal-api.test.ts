@@ -272,6 +272,24 @@ describe('portal API', { timeout: 120_000 }, () => {
     assert.equal(all.headers.get('x-total-count'), String((all.body as unknown[]).length));
   });
 
+  it('keeps routes and rate limits per destination, checked like tern route and tern queue rate', async () => {
+    const route = await api('PUT', '/api/v1/routes/Partner.test', { key, body: { target: 'relay.partner.test:2525' } });
+    assert.equal(route.status, 200, JSON.stringify(route.body));
+    assert.deepEqual(route.body, { domain: 'partner.test', target: 'relay.partner.test:2525' });
+    assert.equal((await api('PUT', '/api/v1/routes/partner.test', { key, body: { target: 'no port' } })).status, 400);
+    assert.deepEqual((await api('GET', '/api/v1/routes', { key })).body, [{ domain: 'partner.test', target: 'relay.partner.test:2525' }]);
+    assert.equal((await api('PUT', '/api/v1/rate-limits/mx.big.test', { key, body: { perMinute: 0 } })).status, 400);
+    assert.deepEqual((await api('PUT', '/api/v1/rate-limits/MX.big.test', { key, body: { perMinute: 120 } })).body, {
+      destination: 'mx.big.test',
+      perMinute: 120,
+    });
+    assert.deepEqual((await api('GET', '/api/v1/rate-limits', { key })).body, [{ destination: 'mx.big.test', perMinute: 120 }]);
+    assert.equal((await api('DELETE', '/api/v1/rate-limits/mx.big.test', { key })).status, 204);
+    assert.equal((await api('DELETE', '/api/v1/rate-limits/mx.big.test', { key })).status, 404);
+    assert.equal((await api('DELETE', '/api/v1/routes/partner.test', { key })).status, 204);
+    assert.deepEqual((await api('GET', '/api/v1/routes', { key })).body, []);
+  });
+
   it("shows a queued message's header block", async () => {
     await cli(['queue', 'pause', 'slow.test', ...site.args]);
     const sent = await api('POST', '/api/v1/messages', {

@@ -1,7 +1,10 @@
-/** Site settings: one row per setting the server lists; Save stores a value (PUT), or removes it when emptied (DELETE). */
+/**
+ * Site settings: one row per setting the server lists; Save stores a value (PUT), or removes it when emptied (DELETE).
+ * Then the per-destination policy of outbound mail: routes and rate limits.
+ */
 import { useState } from 'preact/hooks';
 import { api, ApiError, seg } from '../api';
-import { Page, useLoad, useNotice, type Notices } from '../components';
+import { Page, TableBox, useConfirm, useLoad, useNotice, type Notices } from '../components';
 
 interface Setting {
   key: string;
@@ -23,6 +26,29 @@ export function Settings() {
       {data?.map((s) => (
         <SettingRow key={s.key} setting={s} notices={notices} invalid={invalid === s.key} setInvalid={setInvalid} />
       ))}
+      <Destinations
+        title="Routes"
+        path="/routes"
+        nameLabel="Destination domain"
+        valueLabel="Host:port"
+        button="Add route"
+        hint="Mail for the domain goes to this host instead of its MX hosts (before the smarthost). Applies within 30 s."
+        read={(r: { domain: string; target: string }) => [r.domain, r.target]}
+        body={(v) => ({ target: v })}
+        notices={notices}
+      />
+      <Destinations
+        title="Rate limits"
+        path="/rate-limits"
+        nameLabel="Destination domain or MX host"
+        valueLabel="Messages a minute"
+        button="Set limit"
+        hint="At most this many messages a minute to the destination, over all its connections; the rest wait. Applies within 30 s."
+        read={(r: { destination: string; perMinute: number }) => [r.destination, String(r.perMinute)]}
+        body={(v) => ({ perMinute: Number(v) })}
+        numeric
+        notices={notices}
+      />
     </Page>
   );
 }
@@ -89,5 +115,106 @@ function SettingRow(props: { setting: Setting; notices: Notices; invalid: boolea
         {setting.flag && ` The ${setting.flag} option of tern serve overrides it.`}
       </p>
     </form>
+  );
+}
+
+/** A list of per-destination values (routes, rate limits): one PUT per destination to add or change, DELETE to remove. */
+function Destinations<T>(props: {
+  title: string;
+  path: string;
+  nameLabel: string;
+  valueLabel: string;
+  button: string;
+  hint: string;
+  read: (row: T) => [name: string, value: string];
+  body: (value: string) => unknown;
+  numeric?: boolean;
+  notices: Notices;
+}) {
+  const { notices } = props;
+  const [dialog, confirm] = useConfirm();
+  const { data, reload } = useLoad(() => api.get<T[]>(props.path), [], notices);
+  const [name, setName] = useState('');
+  const [value, setValue] = useState('');
+  const [busy, setBusy] = useState(false);
+  const id = `dest-${props.path.slice(1)}`;
+  const add = (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    api
+      .put<T>(`${props.path}/${seg(name.trim())}`, props.body(value.trim()))
+      .then((row) => {
+        const [n, v] = props.read(row);
+        notices.ok(`${props.title}: ${n} → ${v}.`);
+        setName('');
+        setValue('');
+        reload();
+      }, notices.fail)
+      .finally(() => setBusy(false));
+  };
+  const remove = async (n: string) => {
+    if (!(await confirm(`Remove the ${props.title.toLowerCase().replace(/s$/, '')} of ${n}?`, 'Delete'))) return;
+    api.delete(`${props.path}/${seg(n)}`).then(() => {
+      notices.ok(`${props.title}: ${n} removed.`);
+      reload();
+    }, notices.fail);
+  };
+  return (
+    <section aria-labelledby={`${id}-title`}>
+      <h2 id={`${id}-title`}>{props.title}</h2>
+      <form class="inline-form" onSubmit={add}>
+        <label>
+          {props.nameLabel}
+          <input value={name} onInput={(e) => setName(e.currentTarget.value)} required autocomplete="off" spellcheck={false} aria-describedby={`${id}-hint`} />
+        </label>
+        <label>
+          {props.valueLabel}
+          <input
+            value={value}
+            onInput={(e) => setValue(e.currentTarget.value)}
+            required
+            autocomplete="off"
+            spellcheck={false}
+            {...(props.numeric ? { type: 'number', min: 1, step: 1 } : {})}
+            aria-describedby={`${id}-hint`}
+          />
+        </label>
+        <button disabled={busy}>{props.button}</button>
+        <p id={`${id}-hint`} class="muted small">
+          {props.hint}
+        </p>
+      </form>
+      {data && data.length === 0 && <p class="muted">None.</p>}
+      {data && data.length > 0 && (
+        <TableBox label={props.title}>
+          <thead>
+            <tr>
+              <th scope="col">{props.nameLabel}</th>
+              <th scope="col">{props.valueLabel}</th>
+              <th scope="col">
+                <span class="visually-hidden">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.map((row) => {
+              const [n, v] = props.read(row);
+              return (
+                <tr key={n}>
+                  <th scope="row">{n}</th>
+                  <td>{v}</td>
+                  <td class="actions">
+                    <button type="button" class="small danger" onClick={() => void remove(n)}>
+                      Delete
+                    </button>
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </TableBox>
+      )}
+      {dialog}
+    </section>
   );
 }
