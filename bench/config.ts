@@ -2,7 +2,7 @@
 // the defaults (a full run of every phase in about 30 minutes on 2 cores).
 import type { Load } from './report.js';
 
-export const PHASES = ['throughput', 'full-store', 'large', 'profile', 'imap', 'queue', 'api', 'transfer'] as const;
+export const PHASES = ['throughput', 'full-store', 'large', 'profile', 'imap', 'queue', 'api', 'transfer', 'portal'] as const;
 export type Phase = (typeof PHASES)[number];
 export const BACKENDS = ['sqlite', 'postgres'] as const;
 export type Backend = (typeof BACKENDS)[number];
@@ -55,6 +55,8 @@ export interface BenchConfig {
   api: { port: number; connections: number; singles: number; batches: number; size: number };
   /** The transfer phase (bench/transfer.ts): messages in the site exported and imported, their body size, SMTP clients during the live backup. */
   transfer: { messages: number; size: number; clients: number };
+  /** The admin portal phase (bench/portal.ts): Tern's HTTP port, how long and how fast mail flows in while the dashboard is open, message size. */
+  portal: { port: number; seconds: number; rate: number; size: number };
 }
 
 export const USAGE = `usage: node dist/bench/run.js [options]
@@ -197,6 +199,12 @@ function readConfig(argv: string[]): BenchConfig {
       messages: envInt('BENCH_TRANSFER_MESSAGES', 100_000),
       size: parseSize(env('BENCH_TRANSFER_SIZE') ?? '4k'),
       clients: envInt('BENCH_TRANSFER_CLIENTS', 10),
+    },
+    portal: {
+      port: envInt('BENCH_TERN_HTTP_PORT', 28080),
+      seconds: envInt('BENCH_PORTAL_SECONDS', 20),
+      rate: envInt('BENCH_PORTAL_RATE', 1000),
+      size: parseSize(env('BENCH_PORTAL_SIZE') ?? '4k'),
     },
     imap: {
       targets: parseList('IMAP target', env('BENCH_IMAP_TARGETS') ?? IMAP_TARGETS.join(','), IMAP_TARGETS),

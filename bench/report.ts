@@ -9,6 +9,7 @@ import { formatImap } from './imap-report.js';
 import { formatQueue, type QueuePhaseResult } from './queue.js';
 import { formatApi, type ApiPhaseResult } from './api.js';
 import { formatTransfer, type TransferResult } from './transfer.js';
+import { formatPortal, type PortalResult } from './portal.js';
 import type { ConcurrentResult, ProbeResult, Spread } from './large.js';
 
 /** One load: smtp-source -s sessions -m messages -l size. */
@@ -104,6 +105,7 @@ export interface BenchReport {
   queue?: QueuePhaseResult;
   api?: ApiPhaseResult;
   transfer?: TransferResult;
+  portal?: PortalResult;
 }
 
 const fixed = (value: number | null | undefined, digits: number): string =>
@@ -223,6 +225,7 @@ export function formatReport(report: BenchReport): string {
   if (report.queue) lines.push(...formatQueue(report.queue), '');
   if (report.api) lines.push(...formatApi(report.api), '');
   if (report.transfer) lines.push(formatTransfer(report.transfer), '');
+  if (report.portal) lines.push(...formatPortal(report.portal), '');
   lines.push('Environment:');
   for (const [key, value] of Object.entries(report.environment)) lines.push(`  ${key}: ${value}`);
   for (const [key, value] of Object.entries(report.filesystems)) lines.push(`  filesystem of ${key}: ${value}`);

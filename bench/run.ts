@@ -2,7 +2,8 @@
 // message sizes, with smtp-sink as the protocol ceiling, Tern on SQLite and on a throwaway
 // PostgreSQL cluster; then the rate with a full store, memory and latency with large
 // messages, a CPU profile at 1 MB, IMAP against Dovecot (bench/imap.ts), and sending
-// (submission and queue drain) against Postfix as a relay (bench/queue.ts). Prints
+// (submission and queue drain) against Postfix as a relay (bench/queue.ts), and the admin
+// portal's first load and live dashboard in Chromium (bench/portal.ts). Prints
 // tables and writes bench/out/results.json.
 // Figures only; nothing is asserted. Settings: bench/config.ts and bench/README.md.
 import { existsSync } from 'node:fs';
@@ -19,9 +20,10 @@ import { imapPhase } from './imap.js';
 import { queuePhase } from './queue.js';
 import { apiPhase } from './api.js';
 import { transferPhase } from './transfer.js';
+import { portalPhase } from './portal.js';
 import { formatReport, writeReport, type BenchReport } from './report.js';
 import { referenceDirs, throughputPhase } from './throughput.js';
-import { ensureImapPackages, ensureMailPackages, ensureQueuePackages, ensureSystemUser, runCommand } from './util.js';
+import { ensureImapPackages, ensureMailPackages, ensurePortalPackages, ensureQueuePackages, ensureSystemUser, runCommand } from './util.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const log = (line: string): void => console.log(`[bench] ${new Date().toISOString().slice(11, 19)} ${line}`);
@@ -72,6 +74,8 @@ async function main(): Promise<void> {
   if (config.phases.includes('imap')) await ensureImapPackages(log).catch((error: unknown) => log(`Dovecot IMAP: ${errorText(error)}`));
   // Without them the queue phase's Postfix rows say why they failed; Tern's still run.
   if (config.phases.includes('queue')) await ensureQueuePackages(log).catch((error: unknown) => log(`OpenDKIM, Cyrus SASL: ${errorText(error)}`));
+  // Without Chromium the portal phase says why it is empty.
+  if (config.phases.includes('portal')) await ensurePortalPackages(log).catch((error: unknown) => log(`Chromium: ${errorText(error)}`));
   const environment = await describeEnvironment();
   const user = await ensureSystemUser('ternbench');
   const root = await mkdtemp(join(os.tmpdir(), 'tern-bench-'));
@@ -105,6 +109,7 @@ async function main(): Promise<void> {
       large: config.large,
       profile: config.profile,
       imap: config.imap,
+      portal: config.portal,
     },
     ports: config.ports,
     environment,
@@ -122,6 +127,7 @@ async function main(): Promise<void> {
   if (config.phases.includes('queue')) report.queue = await queuePhase(ctx);
   if (config.phases.includes('api')) report.api = await apiPhase(ctx);
   if (config.phases.includes('transfer')) report.transfer = await transferPhase(ctx);
+  if (config.phases.includes('portal')) report.portal = await portalPhase(ctx);
 
   environment.ternServeFlags =
     '--log-level info (log to a file), unused listeners off; large-message runs add --max-message-size 30M --max-connections-per-ip 1000; ' +

@@ -202,6 +202,11 @@ export async function ensureImapPackages(log: (line: string) => void): Promise<v
   await ensurePackages(log, IMAP_BINARIES, ['dovecot-core', 'dovecot-imapd']);
 }
 
+/** Installs Chromium (Debian's chromium), which the portal phase drives, when it is missing. */
+export async function ensurePortalPackages(log: (line: string) => void): Promise<void> {
+  await ensurePackages(log, ['/usr/bin/chromium'], ['chromium']);
+}
+
 /** Cyrus SASL's PLAIN module (libsasl2-modules), wherever this architecture's library directory is. */
 function saslPlainModule(): string {
   const found = readdirSync('/usr/lib')

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // The whole test command (`npm test`), so a fresh Debian 12 machine passes it right after
 // `npm install`:
-//  1. removes dist/ and compiles (`tsc -p .`), so a deleted test never runs from a stale file;
+//  1. removes dist/ and builds (`tsc -p .`, then the admin portal's front end with
+//     `node scripts/build-web.mjs`, as `npm run build` does), so a deleted test never runs from a stale file;
 //  2. checks the Debian packages the tests drive (swaks with Net::SSLeay for STARTTLS,
 //     postfix for smtp-source, openssl, python3, fetchmail, isync, mutt, opendkim-tools, rspamd, pebble, dovecot-imapd and dovecot-lmtpd,
-//     the PostgreSQL server binaries, dovecot-core and whois for the password hashes of doveadm pw and mkpasswd); as root
+//     the PostgreSQL server binaries, dovecot-core and whois for the password hashes of doveadm pw and mkpasswd,
+//     chromium for the admin portal's browser tests); as root
 //     it installs the missing ones, otherwise it names them with the apt-get command and
 //     exits non-zero;
 //  3. starts one throwaway PostgreSQL cluster for the run (test/helpers/pg-cluster.ts) and
@@ -54,6 +56,8 @@ const REQUIRED = [
   // Dovecot reads what Tern's Maildir export wrote and writes what its import reads (test/delivery/maildir-dovecot.test.ts runs its own instance).
   { pkg: 'dovecot-imapd', present: () => existsSync('/usr/lib/dovecot/imap') },
   { pkg: 'dovecot-lmtpd', present: () => existsSync('/usr/lib/dovecot/lmtp') },
+  // The browser that test/web/portal.test.ts drives (through playwright-core) to click through the admin portal.
+  { pkg: 'chromium', present: () => existsSync('/usr/bin/chromium') },
   {
     pkg: 'postgresql',
     present: () =>
@@ -98,11 +102,16 @@ function ensurePackages() {
   }
 }
 
-// 1. A clean build.
+// 1. A clean build: the TypeScript, then the portal's front end into dist/web/ (what `npm run build` runs).
 rmSync('dist', { recursive: true, force: true });
 const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', '.'], { stdio: 'inherit' });
 if (tsc.status !== 0) {
   console.error('run-tests: tsc failed');
+  process.exit(1);
+}
+const web = spawnSync(process.execPath, [join(root, 'scripts/build-web.mjs')], { stdio: 'inherit' });
+if (web.status !== 0) {
+  console.error('run-tests: scripts/build-web.mjs failed');
   process.exit(1);
 }
 
