@@ -10,7 +10,7 @@ import { parseApiToken, secretMatches } from '../auth/api-keys.js';
 import type { ApiKey, ApiScope, DirectoryStore } from '../store/store.js';
 import { HttpError } from './errors.js';
 import type { Guard } from '../auth/guard.js';
-import { sessionCookie, type SessionPolicy } from './session.js';
+import { isBackground, sessionCookie, type SessionPolicy } from './session.js';
 
 export const KEY_CACHE_MS = 5_000;
 
@@ -67,7 +67,7 @@ export class ApiKeyAuth {
         void reply.header('retry-after', String(Math.ceil(wait / 1000)));
         throw new HttpError(429, 'rate_limited', `this key may make ${key.ratePerMinute} requests a minute; try again in ${Math.ceil(wait / 1000)} s`);
       }
-      this.touch(key);
+      if (!cookie || !isBackground(req)) this.touch(key);
       req.apiKey = key;
     };
   }

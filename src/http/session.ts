@@ -9,7 +9,8 @@
  *   cookie's secret that the login answer (and GET /api/v1/session) hands to the page. A
  *   page of another site can make the browser send the cookie, but cannot read the token.
  * - Expiry: a session unused for `portal_idle_timeout` (default 30m), or older than
- *   SESSION_MAX_AGE_MS, is revoked at its next use. Logout revokes it at once. Sessions are
+ *   SESSION_MAX_AGE_MS, is revoked at its next use. The dashboard's polls say they are
+ *   background reads and do not count as use, so an open dashboard still idles out. Logout revokes it at once. Sessions are
  *   listed with the other API keys, so an administrator can end someone's session there.
  */
 import crypto from 'node:crypto';
@@ -50,6 +51,9 @@ export function sessionCookie(req: FastifyRequest): string | null {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** A read the portal makes by itself (the dashboard's poll, `X-Tern-Background: 1`): it does not count as use of the session. */
+export const isBackground = (req: FastifyRequest) => SAFE_METHODS.has(req.method) && req.headers['x-tern-background'] === '1';
+
 /** Checks a request authenticated by the session cookie: its CSRF header, and that the session has not expired. */
 export class SessionPolicy {
   private readonly seen = new Map<string, number>();
@@ -84,6 +88,7 @@ export class SessionPolicy {
       await this.directory.revokeApiKey(key.id).catch(() => undefined);
       throw new HttpError(401, 'session_expired', 'the session expired; log in again');
     }
+    if (isBackground(req)) return;
     if (this.seen.size > 10_000) this.seen.clear();
     this.seen.set(key.id, now);
   }

@@ -43,16 +43,18 @@ export function withQuery(path: string, query: Query = {}): string {
 const pending = new Set<Promise<unknown>>();
 
 /** One request; the parsed body (undefined for 204) and the response, or an ApiError. */
-function send<T>(method: string, path: string, body?: unknown): Promise<{ data: T; response: Response }> {
-  const p = request<T>(method, path, body);
+function send<T>(method: string, path: string, body?: unknown, background = false): Promise<{ data: T; response: Response }> {
+  const p = request<T>(method, path, body, background);
   pending.add(p);
   const done = () => pending.delete(p);
   p.then(done, done);
   return p;
 }
 
-async function request<T>(method: string, path: string, body?: unknown): Promise<{ data: T; response: Response }> {
+async function request<T>(method: string, path: string, body?: unknown, background = false): Promise<{ data: T; response: Response }> {
   const headers: Record<string, string> = { Accept: 'application/json' };
+  // A poll the page makes by itself: the server does not count it as use, so an open dashboard still idles out.
+  if (background) headers['X-Tern-Background'] = '1';
   // No Content-Type without a body: the server refuses an empty body declared as JSON.
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && session) headers['X-CSRF-Token'] = session.csrfToken;
@@ -91,6 +93,8 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
 
 export const api = {
   get: async <T>(path: string, query?: Query) => (await send<T>('GET', withQuery(path, query))).data,
+  /** A GET the page makes by itself (a poll), not the administrator: it does not keep the session alive. */
+  poll: async <T>(path: string) => (await send<T>('GET', path, undefined, true)).data,
   post: async <T>(path: string, body?: unknown) => (await send<T>('POST', path, body)).data,
   put: async <T>(path: string, body?: unknown) => (await send<T>('PUT', path, body)).data,
   patch: async <T>(path: string, body?: unknown) => (await send<T>('PATCH', path, body)).data,

@@ -38,7 +38,14 @@ export class LineChart {
       // Counts and sizes start at 0, so a flat line near 0 does not look like a cliff.
       // At least the last 5 minutes across, so the first samples do not stretch over the whole width.
       scales: {
-        x: { time: true, range: (_u, min, max) => [Math.min(min, max - 300), max] },
+        // With no samples yet uPlot passes nulls: show the last 5 minutes rather than 1970 or the years ahead.
+        x: {
+          time: true,
+          range: (_u, min, max) => {
+            const end = max ?? Date.now() / 1000;
+            return [Math.min(min ?? end, end - 300), end];
+          },
+        },
         y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
       },
       axes: [axis, { ...axis, size: 72, values: (_u, ticks) => ticks.map(format), ...(whole ? { incrs: WHOLE_STEPS } : {}) }],

@@ -179,10 +179,11 @@ export function Select(props: { id: string; label: string; value: string; option
 }
 
 /** A table in its own horizontally scrolling box (the page itself never scrolls sideways); keyboard users can scroll it too. */
-export function TableBox(props: { label: string; children: ComponentChildren }) {
+/** A table that scrolls inside its own box; `stack`: below 700 px each row becomes a card, its cells labelled by their data-label. */
+export function TableBox(props: { label: string; children: ComponentChildren; stack?: boolean }) {
   return (
     <div class="table-box" role="region" aria-label={props.label} tabIndex={0}>
-      <table>{props.children}</table>
+      <table class={props.stack ? 'stack' : undefined}>{props.children}</table>
     </div>
   );
 }

@@ -82,7 +82,7 @@ export function Dashboard() {
       if (stopped || inflight || document.hidden) return;
       inflight = true;
       api
-        .get<Stats>('/stats')
+        .poll<Stats>('/stats')
         .then(
           (stats) => {
             if (stopped) return;

@@ -174,7 +174,7 @@ export function DomainPage(props: { name: string }) {
               </button>
             </div>
             {check && <p class="muted">Asked {check.resolvers.length ? check.resolvers.join(', ') : 'the system resolver'}.</p>}
-            <TableBox label="DNS records">
+            <TableBox label="DNS records" stack>
               <thead>
                 <tr>
                   <th scope="col">Type</th>
@@ -191,13 +191,15 @@ export function DomainPage(props: { name: string }) {
                   const s = status(i);
                   return (
                     <tr key={`${r.type} ${r.name} ${i}`}>
-                      <td>{r.type}</td>
-                      <td class="mono">{r.name}</td>
-                      <td>
+                      <td data-label="Type">{r.type}</td>
+                      <td class="mono" data-label="Name">
+                        {r.name}
+                      </td>
+                      <td data-label="Value">
                         <code class="value">{r.value}</code>
                         {r.note && <div class="muted small">{r.note}</div>}
                       </td>
-                      <td>
+                      <td data-label="Status">
                         {s ? (
                           <>
                             <span class={`badge ${s.status}`}>{s.status}</span>
