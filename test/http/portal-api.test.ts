@@ -127,15 +127,15 @@ describe('portal API', { timeout: 120_000 }, () => {
       assert.equal((await api('GET', '/api/v1/stats', { headers: { cookie } })).status, 200, 'a session in use stays');
       // The dashboard's polls (X-Tern-Background) do not count as use: the session still ends 2 s after the last real request.
       const lastUse = Date.now();
-      let late = null;
+      let late: { status: number; body: unknown; after: number } | null = null;
       for (let i = 0; i < 16 && !late; i++) {
         await new Promise((r) => setTimeout(r, 400));
         const r = await api('GET', '/api/v1/stats', { headers: { cookie, 'x-tern-background': '1' } });
         if (r.status !== 200) late = { ...r, after: Date.now() - lastUse };
       }
       assert.equal(late?.status, 401);
-      assert.equal(codeOf(late!), 'session_expired');
-      assert.ok(late!.after >= 2000, `ended ${late!.after} ms after its last use`);
+      assert.equal(codeOf(late), 'session_expired');
+      assert.ok(late.after >= 2000, `ended ${late.after} ms after its last use`);
       assert.equal((await api('GET', '/api/v1/stats', { headers: { cookie } })).status, 401, 'and it stays ended');
       assert.equal((await api('GET', '/api/v1/session', { headers: { cookie } })).status, 204);
     } finally {
