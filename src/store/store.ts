@@ -649,7 +649,12 @@ export interface QueueStore {
    * `suppress` (hard bounces) joins the suppression list in the same transaction, so whoever
    * sees the failure sees the address suppressed.
    */
-  settle(id: number, results: AttemptResult[], retryAt: Date | null, suppress?: Array<Pick<Suppression, 'address' | 'source' | 'reason'>>): Promise<QueueState | 'done'>;
+  settle(
+    id: number,
+    results: AttemptResult[],
+    retryAt: Date | null,
+    suppress?: Array<Pick<Suppression, 'address' | 'source' | 'reason'>>,
+  ): Promise<QueueState | 'done'>;
   /** Gives a claimed entry back, due at `until`, without counting an attempt (a rate limit said wait). */
   postpone(id: number, until: Date): Promise<void>;
   /** Removes an entry in state `bounce` once its DSN is committed. */

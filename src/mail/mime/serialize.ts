@@ -14,7 +14,11 @@ export function serializeStructure(s: MessageStructure): string {
  * store can match them case-insensitively in SQL (instr/strpos) with a lower-cased needle.
  */
 export function storedForm(s: MessageStructure): { json: string; text: string; headers: string; messageId: string | null; subject: string | null } {
-  const first = (field: string) => s.headers.find(([name]) => name.toLowerCase() === field)?.[1].replace(/[\r\n]+/g, ' ').trim() || null;
+  const first = (field: string) =>
+    s.headers
+      .find(([name]) => name.toLowerCase() === field)?.[1]
+      .replace(/[\r\n]+/g, ' ')
+      .trim() || null;
   return {
     json: serializeStructure(s),
     text: s.text.toLowerCase(),
