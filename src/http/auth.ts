@@ -10,7 +10,7 @@ import { parseApiToken, secretMatches } from '../auth/api-keys.js';
 import type { ApiKey, ApiScope, DirectoryStore } from '../store/store.js';
 import { HttpError } from './errors.js';
 import type { Guard } from '../auth/guard.js';
-import { isBackground, sessionCookie, type SessionPolicy } from './session.js';
+import { isBackground, isSessionKey, sessionCookie, type SessionPolicy } from './session.js';
 
 export const KEY_CACHE_MS = 5_000;
 
@@ -60,7 +60,9 @@ export class ApiKeyAuth {
         if (!cookie) this.guard?.loginFailed(req.ip, 'http');
         throw new HttpError(401, 'unauthorized', 'the API key is not valid or was revoked');
       }
+      // A session's token sent as a Bearer key (copied out of a browser) still idles out; only the cookie needs the CSRF header.
       if (cookie) await this.sessions!.check(req, key, cookie);
+      else if (this.sessions && isSessionKey(key)) await this.sessions.check(req, key, null);
       if (!scopes.some((s) => key.scopes.includes(s))) throw new HttpError(403, 'forbidden', `this key lacks the ${scopes.join(' or ')} scope`);
       const wait = this.rateWait(key);
       if (wait > 0) {

@@ -44,7 +44,12 @@ export function csrfToken(token: string): string {
 export function sessionCookie(req: FastifyRequest): string | null {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === SESSION_COOKIE) return decodeURIComponent(part.slice(eq + 1).trim());
+    if (eq === -1 || part.slice(0, eq).trim() !== SESSION_COOKIE) continue;
+    try {
+      return decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      return null; // not percent-encoded properly: no token of ours
+    }
   }
   return null;
 }
@@ -72,10 +77,13 @@ export class SessionPolicy {
     return ms;
   }
 
-  /** Throws 403 (no CSRF token) or 401 (expired: the key is revoked) for a cookie-authenticated request; records the use. */
-  async check(req: FastifyRequest, key: ApiKey, token: string): Promise<void> {
+  /**
+   * Throws 403 (no CSRF token, for a request authenticated by the cookie `token`) or 401
+   * (expired: the key is revoked) for a request of a session; records the use.
+   */
+  async check(req: FastifyRequest, key: ApiKey, token: string | null): Promise<void> {
     if (!isSessionKey(key)) throw new HttpError(401, 'unauthorized', 'the session cookie does not hold a portal session');
-    if (!SAFE_METHODS.has(req.method)) {
+    if (token !== null && !SAFE_METHODS.has(req.method)) {
       const sent = req.headers['x-csrf-token'];
       const want = csrfToken(token);
       if (typeof sent !== 'string' || sent.length !== want.length || !crypto.timingSafeEqual(Buffer.from(sent), Buffer.from(want)))

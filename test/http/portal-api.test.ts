@@ -103,12 +103,17 @@ describe('portal API', { timeout: 120_000 }, () => {
     const keys = (await api('GET', '/api/v1/keys', { key })).body as Array<{ description: string; revokedAt: string | null }>;
     assert.ok(keys.some((k) => k.description === `portal session: ${ADMIN}` && k.revokedAt === null));
 
+    // The session's token works as a Bearer key too (it is one), with the session's expiry.
+    const token = decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1));
+    assert.equal((await api('GET', '/api/v1/domains', { key: token })).status, 200);
     // Logout needs the token too, then the cookie is worthless and cleared.
     assert.equal((await api('DELETE', '/api/v1/session', { headers: { cookie } })).status, 403);
     const out = await api('DELETE', '/api/v1/session', { headers: { cookie, 'x-csrf-token': session.csrfToken } });
     assert.equal(out.status, 204);
     assert.match(out.headers.get('set-cookie') ?? '', /^tern_session=; .*Max-Age=0/);
     assert.equal((await api('GET', '/api/v1/domains', { headers: { cookie } })).status, 401);
+    assert.equal((await api('GET', '/api/v1/domains', { key: token })).status, 401);
+    assert.equal((await api('GET', '/api/v1/domains', { headers: { cookie: 'tern_session=%E0%A4%A' } })).status, 401, 'a mangled cookie');
     // Asking whether there is a session is not an error: 204 without one.
     assert.equal((await api('GET', '/api/v1/session', { headers: { cookie } })).status, 204);
     assert.equal((await api('GET', '/api/v1/session')).status, 204);
