@@ -188,6 +188,41 @@ export function TableBox(props: { label: string; children: ComponentChildren; st
   );
 }
 
+/**
+ * A list as a table: nothing until it is loaded, `empty` when it has no rows, else a TableBox whose header names
+ * `columns` (and an unnamed Actions column when `actions`), with one `row` per item (each a <tr> with its key).
+ */
+export function ListTable<T>(props: {
+  label: string;
+  rows: T[] | null | undefined;
+  empty: ComponentChildren;
+  columns: string[];
+  actions?: boolean;
+  row: (item: T) => ComponentChildren;
+}) {
+  if (!props.rows) return null;
+  if (props.rows.length === 0) return typeof props.empty === 'string' ? <p>{props.empty}</p> : <>{props.empty}</>;
+  return (
+    <TableBox label={props.label}>
+      <thead>
+        <tr>
+          {props.columns.map((c) => (
+            <th key={c} scope="col">
+              {c}
+            </th>
+          ))}
+          {props.actions && (
+            <th scope="col">
+              <span class="visually-hidden">Actions</span>
+            </th>
+          )}
+        </tr>
+      </thead>
+      <tbody>{props.rows.map(props.row)}</tbody>
+    </TableBox>
+  );
+}
+
 const pad = (n: number) => String(n).padStart(2, '0');
 
 /** Local time as 2024-05-01 10:42:03; "—" for none. */

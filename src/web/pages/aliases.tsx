@@ -1,7 +1,7 @@
 /** Aliases and catch-alls (@domain): one row per target. */
 import { useState } from 'preact/hooks';
 import { api, seg } from '../api';
-import { Page, TableBox, useConfirm, useLoad, useNotice } from '../components';
+import { ListTable, Page, useConfirm, useLoad, useNotice } from '../components';
 
 interface AliasRow {
   address: string;
@@ -68,35 +68,26 @@ export function Aliases() {
           The alias is an address, or @domain for a catch-all (mail to any unknown address of the domain). Targets are local addresses, separated by commas.
         </p>
       </form>
-      {data && data.length === 0 && <p>No aliases yet.</p>}
-      {data && data.length > 0 && (
-        <TableBox label="Aliases">
-          <thead>
-            <tr>
-              <th scope="col">Alias</th>
-              <th scope="col">Target</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.map((a) => (
-              <tr key={`${a.address} ${a.target}`}>
-                <th scope="row">
-                  {a.address} {a.address.startsWith('@') && <span class="badge">catch-all</span>}
-                </th>
-                <td>{a.target}</td>
-                <td class="actions">
-                  <button type="button" class="small danger" onClick={() => void remove(a)}>
-                    Delete
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </TableBox>
-      )}
+      <ListTable
+        label="Aliases"
+        rows={data}
+        empty="No aliases yet."
+        columns={['Alias', 'Target']}
+        actions
+        row={(a) => (
+          <tr key={`${a.address} ${a.target}`}>
+            <th scope="row">
+              {a.address} {a.address.startsWith('@') && <span class="badge">catch-all</span>}
+            </th>
+            <td>{a.target}</td>
+            <td class="actions">
+              <button type="button" class="small danger" onClick={() => void remove(a)}>
+                Delete
+              </button>
+            </td>
+          </tr>
+        )}
+      />
       {dialog}
     </Page>
   );

@@ -1,7 +1,7 @@
 /** Local domains: the list (add, delete) and one domain's page (DNS records and their check, DKIM keys, inbound policy). */
 import { useState } from 'preact/hooks';
 import { api, seg } from '../api';
-import { CopyButton, formatTime, Page, Select, setFlash, TableBox, useConfirm, useLoad, useNotice } from '../components';
+import { ListTable, CopyButton, formatTime, Page, Select, setFlash, TableBox, useConfirm, useLoad, useNotice } from '../components';
 import { href, navigate } from '../router';
 
 interface DnsRecord {
@@ -83,35 +83,26 @@ export function Domains() {
         />
         <button disabled={busy}>Add domain</button>
       </form>
-      {data && data.length === 0 && <p>No domains yet.</p>}
-      {data && data.length > 0 && (
-        <TableBox label="Domains">
-          <thead>
-            <tr>
-              <th scope="col">Domain</th>
-              <th scope="col">Added</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.map((d) => (
-              <tr key={d.name}>
-                <th scope="row">
-                  <a href={href('domains', d.name)}>{d.name}</a>
-                </th>
-                <td>{formatTime(d.createdAt)}</td>
-                <td class="actions">
-                  <button type="button" class="danger" onClick={() => void remove(d.name)}>
-                    Delete
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </TableBox>
-      )}
+      <ListTable
+        label="Domains"
+        rows={data}
+        empty="No domains yet."
+        columns={['Domain', 'Added']}
+        actions
+        row={(d) => (
+          <tr key={d.name}>
+            <th scope="row">
+              <a href={href('domains', d.name)}>{d.name}</a>
+            </th>
+            <td>{formatTime(d.createdAt)}</td>
+            <td class="actions">
+              <button type="button" class="danger" onClick={() => void remove(d.name)}>
+                Delete
+              </button>
+            </td>
+          </tr>
+        )}
+      />
       {dialog}
     </Page>
   );

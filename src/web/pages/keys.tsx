@@ -1,7 +1,7 @@
 /** API keys: create (the key is in that answer only, so it is shown once) and revoke. */
 import { useState } from 'preact/hooks';
 import { api, seg } from '../api';
-import { formatTime, Page, TableBox, useConfirm, useLoad, useNotice } from '../components';
+import { ListTable, formatTime, Page, useConfirm, useLoad, useNotice } from '../components';
 
 interface ApiKey {
   id: string;
@@ -97,45 +97,33 @@ export function Keys() {
         <input type="checkbox" checked={sessions} onChange={(e) => setSessions(e.currentTarget.checked)} />
         Show portal sessions
       </label>
-      {keys && keys.length === 0 && <p>No API keys yet.</p>}
-      {keys && keys.length > 0 && (
-        <TableBox label="API keys">
-          <thead>
-            <tr>
-              <th scope="col">ID</th>
-              <th scope="col">Description</th>
-              <th scope="col">Scopes</th>
-              <th scope="col">Domain</th>
-              <th scope="col">Created</th>
-              <th scope="col">Last used</th>
-              <th scope="col">Status</th>
-            </tr>
-          </thead>
-          <tbody>
-            {keys.map((k) => (
-              <tr key={k.id}>
-                <th scope="row" class="mono">
-                  {k.id}
-                </th>
-                <td>{k.description || '—'}</td>
-                <td>{k.scopes.join(', ')}</td>
-                <td>{k.domain ?? 'all'}</td>
-                <td>{formatTime(k.createdAt)}</td>
-                <td>{formatTime(k.lastUsedAt)}</td>
-                <td class="actions">
-                  {k.revokedAt ? (
-                    <span class="muted">revoked {formatTime(k.revokedAt)}</span>
-                  ) : (
-                    <button type="button" class="small danger" onClick={() => void revoke(k)}>
-                      Revoke
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </TableBox>
-      )}
+      <ListTable
+        label="API keys"
+        rows={keys}
+        empty="No API keys yet."
+        columns={['ID', 'Description', 'Scopes', 'Domain', 'Created', 'Last used', 'Status']}
+        row={(k) => (
+          <tr key={k.id}>
+            <th scope="row" class="mono">
+              {k.id}
+            </th>
+            <td>{k.description || '—'}</td>
+            <td>{k.scopes.join(', ')}</td>
+            <td>{k.domain ?? 'all'}</td>
+            <td>{formatTime(k.createdAt)}</td>
+            <td>{formatTime(k.lastUsedAt)}</td>
+            <td class="actions">
+              {k.revokedAt ? (
+                <span class="muted">revoked {formatTime(k.revokedAt)}</span>
+              ) : (
+                <button type="button" class="small danger" onClick={() => void revoke(k)}>
+                  Revoke
+                </button>
+              )}
+            </td>
+          </tr>
+        )}
+      />
       {dialog}
     </Page>
   );

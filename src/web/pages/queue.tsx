@@ -1,7 +1,7 @@
 /** The outbound queue: filter, page through (cursor: after = last id), retry, delete, and one entry's headers and trace. */
 import { useState } from 'preact/hooks';
 import { api } from '../api';
-import { formatBytes, formatTime, Page, Select, TableBox, useConfirm, useDebounced, useLoad, useNotice, type Notices } from '../components';
+import { ListTable, formatBytes, formatTime, Page, Select, TableBox, useConfirm, useDebounced, useLoad, useNotice, type Notices } from '../components';
 
 interface Entry {
   id: number;
@@ -93,53 +93,37 @@ export function Queue() {
         </label>
         <button disabled={loading}>Refresh</button>
       </form>
-      {data && data.length === 0 && <p>{cursors.length > 1 ? 'No more entries.' : 'Nothing queued matches.'}</p>}
-      {data && data.length > 0 && (
-        <TableBox label="Queue entries">
-          <thead>
-            <tr>
-              <th scope="col">ID</th>
-              <th scope="col">From</th>
-              <th scope="col">To domain</th>
-              <th scope="col">Recipients</th>
-              <th scope="col">State</th>
-              <th scope="col">Attempts</th>
-              <th scope="col">Next attempt</th>
-              <th scope="col">Queued</th>
-              <th scope="col">Size</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.map((e) => (
-              <tr key={e.id}>
-                <th scope="row">{e.id}</th>
-                <td>{e.envelopeFrom || <span class="muted">(bounce)</span>}</td>
-                <td>{e.domain}</td>
-                <td>{e.recipients.map((r) => r.address).join(', ')}</td>
-                <td>{e.state}</td>
-                <td>{e.attempts}</td>
-                <td>{formatTime(e.nextAttemptAt)}</td>
-                <td>{formatTime(e.createdAt)}</td>
-                <td>{formatBytes(e.size)}</td>
-                <td class="actions">
-                  <button type="button" class="small" onClick={() => retry(e)}>
-                    Retry
-                  </button>
-                  <button type="button" class="small" aria-expanded={details === e.id} onClick={() => setDetails(details === e.id ? null : e.id)}>
-                    Details
-                  </button>
-                  <button type="button" class="small danger" onClick={() => void remove(e)}>
-                    Delete
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </TableBox>
-      )}
+      <ListTable
+        label="Queue entries"
+        rows={data}
+        empty={<p>{cursors.length > 1 ? 'No more entries.' : 'Nothing queued matches.'}</p>}
+        columns={['ID', 'From', 'To domain', 'Recipients', 'State', 'Attempts', 'Next attempt', 'Queued', 'Size']}
+        actions
+        row={(e) => (
+          <tr key={e.id}>
+            <th scope="row">{e.id}</th>
+            <td>{e.envelopeFrom || <span class="muted">(bounce)</span>}</td>
+            <td>{e.domain}</td>
+            <td>{e.recipients.map((r) => r.address).join(', ')}</td>
+            <td>{e.state}</td>
+            <td>{e.attempts}</td>
+            <td>{formatTime(e.nextAttemptAt)}</td>
+            <td>{formatTime(e.createdAt)}</td>
+            <td>{formatBytes(e.size)}</td>
+            <td class="actions">
+              <button type="button" class="small" onClick={() => retry(e)}>
+                Retry
+              </button>
+              <button type="button" class="small" aria-expanded={details === e.id} onClick={() => setDetails(details === e.id ? null : e.id)}>
+                Details
+              </button>
+              <button type="button" class="small danger" onClick={() => void remove(e)}>
+                Delete
+              </button>
+            </td>
+          </tr>
+        )}
+      />
       <div class="pager">
         <button type="button" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
           Previous

@@ -4,7 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 import { api, ApiError, seg } from '../api';
-import { Page, TableBox, useConfirm, useLoad, useNotice, type Notices } from '../components';
+import { ListTable, Page, useConfirm, useLoad, useNotice, type Notices } from '../components';
 
 interface Setting {
   key: string;
@@ -184,36 +184,24 @@ function Destinations<T>(props: {
           {props.hint}
         </p>
       </form>
-      {data && data.length === 0 && <p class="muted">None.</p>}
-      {data && data.length > 0 && (
-        <TableBox label={props.title}>
-          <thead>
-            <tr>
-              <th scope="col">{props.nameLabel}</th>
-              <th scope="col">{props.valueLabel}</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.map((row) => {
-              const [n, v] = props.read(row);
-              return (
-                <tr key={n}>
-                  <th scope="row">{n}</th>
-                  <td>{v}</td>
-                  <td class="actions">
-                    <button type="button" class="small danger" onClick={() => void remove(n)}>
-                      Delete
-                    </button>
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </TableBox>
-      )}
+      <ListTable
+        label={props.title}
+        rows={data?.map(props.read)}
+        empty={<p class="muted">None.</p>}
+        columns={[props.nameLabel, props.valueLabel]}
+        actions
+        row={([n, v]) => (
+          <tr key={n}>
+            <th scope="row">{n}</th>
+            <td>{v}</td>
+            <td class="actions">
+              <button type="button" class="small danger" onClick={() => void remove(n)}>
+                Delete
+              </button>
+            </td>
+          </tr>
+        )}
+      />
       {dialog}
     </section>
   );

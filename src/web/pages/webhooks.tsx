@@ -1,7 +1,7 @@
 /** Webhooks: subscribe a URL to events, pause/resume, send a test event, read the delivery log, delete. */
 import { useState } from 'preact/hooks';
 import { api, seg } from '../api';
-import { formatTime, Page, TableBox, useConfirm, useLoad, useNotice, type Notices } from '../components';
+import { ListTable, formatTime, Page, useConfirm, useLoad, useNotice, type Notices } from '../components';
 
 interface Webhook {
   id: string;
@@ -62,53 +62,41 @@ export function Webhooks() {
   return (
     <Page title="Webhooks" notices={notices}>
       <CreateWebhook notices={notices} onCreated={reload} />
-      {data && data.length === 0 && <p>No webhooks yet.</p>}
-      {data && data.length > 0 && (
-        <TableBox label="Webhooks">
-          <thead>
-            <tr>
-              <th scope="col">URL</th>
-              <th scope="col">Events</th>
-              <th scope="col">Domain</th>
-              <th scope="col">State</th>
-              <th scope="col">Signing secret</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.map((w) => (
-              <tr key={w.id}>
-                <th scope="row">
-                  <span class="mono">{w.url}</span>
-                  {w.description && <div class="muted small">{w.description}</div>}
-                </th>
-                <td>{w.events.join(', ')}</td>
-                <td>{w.domain ?? 'all'}</td>
-                <td>{w.enabled ? 'active' : 'paused'}</td>
-                <td>
-                  <code class="value">{w.secret}</code>
-                </td>
-                <td class="actions">
-                  <button type="button" class="small" onClick={() => test(w)}>
-                    Send test event
-                  </button>
-                  <button type="button" class="small" aria-expanded={log === w.id} onClick={() => setLog(log === w.id ? null : w.id)}>
-                    Deliveries
-                  </button>
-                  <button type="button" class="small" onClick={() => toggle(w)}>
-                    {w.enabled ? 'Pause' : 'Resume'}
-                  </button>
-                  <button type="button" class="small danger" onClick={() => void remove(w)}>
-                    Delete
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </TableBox>
-      )}
+      <ListTable
+        label="Webhooks"
+        rows={data}
+        empty="No webhooks yet."
+        columns={['URL', 'Events', 'Domain', 'State', 'Signing secret']}
+        actions
+        row={(w) => (
+          <tr key={w.id}>
+            <th scope="row">
+              <span class="mono">{w.url}</span>
+              {w.description && <div class="muted small">{w.description}</div>}
+            </th>
+            <td>{w.events.join(', ')}</td>
+            <td>{w.domain ?? 'all'}</td>
+            <td>{w.enabled ? 'active' : 'paused'}</td>
+            <td>
+              <code class="value">{w.secret}</code>
+            </td>
+            <td class="actions">
+              <button type="button" class="small" onClick={() => test(w)}>
+                Send test event
+              </button>
+              <button type="button" class="small" aria-expanded={log === w.id} onClick={() => setLog(log === w.id ? null : w.id)}>
+                Deliveries
+              </button>
+              <button type="button" class="small" onClick={() => toggle(w)}>
+                {w.enabled ? 'Pause' : 'Resume'}
+              </button>
+              <button type="button" class="small danger" onClick={() => void remove(w)}>
+                Delete
+              </button>
+            </td>
+          </tr>
+        )}
+      />
       {shown && <DeliveryLog key={`${shown.id} ${logVersion}`} webhook={shown} notices={notices} />}
       {dialog}
     </Page>
@@ -185,37 +173,25 @@ function DeliveryLog(props: { webhook: Webhook; notices: Notices }) {
           Refresh
         </button>
       </div>
-      {data && data.length === 0 && <p>Nothing sent yet.</p>}
-      {data && data.length > 0 && (
-        <TableBox label="Deliveries">
-          <thead>
-            <tr>
-              <th scope="col">ID</th>
-              <th scope="col">Event</th>
-              <th scope="col">State</th>
-              <th scope="col">Attempts</th>
-              <th scope="col">Last answer</th>
-              <th scope="col">Created</th>
-              <th scope="col">Finished or next try</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.map((d) => (
-              <tr key={d.id}>
-                <td>{d.id}</td>
-                <td>{d.event}</td>
-                <td>
-                  <span class={`badge ${d.state === 'delivered' ? 'ok' : d.state === 'failed' ? 'error' : ''}`}>{d.state}</span>
-                </td>
-                <td>{d.attempts}</td>
-                <td>{[d.lastStatus === null ? '' : `HTTP ${d.lastStatus}`, d.lastError ?? ''].filter(Boolean).join(': ') || '—'}</td>
-                <td>{formatTime(d.createdAt)}</td>
-                <td>{formatTime(d.finishedAt ?? d.nextAttemptAt)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </TableBox>
-      )}
+      <ListTable
+        label="Deliveries"
+        rows={data}
+        empty="Nothing sent yet."
+        columns={['ID', 'Event', 'State', 'Attempts', 'Last answer', 'Created', 'Finished or next try']}
+        row={(d) => (
+          <tr key={d.id}>
+            <td>{d.id}</td>
+            <td>{d.event}</td>
+            <td>
+              <span class={`badge ${d.state === 'delivered' ? 'ok' : d.state === 'failed' ? 'error' : ''}`}>{d.state}</span>
+            </td>
+            <td>{d.attempts}</td>
+            <td>{[d.lastStatus === null ? '' : `HTTP ${d.lastStatus}`, d.lastError ?? ''].filter(Boolean).join(': ') || '—'}</td>
+            <td>{formatTime(d.createdAt)}</td>
+            <td>{formatTime(d.finishedAt ?? d.nextAttemptAt)}</td>
+          </tr>
+        )}
+      />
     </section>
   );
 }
