@@ -61,17 +61,14 @@ const MAX_HEADER_BYTES = 64 * 1024;
 /** The header block of a queued message as it will be sent (the entry's prefix, then the body's header), cut at MAX_HEADER_BYTES. */
 export async function queuedHeaders(store: Store, actor: Actor, id: number): Promise<string> {
   requireSiteAdmin(actor, 'the queue is the whole site’s');
-  const parts: Buffer[] = [];
-  let size = 0;
+  let head = Buffer.alloc(0);
   for await (const chunk of store.queue.read(id)) {
-    parts.push(chunk);
-    size += chunk.length;
-    const text = Buffer.concat(parts).toString('latin1');
-    const end = text.indexOf('\r\n\r\n');
-    if (end !== -1) return Buffer.from(text.slice(0, end + 2), 'latin1').toString('utf8');
-    if (size >= MAX_HEADER_BYTES) break;
+    head = Buffer.concat([head, chunk]);
+    const end = head.indexOf('\r\n\r\n');
+    if (end !== -1) return head.subarray(0, end + 2).toString('utf8');
+    if (head.length >= MAX_HEADER_BYTES) break;
   }
-  return Buffer.concat(parts).subarray(0, MAX_HEADER_BYTES).toString('utf8');
+  return head.subarray(0, MAX_HEADER_BYTES).toString('utf8');
 }
 
 /** Runs a bulk action; returns how many entries it touched. */

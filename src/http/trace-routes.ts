@@ -6,10 +6,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { requireSiteAdmin } from '../admin/actor.js';
+import { UserError } from '../errors.js';
 import { normalizeAddress } from '../mail/address.js';
 import type { Store } from '../store/store.js';
 import type { ApiKeyAuth } from './auth.js';
-import { ERROR_SCHEMA, HttpError } from './errors.js';
+import { ERROR_SCHEMA } from './errors.js';
 
 interface TraceQuerystring {
   messageId?: string;
@@ -21,12 +22,14 @@ interface TraceQuerystring {
 }
 
 function dateOf(name: string, value: string | undefined): Date | undefined {
-  if (value === undefined || value === '') return undefined;
+  if (!value) return undefined;
   const d = new Date(value);
-  if (Number.isNaN(d.getTime()))
-    throw new HttpError(400, 'bad_request', `${name}: expected a date and time like 2026-11-25T10:00:00Z, got ${JSON.stringify(value)}`);
+  if (Number.isNaN(d.getTime())) throw new UserError(`${name}: expected a date and time like 2026-11-25T10:00:00Z, got ${JSON.stringify(value)}`);
   return d;
 }
+
+/** An address filter: none when empty. */
+const addressOf = (value: string | undefined) => (value?.trim() ? normalizeAddress(value) : undefined);
 
 export function registerTraceRoutes(app: FastifyInstance, deps: { store: Store; auth: ApiKeyAuth }): void {
   const text = (max: number) => ({ type: 'string', maxLength: max }) as const;
@@ -78,18 +81,10 @@ export function registerTraceRoutes(app: FastifyInstance, deps: { store: Store; 
     async (req) => {
       requireSiteAdmin(req.apiKey, 'a trace names the whole site’s correspondents');
       const q = req.query;
-      const address = (name: string, v: string | undefined) => {
-        if (v === undefined || v === '') return v;
-        try {
-          return normalizeAddress(v);
-        } catch {
-          throw new HttpError(400, 'bad_request', `${name}: ${JSON.stringify(v)} is not an address`);
-        }
-      };
       const hits = await deps.store.queue.traceSearch({
         messageId: q.messageId?.trim() || undefined,
-        sender: q.sender?.trim() === '<>' ? '' : address('sender', q.sender) || undefined,
-        recipient: address('recipient', q.recipient) || undefined,
+        sender: q.sender?.trim() === '<>' ? '' : addressOf(q.sender),
+        recipient: addressOf(q.recipient),
         since: dateOf('since', q.since),
         until: dateOf('until', q.until),
         limit: q.limit,
