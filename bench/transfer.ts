@@ -22,6 +22,9 @@ export interface TransferRow {
   archiveMB?: number;
   exportSeconds?: number;
   importSeconds?: number;
+  /** Peak resident memory of the tern export and tern import processes. */
+  exportRssMiB?: number;
+  importRssMiB?: number;
   error?: string;
 }
 
@@ -32,6 +35,9 @@ export interface PauseFigures {
   maxReplyMs: number;
   /** Longest time with no acknowledgement from any client. */
   maxGapMs: number;
+  /** When the slowest reply ended and the longest gap began, in seconds from the backup's start. */
+  slowestAtS: number;
+  gapAtS: number;
 }
 
 export interface TransferResult {
@@ -44,12 +50,14 @@ interface CliJson {
   bytes: number;
   compressedBytes: number;
   seconds: number;
+  /** Not the command's: its peak RSS as the bench saw it. */
+  rssMiB: number;
 }
 
 async function tern(ctx: BenchContext, args: string[]): Promise<CliJson> {
-  const r = await runCommand(process.execPath, [ctx.cli, ...args, '--json'], { timeoutMs: 3 * 3600_000 });
+  const r = await runCommand(process.execPath, [ctx.cli, ...args, '--json'], { timeoutMs: 3 * 3600_000, sampleMemory: true });
   if (r.code !== 0) throw new Error(`tern ${args[0]} failed: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
-  return JSON.parse(r.stdout) as CliJson;
+  return { ...(JSON.parse(r.stdout) as CliJson), rssMiB: (r.peakRssKiB ?? 0) / 1024 };
 }
 
 async function siteArgs(ctx: BenchContext, backend: Backend, name: string): Promise<string[]> {
@@ -77,10 +85,12 @@ async function exportImport(ctx: BenchContext, backend: Backend, source: () => P
       dataMB: exported.bytes / 1e6,
       archiveMB: exported.compressedBytes / 1e6,
       exportSeconds: exported.seconds,
+      exportRssMiB: exported.rssMiB,
     });
     ctx.log(`transfer (${backend}): exported ${exported.messages} messages in ${exported.seconds.toFixed(1)} s`);
     const imported = await tern(ctx, ['import', file, ...(await siteArgs(ctx, backend, `transfer_${backend}_target`))]);
     row.importSeconds = imported.seconds;
+    row.importRssMiB = imported.rssMiB;
     ctx.log(`transfer (${backend}): imported in ${imported.seconds.toFixed(1)} s`);
   } catch (error) {
     row.error = errorText(error);
@@ -88,13 +98,25 @@ async function exportImport(ctx: BenchContext, backend: Backend, source: () => P
   return row;
 }
 
-function figures(samples: Array<{ at: number; ms: number }>): PauseFigures {
+function figures(samples: Array<{ at: number; ms: number }>, began: number): PauseFigures {
   const ms = samples.map((s) => s.ms).sort((a, b) => a - b);
   const at = samples.map((s) => s.at).sort((a, b) => a - b);
   let gap = 0;
-  for (let i = 1; i < at.length; i++) gap = Math.max(gap, at[i]! - at[i - 1]!);
+  let gapAt = 0;
+  for (let i = 1; i < at.length; i++) {
+    if (at[i]! - at[i - 1]! > gap) [gap, gapAt] = [at[i]! - at[i - 1]!, at[i - 1]!];
+  }
+  const slowest = samples.reduce((a, b) => (b.ms > a.ms ? b : a), { at: began, ms: 0 });
   const q = (p: number) => ms[Math.min(ms.length - 1, Math.floor(p * ms.length))] ?? 0;
-  return { replies: ms.length, p50Ms: q(0.5), p99Ms: q(0.99), maxReplyMs: ms[ms.length - 1] ?? 0, maxGapMs: gap };
+  return {
+    replies: ms.length,
+    p50Ms: q(0.5),
+    p99Ms: q(0.99),
+    maxReplyMs: slowest.ms,
+    maxGapMs: gap,
+    slowestAtS: (slowest.at - began) / 1000,
+    gapAtS: (gapAt - began) / 1000,
+  };
 }
 
 /** SMTP load on the bulk-loaded SQLite site: replies timed for a few seconds, then while `tern backup` runs. */
@@ -119,9 +141,10 @@ async function backupPause(ctx: BenchContext, server: TernServer): Promise<Trans
       const ended = Date.now();
       stop = true;
       await load;
+      // A reply counts as during the backup if any of its wait overlapped it: one stalled by the backup's last fsync arrives after the command exits.
       const before = samples.filter((s) => s.at < began);
-      const during = samples.filter((s) => s.at >= began && s.at <= ended);
-      return { clients, backupSeconds: (ended - began) / 1000, before: figures(before), during: figures(during) };
+      const during = samples.filter((s) => s.at >= began && s.at - s.ms <= ended);
+      return { clients, backupSeconds: (ended - began) / 1000, before: figures(before, began), during: figures(during, began) };
     });
   } catch (error) {
     return { error: errorText(error) };
@@ -150,7 +173,9 @@ export async function transferPhase(ctx: BenchContext): Promise<TransferResult> 
 
 export function formatTransfer(t: TransferResult): string {
   const lines = [`Site transfer (tern export / tern import, ${t.rows[0]?.messages ?? '?'} messages)`];
-  lines.push('backend     messages  data MB  archive MB  export s  export msg/s  export MB/s  import s  import msg/s  import MB/s');
+  lines.push(
+    'backend     messages  data MB  archive MB  export s  export msg/s  export MB/s  export RSS MiB  import s  import msg/s  import MB/s  import RSS MiB',
+  );
   for (const r of t.rows) {
     if (r.error) {
       lines.push(`${r.backend.padEnd(10)}  error: ${r.error}`);
@@ -167,9 +192,11 @@ export function formatTransfer(t: TransferResult): string {
         r.exportSeconds!.toFixed(1).padStart(8),
         rate(r.messages, r.exportSeconds).padStart(12),
         mbs(r.dataMB, r.exportSeconds).padStart(11),
+        (r.exportRssMiB?.toFixed(0) ?? '-').padStart(14),
         (r.importSeconds?.toFixed(1) ?? '-').padStart(8),
         rate(r.messages, r.importSeconds).padStart(12),
         mbs(r.dataMB, r.importSeconds).padStart(11),
+        (r.importRssMiB?.toFixed(0) ?? '-').padStart(14),
       ].join('  '),
     );
   }
@@ -177,8 +204,8 @@ export function formatTransfer(t: TransferResult): string {
   if (p && 'error' in p) lines.push(`Backup under load: error: ${p.error}`);
   else if (p) {
     const f = (x: PauseFigures) =>
-      `${x.replies} replies, p50 ${x.p50Ms.toFixed(0)} ms, p99 ${x.p99Ms.toFixed(0)} ms, slowest ${x.maxReplyMs.toFixed(0)} ms, longest gap ${x.maxGapMs} ms`;
-    lines.push(`Backup under load (${p.clients} SMTP clients, backup took ${p.backupSeconds.toFixed(1)} s):`);
+      `${x.replies} replies, p50 ${x.p50Ms.toFixed(0)} ms, p99 ${x.p99Ms.toFixed(0)} ms, slowest ${x.maxReplyMs.toFixed(0)} ms (at ${x.slowestAtS.toFixed(1)} s), longest gap ${x.maxGapMs} ms (at ${x.gapAtS.toFixed(1)} s)`;
+    lines.push(`Backup under load (${p.clients} SMTP clients, backup took ${p.backupSeconds.toFixed(1)} s; times from its start):`);
     lines.push(`  before: ${f(p.before)}`);
     lines.push(`  during: ${f(p.during)}`);
   }

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import net from 'node:net';
+import { RssSampler } from './rss.js';
 
 export interface CommandResult {
   code: number | null;
@@ -11,12 +12,16 @@ export interface CommandResult {
   stderr: string;
   seconds: number;
   timedOut: boolean;
+  /** The child's peak resident memory (VmHWM) in KiB, with RunOptions.sampleMemory. */
+  peakRssKiB?: number;
 }
 
 export interface RunOptions {
   timeoutMs?: number;
   input?: string;
   env?: NodeJS.ProcessEnv;
+  /** Sample the child's memory every 100 ms (bench/rss.ts) and report its peak. */
+  sampleMemory?: boolean;
 }
 
 /** Runs a command to completion (killed after timeoutMs); never throws for a non-zero exit. */
@@ -25,6 +30,8 @@ export function runCommand(cmd: string, args: string[], options: RunOptions = {}
   return new Promise((resolve) => {
     const started = process.hrtime.bigint();
     const child = spawn(cmd, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const memory = options.sampleMemory && child.pid ? new RssSampler(child.pid) : undefined;
+    memory?.start();
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -48,8 +55,10 @@ export function runCommand(cmd: string, args: string[], options: RunOptions = {}
       if (finished) return;
       finished = true;
       clearTimeout(timer);
+      memory?.stop();
       const seconds = Number((exitedAt ?? process.hrtime.bigint()) - started) / 1e9;
-      resolve({ code, stdout, stderr: error ? `${stderr}${error.message}` : stderr, seconds, timedOut });
+      const peakRssKiB = memory ? Math.max(memory.hwmKiB, memory.peakRssKiB) : undefined;
+      resolve({ code, stdout, stderr: error ? `${stderr}${error.message}` : stderr, seconds, timedOut, peakRssKiB });
     };
     child.on('error', (error) => finish(null, error));
     child.on('close', (code) => finish(code));

@@ -1,7 +1,7 @@
 /**
  * Checkpoint thread: copies committed WAL frames into the database file (PRAGMA
  * wal_checkpoint(PASSIVE), which never blocks the writer or readers), asked by the main
- * thread after every few MB committed. Left to the writer, SQLite's automatic checkpoint
+ * thread after every MB or so committed. Left to the writer, SQLite's automatic checkpoint
  * runs inside a commit and holds every delivery behind it; here it overlaps them. The
  * writer keeps a far larger automatic checkpoint as a backstop (writer-worker.ts).
  */

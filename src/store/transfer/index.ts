@@ -4,21 +4,8 @@
  * `tern restore` and `tern import` fill an empty SQLite file or PostgreSQL database from
  * one, all or nothing; the store takes one before it upgrades an existing site's schema.
  */
-import { fsyncPath } from '../../fsync.js';
-import {
-  closeSync,
-  createWriteStream,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-  existsSync,
-} from 'node:fs';
+import { fsyncPath, syncingWriteStream } from '../../fsync.js';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
 import { UserError } from '../../errors.js';
@@ -72,7 +59,7 @@ async function writeArchiveFile(file: string, fill: (w: ArchiveWriter) => Promis
   } catch (err) {
     throw new UserError(`cannot write ${file}: ${(err as Error).message}`);
   }
-  const out = createWriteStream('', { fd, autoClose: false, highWaterMark: 1024 * 1024 });
+  const out = syncingWriteStream(fd);
   let open = true;
   try {
     const manifest = await fill(new ArchiveWriter(out));
