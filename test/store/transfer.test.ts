@@ -7,6 +7,7 @@
  * mailbox comes back into a running site; and a schema upgrade snapshots the site first.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -205,6 +206,25 @@ describe('site archive', () => {
       await db.drop();
     }
   });
+
+  it(
+    'a backup onto a full disk fails in one line and leaves no file',
+    { skip: process.getuid?.() === 0 ? false : 'needs root to mount a small tmpfs' },
+    async () => {
+      const disk = tempDir('tern-archive-full-');
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8k', 'tmpfs', disk]);
+      try {
+        assert.ok(statSync(archive).size > 8192, 'the site does not fit in 8 KB');
+        const r = await runCli(['backup', join(disk, 'site.tern'), ...site.args]);
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /cannot write .*site\.tern: the disk is full/);
+        assert.doesNotMatch(r.stderr, /unexpected error|\n\s+at /);
+        assert.deepEqual(readdirSync(disk), []);
+      } finally {
+        execFileSync('umount', ['-l', disk]);
+      }
+    },
+  );
 
   it('brings back one mailbox, then one message, into the running site, and only once', async () => {
     const c = await imap(imapPort);
