@@ -50,7 +50,7 @@ interface CliJson {
   bytes: number;
   compressedBytes: number;
   seconds: number;
-  /** Not the command's: its peak RSS as the bench saw it. */
+  /** Added by the bench, not in the command's JSON: its peak RSS. */
   rssMiB: number;
 }
 
