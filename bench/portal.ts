@@ -18,10 +18,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
-import { ADDRESS, DOMAIN, errorText, SENDER, type BenchContext } from './context.js';
+import { ADDRESS, DOMAIN, errorText, newTern, SENDER, type BenchContext } from './context.js';
 import { readMemory, RssSampler } from './rss.js';
 import { SMTP_SOURCE, smtpSourceArgs } from './smtp-source.js';
-import { createTern } from './tern.js';
 import { mustRun, runCommand, sleep } from './util.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -206,17 +205,7 @@ export async function portalPhase(ctx: BenchContext): Promise<PortalResult> {
   const result: PortalResult = { ok: false };
   const webIndex = join(ctx.repo, 'dist', 'web', 'index.html');
   let browser: Browser | undefined;
-  const dataDir = join(ctx.root, 'portal');
-  const tern = createTern({
-    cli: ctx.cli,
-    dataDir,
-    domain: DOMAIN,
-    address: ADDRESS,
-    smtpPort: ctx.config.ports.ternSmtp,
-    lmtpPort: 0,
-    logFile: join(ctx.root, 'portal.log'),
-    extraFlags: ['--http-port', String(q.port)],
-  });
+  const tern = await newTern(ctx, { backend: 'sqlite', name: 'portal', lmtp: false, extraFlags: ['--http-port', String(q.port)] });
   const forget = ctx.onCleanup(tern.stop);
   try {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (Debian's chromium package)`);
@@ -226,7 +215,7 @@ export async function portalPhase(ctx: BenchContext): Promise<PortalResult> {
       await mustRun(process.execPath, [join(ctx.repo, 'scripts', 'build-web.mjs')], { timeoutMs: 300_000 });
     }
     await tern.provision();
-    await mustRun(process.execPath, [ctx.cli, 'user', 'add', ADMIN, '--admin', '--password-stdin', '--data', dataDir], { input: `${ADMIN_PASSWORD}\n` });
+    await mustRun(process.execPath, [ctx.cli, 'user', 'add', ADMIN, '--admin', '--password-stdin', '--data', tern.dataDir], { input: `${ADMIN_PASSWORD}\n` });
     await tern.start();
     const base = `http://127.0.0.1:${q.port}`;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });

@@ -10,8 +10,9 @@
  *   page of another site can make the browser send the cookie, but cannot read the token.
  * - Expiry: a session unused for `portal_idle_timeout` (default 30m), or older than
  *   SESSION_MAX_AGE_MS, is revoked at its next use. The dashboard's polls say they are
- *   background reads and do not count as use, so an open dashboard still idles out. Logout revokes it at once. Sessions are
- *   listed with the other API keys, so an administrator can end someone's session there.
+ *   background reads and do not count as use, so an open dashboard still idles out.
+ *   Logout revokes a session at once. Sessions are listed with the other API keys, so an
+ *   administrator can end someone's session there.
  */
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';

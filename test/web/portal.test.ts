@@ -15,6 +15,7 @@ import { cpSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { callApi, createApiKey } from '../helpers/http-api.js';
@@ -38,8 +39,6 @@ const PAGES: Array<{ route: string; h1: string; nav?: string }> = [
   { route: '#/trace', h1: 'Trace', nav: 'Trace' },
   { route: '#/settings', h1: 'Settings', nav: 'Settings' },
 ];
-
-const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 /** Polls `probe` until it returns something other than undefined, or fails after `ms` saying `what`. */
 async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
